@@ -1,0 +1,54 @@
+"""Fixtures for tests against the running testbed (`scripts/testbed up` first).
+
+`env` is env.json as a dict; `admin` a requests session as system:masters; `as_identity`
+makes a session that authenticates with a fresh EKS token for `reaper` or `norbac`.
+Unit tests that need no testbed simply do not use these fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `import testbed` from tests/
+
+from testbed.throttle import admin_session  # noqa: E402
+from testbed.tokens import token_for  # noqa: E402
+
+STATE = Path(os.environ.get("EKS_REAPER_TESTBED", "/tmp/eks-reaper-testbed"))
+
+
+@pytest.fixture(scope="session")
+def env() -> dict:
+    path = STATE / "env.json"
+    if not (STATE / "ready").exists() or not path.exists():
+        pytest.fail(f"testbed is not up (no {STATE}/ready): run scripts/testbed up")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def api(env) -> str:
+    return env["TESTBED_APISERVER"]
+
+
+@pytest.fixture
+def admin(env) -> requests.Session:
+    return admin_session(env)
+
+
+@pytest.fixture
+def as_identity(env):
+    """as_identity("reaper") -> requests.Session with `Authorization: Bearer k8s-aws-v1...`."""
+
+    def make(identity: str = "reaper", token: str | None = None) -> requests.Session:
+        s = requests.Session()
+        s.verify = env["TESTBED_CA_FILE"]
+        s.headers["Authorization"] = f"Bearer {token or token_for(env, identity)}"
+        return s
+
+    return make

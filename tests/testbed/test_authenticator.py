@@ -1,0 +1,163 @@
+"""Unit tests of the token verifier, with tokens minted by botocore's presigner.
+
+No running testbed needed: these call `authenticator.verify` / `review` directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+
+import pytest
+
+from testbed import authenticator as au
+from testbed.tokens import make_token, presign_url, wrap
+
+AK, SK = "AKIAEKSREAPERTEST001", "s3cr3t/with+chars=" + "x" * 22
+ARN = "arn:aws:iam::123456789012:role/eks-reaper"
+TABLE = {
+    "maxTokenAgeSeconds": 900,
+    "identities": {
+        AK: {"secretAccessKey": SK, "arn": ARN, "userId": "AROAEKSREAPER"},
+        "AKIANOENTRY000000001": {"secretAccessKey": "nope", "arn": "arn:aws:iam::123456789012:role/x"},
+    },
+    "accessEntries": {ARN: {"username": "eks-reaper", "groups": ["eks-reaper"]}},
+}
+NOW = dt.datetime.now(dt.timezone.utc)
+
+
+def ok(token, cluster="etl", table=TABLE, now=NOW):
+    return au.verify(token, cluster, table, now)
+
+
+def rejected(token, match, cluster="etl", table=TABLE, now=NOW):
+    with pytest.raises(au.Rejected, match=match):
+        au.verify(token, cluster, table, now)
+
+
+def test_botocore_token_is_accepted_and_mapped():
+    caller = ok(make_token(AK, SK, "etl"))
+    assert caller.arn == ARN
+    assert caller.username == "eks-reaper"
+    assert caller.groups == ["eks-reaper"]
+    assert caller.uid == "aws-iam-authenticator:123456789012:AROAEKSREAPER"
+
+
+def test_global_sts_host_is_accepted():
+    ok(make_token(AK, SK, "etl", host="sts.amazonaws.com"))
+
+
+def test_other_region_with_matching_host_is_accepted():
+    ok(make_token(AK, SK, "etl", region="eu-west-1"))
+
+
+def test_session_token_is_part_of_the_signature():
+    tok = make_token(AK, SK, "etl", session_token="FwoGZXIvYXdzEXAMPLE")
+    ok(tok)
+    url = presign_url(AK, SK, "etl", session_token="FwoGZXIvYXdzEXAMPLE")
+    rejected(wrap(url.replace("FwoGZXIvYXdzEXAMPLE", "FwoGZXIvYXdzTAMPERED")), "signature mismatch")
+
+
+def test_token_valid_for_fifteen_minutes_whatever_expires_says():
+    ok(make_token(AK, SK, "etl", when=NOW - dt.timedelta(minutes=14), expires=60))
+
+
+def test_empty_body_payload_hash_is_accepted_too():
+    # Go SDK v1 style presigning hashes the empty body instead of UNSIGNED-PAYLOAD.
+    url = presign_url(AK, SK, "etl")
+    base = url.split("&X-Amz-Signature=")[0]
+    q = base.split("?", 1)[1]
+    params = [tuple(__import__("urllib.parse").parse.unquote(x) for x in p.split("=", 1)) for p in q.split("&")]
+    cred = dict(params)["X-Amz-Credential"].split("/")
+    sig = au.sigv4_query_signature(
+        SK, params, "sts.us-east-1.amazonaws.com", "etl", dict(params)["X-Amz-Date"],
+        "/".join(cred[1:]), au.EMPTY_SHA256,
+    )
+    ok(wrap(f"{base}&X-Amz-Signature={sig}"))
+
+
+def test_wrong_cluster_is_rejected():
+    rejected(make_token(AK, SK, "other-cluster"), "signature mismatch")
+
+
+def test_old_date_is_rejected():
+    rejected(make_token(AK, SK, "etl", when=NOW - dt.timedelta(minutes=16)), "expired")
+
+
+def test_shorter_max_age_from_table_is_honoured():
+    table = dict(TABLE, maxTokenAgeSeconds=30)
+    rejected(make_token(AK, SK, "etl", when=NOW - dt.timedelta(seconds=45)), "expired", table=table)
+
+
+def test_future_date_is_rejected():
+    rejected(make_token(AK, SK, "etl", when=NOW + dt.timedelta(minutes=10)), "future")
+
+
+def test_bad_signature_is_rejected():
+    url = presign_url(AK, SK, "etl")
+    sig = url.rsplit("=", 1)[1]
+    flipped = ("0" if sig[0] != "0" else "1") + sig[1:]
+    rejected(wrap(url[: -len(sig)] + flipped), "signature mismatch")
+
+
+def test_wrong_secret_is_rejected():
+    rejected(make_token(AK, "not-the-secret", "etl"), "signature mismatch")
+
+
+def test_non_sts_host_is_rejected():
+    rejected(make_token(AK, SK, "etl", host="sts.evil.example.com"), "not an STS endpoint")
+    rejected(make_token(AK, SK, "etl", host="s3.us-east-1.amazonaws.com"), "not an STS endpoint")
+
+
+def test_http_scheme_is_rejected():
+    rejected(wrap(presign_url(AK, SK, "etl").replace("https://", "http://", 1)), "not https")
+
+
+def test_extra_query_parameter_is_rejected():
+    rejected(make_token(AK, SK, "etl", extra_query="&Foo=bar"), "non-standard query parameter")
+
+
+def test_other_action_is_rejected():
+    url = presign_url(AK, SK, "etl").replace("Action=GetCallerIdentity", "Action=AssumeRole")
+    rejected(wrap(url), "not GetCallerIdentity")
+
+
+def test_unknown_access_key_is_rejected():
+    rejected(make_token("AKIAUNKNOWN000000001", SK, "etl"), "unknown access key")
+
+
+def test_identity_without_access_entry_is_rejected():
+    rejected(make_token("AKIANOENTRY000000001", "nope", "etl"), "no access entry")
+
+
+@pytest.mark.parametrize(
+    "token,match",
+    [
+        ("", "does not start"),
+        ("garbage", "does not start"),
+        ("k8s-aws-v1.", "not base64url"),
+        ("k8s-aws-v1.!!!!", "not base64url"),
+        ("k8s-aws-v1." + base64.urlsafe_b64encode(b"\xff\xfe").decode().rstrip("="), "UTF-8"),
+        (wrap("https://sts.amazonaws.com/"), "missing query parameters"),
+        (wrap("not a url at all"), "not https"),
+    ],
+)
+def test_garbage_is_rejected(token, match):
+    rejected(token, match)
+
+
+def test_review_answers_tokenreview_v1(tmp_path):
+    table = tmp_path / "entries.json"
+    table.write_text(json.dumps(TABLE))
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": make_token(AK, SK, "etl")}}
+    out = au.review(body, "etl", table)
+    assert out["apiVersion"] == "authentication.k8s.io/v1"
+    assert out["status"]["authenticated"] is True
+    assert out["status"]["user"]["username"] == "eks-reaper"
+    assert out["status"]["user"]["groups"] == ["eks-reaper"]
+    body["spec"]["token"] = "garbage"
+    out = au.review(body, "etl", table)
+    assert out["status"]["authenticated"] is False
+    assert out["status"]["error"]
