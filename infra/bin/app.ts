@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+/**
+ * Example stack. Context (`-c key=value` or cdk.json):
+ *   clusters     comma list of cluster names (required for a real deploy)
+ *   lambdaZip    path to a prebuilt bootstrap.zip (or a directory holding `bootstrap`);
+ *                without it, cargo-lambda-cdk runs `cargo lambda build --release --arm64`
+ *                during synth
+ *   alarmEmail   address subscribed to a new alarm topic
+ *   dryRun       true | false | server
+ */
+import 'source-map-support/register';
+import { App, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { EksReaper } from '../lib/eks-reaper';
+
+const app = new App();
+const ctx = (key: string): string | undefined => {
+  const v = app.node.tryGetContext(key);
+  return v === undefined || v === '' ? undefined : String(v);
+};
+const clusters = (ctx('clusters') ?? 'batch-prod').split(',').map((s) => s.trim()).filter(Boolean);
+const lambdaZip = ctx('lambdaZip');
+const dryRun = ctx('dryRun');
+
+const stack = new Stack(app, 'EksReaper', {
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  description: 'eks-reaper: prunes finished Jobs/Pods on EKS from outside the cluster',
+});
+new EksReaper(stack, 'Reaper', {
+  clusters,
+  code: lambdaZip ? lambda.Code.fromAsset(lambdaZip) : undefined,
+  dryRun: dryRun === 'server' ? 'server' : dryRun === 'true',
+  alarmEmail: ctx('alarmEmail'),
+});

@@ -1,0 +1,507 @@
+/**
+ * `EksReaper`: the eks-reaper Lambda with everything it needs to run unattended —
+ * schedule, least-privilege IAM, EKS access entries, alarms and a dashboard. The same
+ * deployment as the SAM `template.yaml` at the repo root, as a reusable CDK construct.
+ */
+import * as path from 'node:path';
+import { Annotations, Duration, Stack, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as eks from 'aws-cdk-lib/aws-eks';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+
+/** One cluster to prune. A plain string is a cluster in the stack's account and region. */
+export interface ReaperCluster {
+  /** EKS cluster name. */
+  readonly name: string;
+  /** Region of the cluster. @default the stack's region */
+  readonly region?: string;
+  /**
+   * Role to assume for this cluster (cross-account). The function gets sts:AssumeRole on
+   * it and no EKS permission of its own for the cluster; the access entry must be created
+   * in the cluster's account, for this role.
+   */
+  readonly roleArn?: string;
+}
+
+/** Settings passed to the function as `REAPER_*` variables (README configuration table). */
+export interface ReaperSettings {
+  readonly succeededJobTtl?: string;
+  readonly failedJobTtl?: string;
+  readonly fargatePodTtl?: string;
+  readonly barePodTtl?: string;
+  readonly namespaces?: string[];
+  readonly excludeNamespaces?: string[];
+  readonly labelSelector?: string;
+  readonly respectNativeTtl?: boolean;
+  readonly skipCronJobJobs?: boolean;
+  readonly concurrency?: number;
+  readonly clusterConcurrency?: number;
+  readonly pageSize?: number;
+  readonly deadlineMargin?: string;
+  readonly extraSubnets?: string[];
+  readonly lowHeadroomFraction?: number;
+  readonly lowHeadroomFargateTtl?: string;
+  readonly metricsPerNamespace?: boolean;
+}
+
+/** Alarm thresholds. */
+export interface ReaperAlarmThresholds {
+  /** Free IPs over all of a cluster's watched subnets. @default 500 */
+  readonly clusterAvailableIps?: number;
+  /** Free IPs in any one watched subnet (Metrics Insights alarm). @default 100 */
+  readonly subnetAvailableIps?: number;
+  /** Forecast hours to IP exhaustion. @default 6 */
+  readonly forecastHours?: number;
+  /** Consecutive runs without RunSucceeded before the heartbeat alarm fires. @default 3 */
+  readonly heartbeatMissedRuns?: number;
+  /** Consecutive runs of a growing Backlog before the backlog alarm fires. @default 3 */
+  readonly backlogGrowthRuns?: number;
+}
+
+/** Where the function runs when the cluster endpoints are private. */
+export interface ReaperVpcPlacement {
+  readonly vpc: ec2.IVpc;
+  /**
+   * Subnets for the function's ENIs. Do not pick the Fargate subnets the reaper watches:
+   * its own ENIs would take the IPs it protects.
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  readonly securityGroups?: ec2.ISecurityGroup[];
+}
+
+export interface EksReaperProps {
+  /** Clusters to prune. */
+  readonly clusters: Array<string | ReaperCluster>;
+  /**
+   * A prebuilt deployment package (`Code.fromAsset('.../bootstrap.zip')` from
+   * `cargo lambda build --release --arm64 --output-format zip`). When absent, the
+   * function is a cargo-lambda-cdk `RustFunction` that runs `cargo lambda build` while the
+   * stack is synthesized (only for stacks being synthesized/deployed: CDK skips bundling
+   * for stacks outside `aws:cdk:bundling-stacks`).
+   */
+  readonly code?: lambda.Code;
+  /** Cargo.toml of eks-reaper, for the RustFunction build. @default the repo root's */
+  readonly manifestPath?: string;
+  /** Time between runs; alarm periods follow it. @default 5 minutes */
+  readonly interval?: Duration;
+  /** @default true */
+  readonly scheduleEnabled?: boolean;
+  /** Scheduler retries of a failed delivery. @default 0 (the next run is minutes away) */
+  readonly scheduleRetryAttempts?: number;
+  /** Dead-letter queue for failed schedule deliveries: true creates one. @default none */
+  readonly deadLetterQueue?: boolean | sqs.IQueue;
+  /** `true` reports only; `'server'` sends deletes with dryRun=All. @default false */
+  readonly dryRun?: boolean | 'server';
+  /** @default 128 */
+  readonly memorySize?: number;
+  /** @default 900 seconds */
+  readonly timeout?: Duration;
+  /** @default one month */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default INFO */
+  readonly logLevel?: lambda.ApplicationLogLevel;
+  /** VPC placement, for private cluster endpoints. @default not in a VPC */
+  readonly vpc?: ReaperVpcPlacement;
+  /** Kubernetes group of the access entries (bound by infra/rbac). @default 'eks-reaper' */
+  readonly kubernetesGroup?: string;
+  /** Create an access entry per same-account cluster. @default true */
+  readonly createAccessEntries?: boolean;
+  /** @default 'EKSReaper' */
+  readonly metricsNamespace?: string;
+  /** @default 'cloudwatch'. With 'none' no metric alarms are created. */
+  readonly metricsSink?: 'cloudwatch' | 'emf' | 'none';
+  readonly settings?: ReaperSettings;
+  readonly thresholds?: ReaperAlarmThresholds;
+  /** Topic for alarm actions. */
+  readonly alarmTopic?: sns.ITopic;
+  /** When no alarmTopic is given, create a topic with this address subscribed. */
+  readonly alarmEmail?: string;
+}
+
+const DEFAULT_GROUP = 'eks-reaper';
+const DEFAULT_NAMESPACE = 'EKSReaper';
+
+export class EksReaper extends Construct {
+  /** The eks-reaper function. */
+  public readonly function: lambda.Function;
+  /** Its execution role (principal of the EKS access entries). */
+  public readonly role: iam.Role;
+  public readonly schedule: scheduler.Schedule;
+  /** Alarm actions go here, when there is a topic. */
+  public readonly alarmTopic?: sns.ITopic;
+  /** Every alarm, by a stable key (`heartbeat:<cluster>`, `subnetIps`, ...). */
+  public readonly alarms: Record<string, cloudwatch.Alarm> = {};
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: EksReaperProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const clusters = props.clusters.map((c) => (typeof c === 'string' ? { name: c } : c));
+    if (clusters.length === 0) {
+      throw new Error('EksReaper: clusters must name at least one cluster');
+    }
+    const namespace = props.metricsNamespace ?? DEFAULT_NAMESPACE;
+    const sink = props.metricsSink ?? 'cloudwatch';
+    const interval = props.interval ?? Duration.minutes(5);
+    const group = props.kubernetesGroup ?? DEFAULT_GROUP;
+    if (group.startsWith('system:')) {
+      throw new Error(`EksReaper: kubernetesGroup must not start with "system:" (got ${group})`);
+    }
+
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    });
+
+    // Our own role, so nothing comes from AWSLambdaBasicExecutionRole (logs:* anywhere).
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'eks-reaper function role (EKS access is granted by access entry + RBAC)',
+    });
+    this.role.addToPolicy(new iam.PolicyStatement({
+      sid: 'WriteOwnLogs',
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [logGroup.logGroupArn],
+    }));
+    this.role.addToPolicy(new iam.PolicyStatement({
+      sid: 'ReadSubnetHeadroom',
+      // ec2:DescribeSubnets supports no resource-level permissions.
+      actions: ['ec2:DescribeSubnets'],
+      resources: ['*'],
+    }));
+    if (sink === 'cloudwatch') {
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'PublishMetricsToOwnNamespace',
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': namespace } },
+      }));
+    }
+    const local = clusters.filter((c) => !c.roleArn);
+    const remote = clusters.filter((c) => c.roleArn);
+    local.forEach((c, i) => {
+      const arn = (type: string, resourceName: string) => stack.formatArn({
+        service: 'eks', region: c.region ?? stack.region, resource: type, resourceName,
+      });
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: `Cluster${i}`,
+        // Both take the `cluster` resource type.
+        actions: ['eks:DescribeCluster', 'eks:ListFargateProfiles'],
+        resources: [arn('cluster', c.name)],
+      }));
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: `FargateProfiles${i}`,
+        // Takes the `fargateprofile` type: fargateprofile/<cluster>/<profile>/<uuid>.
+        actions: ['eks:DescribeFargateProfile'],
+        resources: [arn('fargateprofile', `${c.name}/*`)],
+      }));
+    });
+    if (remote.length > 0) {
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'AssumeClusterRoles',
+        actions: ['sts:AssumeRole'],
+        resources: [...new Set(remote.map((c) => c.roleArn!))],
+      }));
+    }
+    if (props.vpc) {
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'ManageOwnVpcEnis',
+        // What AWSLambdaVPCAccessExecutionRole grants for ENIs, without its logs:*.
+        actions: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeSubnets',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        resources: ['*'],
+      }));
+    }
+
+    const functionProps: lambda.FunctionOptions = {
+      description: 'Prunes finished Jobs/Pods on EKS and watches subnet IP headroom',
+      role: this.role,
+      memorySize: props.memorySize ?? 128,
+      timeout: props.timeout ?? Duration.seconds(900),
+      architecture: lambda.Architecture.ARM_64,
+      // One run at a time: a run still going when the next is due makes the next wait.
+      reservedConcurrentExecutions: 1,
+      // A throttled (overlapping) run waits in Lambda's async queue at most one interval.
+      maxEventAge: Duration.seconds(Math.max(60, Math.min(21600, interval.toSeconds()))),
+      retryAttempts: 0,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: props.logLevel ?? lambda.ApplicationLogLevel.INFO,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      logGroup,
+      environment: reaperEnvironment(clusters, props, namespace, sink),
+      vpc: props.vpc?.vpc,
+      vpcSubnets: props.vpc?.vpcSubnets,
+      securityGroups: props.vpc?.securityGroups,
+    };
+    this.function = props.code
+      ? new lambda.Function(this, 'Function', {
+        ...functionProps,
+        code: props.code,
+        runtime: lambda.Runtime.PROVIDED_AL2023,
+        handler: 'bootstrap',
+      })
+      : new RustFunction(this, 'Function', {
+        ...functionProps,
+        manifestPath: props.manifestPath ?? path.join(__dirname, '..', '..', 'Cargo.toml'),
+        binaryName: 'eks-reaper',
+        bundling: { architecture: lambda.Architecture.ARM_64 },
+      });
+
+    // --- schedule ------------------------------------------------------------------------
+    const dlq = props.deadLetterQueue === true
+      ? new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
+        retentionPeriod: Duration.days(14),
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+      })
+      : props.deadLetterQueue || undefined;
+    const input: Record<string, unknown> = {
+      clusters: clusters.map((c) => (c.region || c.roleArn
+        ? { name: c.name, ...(c.region ? { region: c.region } : {}), ...(c.roleArn ? { roleArn: c.roleArn } : {}) }
+        : c.name)),
+      dryRun: props.dryRun ?? false,
+    };
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: 'eks-reaper run',
+      schedule: scheduler.ScheduleExpression.rate(interval),
+      enabled: props.scheduleEnabled ?? true,
+      target: new targets.LambdaInvoke(this.function, {
+        // Scheduler sends this JSON as the event, with no envelope.
+        input: scheduler.ScheduleTargetInput.fromObject(input),
+        retryAttempts: props.scheduleRetryAttempts ?? 0,
+        maxEventAge: Duration.seconds(Math.max(60, Math.min(86400, interval.toSeconds()))),
+        deadLetterQueue: dlq,
+      }),
+    });
+
+    // --- EKS access ----------------------------------------------------------------------
+    if (props.createAccessEntries ?? true) {
+      local.forEach((c) => {
+        if (c.region && !Token.isUnresolved(stack.region) && c.region !== stack.region) {
+          Annotations.of(this).addWarningV2('eks-reaper:access-entry-region',
+            `No access entry for ${c.name}: it is in ${c.region}, not ${stack.region}. Create it there.`);
+          return;
+        }
+        new eks.CfnAccessEntry(this, `AccessEntry-${c.name}`, {
+          clusterName: c.name,
+          principalArn: this.role.roleArn,
+          type: 'STANDARD',
+          // No access policy: the group's ClusterRole (infra/rbac) is all it can do.
+          kubernetesGroups: [group],
+        });
+      });
+    }
+
+    // --- alarms --------------------------------------------------------------------------
+    if (props.alarmTopic) {
+      this.alarmTopic = props.alarmTopic;
+    } else if (props.alarmEmail) {
+      // Not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic
+      // encrypted with the AWS-managed SNS key. Pass your own topic for a CMK.
+      const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'eks-reaper alarms' });
+      topic.addSubscription(new subs.EmailSubscription(props.alarmEmail));
+      this.alarmTopic = topic;
+    }
+    const t = props.thresholds ?? {};
+    const period = interval;
+    const metric = (metricName: string, cluster: string, statistic: string) => new cloudwatch.Metric({
+      namespace, metricName, statistic, period, dimensionsMap: { ClusterName: cluster },
+    });
+
+    if (sink !== 'none') {
+      for (const c of clusters) {
+        const n = c.name;
+        this.alarms[`clusterIps:${n}`] = new cloudwatch.Alarm(this, `ClusterIpsLow-${n}`, {
+          alarmDescription: `${n}: free IPs over all watched subnets under ${t.clusterAvailableIps ?? 500}. New (Fargate) pods will soon fail to get an IP.`,
+          metric: metric('ClusterAvailableIps', n, 'Minimum'),
+          threshold: t.clusterAvailableIps ?? 500,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+        this.alarms[`forecast:${n}`] = new cloudwatch.Alarm(this, `IpForecast-${n}`, {
+          alarmDescription: `${n}: at the current rate the watched subnets run out of IPs within ${t.forecastHours ?? 6} h.`,
+          metric: metric('IpExhaustionHours', n, 'Minimum'),
+          threshold: t.forecastHours ?? 6,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: 2,
+          datapointsToAlarm: 2,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+        const missed = t.heartbeatMissedRuns ?? 3;
+        this.alarms[`heartbeat:${n}`] = new cloudwatch.Alarm(this, `Heartbeat-${n}`, {
+          alarmDescription: `${n}: no successful eks-reaper run for ${missed} scheduled runs. Nothing is pruning this cluster.`,
+          metric: metric('RunSucceeded', n, 'Sum'),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: missed,
+          datapointsToAlarm: missed,
+          // Absence is the signal: a reaper that stopped publishes nothing.
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        });
+        const growth = t.backlogGrowthRuns ?? 3;
+        this.alarms[`backlog:${n}`] = new cloudwatch.Alarm(this, `BacklogGrowing-${n}`, {
+          alarmDescription: `${n}: the backlog of finished objects due for deletion grew at each of the last ${growth} runs; the reaper is not keeping up.`,
+          metric: new cloudwatch.MathExpression({
+            label: 'Backlog change since the previous run',
+            expression: 'DIFF(backlog)',
+            usingMetrics: { backlog: metric('Backlog', n, 'Maximum') },
+            period,
+          }),
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: growth,
+          datapointsToAlarm: growth,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+      }
+      this.alarms.subnetIps = new cloudwatch.Alarm(this, 'SubnetIpsLow', {
+        alarmDescription: `Some watched subnet has fewer than ${t.subnetAvailableIps ?? 100} free IPs. One Metrics Insights query covers every subnet the reaper reports.`,
+        metric: new cloudwatch.MathExpression({
+          label: 'Lowest free IPs in any watched subnet',
+          expression: insights('MIN', 'SubnetAvailableIps', namespace, SUBNET_SCHEMA),
+          usingMetrics: {},
+          period,
+        }),
+        threshold: t.subnetAvailableIps ?? 100,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
+    this.alarms.functionErrors = new cloudwatch.Alarm(this, 'FunctionErrors', {
+      alarmDescription: 'The eks-reaper function failed (bad configuration, crash, timeout). Per-object delete failures are the DeleteErrors metric.',
+      metric: this.function.metricErrors({ period, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    if (this.alarmTopic) {
+      const action = new cwActions.SnsAction(this.alarmTopic);
+      for (const alarm of Object.values(this.alarms)) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
+
+    // --- dashboard -----------------------------------------------------------------------
+    // Metrics Insights queries: one line per cluster (or subnet), whatever the cluster list.
+    const q = (label: string, fn: string, name: string, schema = CLUSTER_SCHEMA, groupBy = 'ClusterName') =>
+      new cloudwatch.MathExpression({
+        label, period, usingMetrics: {},
+        expression: `${insights(fn, name, namespace, schema)} GROUP BY ${groupBy}`,
+      });
+    const graph = (title: string, left: cloudwatch.IMetric[], extra: Partial<cloudwatch.GraphWidgetProps> = {}) =>
+      new cloudwatch.GraphWidget({ title, left, width: 12, height: 6, period, ...extra });
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(24),
+      widgets: [
+        [
+          graph('Free IPs per subnet',
+            [q('', 'MIN', 'SubnetAvailableIps', SUBNET_SCHEMA, 'ClusterName, AvailabilityZone, SubnetId')],
+            { leftAnnotations: [{ label: 'Subnet alarm threshold', value: t.subnetAvailableIps ?? 100 }] }),
+          graph('IP exhaustion forecast (hours)', [q('', 'MIN', 'IpExhaustionHours')],
+            { leftAnnotations: [{ label: 'Forecast alarm threshold', value: t.forecastHours ?? 6 }] }),
+        ],
+        [
+          graph('Deletions per run', [
+            q('Jobs deleted', 'SUM', 'JobsDeleted'),
+            q('Pods deleted', 'SUM', 'PodsDeleted'),
+            q('Fargate pods deleted', 'SUM', 'FargatePodsDeleted'),
+          ], { stacked: true }),
+          graph('Terminated pods and Fargate pods holding IPs', [
+            q('Terminated pods', 'MAX', 'TerminatedPods'),
+            q('Fargate pods holding IPs', 'MAX', 'FargatePodsHoldingIps'),
+          ]),
+        ],
+        [
+          graph('Backlog (due but not yet deleted) and finished Jobs', [
+            q('Backlog', 'MAX', 'Backlog'),
+            q('Finished Jobs', 'MAX', 'FinishedJobs'),
+          ]),
+          graph('Throttles and errors', [
+            q('API 429s', 'SUM', 'Throttled'),
+            q('Delete errors', 'SUM', 'DeleteErrors'),
+            this.function.metricErrors({ period, statistic: 'Sum', label: 'Function errors' }),
+            this.function.metricThrottles({ period, statistic: 'Sum', label: 'Function throttles (overlapping runs)' }),
+          ]),
+        ],
+        [
+          graph('Heartbeat (successful runs) and low-headroom mode', [
+            q('RunSucceeded', 'SUM', 'RunSucceeded'),
+            q('Low-headroom mode', 'MAX', 'LowHeadroomMode'),
+          ]),
+          graph('Run duration (ms)', [
+            q('RunDuration', 'MAX', 'RunDuration'),
+            this.function.metricDuration({ period, statistic: 'Maximum', label: 'Lambda duration' }),
+          ]),
+        ],
+      ],
+    });
+  }
+}
+
+const SUBNET_SCHEMA = 'AvailabilityZone, ClusterName, SubnetId';
+const CLUSTER_SCHEMA = 'ClusterName';
+
+/** A Metrics Insights query over the reaper's namespace. */
+function insights(fn: string, metricName: string, namespace: string, schema: string): string {
+  if (namespace.includes('"')) {
+    throw new Error(`EksReaper: metricsNamespace must not contain '"' (got ${namespace})`);
+  }
+  return `SELECT ${fn}(${metricName}) FROM SCHEMA("${namespace}", ${schema})`;
+}
+
+/** The function's `REAPER_*` environment; unset settings are left to the binary's defaults. */
+function reaperEnvironment(
+  clusters: ReaperCluster[],
+  props: EksReaperProps,
+  namespace: string,
+  sink: string,
+): Record<string, string> {
+  const s = props.settings ?? {};
+  const env: Record<string, string | undefined> = {
+    REAPER_CLUSTERS: clusters.map((c) => (c.region ? `${c.name}@${c.region}` : c.name)).join(','),
+    REAPER_ROLE_ARNS: clusters.filter((c) => c.roleArn).map((c) => `${c.name}=${c.roleArn}`).join(',') || undefined,
+    REAPER_DRY_RUN: String(props.dryRun ?? false),
+    REAPER_SUCCEEDED_JOB_TTL: s.succeededJobTtl,
+    REAPER_FAILED_JOB_TTL: s.failedJobTtl,
+    REAPER_FARGATE_POD_TTL: s.fargatePodTtl,
+    REAPER_BARE_POD_TTL: s.barePodTtl,
+    REAPER_NAMESPACES: s.namespaces?.join(','),
+    REAPER_EXCLUDE_NAMESPACES: s.excludeNamespaces?.join(','),
+    REAPER_LABEL_SELECTOR: s.labelSelector,
+    REAPER_RESPECT_NATIVE_TTL: s.respectNativeTtl?.toString(),
+    REAPER_SKIP_CRONJOB_JOBS: s.skipCronJobJobs?.toString(),
+    REAPER_CONCURRENCY: s.concurrency?.toString(),
+    REAPER_CLUSTER_CONCURRENCY: s.clusterConcurrency?.toString(),
+    REAPER_PAGE_SIZE: s.pageSize?.toString(),
+    REAPER_DEADLINE_MARGIN: s.deadlineMargin,
+    REAPER_EXTRA_SUBNETS: s.extraSubnets?.join(','),
+    REAPER_LOW_HEADROOM_FRACTION: s.lowHeadroomFraction?.toString(),
+    REAPER_LOW_HEADROOM_FARGATE_TTL: s.lowHeadroomFargateTtl,
+    REAPER_METRICS_SINK: sink,
+    REAPER_METRICS_NAMESPACE: namespace,
+    REAPER_METRICS_PER_NAMESPACE: s.metricsPerNamespace?.toString(),
+    // aws-lc: skip jitter entropy at init (cold start).
+    AWS_LC_SYS_NO_JITTER_ENTROPY: '1',
+  };
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
+}

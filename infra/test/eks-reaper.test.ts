@@ -1,0 +1,359 @@
+import * as path from 'node:path';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { EksReaper, EksReaperProps } from '../lib/eks-reaper';
+
+// A stand-in for the cargo lambda zip: the tests check the template, not the binary, and
+// must not start a Rust build.
+const FAKE_CODE = path.join(__dirname, 'fixtures', 'lambda');
+const ACCOUNT = '111122223333';
+const REGION = 'eu-west-1';
+const REMOTE_ROLE = 'arn:aws:iam::444455556666:role/eks-reaper-remote';
+
+function synth(props: Partial<EksReaperProps> = {}, app = new App()): { template: Template; stack: Stack; reaper: EksReaper } {
+  const stack = new Stack(app, 'Test', { env: { account: ACCOUNT, region: REGION } });
+  const reaper = new EksReaper(stack, 'Reaper', {
+    clusters: ['batch-prod', 'etl_dev'],
+    code: lambda.Code.fromAsset(FAKE_CODE),
+    ...props,
+  });
+  return { template: Template.fromStack(stack), stack, reaper };
+}
+
+type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, string>> };
+
+/** Every statement of every policy attached to the function's role. */
+function roleStatements(template: Template): Statement[] {
+  const roles = template.findResources('AWS::IAM::Role', {
+    Properties: { AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })] } },
+  });
+  expect(Object.keys(roles)).toHaveLength(1);
+  const roleId = Object.keys(roles)[0];
+  const inline = (roles[roleId].Properties.Policies ?? []).flatMap((p: any) => p.PolicyDocument.Statement);
+  const attached = Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
+    .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+  return [...inline, ...attached];
+}
+
+const actions = (s: Statement): string[] => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const allActions = (t: Template): string[] => roleStatements(t).flatMap(actions).sort();
+
+/** Resolves a CDK Fn::Join of literals and pseudo-parameters to a readable string. */
+function flat(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) return v.map(flat).join(',');
+  const o = v as Record<string, any>;
+  if (o['Fn::Join']) return o['Fn::Join'][1].map(flat).join(o['Fn::Join'][0]);
+  if (o.Ref) return `\${${o.Ref}}`;
+  if (o['Fn::GetAtt']) return `\${${o['Fn::GetAtt'].join('.')}}`;
+  return JSON.stringify(o);
+}
+
+describe('IAM: least privilege', () => {
+  test('no wildcard actions and no managed policies on the function role', () => {
+    const { template } = synth();
+    for (const a of allActions(template)) {
+      expect(a).not.toContain('*');
+    }
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })] },
+      ManagedPolicyArns: Match.absent(),
+    });
+  });
+
+  test('the role holds exactly the actions a run needs', () => {
+    const { template } = synth();
+    expect([...new Set(allActions(template))]).toEqual([
+      'cloudwatch:PutMetricData',
+      'ec2:DescribeSubnets',
+      'eks:DescribeCluster',
+      'eks:DescribeFargateProfile',
+      'eks:ListFargateProfiles',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+  });
+
+  test('only actions without resource-level permissions get Resource "*"', () => {
+    const { template } = synth();
+    const star = roleStatements(template).filter((s) => s.Resource === '*').flatMap(actions).sort();
+    expect(star).toEqual(['cloudwatch:PutMetricData', 'ec2:DescribeSubnets']);
+  });
+
+  test('PutMetricData is limited to the metrics namespace', () => {
+    const { template } = synth({ metricsNamespace: 'Team/Reaper' });
+    const s = roleStatements(template).find((x) => actions(x).includes('cloudwatch:PutMetricData'));
+    expect(s?.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'Team/Reaper' } });
+  });
+
+  test('EKS actions are scoped to the named clusters and their Fargate profiles', () => {
+    const { template } = synth();
+    const eks = roleStatements(template).filter((s) => actions(s).some((a) => a.startsWith('eks:')));
+    const scoped = eks.map((s) => [actions(s).sort().join('+'), flat(s.Resource)]).sort();
+    const arn = `arn:\${AWS::Partition}:eks:${REGION}:${ACCOUNT}`;
+    expect(scoped).toEqual([
+      ['eks:DescribeCluster+eks:ListFargateProfiles', `${arn}:cluster/batch-prod`],
+      ['eks:DescribeCluster+eks:ListFargateProfiles', `${arn}:cluster/etl_dev`],
+      ['eks:DescribeFargateProfile', `${arn}:fargateprofile/batch-prod/*`],
+      ['eks:DescribeFargateProfile', `${arn}:fargateprofile/etl_dev/*`],
+    ].sort());
+  });
+
+  test('with the emf sink there is no PutMetricData at all', () => {
+    const { template } = synth({ metricsSink: 'emf' });
+    expect(allActions(template)).not.toContain('cloudwatch:PutMetricData');
+  });
+
+  test('sts:AssumeRole only on the given role ARNs, and no local EKS grant or access entry for that cluster', () => {
+    const { template } = synth({ clusters: ['batch-prod', { name: 'remote', roleArn: REMOTE_ROLE }] });
+    const assume = roleStatements(template).filter((s) => actions(s).includes('sts:AssumeRole'));
+    expect(assume).toHaveLength(1);
+    expect(assume[0].Resource).toEqual(REMOTE_ROLE);
+    const eksResources = roleStatements(template)
+      .filter((s) => actions(s).some((a) => a.startsWith('eks:'))).map((s) => flat(s.Resource));
+    expect(eksResources.some((r) => r.includes('remote'))).toBe(false);
+    template.resourceCountIs('AWS::EKS::AccessEntry', 1);
+  });
+
+  test('no sts:AssumeRole without cross-account clusters', () => {
+    expect(allActions(synth().template)).not.toContain('sts:AssumeRole');
+  });
+
+  test('VPC ENI permissions only when the function is in a VPC', () => {
+    expect(allActions(synth().template)).not.toContain('ec2:CreateNetworkInterface');
+    const app = new App();
+    const stack = new Stack(app, 'Net', { env: { account: ACCOUNT, region: REGION } });
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, subnetConfiguration: [{ name: 'fn', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    new EksReaper(stack, 'Reaper', { clusters: ['c'], code: lambda.Code.fromAsset(FAKE_CODE), vpc: { vpc } });
+    const t = Template.fromStack(stack);
+    expect(allActions(t)).toEqual(expect.arrayContaining(['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface']));
+    t.hasResourceProperties('AWS::Lambda::Function', { VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue() }) });
+  });
+});
+
+describe('function', () => {
+  test('arm64 provided.al2023 bootstrap, 128 MB, 900 s, reserved concurrency 1, JSON logs', () => {
+    const { template } = synth();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'provided.al2023',
+      Architectures: ['arm64'],
+      Handler: 'bootstrap',
+      MemorySize: 128,
+      Timeout: 900,
+      ReservedConcurrentExecutions: 1,
+      LoggingConfig: Match.objectLike({ LogFormat: 'JSON', ApplicationLogLevel: 'INFO' }),
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    // An overlapping (throttled) run is dropped after one interval, not queued for hours.
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 300, MaximumRetryAttempts: 0 });
+  });
+
+  test('settings become REAPER_* variables; unset ones are left to the binary defaults', () => {
+    const { template } = synth({
+      clusters: ['batch-prod', { name: 'eu', region: 'eu-central-1' }, { name: 'remote', roleArn: REMOTE_ROLE }],
+      dryRun: 'server',
+      settings: { fargatePodTtl: '5m', excludeNamespaces: ['kube-system', 'ops'], lowHeadroomFraction: 0.2 },
+    });
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as any;
+    const env = fn.Properties.Environment.Variables;
+    expect(env).toMatchObject({
+      REAPER_CLUSTERS: 'batch-prod,eu@eu-central-1,remote',
+      REAPER_ROLE_ARNS: `remote=${REMOTE_ROLE}`,
+      REAPER_DRY_RUN: 'server',
+      REAPER_FARGATE_POD_TTL: '5m',
+      REAPER_EXCLUDE_NAMESPACES: 'kube-system,ops',
+      REAPER_LOW_HEADROOM_FRACTION: '0.2',
+      REAPER_METRICS_SINK: 'cloudwatch',
+      REAPER_METRICS_NAMESPACE: 'EKSReaper',
+    });
+    expect(env.REAPER_SUCCEEDED_JOB_TTL).toBeUndefined();
+    expect(Object.keys(env).filter((k) => !k.startsWith('REAPER_'))).toEqual(['AWS_LC_SYS_NO_JITTER_ENTROPY']);
+  });
+
+  test('without prebuilt code it is a cargo-lambda RustFunction, and tests need no cargo build', () => {
+    // Stacks outside aws:cdk:bundling-stacks are not bundled: the RustFunction wiring is
+    // synthesized without running cargo lambda.
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Rust', { env: { account: ACCOUNT, region: REGION } });
+    new EksReaper(stack, 'Reaper', { clusters: ['c'] });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'provided.al2023', Architectures: ['arm64'], Handler: 'bootstrap', ReservedConcurrentExecutions: 1,
+    });
+  });
+
+  test('rejects an empty cluster list and a system: group', () => {
+    expect(() => synth({ clusters: [] })).toThrow(/at least one cluster/);
+    expect(() => synth({ kubernetesGroup: 'system:masters' })).toThrow(/system:/);
+  });
+});
+
+describe('schedule', () => {
+  test('EventBridge Scheduler sends {clusters, dryRun} every interval, no retries by default', () => {
+    const { template } = synth({
+      clusters: ['batch-prod', { name: 'remote', region: 'us-west-2', roleArn: REMOTE_ROLE }],
+      interval: Duration.minutes(10),
+    });
+    const s = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0] as any;
+    expect(s.Properties.ScheduleExpression).toBe('rate(10 minutes)');
+    expect(s.Properties.State).toBe('ENABLED');
+    expect(JSON.parse(s.Properties.Target.Input)).toEqual({
+      clusters: ['batch-prod', { name: 'remote', region: 'us-west-2', roleArn: REMOTE_ROLE }],
+      dryRun: false,
+    });
+    expect(s.Properties.Target.RetryPolicy).toEqual({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 600 });
+    expect(s.Properties.Target.DeadLetterConfig).toBeUndefined();
+  });
+
+  test('dry run and an optional dead-letter queue', () => {
+    const { template } = synth({ dryRun: true, deadLetterQueue: true });
+    const s = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0] as any;
+    expect(JSON.parse(s.Properties.Target.Input).dryRun).toBe(true);
+    expect(s.Properties.Target.DeadLetterConfig.Arn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/DeadLetterQueue/), 'Arn'] });
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+  });
+});
+
+describe('EKS access entries', () => {
+  test('one STANDARD entry per cluster for the function role, group eks-reaper, no access policy', () => {
+    const { template } = synth();
+    template.resourceCountIs('AWS::EKS::AccessEntry', 2);
+    for (const name of ['batch-prod', 'etl_dev']) {
+      template.hasResourceProperties('AWS::EKS::AccessEntry', {
+        ClusterName: name,
+        Type: 'STANDARD',
+        KubernetesGroups: ['eks-reaper'],
+        PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReaperRole'), 'Arn'] },
+        AccessPolicies: Match.absent(),
+      });
+    }
+  });
+
+  test('none when disabled; a warning for clusters in another region', () => {
+    synth({ createAccessEntries: false }).template.resourceCountIs('AWS::EKS::AccessEntry', 0);
+    const { template, stack } = synth({ clusters: [{ name: 'far', region: 'ap-south-1' }] });
+    template.resourceCountIs('AWS::EKS::AccessEntry', 0);
+    Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp('No access entry for far'));
+  });
+});
+
+describe('alarms', () => {
+  const topicArn = `arn:aws:sns:${REGION}:${ACCOUNT}:oncall`;
+  const withTopic = () => {
+    const app = new App();
+    const stack = new Stack(app, 'Alarmed', { env: { account: ACCOUNT, region: REGION } });
+    const topic = sns.Topic.fromTopicArn(stack, 'Topic', topicArn);
+    new EksReaper(stack, 'Reaper', { clusters: ['batch-prod'], code: lambda.Code.fromAsset(FAKE_CODE), alarmTopic: topic });
+    return Template.fromStack(stack);
+  };
+
+  test('per cluster: available IPs, forecast, heartbeat, backlog; plus subnets (Insights) and function errors', () => {
+    const { template } = synth();
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 * 4 + 2);
+  });
+
+  test('heartbeat: RunSucceeded absent for 3 runs is breaching', () => {
+    const t = withTopic();
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'EKSReaper',
+      MetricName: 'RunSucceeded',
+      Dimensions: [{ Name: 'ClusterName', Value: 'batch-prod' }],
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: [topicArn],
+      OKActions: [topicArn],
+    });
+  });
+
+  test('cluster available IPs and exhaustion forecast under their thresholds', () => {
+    const { template } = synth({ thresholds: { clusterAvailableIps: 800, forecastHours: 4 } });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ClusterAvailableIps', Statistic: 'Minimum', Threshold: 800, ComparisonOperator: 'LessThanThreshold',
+      Dimensions: [{ Name: 'ClusterName', Value: 'etl_dev' }],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'IpExhaustionHours', Statistic: 'Minimum', Threshold: 4, ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  test('backlog growing: DIFF of Backlog above 0 at each of N runs', () => {
+    synth().template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'DIFF(backlog)', ReturnData: true }),
+        Match.objectLike({ Id: 'backlog', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Backlog' }), Stat: 'Maximum' }) }),
+      ]),
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+    });
+  });
+
+  test('one Metrics Insights alarm covers every watched subnet', () => {
+    synth().template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: [Match.objectLike({
+        Expression: 'SELECT MIN(SubnetAvailableIps) FROM SCHEMA("EKSReaper", AvailabilityZone, ClusterName, SubnetId)',
+        Period: 300,
+        ReturnData: true,
+      })],
+      Threshold: 100,
+      ComparisonOperator: 'LessThanThreshold',
+    });
+  });
+
+  test('function errors on AWS/Lambda Errors', () => {
+    synth().template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda', MetricName: 'Errors', Statistic: 'Sum', Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  test('every alarm notifies the topic; an e-mail creates one', () => {
+    const t = withTopic();
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[];
+    expect(alarms).toHaveLength(6);
+    for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([topicArn]);
+    const { template } = synth({ alarmEmail: 'oncall@example.com' });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
+  });
+
+  test('metrics sink none: no metric alarms (they would all fire), function errors stays', () => {
+    const { template } = synth({ metricsSink: 'none' });
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 1);
+  });
+});
+
+describe('dashboard', () => {
+  test('free IPs per subnet, forecast, deletions, terminated pods, backlog, throttles and errors', () => {
+    const { template } = synth();
+    const d = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0] as any;
+    const body = JSON.parse(flat(d.Properties.DashboardBody));
+    const titles = body.widgets.map((w: any) => w.properties.title);
+    expect(titles).toEqual(expect.arrayContaining([
+      'Free IPs per subnet',
+      'IP exhaustion forecast (hours)',
+      'Deletions per run',
+      'Terminated pods and Fargate pods holding IPs',
+      'Backlog (due but not yet deleted) and finished Jobs',
+      'Throttles and errors',
+    ]));
+    const text = JSON.stringify(body);
+    for (const q of [
+      'SELECT MIN(SubnetAvailableIps) FROM SCHEMA(\\"EKSReaper\\", AvailabilityZone, ClusterName, SubnetId) GROUP BY ClusterName, AvailabilityZone, SubnetId',
+      'SELECT SUM(JobsDeleted) FROM SCHEMA(\\"EKSReaper\\", ClusterName) GROUP BY ClusterName',
+      'SELECT MAX(Backlog)', 'SELECT SUM(Throttled)', 'SELECT SUM(DeleteErrors)', 'SELECT MAX(TerminatedPods)', 'SELECT MIN(IpExhaustionHours)',
+    ]) {
+      expect(text).toContain(q);
+    }
+  });
+});
