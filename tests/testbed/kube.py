@@ -102,6 +102,8 @@ class Kube:
         self.timeout = timeout
         self.retries_429 = retries_429
         self.session = requests.Session()
+        # REQUESTS_CA_BUNDLE / proxies from the environment would override `verify` below.
+        self.session.trust_env = False
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
