@@ -1,0 +1,97 @@
+"""moto with IAM enforcement on, in this process, and principals holding a given policy.
+
+What moto 5.2.5's access control checks, and how we make it usable (verified by
+test_iam_policy.py):
+
+- Actions: yes, once `/moto-api/reset-auth` sets the no-auth budget to 0. Every request is
+  SigV4-verified and its action matched against the caller's policies.
+- The IAM action prefix is the SigV4 signing name: CloudWatch requests are checked as
+  `monitoring:PutMetricData`, so `cloudwatch:` actions are renamed for moto.
+- Resources: no. EKS, EC2 and CloudWatch requests are all evaluated against resource
+  "*", so a statement scoped to a cluster ARN never matches (moto denies the right
+  cluster too). Resources are widened to "*" for moto; the scoping itself is asserted
+  statically from template.yaml and the CDK tests.
+- Conditions: no. A condition key with no request value (cloudwatch:namespace is never
+  supplied) is treated as satisfied. The namespace condition is asserted statically.
+- Signature bug: for body-less REST calls (every EKS call eks-reaper makes is a GET)
+  moto signs its parsed header dict as the payload, so the signature never matches
+  (`SignatureDoesNotMatch`). `_patch_signature_payload` makes moto hash the empty body as
+  AWS does. This is a fix to the emulator, applied in the test process only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import requests
+
+
+def _patch_signature_payload() -> None:
+    import moto.iam.access_control as ac
+
+    if getattr(ac.IAMRequestBase, "_eks_reaper_patched", False):
+        return
+    original = ac.IAMRequestBase._create_aws_request
+
+    def create_aws_request(self):  # type: ignore[no-untyped-def]
+        request = original(self)
+        if not self._body and self._method in ("GET", "HEAD", "DELETE"):
+            request.data = b""
+        return request
+
+    ac.IAMRequestBase._create_aws_request = create_aws_request
+    ac.IAMRequestBase._eks_reaper_patched = True
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """An in-process moto server (auth off until `enforce`); yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    _patch_signature_payload()
+    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    srv.start()
+    host, port = srv.get_host_and_port()
+    url = f"http://{host}:{port}"
+    try:
+        yield url
+    finally:
+        requests.post(f"{url}/moto-api/reset-auth", data=b"inf", timeout=5)
+        srv.stop()
+
+
+def enforce(url: str) -> None:
+    """From the next request on, every call is authenticated and authorized."""
+    requests.post(f"{url}/moto-api/reset-auth", data=b"0", timeout=5).raise_for_status()
+
+
+def for_moto(statements: list[dict]) -> list[dict]:
+    """The statements as moto can evaluate them (see the module doc)."""
+    out = []
+    for s in statements:
+        s = dict(s)
+        acts = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        s["Action"] = [a.replace("cloudwatch:", "monitoring:", 1) for a in acts]
+        s["Resource"] = "*"
+        out.append(s)
+    return out
+
+
+def admin(url: str, service: str, region: str) -> Any:
+    return boto3.client(service, endpoint_url=url, region_name=region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def user_with_policy(url: str, region: str, name: str, statements: list[dict]) -> dict[str, str]:
+    """Creates an IAM user holding exactly `statements`; returns its access key."""
+    iam = admin(url, "iam", region)
+    iam.create_user(UserName=name)
+    doc = {"Version": "2012-10-17", "Statement": statements or [
+        {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]}
+    iam.put_user_policy(UserName=name, PolicyName="eks-reaper", PolicyDocument=json.dumps(doc))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
