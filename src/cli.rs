@@ -1,0 +1,111 @@
+//! The command line: `eks-reaper run --cluster NAME [--dry-run] [--output table|json] ...`,
+//! with the same settings as the Lambda (every flag also reads its `REAPER_*` variable).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing::error;
+
+use crate::config::{Config, Options};
+use crate::deadline::Deadline;
+use crate::event::Overrides;
+use crate::report::Report;
+
+/// eks-reaper: prune finished Jobs and Pods on EKS from outside the cluster.
+#[derive(Debug, Parser)]
+#[command(name = "eks-reaper", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one pruning pass now.
+    Run(RunArgs),
+}
+
+/// `eks-reaper run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Settings (flags or REAPER_* environment variables).
+    #[command(flatten)]
+    pub options: Options,
+    /// Report format: `table` (default on a terminal) or `json`.
+    #[arg(long, value_enum)]
+    pub output: Option<Output>,
+}
+
+/// Report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable table.
+    Table,
+    /// The JSON report (what the Lambda returns).
+    Json,
+}
+
+/// Exit status: 0 ok, 1 a cluster could not be processed, 2 invalid configuration.
+pub async fn main(cli: Cli) -> ExitCode {
+    let Command::Run(args) = cli.command;
+    let config = match Config::resolve(&args.options, &Overrides::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            error!(error = %e, field = e.field(), "invalid configuration; nothing done");
+            eprintln!("eks-reaper: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let aws = crate::load_aws_config().await;
+    let deadline = Deadline::bounded(None, config.max_run_time, config.deadline_margin);
+    let report = crate::run(&config, &aws, deadline).await;
+    let output = args.output.unwrap_or(if std::io::stdout().is_terminal() {
+        Output::Table
+    } else {
+        Output::Json
+    });
+    print_report(&report, output);
+    match crate::outcome(report) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("eks-reaper: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_report(report: &Report, output: Output) {
+    match output {
+        Output::Table => print!("{}", report.to_table()),
+        Output::Json => match serde_json::to_string_pretty(report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("eks-reaper: cannot serialise the report: {e}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_subcommand_parses_the_readme_example() {
+        let cli = Cli::try_parse_from([
+            "eks-reaper",
+            "run",
+            "--cluster",
+            "etl",
+            "--dry-run",
+            "--output",
+            "json",
+        ])
+        .expect("parses");
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.output, Some(Output::Json));
+        assert_eq!(args.options.clusters, ["etl"]);
+        assert_eq!(args.options.dry_run, "client");
+    }
+}

@@ -1,0 +1,188 @@
+//! Deleting due objects: bounded concurrency, preconditions, propagation, deadline.
+//!
+//! - Jobs go with `propagationPolicy: Background` (without it the API orphans their pods) and
+//!   a `uid` precondition (workflow engines reuse names: a re-created Job must survive).
+//! - Pods go with a `uid` precondition.
+//! - 404 is "already gone", 409 "changed, skipped": neither is an error.
+//! - 429 is retried by [`crate::api::call`] with `Retry-After` and jitter.
+//! - Once the deadline is near, nothing new starts: the rest is counted as backlog.
+//! - Client-side dry run sends nothing; server-side sends `dryRun=All`.
+
+use futures::StreamExt;
+use http::StatusCode;
+use kube::core::Request;
+use kube::core::params::{DeleteParams, Preconditions, PropagationPolicy};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::api::{self, ApiStats, CallError};
+use crate::config::DryRun;
+use crate::deadline::Deadline;
+use crate::eks::ClusterAccess;
+use crate::report::{Outcome, Tally};
+use crate::scan::{Candidate, Kind};
+
+/// What the deleters need.
+pub struct DeleteContext<'a> {
+    /// Cluster access.
+    pub access: &'a ClusterAccess,
+    /// Request counters.
+    pub stats: &'a ApiStats,
+    /// Run deadline.
+    pub deadline: &'a Deadline,
+    /// Dry-run mode.
+    pub dry_run: DryRun,
+    /// Deletions in flight.
+    pub concurrency: usize,
+    /// Where outcomes go.
+    pub tally: &'a Tally,
+}
+
+/// Deletes every candidate received until the channel closes.
+pub async fn drain(rx: mpsc::Receiver<Candidate>, ctx: &DeleteContext<'_>) {
+    let candidates =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    candidates
+        .for_each_concurrent(ctx.concurrency.max(1), |candidate| async move {
+            let outcome = delete_one(&candidate, ctx).await;
+            ctx.tally.outcome(
+                candidate.kind,
+                candidate.fargate,
+                &candidate.reason,
+                &outcome,
+            );
+        })
+        .await;
+}
+
+/// The DELETE options for a candidate.
+pub fn delete_params(candidate: &Candidate, dry_run: DryRun) -> DeleteParams {
+    DeleteParams {
+        dry_run: dry_run == DryRun::Server,
+        propagation_policy: (candidate.kind == Kind::Job).then_some(PropagationPolicy::Background),
+        preconditions: Some(Preconditions {
+            uid: Some(candidate.uid.clone()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    }
+}
+
+async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
+    let cluster = ctx.access.cluster();
+    let kind = c.kind.as_str();
+    if ctx.deadline.reached() {
+        return Outcome::Backlog;
+    }
+    if ctx.dry_run == DryRun::Client {
+        info!(cluster, kind, namespace = %c.namespace, name = %c.name, reason = %c.reason, "would delete (dry run)");
+        return Outcome::Deleted;
+    }
+    let params = delete_params(c, ctx.dry_run);
+    let request = Request::new(c.kind.url_path(Some(&c.namespace)));
+    let response = match api::call(ctx.access, ctx.stats, ctx.deadline, || {
+        request.delete(&c.name, &params)
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(CallError::Throttled { attempts }) => {
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, attempts, "still throttled; left for the next run");
+            return if ctx.deadline.reached() {
+                Outcome::Backlog
+            } else {
+                Outcome::Failed("throttled".to_owned())
+            };
+        }
+        Err(e) => {
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %e, "delete failed");
+            return Outcome::Failed("unreachable".to_owned());
+        }
+    };
+    match response.status {
+        s if s.is_success() => {
+            info!(
+                cluster,
+                kind,
+                namespace = %c.namespace,
+                name = %c.name,
+                reason = %c.reason,
+                server_dry_run = ctx.dry_run == DryRun::Server,
+                "deleted"
+            );
+            Outcome::Deleted
+        }
+        StatusCode::NOT_FOUND => Outcome::AlreadyGone,
+        StatusCode::CONFLICT => {
+            info!(cluster, kind, namespace = %c.namespace, name = %c.name, message = %response.message(), "changed since listed (uid precondition); skipped");
+            Outcome::Conflict
+        }
+        s => {
+            let kind_label = match s {
+                StatusCode::FORBIDDEN => "forbidden",
+                StatusCode::UNAUTHORIZED => "unauthorized",
+                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "rejected",
+                s if s.is_server_error() => "serverError",
+                _ => "apiError",
+            };
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = s.as_u16(), message = %response.message(), "delete refused");
+            Outcome::Failed(kind_label.to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::policy::Delete;
+
+    fn candidate(kind: Kind) -> Candidate {
+        Candidate {
+            kind,
+            namespace: "etl".to_owned(),
+            name: "run-1".to_owned(),
+            uid: "1234".to_owned(),
+            reason: Delete::SucceededPastTtl {
+                age: Duration::from_secs(1200),
+            },
+            fargate: false,
+        }
+    }
+
+    fn body(kind: Kind, dry_run: DryRun) -> (String, serde_json::Value) {
+        let c = candidate(kind);
+        let r = Request::new(kind.url_path(Some("etl")))
+            .delete(&c.name, &delete_params(&c, dry_run))
+            .expect("request");
+        let uri = r.uri().to_string();
+        (uri, serde_json::from_slice(r.body()).expect("json body"))
+    }
+
+    #[test]
+    fn job_delete_propagates_in_background_with_a_uid_precondition() {
+        let (uri, b) = body(Kind::Job, DryRun::Off);
+        assert_eq!(uri, "/apis/batch/v1/namespaces/etl/jobs/run-1?");
+        assert_eq!(b["propagationPolicy"], "Background");
+        assert_eq!(b["preconditions"]["uid"], "1234");
+        assert!(b.get("dryRun").is_none());
+    }
+
+    #[test]
+    fn pod_delete_has_a_uid_precondition_and_no_propagation() {
+        let (uri, b) = body(Kind::Pod, DryRun::Off);
+        assert!(
+            uri.starts_with("/api/v1/namespaces/etl/pods/run-1"),
+            "{uri}"
+        );
+        assert_eq!(b["preconditions"]["uid"], "1234");
+        assert!(b.get("propagationPolicy").is_none());
+    }
+
+    #[test]
+    fn server_dry_run_sends_dry_run_all() {
+        let (_, b) = body(Kind::Job, DryRun::Server);
+        assert_eq!(b["dryRun"], serde_json::json!(["All"]));
+    }
+}

@@ -1,0 +1,158 @@
+//! `eks:DescribeCluster`: the cluster's status, API endpoint and certificate authority.
+
+use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_eks::types::ClusterStatus;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::Error;
+
+/// What the reaper needs to know about an EKS cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Described {
+    /// The cluster is `ACTIVE`: its endpoint and CA.
+    Active(Endpoint),
+    /// Any other status (`CREATING`, `UPDATING`, `DELETING`, `FAILED`, `PENDING`): reported,
+    /// not touched.
+    NotActive {
+        /// The status as EKS reports it.
+        status: String,
+    },
+}
+
+/// How to reach an active cluster's API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https://...` API server URL.
+    pub url: String,
+    /// The cluster CA certificates, DER-encoded.
+    pub ca_der: Vec<Vec<u8>>,
+}
+
+/// Calls `DescribeCluster` for `cluster`.
+pub async fn describe(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Described, Error> {
+    let out = eks
+        .describe_cluster()
+        .name(cluster)
+        .send()
+        .await
+        .map_err(|e| {
+            let code = e.code().unwrap_or("").to_owned();
+            Error::Describe {
+                kind: describe_error_kind(&code),
+                code,
+                message: DisplayErrorContext(&e).to_string(),
+            }
+        })?;
+    let c = out.cluster.ok_or_else(|| Error::ClusterData {
+        field: "cluster",
+        reason: "DescribeCluster returned no cluster".to_owned(),
+    })?;
+    let status = c
+        .status
+        .as_ref()
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_default();
+    if c.status != Some(ClusterStatus::Active) {
+        return Ok(Described::NotActive { status });
+    }
+    let url = c
+        .endpoint
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| Error::ClusterData {
+            field: "cluster.endpoint",
+            reason: "missing".to_owned(),
+        })?;
+    let ca = c
+        .certificate_authority
+        .and_then(|ca| ca.data)
+        .ok_or_else(|| Error::ClusterData {
+            field: "cluster.certificateAuthority.data",
+            reason: "missing".to_owned(),
+        })?;
+    Ok(Described::Active(Endpoint {
+        url,
+        ca_der: ca_to_der(&ca)?,
+    }))
+}
+
+fn describe_error_kind(code: &str) -> &'static str {
+    match code {
+        "ResourceNotFoundException" => "ClusterNotFound",
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => "AccessDenied",
+        "ExpiredTokenException" | "UnrecognizedClientException" | "InvalidSignatureException" => {
+            "AwsCredentials"
+        }
+        _ => "DescribeClusterFailed",
+    }
+}
+
+/// Converts EKS's `certificateAuthority.data` (base64 of a PEM bundle) to DER certificates.
+pub fn ca_to_der(data: &str) -> Result<Vec<Vec<u8>>, Error> {
+    const FIELD: &str = "cluster.certificateAuthority.data";
+    let bad = |reason: &str| Error::ClusterData {
+        field: FIELD,
+        reason: reason.to_owned(),
+    };
+    let compact: String = data.chars().filter(|c| !c.is_whitespace()).collect();
+    let pem = STANDARD.decode(compact).map_err(|_| bad("not base64"))?;
+    let pem = String::from_utf8(pem).map_err(|_| bad("not a PEM certificate bundle"))?;
+    let mut certs = Vec::new();
+    let mut rest = pem.as_str();
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    while let Some(start) = rest.find(BEGIN) {
+        let after = &rest[start + BEGIN.len()..];
+        let end = after
+            .find(END)
+            .ok_or_else(|| bad("PEM certificate without END line"))?;
+        let body: String = after[..end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let der = STANDARD
+            .decode(body)
+            .map_err(|_| bad("PEM certificate body is not base64"))?;
+        certs.push(der);
+        rest = &after[end + END.len()..];
+    }
+    if certs.is_empty() {
+        return Err(bad("not a PEM certificate bundle"));
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        STANDARD.encode(s)
+    }
+
+    #[test]
+    fn pem_bundle_becomes_one_der_per_certificate() {
+        let pem = "-----BEGIN CERTIFICATE-----\nAQID\nBA==\n-----END CERTIFICATE-----\n\
+                   -----BEGIN CERTIFICATE-----\nBQY=\n-----END CERTIFICATE-----\n";
+        let ders = ca_to_der(&b64(pem)).expect("valid");
+        assert_eq!(ders, vec![vec![1, 2, 3, 4], vec![5, 6]]);
+    }
+
+    #[test]
+    fn ca_that_is_not_pem_is_an_error_naming_the_field() {
+        let e = ca_to_der(&b64("hello")).expect_err("not pem");
+        assert!(e.to_string().contains("certificateAuthority.data"), "{e}");
+        let e = ca_to_der("%%%").expect_err("not base64");
+        assert!(e.to_string().contains("certificateAuthority.data"), "{e}");
+    }
+
+    #[test]
+    fn describe_errors_are_classified() {
+        assert_eq!(
+            describe_error_kind("ResourceNotFoundException"),
+            "ClusterNotFound"
+        );
+        assert_eq!(describe_error_kind("AccessDeniedException"), "AccessDenied");
+        assert_eq!(describe_error_kind("Throttling"), "DescribeClusterFailed");
+    }
+}

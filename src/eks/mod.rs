@@ -1,0 +1,159 @@
+//! Reaching an EKS cluster from outside: AWS configuration for the cluster's region and
+//! (optionally) an assumed role, `DescribeCluster`, and a Kubernetes client authenticated
+//! with a presigned STS token.
+
+pub mod client;
+pub mod describe;
+pub mod token;
+
+use std::time::Duration;
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+
+pub use client::{ClusterAccess, TOKEN_MAX_AGE};
+pub use describe::{Described, Endpoint};
+
+use crate::config::ClusterTarget;
+
+/// Why a cluster could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No region for the cluster: neither `name@region`, the event, nor `AWS_REGION`.
+    #[error("no AWS region for the cluster (set AWS_REGION or use name@region)")]
+    NoRegion,
+    /// No AWS credentials available.
+    #[error("no AWS credentials available")]
+    NoCredentials,
+    /// Resolving credentials (or assuming the role) failed.
+    #[error("AWS credentials: {message}")]
+    Credentials {
+        /// The provider's message (never key material).
+        message: String,
+    },
+    /// `DescribeCluster` failed.
+    #[error("eks:DescribeCluster failed ({code}): {message}")]
+    Describe {
+        /// Classification for the report and Lambda's `errorType`.
+        kind: &'static str,
+        /// The AWS error code, if any.
+        code: String,
+        /// The SDK's full message.
+        message: String,
+    },
+    /// `DescribeCluster` returned something unusable.
+    #[error("{field}: {reason}")]
+    ClusterData {
+        /// The response field at fault.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Building the token failed.
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
+    /// Building the Kubernetes client failed.
+    #[error("kubernetes client for {endpoint}: {source}")]
+    Kube {
+        /// The API server URL.
+        endpoint: String,
+        /// kube's error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+}
+
+impl Error {
+    /// Short classification (report `errors` key, Lambda `errorType`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NoRegion => "NoRegion",
+            Error::NoCredentials | Error::Credentials { .. } => "AwsCredentials",
+            Error::Describe { kind, .. } => kind,
+            Error::ClusterData { .. } => "ClusterData",
+            Error::Token(_) => "Token",
+            Error::Kube { .. } => "KubeClient",
+        }
+    }
+}
+
+/// A cluster ready to be pruned, with the AWS clients for its region and identity.
+#[derive(Debug)]
+pub struct Connection {
+    /// Region the cluster lives in.
+    pub region: String,
+    /// Authenticated Kubernetes access.
+    pub access: ClusterAccess,
+    /// EKS client for the cluster's region and identity.
+    pub eks: aws_sdk_eks::Client,
+    /// EC2 client for the cluster's region and identity (subnet headroom).
+    pub ec2: aws_sdk_ec2::Client,
+}
+
+/// Outcome of connecting to one cluster.
+#[derive(Debug)]
+pub enum Connected {
+    /// Ready.
+    Ready(Box<Connection>),
+    /// Not `ACTIVE`: reported, not touched.
+    NotActive {
+        /// Region.
+        region: String,
+        /// EKS status.
+        status: String,
+    },
+}
+
+/// The region a target resolves to, if any.
+pub fn region_of(base: &SdkConfig, target: &ClusterTarget) -> Option<String> {
+    target
+        .region
+        .clone()
+        .or_else(|| base.region().map(|r| r.as_ref().to_owned()))
+}
+
+/// Describes the cluster and prepares authenticated access to it.
+pub async fn connect(
+    base: &SdkConfig,
+    target: &ClusterTarget,
+    token_max_age: Duration,
+) -> Result<Connected, Error> {
+    let region = region_of(base, target).ok_or(Error::NoRegion)?;
+    let mut builder = base.to_builder();
+    builder.set_region(Some(Region::new(region.clone())));
+    if let Some(role) = &target.role_arn {
+        let provider = AssumeRoleProvider::builder(role.clone())
+            .session_name("eks-reaper")
+            .region(Region::new(region.clone()))
+            .configure(base)
+            .build()
+            .await;
+        builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
+    }
+    let sdk = builder.build();
+    let credentials = sdk.credentials_provider().ok_or(Error::NoCredentials)?;
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    match describe::describe(&eks, &target.name).await? {
+        Described::NotActive { status } => Ok(Connected::NotActive { region, status }),
+        Described::Active(endpoint) => {
+            let access = ClusterAccess::new(
+                target.name.clone(),
+                region.clone(),
+                endpoint,
+                credentials,
+                token_max_age,
+            );
+            // Sign now so credential problems surface as a connection failure.
+            access.client().await?;
+            Ok(Connected::Ready(Box::new(Connection {
+                region,
+                access,
+                eks,
+                ec2,
+            })))
+        }
+    }
+}

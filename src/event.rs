@@ -1,0 +1,268 @@
+//! The Lambda invocation event: what a schedule may override for one run.
+//!
+//! Three shapes are accepted:
+//! - an EventBridge Scheduler payload, which is the target's raw `Input` with no envelope:
+//!   `{"clusters": ["etl", {"name": "x", "region": "eu-west-1", "roleArn": "arn:..."}],
+//!   "dryRun": true}`;
+//! - a classic EventBridge scheduled event (`detail-type`, `source`, ... ), with the same
+//!   overrides inside `detail`;
+//! - nothing: `null` or `{}`.
+//!
+//! Anything else — an unknown field, a wrong type — is an error naming the field, so a typo
+//! in a schedule fails loudly instead of pruning with defaults.
+
+use serde_json::{Map, Value};
+
+use crate::config::{ConfigError, DryRun};
+
+/// Overrides carried by the event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Replaces the configured cluster list.
+    pub clusters: Option<Vec<ClusterOverride>>,
+    /// Replaces the configured dry-run mode.
+    pub dry_run: Option<DryRun>,
+}
+
+/// One cluster entry of the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterOverride {
+    /// Cluster name, possibly `name@region`.
+    pub name: String,
+    /// Region for this cluster.
+    pub region: Option<String>,
+    /// Role to assume for this cluster.
+    pub role_arn: Option<String>,
+}
+
+/// Standard fields of the classic EventBridge envelope.
+const ENVELOPE_FIELDS: &[&str] = &[
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+];
+
+const OVERRIDE_FIELDS: &str = "clusters, dryRun";
+
+impl Overrides {
+    /// Reads the overrides from an invocation payload.
+    pub fn from_event(event: &Value) -> Result<Overrides, ConfigError> {
+        match event {
+            Value::Null => Ok(Overrides::default()),
+            Value::Object(map) if map.contains_key("detail-type") => {
+                for key in map.keys() {
+                    if !ENVELOPE_FIELDS.contains(&key.as_str()) {
+                        return Err(unknown(&format!("event.{key}"), ENVELOPE_FIELDS.join(", ")));
+                    }
+                }
+                match map.get("detail") {
+                    None | Some(Value::Null) => Ok(Overrides::default()),
+                    Some(Value::Object(detail)) => overrides(detail, "event.detail."),
+                    Some(other) => Err(wrong_type("event.detail", other, "an object")),
+                }
+            }
+            Value::Object(map) => overrides(map, "event."),
+            other => Err(wrong_type("event", other, "a JSON object or null")),
+        }
+    }
+}
+
+fn overrides(map: &Map<String, Value>, prefix: &str) -> Result<Overrides, ConfigError> {
+    let mut out = Overrides::default();
+    for (key, value) in map {
+        let field = format!("{prefix}{key}");
+        match key.as_str() {
+            "clusters" => {
+                let Value::Array(items) = value else {
+                    return Err(wrong_type(&field, value, "an array"));
+                };
+                out.clusters = Some(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| cluster(item, &format!("{field}[{i}]")))
+                        .collect::<Result<_, _>>()?,
+                );
+            }
+            "dryRun" => {
+                out.dry_run = Some(match value {
+                    Value::Bool(true) => DryRun::Client,
+                    Value::Bool(false) => DryRun::Off,
+                    Value::String(s) => DryRun::parse(&field, s)?,
+                    other => {
+                        return Err(wrong_type(
+                            &field,
+                            other,
+                            "a boolean, \"client\" or \"server\"",
+                        ));
+                    }
+                });
+            }
+            _ => return Err(unknown(&field, OVERRIDE_FIELDS.to_owned())),
+        }
+    }
+    Ok(out)
+}
+
+fn cluster(item: &Value, field: &str) -> Result<ClusterOverride, ConfigError> {
+    match item {
+        Value::String(name) => Ok(ClusterOverride {
+            name: name.clone(),
+            region: None,
+            role_arn: None,
+        }),
+        Value::Object(map) => {
+            let mut name = None;
+            let mut region = None;
+            let mut role_arn = None;
+            for (key, value) in map {
+                let f = format!("{field}.{key}");
+                let slot = match key.as_str() {
+                    "name" => &mut name,
+                    "region" => &mut region,
+                    "roleArn" => &mut role_arn,
+                    _ => return Err(unknown(&f, "name, region, roleArn".to_owned())),
+                };
+                match value {
+                    Value::String(s) => *slot = Some(s.clone()),
+                    Value::Null => {}
+                    other => return Err(wrong_type(&f, other, "a string")),
+                }
+            }
+            let name = name.ok_or_else(|| ConfigError::Missing {
+                field: format!("{field}.name"),
+                reason: "cluster entry without a name".to_owned(),
+            })?;
+            Ok(ClusterOverride {
+                name,
+                region,
+                role_arn,
+            })
+        }
+        other => Err(wrong_type(
+            field,
+            other,
+            "a cluster name or an object with name",
+        )),
+    }
+}
+
+fn unknown(field: &str, expected: String) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.to_owned(),
+        value: field.rsplit(['.', '[']).next().unwrap_or(field).to_owned(),
+        reason: format!("unknown field (expected one of: {expected})"),
+    }
+}
+
+fn wrong_type(field: &str, value: &Value, expected: &str) -> ConfigError {
+    ConfigError::invalid(field, &value.to_string(), format!("expected {expected}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> Result<Overrides, ConfigError> {
+        Overrides::from_event(&v)
+    }
+
+    #[test]
+    fn null_and_empty_object_override_nothing() {
+        assert_eq!(parse(Value::Null).expect("ok"), Overrides::default());
+        assert_eq!(parse(json!({})).expect("ok"), Overrides::default());
+    }
+
+    #[test]
+    fn scheduler_raw_input_overrides_clusters_and_dry_run() {
+        let o = parse(json!({
+            "clusters": ["etl", {"name": "x", "region": "eu-west-1", "roleArn": "arn:aws:iam::1:role/r"}],
+            "dryRun": true
+        }))
+        .expect("ok");
+        let clusters = o.clusters.expect("clusters");
+        assert_eq!(clusters[0].name, "etl");
+        assert_eq!(clusters[1].region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            clusters[1].role_arn.as_deref(),
+            Some("arn:aws:iam::1:role/r")
+        );
+        assert_eq!(o.dry_run, Some(DryRun::Client));
+    }
+
+    #[test]
+    fn dry_run_accepts_server() {
+        let o = parse(json!({"dryRun": "server"})).expect("ok");
+        assert_eq!(o.dry_run, Some(DryRun::Server));
+    }
+
+    #[test]
+    fn classic_scheduled_event_is_accepted_with_overrides_in_detail() {
+        let o = parse(json!({
+            "version": "0",
+            "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": "2026-11-28T21:00:00Z",
+            "region": "eu-west-1",
+            "resources": ["arn:aws:events:eu-west-1:123456789012:rule/reaper"],
+            "detail": {"dryRun": false}
+        }))
+        .expect("ok");
+        assert_eq!(o.dry_run, Some(DryRun::Off));
+        assert_eq!(o.clusters, None);
+    }
+
+    #[test]
+    fn classic_scheduled_event_with_empty_detail_overrides_nothing() {
+        let o =
+            parse(json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}))
+                .expect("ok");
+        assert_eq!(o, Overrides::default());
+    }
+
+    #[test]
+    fn unknown_top_level_field_is_an_error_naming_it() {
+        let e = parse(json!({"cluster": ["etl"]})).expect_err("typo");
+        assert_eq!(e.field(), "event.cluster");
+    }
+
+    #[test]
+    fn unknown_detail_field_is_an_error_naming_it() {
+        let e = parse(json!({"detail-type": "Scheduled Event", "detail": {"dry_run": true}}))
+            .expect_err("typo");
+        assert_eq!(e.field(), "event.detail.dry_run");
+    }
+
+    #[test]
+    fn unknown_envelope_field_is_an_error() {
+        let e = parse(json!({"detail-type": "Scheduled Event", "extra": 1})).expect_err("bad");
+        assert_eq!(e.field(), "event.extra");
+    }
+
+    #[test]
+    fn unknown_cluster_field_is_an_error_naming_it() {
+        let e = parse(json!({"clusters": [{"name": "x", "role": "r"}]})).expect_err("bad");
+        assert_eq!(e.field(), "event.clusters[0].role");
+    }
+
+    #[test]
+    fn wrong_types_are_errors_naming_field_and_value() {
+        let e = parse(json!({"dryRun": 3})).expect_err("bad");
+        assert!(e.to_string().contains("event.dryRun"), "{e}");
+        assert!(e.to_string().contains('3'), "{e}");
+        assert!(parse(json!({"clusters": "etl"})).is_err());
+        assert!(parse(json!({"dryRun": "maybe"})).is_err());
+        assert!(parse(json!(["etl"])).is_err());
+        assert!(parse(json!({"clusters": [{"region": "eu-west-1"}]})).is_err());
+    }
+}

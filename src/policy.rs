@@ -1,0 +1,512 @@
+//! The pruning policy: a pure function from one Job or Pod, the current time and the
+//! [`Settings`] to a [`Decision`] that always carries its reason.
+//!
+//! Nothing here performs I/O or reads a clock: the scanner passes `now` in, so every rule is
+//! table-tested below with fixed instants.
+//!
+//! Rules, in the order they are checked (the first that applies gives the reason):
+//!
+//! | Object | Rule | Decision |
+//! |---|---|---|
+//! | both | namespace excluded / not included | `Keep::ExcludedNamespace` |
+//! | both | `metadata.deletionTimestamp` set | `Keep::BeingDeleted` |
+//! | both | annotation `eks-reaper/keep: "true"` | `Keep::OptedOut` |
+//! | Job | `spec.suspend: true` | `Keep::Suspended` |
+//! | Job | pods active, or no `Complete=True`/`Failed=True` condition | `Keep::Active` |
+//! | Job | `ttlSecondsAfterFinished` set and the native controller respected | `Keep::NativeTtl` |
+//! | Job | controller is a CronJob and CronJob Jobs are skipped | `Keep::OwnedByCronJob` |
+//! | Job | finished longer ago than its retention | `Delete::SucceededPastTtl` / `Delete::FailedPastTtl` |
+//! | Pod | phase not `Succeeded`/`Failed` | `Keep::NotFinished` |
+//! | Pod | Fargate pod finished longer ago than the Fargate retention | `Delete::FargatePodPastTtl` |
+//! | Pod | Evicted pod past the bare-pod retention | `Delete::EvictedPastTtl` |
+//! | Pod | owned by a Job (not Fargate, not Evicted) | `Keep::OwnedByJob` (goes with its Job) |
+//! | Pod | owned by another controller | `Keep::OwnedByController` |
+//! | Pod | no controller, past the bare-pod retention | `Delete::BarePodPastTtl` |
+//!
+//! Retention of a due-able object is, by precedence: the object's `eks-reaper/ttl`
+//! annotation, then (Jobs, when the native TTL controller is not respected) the Job's own
+//! `ttlSecondsAfterFinished`, then the class default from [`Settings`]. An object is due when
+//! `now >= finish + retention`, as the native TTL controller decides.
+
+use std::fmt;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+/// Annotation that opts an object out of pruning when set to `"true"`.
+pub const KEEP_ANNOTATION: &str = "eks-reaper/keep";
+/// Annotation overriding an object's retention (a `humantime` duration such as `2h`).
+pub const TTL_ANNOTATION: &str = "eks-reaper/ttl";
+/// Label EKS puts on every pod scheduled onto Fargate.
+pub const FARGATE_PROFILE_LABEL: &str = "eks.amazonaws.com/fargate-profile";
+/// Scheduler name EKS sets on Fargate pods.
+pub const FARGATE_SCHEDULER: &str = "fargate-scheduler";
+
+/// Everything the policy needs besides the object and the clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Retention after `Complete=True`.
+    pub succeeded_job_ttl: Duration,
+    /// Retention after `Failed=True`.
+    pub failed_job_ttl: Duration,
+    /// Retention of a finished Fargate pod, whatever happens to its Job.
+    pub fargate_pod_ttl: Duration,
+    /// Retention of finished pods without a controller, and of Evicted pods.
+    pub bare_pod_ttl: Duration,
+    /// Only these namespaces (empty: all).
+    pub namespaces: Vec<String>,
+    /// Never these namespaces.
+    pub exclude_namespaces: Vec<String>,
+    /// Leave Jobs with `ttlSecondsAfterFinished` to the native TTL controller.
+    pub respect_native_ttl: bool,
+    /// Leave CronJob-owned Jobs to the CronJob's history limits.
+    pub skip_cronjob_jobs: bool,
+    /// Low-headroom mode: the cluster's subnets are nearly full of IPs.
+    pub low_headroom: bool,
+    /// Fargate pod retention ceiling while in low-headroom mode.
+    pub low_headroom_fargate_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            succeeded_job_ttl: Duration::from_secs(15 * 60),
+            failed_job_ttl: Duration::from_secs(24 * 3600),
+            fargate_pod_ttl: Duration::from_secs(15 * 60),
+            bare_pod_ttl: Duration::from_secs(3600),
+            namespaces: Vec::new(),
+            exclude_namespaces: vec!["kube-system".to_owned()],
+            respect_native_ttl: true,
+            skip_cronjob_jobs: false,
+            low_headroom: false,
+            low_headroom_fargate_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Settings {
+    /// Whether objects in `namespace` are in scope at all.
+    pub fn namespace_in_scope(&self, namespace: &str) -> bool {
+        (self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace))
+            && !self.exclude_namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// The Fargate pod retention in force (lowered in low-headroom mode, never raised).
+    pub fn effective_fargate_pod_ttl(&self) -> Duration {
+        if self.low_headroom {
+            self.fargate_pod_ttl.min(self.low_headroom_fargate_ttl)
+        } else {
+            self.fargate_pod_ttl
+        }
+    }
+}
+
+/// The outcome for one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Leave the object alone.
+    Keep(Keep),
+    /// Delete the object.
+    Delete(Delete),
+}
+
+impl Decision {
+    /// The reason's stable camelCase label (report keys, log fields).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Keep(k) => k.label(),
+            Decision::Delete(d) => d.label(),
+        }
+    }
+}
+
+/// Why an object is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keep {
+    /// The namespace is outside the configured include/exclude lists.
+    ExcludedNamespace,
+    /// `metadata.deletionTimestamp` is set: someone is already deleting it.
+    BeingDeleted,
+    /// Annotated `eks-reaper/keep: "true"`.
+    OptedOut,
+    /// The Job is suspended (not finished).
+    Suspended,
+    /// The Job has active pods or no terminal condition yet.
+    Active,
+    /// The Job sets `ttlSecondsAfterFinished`: the native TTL controller owns its deletion.
+    NativeTtl,
+    /// The Job belongs to a CronJob whose history limits own its deletion.
+    OwnedByCronJob,
+    /// The pod has not finished (phase shown).
+    NotFinished {
+        /// `status.phase`, or `""` when absent.
+        phase: String,
+    },
+    /// A non-Fargate pod of a Job: it goes when its Job goes (garbage collector).
+    OwnedByJob,
+    /// A finished pod of another controller (ReplicaSet, StatefulSet...), not ours to prune.
+    OwnedByController,
+    /// The object is finished but still inside its retention.
+    WithinRetention {
+        /// Time left until it is due.
+        remaining: Duration,
+    },
+    /// The finish time cannot be determined (no terminal condition timestamp).
+    UnknownFinishTime,
+    /// The `eks-reaper/ttl` annotation is not a duration; the object is kept to be safe.
+    InvalidTtlAnnotation {
+        /// The annotation's value.
+        value: String,
+    },
+}
+
+impl Keep {
+    /// Stable camelCase label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Keep::ExcludedNamespace => "excludedNamespace",
+            Keep::BeingDeleted => "beingDeleted",
+            Keep::OptedOut => "optedOut",
+            Keep::Suspended => "suspended",
+            Keep::Active => "active",
+            Keep::NativeTtl => "nativeTtl",
+            Keep::OwnedByCronJob => "ownedByCronJob",
+            Keep::NotFinished { .. } => "notFinished",
+            Keep::OwnedByJob => "ownedByJob",
+            Keep::OwnedByController => "ownedByController",
+            Keep::WithinRetention { .. } => "withinRetention",
+            Keep::UnknownFinishTime => "unknownFinishTime",
+            Keep::InvalidTtlAnnotation { .. } => "invalidTtlAnnotation",
+        }
+    }
+}
+
+/// Why an object is deleted; `age` is the time since it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "reason")]
+pub enum Delete {
+    /// A Job with `Complete=True` past its retention.
+    SucceededPastTtl {
+        /// Time since it finished.
+        age: Duration,
+    },
+    /// A Job with `Failed=True` past its retention.
+    FailedPastTtl {
+        /// Time since it finished.
+        age: Duration,
+    },
+    /// A finished Fargate pod past the Fargate retention (frees its node and IP).
+    FargatePodPastTtl {
+        /// Time since it finished.
+        age: Duration,
+    },
+    /// An Evicted pod past the bare-pod retention.
+    EvictedPastTtl {
+        /// Time since it finished.
+        age: Duration,
+    },
+    /// A finished pod without controller past the bare-pod retention.
+    BarePodPastTtl {
+        /// Time since it finished.
+        age: Duration,
+    },
+}
+
+impl Delete {
+    /// Stable camelCase label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Delete::SucceededPastTtl { .. } => "succeededPastTtl",
+            Delete::FailedPastTtl { .. } => "failedPastTtl",
+            Delete::FargatePodPastTtl { .. } => "fargatePodPastTtl",
+            Delete::EvictedPastTtl { .. } => "evictedPastTtl",
+            Delete::BarePodPastTtl { .. } => "barePodPastTtl",
+        }
+    }
+
+    /// Time since the object finished.
+    pub fn age(&self) -> Duration {
+        match *self {
+            Delete::SucceededPastTtl { age }
+            | Delete::FailedPastTtl { age }
+            | Delete::FargatePodPastTtl { age }
+            | Delete::EvictedPastTtl { age }
+            | Delete::BarePodPastTtl { age } => age,
+        }
+    }
+}
+
+impl fmt::Display for Delete {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} ago)",
+            self.label(),
+            humantime::format_duration(Duration::from_secs(self.age().as_secs()))
+        )
+    }
+}
+
+impl fmt::Display for Keep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Keep::WithinRetention { remaining } => write!(
+                f,
+                "withinRetention ({} left)",
+                humantime::format_duration(Duration::from_secs(remaining.as_secs()))
+            ),
+            Keep::NotFinished { phase } => write!(f, "notFinished ({phase})"),
+            Keep::InvalidTtlAnnotation { value } => write!(f, "invalidTtlAnnotation ({value:?})"),
+            other => f.write_str(other.label()),
+        }
+    }
+}
+
+/// One object to decide on.
+#[derive(Debug, Clone, Copy)]
+pub enum Object<'a> {
+    /// A batch/v1 Job.
+    Job(&'a Job),
+    /// A core/v1 Pod.
+    Pod(&'a Pod),
+}
+
+/// Decides what to do with one object at instant `now`.
+pub fn plan(object: Object<'_>, now: Timestamp, settings: &Settings) -> Decision {
+    match object {
+        Object::Job(job) => plan_job(job, now, settings),
+        Object::Pod(pod) => plan_pod(pod, now, settings),
+    }
+}
+
+/// Decides what to do with one Job at instant `now`.
+pub fn plan_job(job: &Job, now: Timestamp, settings: &Settings) -> Decision {
+    if let Some(keep) = common_guards(&job.metadata, settings) {
+        return Decision::Keep(keep);
+    }
+    let spec = job.spec.as_ref();
+    if spec.and_then(|s| s.suspend) == Some(true) {
+        return Decision::Keep(Keep::Suspended);
+    }
+    let Some((succeeded, finished_at)) = job_finish(job) else {
+        return Decision::Keep(Keep::Active);
+    };
+    let native_ttl = spec.and_then(|s| s.ttl_seconds_after_finished);
+    if native_ttl.is_some() && settings.respect_native_ttl {
+        return Decision::Keep(Keep::NativeTtl);
+    }
+    if settings.skip_cronjob_jobs && controller_kind(&job.metadata) == Some("CronJob") {
+        return Decision::Keep(Keep::OwnedByCronJob);
+    }
+    let Some(finished_at) = finished_at else {
+        return Decision::Keep(Keep::UnknownFinishTime);
+    };
+    let default_ttl = match native_ttl {
+        // Reached only when the native controller is not respected: honour the Job's own TTL
+        // as that controller would.
+        Some(secs) => Duration::from_secs(u64::try_from(secs).unwrap_or(0)),
+        None if succeeded => settings.succeeded_job_ttl,
+        None => settings.failed_job_ttl,
+    };
+    let ttl = match annotation_ttl(&job.metadata) {
+        Ok(Some(ttl)) => ttl,
+        Ok(None) => default_ttl,
+        Err(value) => return Decision::Keep(Keep::InvalidTtlAnnotation { value }),
+    };
+    due(finished_at, ttl, now, |age| {
+        if succeeded {
+            Delete::SucceededPastTtl { age }
+        } else {
+            Delete::FailedPastTtl { age }
+        }
+    })
+}
+
+/// Decides what to do with one Pod at instant `now`.
+pub fn plan_pod(pod: &Pod, now: Timestamp, settings: &Settings) -> Decision {
+    if let Some(keep) = common_guards(&pod.metadata, settings) {
+        return Decision::Keep(keep);
+    }
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
+    if phase != "Succeeded" && phase != "Failed" {
+        return Decision::Keep(Keep::NotFinished {
+            phase: phase.to_owned(),
+        });
+    }
+    let evicted = phase == "Failed" && status.and_then(|s| s.reason.as_deref()) == Some("Evicted");
+    let fargate = is_fargate_pod(pod);
+    enum Class {
+        Fargate,
+        Evicted,
+        Bare,
+    }
+    let class = if fargate {
+        Class::Fargate
+    } else if evicted {
+        Class::Evicted
+    } else {
+        match controller_kind(&pod.metadata) {
+            None => Class::Bare,
+            Some("Job") => return Decision::Keep(Keep::OwnedByJob),
+            Some(_) => return Decision::Keep(Keep::OwnedByController),
+        }
+    };
+    let Some(finished_at) = pod_finish(pod) else {
+        return Decision::Keep(Keep::UnknownFinishTime);
+    };
+    let default_ttl = match class {
+        Class::Fargate => settings.effective_fargate_pod_ttl(),
+        Class::Evicted | Class::Bare => settings.bare_pod_ttl,
+    };
+    let ttl = match annotation_ttl(&pod.metadata) {
+        // In low-headroom mode the Fargate ceiling applies to annotated pods too: the IP
+        // matters more than an individual's wish to linger.
+        Ok(Some(ttl)) => match class {
+            Class::Fargate if settings.low_headroom => ttl.min(settings.low_headroom_fargate_ttl),
+            _ => ttl,
+        },
+        Ok(None) => default_ttl,
+        Err(value) => return Decision::Keep(Keep::InvalidTtlAnnotation { value }),
+    };
+    due(finished_at, ttl, now, |age| match class {
+        Class::Fargate => Delete::FargatePodPastTtl { age },
+        Class::Evicted => Delete::EvictedPastTtl { age },
+        Class::Bare => Delete::BarePodPastTtl { age },
+    })
+}
+
+/// Whether the pod runs on Fargate, judged from the pod alone (no `nodes` permission needed).
+pub fn is_fargate_pod(pod: &Pod) -> bool {
+    pod.metadata
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key(FARGATE_PROFILE_LABEL))
+        || pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()) == Some(FARGATE_SCHEDULER)
+}
+
+/// Whether the pod is in a terminal phase.
+pub fn is_finished_pod(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+fn common_guards(meta: &ObjectMeta, settings: &Settings) -> Option<Keep> {
+    if !settings.namespace_in_scope(meta.namespace.as_deref().unwrap_or("")) {
+        return Some(Keep::ExcludedNamespace);
+    }
+    if meta.deletion_timestamp.is_some() {
+        return Some(Keep::BeingDeleted);
+    }
+    if annotation(meta, KEEP_ANNOTATION).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return Some(Keep::OptedOut);
+    }
+    None
+}
+
+/// `Some((succeeded, finish time))` when the Job is finished, `None` while it is not.
+///
+/// Finished means a `Complete=True` or `Failed=True` condition and no active pods; the finish
+/// time is that condition's `lastTransitionTime` (what the native TTL controller uses), with
+/// `status.completionTime` as a fallback for successes.
+fn job_finish(job: &Job) -> Option<(bool, Option<Timestamp>)> {
+    let status = job.status.as_ref()?;
+    if status.active.unwrap_or(0) > 0 {
+        return None;
+    }
+    let terminal = status
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")?;
+    let succeeded = terminal.type_ == "Complete";
+    let at = terminal
+        .last_transition_time
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| {
+            succeeded
+                .then(|| status.completion_time.as_ref().map(|t| t.0))
+                .flatten()
+        });
+    Some((succeeded, at))
+}
+
+/// When a finished pod finished: the latest container termination, else the latest condition
+/// transition (Evicted pods may have no terminated container state), else its start time.
+fn pod_finish(pod: &Pod) -> Option<Timestamp> {
+    let status = pod.status.as_ref()?;
+    let terminated = status
+        .init_container_statuses
+        .iter()
+        .chain(status.container_statuses.iter())
+        .flatten()
+        .filter_map(|cs| cs.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+        .map(|t| t.0)
+        .max();
+    terminated
+        .or_else(|| {
+            status
+                .conditions
+                .iter()
+                .flatten()
+                .filter_map(|c| c.last_transition_time.as_ref())
+                .map(|t| t.0)
+                .max()
+        })
+        .or_else(|| status.start_time.as_ref().map(|t| t.0))
+}
+
+fn due(
+    finished_at: Timestamp,
+    ttl: Duration,
+    now: Timestamp,
+    reason: impl FnOnce(Duration) -> Delete,
+) -> Decision {
+    let age = now.duration_since(finished_at);
+    let ttl = SignedDuration::try_from(ttl).unwrap_or(SignedDuration::MAX);
+    if age >= ttl {
+        Decision::Delete(reason(to_std(age)))
+    } else {
+        // A finish time in the future (clock skew) leaves more than the whole retention.
+        Decision::Keep(Keep::WithinRetention {
+            remaining: to_std(ttl.saturating_sub(age)),
+        })
+    }
+}
+
+fn to_std(d: SignedDuration) -> Duration {
+    Duration::try_from(d).unwrap_or(Duration::ZERO)
+}
+
+fn annotation<'m>(meta: &'m ObjectMeta, key: &str) -> Option<&'m str> {
+    meta.annotations.as_ref()?.get(key).map(String::as_str)
+}
+
+/// `Ok(Some)` for a valid `eks-reaper/ttl`, `Ok(None)` when absent, `Err(value)` when invalid.
+fn annotation_ttl(meta: &ObjectMeta) -> Result<Option<Duration>, String> {
+    match annotation(meta, TTL_ANNOTATION) {
+        None => Ok(None),
+        Some(v) => humantime::parse_duration(v.trim())
+            .map(Some)
+            .map_err(|_| v.to_owned()),
+    }
+}
+
+/// Kind of the object's controller owner reference, if any.
+pub fn controller_kind(meta: &ObjectMeta) -> Option<&str> {
+    meta.owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.kind.as_str())
+}
+
+#[cfg(test)]
+mod tests;

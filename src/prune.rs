@@ -1,0 +1,146 @@
+//! One cluster, start to finish: connect → subnet headroom (decides low-headroom mode) →
+//! list + plan (streaming) → delete → figures for metrics.
+//!
+//! Whatever happens, the cluster yields a [`ClusterReport`]; a failure here is data for the
+//! report, never a panic or an early return that would hide the other clusters.
+
+use aws_types::SdkConfig;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::api::ApiStats;
+use crate::config::{ClusterTarget, Config};
+use crate::deadline::Deadline;
+use crate::delete::{self, DeleteContext};
+use crate::eks::{self, Connected, TOKEN_MAX_AGE};
+use crate::report::{ClusterReport, Tally};
+use crate::scan::{self, Completion, Kind, ScanContext};
+
+/// Candidates buffered between the lister and the deleters (~150 bytes each): lets listing
+/// run ahead of slow deletions without holding whole objects.
+const CANDIDATE_BUFFER: usize = 10_000;
+
+/// Processes one cluster and reports on it.
+pub async fn prune_cluster(
+    target: &ClusterTarget,
+    config: &Config,
+    aws: &SdkConfig,
+    deadline: Deadline,
+) -> ClusterReport {
+    let started = Instant::now();
+    let region = eks::region_of(aws, target);
+    let mut report = ClusterReport::new(&target.name, region, config.dry_run.is_dry());
+    let cluster = target.name.as_str();
+
+    let connection = match eks::connect(aws, target, TOKEN_MAX_AGE).await {
+        Ok(Connected::Ready(c)) => c,
+        Ok(Connected::NotActive { status, .. }) => {
+            warn!(cluster, status = %status, "cluster is not ACTIVE; skipped");
+            report.skip(
+                "NotActive",
+                format!("cluster status is {status}, not ACTIVE"),
+            );
+            report.duration_ms = elapsed_ms(started);
+            return report;
+        }
+        Err(e) => {
+            warn!(cluster, error = %e, kind = e.kind(), "cannot connect to the cluster");
+            report.fail(e.kind(), e.to_string());
+            report.duration_ms = elapsed_ms(started);
+            return report;
+        }
+    };
+    report.region = Some(connection.region.clone());
+
+    // ---- subnet headroom ---------------------------------------------------------------
+    // SEAM (R2, subnets): `subnets::read(&connection.eks, &connection.ec2, cluster,
+    // &config.extra_subnets)` goes here; low-headroom mode is
+    // `headroom.tightest_free_fraction < config.low_headroom_fraction`, and the headroom is
+    // serialised into `report.subnets`. Until then the mode stays off.
+    let low_headroom = false;
+    report.low_headroom = low_headroom;
+    let mut settings = config.policy.clone();
+    settings.low_headroom = low_headroom;
+
+    // ---- list + plan + delete (streaming) ----------------------------------------------
+    let stats = ApiStats::default();
+    let tally = Tally::default();
+    let clock = Timestamp::now;
+    // In low-headroom mode finished Fargate pods go first: they hold the IPs.
+    let order = if low_headroom {
+        [Kind::Pod, Kind::Job]
+    } else {
+        // Jobs first: their pods then go through the garbage collector, and the pod list
+        // that follows is shorter.
+        [Kind::Job, Kind::Pod]
+    };
+    let (tx, rx) = mpsc::channel(CANDIDATE_BUFFER);
+    let scan_ctx = ScanContext {
+        access: &connection.access,
+        stats: &stats,
+        deadline: &deadline,
+        settings: &settings,
+        label_selector: config.label_selector.as_deref(),
+        page_size: config.page_size,
+        tally: &tally,
+        clock: &clock,
+    };
+    let delete_ctx = DeleteContext {
+        access: &connection.access,
+        stats: &stats,
+        deadline: &deadline,
+        dry_run: config.dry_run,
+        concurrency: config.concurrency,
+        tally: &tally,
+    };
+    let lister = async move {
+        let tx = tx;
+        for kind in order {
+            match scan::scan(kind, &scan_ctx, &tx).await {
+                Ok(Completion::Complete) => {}
+                Ok(Completion::Stopped) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    };
+    let (listed, ()) = tokio::join!(lister, delete::drain(rx, &delete_ctx));
+    match listed {
+        Ok(complete) => report.listing_complete = complete,
+        Err(e) => {
+            warn!(cluster, error = %e, kind = e.kind(), "listing failed");
+            report.fail(e.kind(), e.to_string());
+        }
+    }
+    report.absorb(tally);
+    report.requests = stats.requests();
+    report.throttled = stats.throttled();
+
+    // ---- forecast ----------------------------------------------------------------------
+    // SEAM (R2, forecast): `forecast::forecast(headroom.total_available,
+    // &report.fargate_pod_creations, Timestamp::now())` goes here, serialised into
+    // `report.forecast`.
+
+    report.duration_ms = elapsed_ms(started);
+    info!(
+        cluster,
+        status = ?report.status,
+        jobs_seen = report.jobs.seen,
+        jobs_deleted = report.jobs.deleted,
+        pods_seen = report.pods.seen,
+        pods_deleted = report.pods.deleted,
+        fargate_pods_deleted = report.pods.fargate_deleted,
+        backlog = report.backlog,
+        throttled = report.throttled,
+        requests = report.requests,
+        duration_ms = report.duration_ms,
+        "cluster done"
+    );
+    report
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

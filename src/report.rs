@@ -1,0 +1,465 @@
+//! The run report: the Lambda's return value, the CLI's `--output json`, a table on a
+//! terminal, and the one JSON summary log line per run.
+//!
+//! Keys are camelCase. In a dry run, `deleted` counts what would have been deleted (the
+//! report's `dryRun` says which mode).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use tracing::info;
+
+use crate::policy::{Decision, Delete};
+use crate::scan::Kind;
+
+/// How many Fargate pod creation instants are kept for the forecast.
+const MAX_FARGATE_CREATIONS: usize = 100_000;
+
+/// The report of one run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// `ok` when every cluster was processed (or skipped), else `failed`.
+    pub status: RunStatus,
+    /// Dry-run mode: `off`, `client` or `server`.
+    pub dry_run: &'static str,
+    /// When the run started.
+    pub started_at: Timestamp,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+    /// One entry per cluster, in configuration order.
+    pub clusters: Vec<ClusterReport>,
+    /// Metrics publication outcome (filled by the metrics step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<serde_json::Value>,
+}
+
+/// Overall outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunStatus {
+    /// Every cluster processed or skipped.
+    Ok,
+    /// At least one cluster could not be processed.
+    Failed,
+}
+
+/// Outcome of one cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ClusterStatus {
+    /// Processed (per-object errors may still be counted).
+    Ok,
+    /// Not touched on purpose (cluster not ACTIVE).
+    Skipped,
+    /// Could not be processed.
+    Failed,
+}
+
+/// Counts for Jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCounts {
+    /// Jobs listed.
+    pub seen: u64,
+    /// Of which finished (`Complete` or `Failed`).
+    pub finished: u64,
+    /// Deleted (or, in a dry run, would be).
+    pub deleted: u64,
+    /// Deleted by reason.
+    pub deleted_by_reason: BTreeMap<&'static str, u64>,
+    /// Kept by reason.
+    pub kept_by_reason: BTreeMap<&'static str, u64>,
+}
+
+/// Counts for Pods.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodCounts {
+    /// Pods listed (only terminal phases are listed).
+    pub seen: u64,
+    /// Of which in `Succeeded` or `Failed`.
+    pub terminated: u64,
+    /// Deleted (or, in a dry run, would be).
+    pub deleted: u64,
+    /// Finished Fargate pods seen.
+    pub fargate_finished: u64,
+    /// Of which deleted.
+    pub fargate_deleted: u64,
+    /// Finished Fargate pods still holding a node and an IP after this run.
+    pub fargate_holding_ips: u64,
+    /// Deleted by reason.
+    pub deleted_by_reason: BTreeMap<&'static str, u64>,
+    /// Kept by reason.
+    pub kept_by_reason: BTreeMap<&'static str, u64>,
+}
+
+/// The report for one cluster.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterReport {
+    /// Cluster name.
+    pub cluster: String,
+    /// Region.
+    pub region: Option<String>,
+    /// ok, skipped or failed.
+    pub status: ClusterStatus,
+    /// Why it was skipped or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Classification of `error` (`Forbidden`, `ClusterNotFound`, `Unauthorized`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// Whether nothing was really deleted.
+    pub dry_run: bool,
+    /// Low-headroom mode was in force (Fargate pods first, shorter retention).
+    pub low_headroom: bool,
+    /// Job counts.
+    pub jobs: JobCounts,
+    /// Pod counts.
+    pub pods: PodCounts,
+    /// Per-object failures by kind (`forbidden`, `throttled`, `serverError`...).
+    pub errors: BTreeMap<String, u64>,
+    /// Deletions answered 404: already gone.
+    pub already_gone: u64,
+    /// Deletions answered 409: the object changed (uid precondition), skipped.
+    pub conflicts: u64,
+    /// 429 answers received.
+    pub throttled: u64,
+    /// API requests sent.
+    pub requests: u64,
+    /// Due objects left for the next run (deadline reached).
+    pub backlog: u64,
+    /// Whether listing stopped early (deadline): more may be due than reported.
+    pub listing_complete: bool,
+    /// Lists resumed after a 410 (expired continue token).
+    pub list_restarts: u64,
+    /// Wall time for this cluster.
+    pub duration_ms: u64,
+    /// Subnet headroom (filled by the subnets step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnets: Option<serde_json::Value>,
+    /// IP exhaustion forecast (filled by the forecast step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<serde_json::Value>,
+    /// Fargate pod creation instants seen this run (forecast input; not serialised).
+    #[serde(skip)]
+    pub fargate_pod_creations: Vec<Timestamp>,
+}
+
+impl ClusterReport {
+    /// An empty report for `cluster`.
+    pub fn new(cluster: &str, region: Option<String>, dry_run: bool) -> Self {
+        Self {
+            cluster: cluster.to_owned(),
+            region,
+            status: ClusterStatus::Ok,
+            error: None,
+            error_kind: None,
+            dry_run,
+            low_headroom: false,
+            jobs: JobCounts::default(),
+            pods: PodCounts::default(),
+            errors: BTreeMap::new(),
+            already_gone: 0,
+            conflicts: 0,
+            throttled: 0,
+            requests: 0,
+            backlog: 0,
+            listing_complete: true,
+            list_restarts: 0,
+            duration_ms: 0,
+            subnets: None,
+            forecast: None,
+            fargate_pod_creations: Vec::new(),
+        }
+    }
+
+    /// Marks the cluster failed.
+    pub fn fail(&mut self, kind: &str, error: String) {
+        self.status = ClusterStatus::Failed;
+        self.error_kind = Some(kind.to_owned());
+        self.error = Some(error);
+    }
+
+    /// Marks the cluster skipped.
+    pub fn skip(&mut self, kind: &str, why: String) {
+        self.status = ClusterStatus::Skipped;
+        self.error_kind = Some(kind.to_owned());
+        self.error = Some(why);
+    }
+
+    /// Folds the counts gathered during the run in.
+    pub fn absorb(&mut self, tally: Tally) {
+        let t = tally.0.into_inner().unwrap_or_else(|p| p.into_inner());
+        self.jobs = t.jobs;
+        self.pods = t.pods;
+        self.errors = t.errors;
+        self.already_gone = t.already_gone;
+        self.conflicts = t.conflicts;
+        self.backlog = t.backlog;
+        self.list_restarts = t.list_restarts;
+        self.fargate_pod_creations = t.fargate_creations;
+        let really_deleted = if self.dry_run {
+            0
+        } else {
+            self.pods.fargate_deleted
+        };
+        self.pods.fargate_holding_ips = self.pods.fargate_finished.saturating_sub(really_deleted);
+    }
+}
+
+/// Counters shared by the scanner and the deleters of one cluster.
+#[derive(Debug, Default)]
+pub struct Tally(Mutex<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    jobs: JobCounts,
+    pods: PodCounts,
+    errors: BTreeMap<String, u64>,
+    already_gone: u64,
+    conflicts: u64,
+    backlog: u64,
+    list_restarts: u64,
+    fargate_creations: Vec<Timestamp>,
+}
+
+/// What became of one due object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Deleted (or accepted by a server-side dry run, or would be in a client dry run).
+    Deleted,
+    /// 404: already gone.
+    AlreadyGone,
+    /// 409: changed since it was listed (uid precondition); skipped.
+    Conflict,
+    /// Not attempted: the deadline came first.
+    Backlog,
+    /// Failed; the kind of failure.
+    Failed(String),
+}
+
+impl Tally {
+    fn with<R>(&self, f: impl FnOnce(&mut Counts) -> R) -> R {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Records one listed object and the policy's decision.
+    pub fn saw(
+        &self,
+        kind: Kind,
+        finished: bool,
+        fargate: bool,
+        created: Option<Timestamp>,
+        decision: &Decision,
+    ) {
+        self.with(|c| match kind {
+            Kind::Job => {
+                c.jobs.seen += 1;
+                c.jobs.finished += u64::from(finished);
+                if let Decision::Keep(k) = decision {
+                    *c.jobs.kept_by_reason.entry(k.label()).or_default() += 1;
+                }
+            }
+            Kind::Pod => {
+                c.pods.seen += 1;
+                c.pods.terminated += u64::from(finished);
+                if fargate && finished {
+                    c.pods.fargate_finished += 1;
+                    if let Some(t) = created
+                        && c.fargate_creations.len() < MAX_FARGATE_CREATIONS
+                    {
+                        c.fargate_creations.push(t);
+                    }
+                }
+                if let Decision::Keep(k) = decision {
+                    *c.pods.kept_by_reason.entry(k.label()).or_default() += 1;
+                }
+            }
+        });
+    }
+
+    /// Records what became of one due object.
+    pub fn outcome(&self, kind: Kind, fargate: bool, reason: &Delete, outcome: &Outcome) {
+        self.with(|c| match outcome {
+            Outcome::Deleted => match kind {
+                Kind::Job => {
+                    c.jobs.deleted += 1;
+                    *c.jobs.deleted_by_reason.entry(reason.label()).or_default() += 1;
+                }
+                Kind::Pod => {
+                    c.pods.deleted += 1;
+                    c.pods.fargate_deleted += u64::from(fargate);
+                    *c.pods.deleted_by_reason.entry(reason.label()).or_default() += 1;
+                }
+            },
+            Outcome::AlreadyGone => c.already_gone += 1,
+            Outcome::Conflict => c.conflicts += 1,
+            Outcome::Backlog => c.backlog += 1,
+            Outcome::Failed(k) => *c.errors.entry(k.clone()).or_default() += 1,
+        });
+    }
+
+    /// Records a list restart after 410.
+    pub fn list_restarted(&self) {
+        self.with(|c| c.list_restarts += 1);
+    }
+}
+
+impl Report {
+    /// Whether any cluster failed.
+    pub fn failed_clusters(&self) -> impl Iterator<Item = &ClusterReport> {
+        self.clusters
+            .iter()
+            .filter(|c| c.status == ClusterStatus::Failed)
+    }
+
+    /// Emits the one JSON summary log line of the run.
+    pub fn log_summary(&self) {
+        let sum = |f: fn(&ClusterReport) -> u64| self.clusters.iter().map(f).sum::<u64>();
+        let report = serde_json::to_string(self).unwrap_or_default();
+        info!(
+            status = ?self.status,
+            dry_run = self.dry_run,
+            clusters = self.clusters.len(),
+            failed_clusters = self.failed_clusters().count(),
+            jobs_deleted = sum(|c| c.jobs.deleted),
+            pods_deleted = sum(|c| c.pods.deleted),
+            fargate_pods_deleted = sum(|c| c.pods.fargate_deleted),
+            errors = sum(|c| c.errors.values().sum()),
+            throttled = sum(|c| c.throttled),
+            backlog = sum(|c| c.backlog),
+            duration_ms = self.duration_ms,
+            report = %report,
+            "eks-reaper run summary"
+        );
+    }
+
+    /// A human-readable table (the CLI's default on a terminal).
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<24} {:<14} {:<8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "CLUSTER",
+            "REGION",
+            "STATUS",
+            "JOBS",
+            "JOB DEL",
+            "PODS",
+            "POD DEL",
+            "FARGATE",
+            "ERRORS",
+            "429s",
+            "BACKLOG"
+        );
+        for c in &self.clusters {
+            let _ = writeln!(
+                out,
+                "{:<24} {:<14} {:<8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                c.cluster,
+                c.region.as_deref().unwrap_or("-"),
+                format!("{:?}", c.status).to_lowercase(),
+                c.jobs.seen,
+                c.jobs.deleted,
+                c.pods.seen,
+                c.pods.deleted,
+                c.pods.fargate_deleted,
+                c.errors.values().sum::<u64>(),
+                c.throttled,
+                c.backlog,
+            );
+            if let Some(e) = &c.error {
+                let _ = writeln!(out, "  {}: {e}", c.error_kind.as_deref().unwrap_or("error"));
+            }
+            for (label, kept) in [
+                ("jobs kept", &c.jobs.kept_by_reason),
+                ("pods kept", &c.pods.kept_by_reason),
+            ] {
+                if !kept.is_empty() {
+                    let parts: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let _ = writeln!(out, "  {label}: {}", parts.join(" "));
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} in {} ms{}",
+            match self.status {
+                RunStatus::Ok => "ok",
+                RunStatus::Failed => "FAILED",
+            },
+            self.duration_ms,
+            if self.dry_run == "off" {
+                String::new()
+            } else {
+                format!(" (dry run: {}, nothing deleted)", self.dry_run)
+            }
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::policy::Keep;
+
+    #[test]
+    fn tally_counts_decisions_and_outcomes_into_camel_case_json() {
+        let t = Tally::default();
+        let reason = Delete::FargatePodPastTtl {
+            age: Duration::from_secs(1200),
+        };
+        t.saw(Kind::Pod, true, true, None, &Decision::Delete(reason));
+        t.saw(Kind::Pod, true, true, None, &Decision::Keep(Keep::OptedOut));
+        t.saw(
+            Kind::Job,
+            true,
+            false,
+            None,
+            &Decision::Keep(Keep::WithinRetention {
+                remaining: Duration::from_secs(5),
+            }),
+        );
+        t.outcome(Kind::Pod, true, &reason, &Outcome::Deleted);
+        t.outcome(
+            Kind::Job,
+            false,
+            &reason,
+            &Outcome::Failed("forbidden".to_owned()),
+        );
+        let mut r = ClusterReport::new("etl", Some("eu-west-1".to_owned()), false);
+        r.absorb(t);
+        assert_eq!(r.pods.fargate_finished, 2);
+        assert_eq!(r.pods.fargate_deleted, 1);
+        assert_eq!(r.pods.fargate_holding_ips, 1);
+        let v = serde_json::to_value(&r).expect("json");
+        assert_eq!(v["pods"]["fargateDeleted"], 1);
+        assert_eq!(v["pods"]["keptByReason"]["optedOut"], 1);
+        assert_eq!(v["jobs"]["keptByReason"]["withinRetention"], 1);
+        assert_eq!(v["errors"]["forbidden"], 1);
+        assert_eq!(v["status"], "ok");
+        assert!(v.get("error").is_none());
+    }
+
+    #[test]
+    fn dry_run_pods_still_hold_their_ips() {
+        let t = Tally::default();
+        let reason = Delete::FargatePodPastTtl {
+            age: Duration::from_secs(1200),
+        };
+        t.saw(Kind::Pod, true, true, None, &Decision::Delete(reason));
+        t.outcome(Kind::Pod, true, &reason, &Outcome::Deleted);
+        let mut r = ClusterReport::new("etl", None, true);
+        r.absorb(t);
+        assert_eq!(r.pods.fargate_holding_ips, 1);
+    }
+}

@@ -1,0 +1,385 @@
+//! Listing Jobs and Pods page by page (`limit` + `continue`), deciding each object with the
+//! policy as the page arrives, and handing the due ones to the deleter.
+//!
+//! Memory stays bounded by a page: objects are dropped once decided; only a small
+//! [`Candidate`] (kind, namespace, name, uid, reason) travels on, through a bounded channel.
+//! Pods are filtered server-side by `status.phase` so running pods never cross the wire.
+//!
+//! A 410 Gone on a continue token (etcd compacted the snapshot) is logged and handled: the
+//! `Status` usually carries a fresh continue token for an inconsistent continuation; if it
+//! does not, the list restarts from the beginning and skips objects already handled.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use http::StatusCode;
+use jiff::Timestamp;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::params::ListParams;
+use kube::core::{ObjectList, Request};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::api::{self, ApiStats, CallError};
+use crate::deadline::Deadline;
+use crate::eks::ClusterAccess;
+use crate::policy::{self, Decision, Delete, Settings};
+use crate::report::Tally;
+
+/// Field selector keeping only terminal pods (evaluated by the API server).
+pub const FINISHED_PODS: &str = "status.phase!=Pending,status.phase!=Running,status.phase!=Unknown";
+
+/// How many times one list may restart after 410 before the cluster is failed.
+const MAX_LIST_RESTARTS: u32 = 5;
+
+/// Which resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// batch/v1 Job.
+    Job,
+    /// core/v1 Pod.
+    Pod,
+}
+
+impl Kind {
+    /// `"job"` or `"pod"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Job => "job",
+            Kind::Pod => "pod",
+        }
+    }
+
+    /// Resource name in API paths and RBAC (`jobs`, `pods`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Job => "jobs",
+            Kind::Pod => "pods",
+        }
+    }
+
+    /// Collection path, cluster-wide or in one namespace.
+    pub fn url_path(self, namespace: Option<&str>) -> String {
+        match self {
+            Kind::Job => <Job as kube::Resource>::url_path(&(), namespace),
+            Kind::Pod => <Pod as kube::Resource>::url_path(&(), namespace),
+        }
+    }
+}
+
+/// A due object: everything the deleter needs, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Job or Pod.
+    pub kind: Kind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// UID, sent as a deletion precondition (names are reused).
+    pub uid: String,
+    /// Why it is due.
+    pub reason: Delete,
+    /// A Fargate pod (its deletion frees a subnet IP).
+    pub fargate: bool,
+}
+
+/// Why listing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The call itself failed (throttled out, unreachable, credentials).
+    #[error("listing {resource}: {source}")]
+    Call {
+        /// `jobs` or `pods`.
+        resource: &'static str,
+        /// What failed.
+        #[source]
+        source: CallError,
+    },
+    /// The API server answered with an error status.
+    #[error("listing {resource}: HTTP {code}: {message}")]
+    Status {
+        /// `jobs` or `pods`.
+        resource: &'static str,
+        /// HTTP status code.
+        code: u16,
+        /// The Status message.
+        message: String,
+    },
+    /// A page could not be parsed.
+    #[error("listing {resource}: unreadable page: {source}")]
+    Decode {
+        /// `jobs` or `pods`.
+        resource: &'static str,
+        /// Parser error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Too many 410 restarts.
+    #[error("listing {resource}: continue token expired {restarts} times")]
+    Expired {
+        /// `jobs` or `pods`.
+        resource: &'static str,
+        /// Restarts so far.
+        restarts: u32,
+    },
+}
+
+impl ScanError {
+    /// Short classification.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScanError::Call {
+                source: CallError::Throttled { .. },
+                ..
+            } => "Throttled",
+            ScanError::Call {
+                source: CallError::Access(e),
+                ..
+            } => e.kind(),
+            ScanError::Call { .. } => "Unreachable",
+            ScanError::Status { code: 401, .. } => "Unauthorized",
+            ScanError::Status { code: 403, .. } => "Forbidden",
+            ScanError::Status { .. } => "ApiError",
+            ScanError::Decode { .. } => "Decode",
+            ScanError::Expired { .. } => "ContinueExpired",
+        }
+    }
+}
+
+/// What one scan needs.
+pub struct ScanContext<'a> {
+    /// Cluster access.
+    pub access: &'a ClusterAccess,
+    /// Request counters.
+    pub stats: &'a ApiStats,
+    /// Run deadline.
+    pub deadline: &'a Deadline,
+    /// Policy settings.
+    pub settings: &'a Settings,
+    /// Server-side label selector.
+    pub label_selector: Option<&'a str>,
+    /// `limit` per page.
+    pub page_size: u32,
+    /// Where counts go.
+    pub tally: &'a Tally,
+    /// The clock (read once per page).
+    pub clock: &'a (dyn Fn() -> Timestamp + Sync),
+}
+
+/// Whether the scan went through every page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Every page listed.
+    Complete,
+    /// Stopped early (deadline, or the deleter is gone).
+    Stopped,
+}
+
+/// Lists every object of `kind` in scope and sends the due ones to `tx`.
+pub async fn scan(
+    kind: Kind,
+    ctx: &ScanContext<'_>,
+    tx: &mpsc::Sender<Candidate>,
+) -> Result<Completion, ScanError> {
+    let namespaces: Vec<Option<&str>> = if ctx.settings.namespaces.is_empty() {
+        vec![None]
+    } else {
+        ctx.settings
+            .namespaces
+            .iter()
+            .map(|n| Some(n.as_str()))
+            .collect()
+    };
+    for ns in namespaces {
+        if let Some(ns) = ns
+            && !ctx.settings.namespace_in_scope(ns)
+        {
+            continue;
+        }
+        let done = match kind {
+            Kind::Job => {
+                scan_collection::<Job>(kind, ns, ctx, tx, |job, now, s| {
+                    let decision = policy::plan_job(job, now, s);
+                    let finished = job_is_finished(job);
+                    (decision, finished, false, None)
+                })
+                .await?
+            }
+            Kind::Pod => {
+                scan_collection::<Pod>(kind, ns, ctx, tx, |pod, now, s| {
+                    let decision = policy::plan_pod(pod, now, s);
+                    let fargate = policy::is_fargate_pod(pod);
+                    let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
+                    (decision, policy::is_finished_pod(pod), fargate, created)
+                })
+                .await?
+            }
+        };
+        if done == Completion::Stopped {
+            return Ok(Completion::Stopped);
+        }
+    }
+    Ok(Completion::Complete)
+}
+
+fn job_is_finished(job: &Job) -> bool {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+        })
+}
+
+/// (decision, finished, fargate, creation time)
+type Assessment = (Decision, bool, bool, Option<Timestamp>);
+
+async fn scan_collection<K>(
+    kind: Kind,
+    namespace: Option<&str>,
+    ctx: &ScanContext<'_>,
+    tx: &mpsc::Sender<Candidate>,
+    assess: impl Fn(&K, Timestamp, &Settings) -> Assessment,
+) -> Result<Completion, ScanError>
+where
+    K: kube::Resource + DeserializeOwned + Clone,
+{
+    let resource = kind.plural();
+    let cluster = ctx.access.cluster();
+    let path = kind.url_path(namespace);
+    let mut continue_token: Option<String> = None;
+    let mut restarts = 0u32;
+    // Hashes of UIDs handled so far, so a restarted list skips them (8 bytes each).
+    let mut handled: HashSet<u64> = HashSet::new();
+    let mut pages = 0u64;
+    loop {
+        if ctx.deadline.reached() {
+            warn!(
+                cluster,
+                resource, pages, "deadline reached; listing stopped"
+            );
+            return Ok(Completion::Stopped);
+        }
+        let params = ListParams {
+            label_selector: ctx.label_selector.map(str::to_owned),
+            field_selector: (kind == Kind::Pod).then(|| FINISHED_PODS.to_owned()),
+            limit: Some(ctx.page_size),
+            continue_token: continue_token.clone(),
+            ..ListParams::default()
+        };
+        let request = Request::new(path.as_str());
+        let response = api::call(ctx.access, ctx.stats, ctx.deadline, || {
+            request.list(&params)
+        })
+        .await
+        .map_err(|source| ScanError::Call { resource, source })?;
+
+        if response.status == StatusCode::GONE {
+            restarts += 1;
+            let fresh = response.status_object().and_then(|s| s.metadata.continue_);
+            warn!(
+                cluster,
+                resource,
+                restarts,
+                inconsistent_continue = fresh.is_some(),
+                message = %response.message(),
+                "continue token expired (410); resuming the list"
+            );
+            ctx.tally.list_restarted();
+            if restarts > MAX_LIST_RESTARTS {
+                return Err(ScanError::Expired { resource, restarts });
+            }
+            continue_token = fresh;
+            continue;
+        }
+        if !response.status.is_success() {
+            return Err(ScanError::Status {
+                resource,
+                code: response.status.as_u16(),
+                message: response.message(),
+            });
+        }
+        let page: ObjectList<K> = serde_json::from_slice(&response.body)
+            .map_err(|source| ScanError::Decode { resource, source })?;
+        drop(response);
+        pages += 1;
+        let now = (ctx.clock)();
+        for object in &page.items {
+            let meta = object.meta();
+            let uid = meta.uid.clone().unwrap_or_default();
+            let h = hash(&uid);
+            if !handled.insert(h) {
+                // Seen before a 410 restart (or twice in an inconsistent continuation).
+                continue;
+            }
+            let (decision, finished, fargate, created) = assess(object, now, ctx.settings);
+            ctx.tally.saw(kind, finished, fargate, created, &decision);
+            if let Decision::Delete(reason) = decision {
+                let candidate = Candidate {
+                    kind,
+                    namespace: meta.namespace.clone().unwrap_or_default(),
+                    name: meta.name.clone().unwrap_or_default(),
+                    uid,
+                    reason,
+                    fargate,
+                };
+                debug!(
+                    cluster,
+                    kind = kind.as_str(),
+                    namespace = %candidate.namespace,
+                    name = %candidate.name,
+                    reason = %reason,
+                    "due for deletion"
+                );
+                if tx.send(candidate).await.is_err() {
+                    return Ok(Completion::Stopped);
+                }
+            }
+        }
+        continue_token = page.metadata.continue_.filter(|c| !c.is_empty());
+        if continue_token.is_none() {
+            info!(cluster, resource, pages, "listing complete");
+            return Ok(Completion::Complete);
+        }
+    }
+}
+
+fn hash(uid: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    uid.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_paths_are_the_batch_and_core_ones() {
+        assert_eq!(Kind::Job.url_path(None), "/apis/batch/v1/jobs");
+        assert_eq!(
+            Kind::Job.url_path(Some("etl")),
+            "/apis/batch/v1/namespaces/etl/jobs"
+        );
+        assert_eq!(Kind::Pod.url_path(None), "/api/v1/pods");
+    }
+
+    #[test]
+    fn list_request_carries_limit_continue_and_the_phase_selector() {
+        let params = ListParams {
+            field_selector: Some(FINISHED_PODS.to_owned()),
+            limit: Some(500),
+            continue_token: Some("tok".to_owned()),
+            ..ListParams::default()
+        };
+        let r = Request::new("/api/v1/pods").list(&params).expect("request");
+        let q = r.uri().query().expect("query");
+        assert!(q.contains("limit=500"), "{q}");
+        assert!(q.contains("continue=tok"), "{q}");
+        assert!(q.contains("fieldSelector=status.phase%21%3DPending"), "{q}");
+    }
+}
