@@ -57,6 +57,8 @@ def moto_server() -> Iterator[str]:
     srv.start()
     host, port = srv.get_host_and_port()
     url = f"http://{host}:{port}"
+    # Backends are per process, not per server: start from nothing.
+    requests.post(f"{url}/moto-api/reset", timeout=5).raise_for_status()
     try:
         yield url
     finally:
