@@ -23,7 +23,7 @@ Helpers for integration tests:
     from testbed.throttle import throttle_user
     with throttle_user(env, env["TESTBED_REAPER_USERNAME"], shares=1) as t:
         ...                                   # user gets real 429 + Retry-After under load
-                                              # shares=0: every request of the user is 429
+                                              # shares=0: one request at a time, rest 429
 
     from testbed.control import restart_apiserver
     restart_apiserver(env, down_seconds=3)    # or wait=False, then .wait_down() / .wait()

@@ -20,6 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `import testbed`
 from testbed.throttle import admin_session  # noqa: E402
 from testbed.tokens import token_for  # noqa: E402
 
+# requests lets these override a Session's `verify` (the testbed CA); testbed tests only
+# talk to loopback services, so drop them for this process.
+for _var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    os.environ.pop(_var, None)
+
 STATE = Path(os.environ.get("EKS_REAPER_TESTBED", "/tmp/eks-reaper-testbed"))
 
 
@@ -47,6 +52,7 @@ def as_identity(env):
 
     def make(identity: str = "reaper", token: str | None = None) -> requests.Session:
         s = requests.Session()
+        s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override .verify
         s.verify = env["TESTBED_CA_FILE"]
         s.headers["Authorization"] = f"Bearer {token or token_for(env, identity)}"
         return s

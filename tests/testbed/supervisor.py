@@ -94,16 +94,19 @@ class Proc:
         self.expected_exit = False
         log.info("started %s pid=%d", self.name, self.popen.pid)
 
-    def stop(self, timeout: float = 15) -> None:
+    def stop(self, timeout: float = 15, kill: bool = False) -> None:
         p = self.popen
         if p is None or p.poll() is not None:
             return
         self.expected_exit = True
-        p.terminate()
+        if kill:
+            p.kill()
+        else:
+            p.terminate()
         try:
             p.wait(timeout)
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in %ss, killing", self.name, timeout)
+            log.info("%s did not stop in %ss, killing", self.name, timeout)
             p.kill()
             p.wait()
         log.info("stopped %s rc=%s", self.name, p.returncode)
@@ -209,6 +212,9 @@ class Supervisor:
             self._bin("kube-apiserver"),
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            # The `kubernetes` Service endpoint cannot be a loopback address; nothing in
+            # the testbed runs in-cluster, so do not reconcile it.
+            "--endpoint-reconciler-type=none",
             f"--secure-port={p['apiserver']}",
             f"--cert-dir={st / 'apiserver-certs'}",
             f"--tls-cert-file={k['serving_cert']}", f"--tls-private-key-file={k['serving_key']}",
@@ -250,6 +256,7 @@ class Supervisor:
     # ---------------------------------------------------------------- health
     def _admin_session(self) -> requests.Session:
         s = requests.Session()
+        s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override .verify
         s.verify = str(self.pki["ca"])
         s.cert = (str(self.pki["admin_cert"]), str(self.pki["admin_key"]))
         return s
@@ -334,6 +341,11 @@ class Supervisor:
 
         self.fargate_thread = threading.Thread(target=run, name="fargate", daemon=True)
         self.fargate_thread.start()
+        # `synced` is set once its webhook is registered and it has listed pods: only then
+        # is a pod created in the Fargate namespace treated as a Fargate pod.
+        synced = getattr(standin, "synced", None)
+        if synced is not None and not synced.wait(60):
+            raise RuntimeError("Fargate stand-in did not sync within 60s (see logs/fargate.log)")
         log.info("Fargate stand-in started")
 
     # ---------------------------------------------------------------- env
@@ -421,7 +433,9 @@ class Supervisor:
         ap = self.procs["kube-apiserver"]
         log.info("restart-apiserver: stopping (down for %.1fs)", down_seconds)
         (self.control / "apiserver-down").write_text("1\n")
-        ap.stop(timeout=30)
+        # SIGKILL: the fault tests want a crash (connections reset, watches cut), and a
+        # graceful stop waits up to a minute for open long-running requests anyway.
+        ap.stop(kill=True)
         time.sleep(down_seconds)
         ap.start()
         self.wait_apiserver()
@@ -467,9 +481,12 @@ class Supervisor:
                 self.moto.stop()
             except Exception:  # noqa: BLE001
                 log.exception("moto stop")
+        # The apiserver stops listening at once on SIGTERM but then waits up to 60 s for
+        # open long-running requests (watches) before exiting; 5 s is plenty for a testbed.
+        grace = {"kube-apiserver": 5}
         for name in ["kube-controller-manager", "kube-apiserver", "etcd", "authenticator"]:
             if name in self.procs:
-                self.procs[name].stop()
+                self.procs[name].stop(timeout=grace.get(name, 15))
         for f in ("ready", "supervisor.pid"):
             (self.state / f).unlink(missing_ok=True)
         log.info("all stopped")
@@ -481,6 +498,10 @@ def run(argv: list[str] | None = None) -> int:
     ap.add_argument("--bin-dir", type=Path, required=True)
     ap.add_argument("--root", type=Path, required=True)
     a = ap.parse_args(argv)
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a Session's `verify`;
+    # everything here talks to loopback services signed by the testbed CA.
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        os.environ.pop(var, None)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import time
 from pathlib import Path
 
@@ -12,6 +13,14 @@ import pytest
 from testbed.tokens import make_token, presign_url, token_for, wrap
 
 JOBS = "/apis/batch/v1/jobs"
+
+
+def distinct_token(env, n: int = 0, identity: str = "reaper") -> str:
+    """A never-used token signed `n` s ago. The apiserver caches successful
+    authentications per token string for 10 s, and tokens signed in the same second are
+    identical, so vary the (signed, otherwise ignored) X-Amz-Expires."""
+    return token_for(env, identity, when=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=n),
+                     expires=60 + secrets.randbelow(840))
 
 
 def test_reaper_token_lists_jobs_and_pods(as_identity, api):
@@ -78,7 +87,7 @@ def test_each_decision_is_logged_with_a_reason(as_identity, api, env):
     before = log.read_text()
     as_identity(token=make_token(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
                                  "other")).get(f"{api}{JOBS}", timeout=10)
-    as_identity("reaper").get(f"{api}{JOBS}", timeout=10)
+    as_identity(token=distinct_token(env, 7)).get(f"{api}{JOBS}", timeout=10)
     new = log.read_text()[len(before):]
     assert "decision=reject reason=signature mismatch" in new
     assert f"decision=accept arn={env['TESTBED_REAPER_ARN']} username=eks-reaper" in new
@@ -94,23 +103,39 @@ def access_entries(env):
     path.write_text(original)
 
 
-def test_access_entry_changes_apply_on_the_next_request(as_identity, api, access_entries):
+def test_access_entry_changes_apply_to_the_next_new_token(as_identity, api, env, access_entries):
     path, table = access_entries
-    s = as_identity("reaper")
-    assert s.get(f"{api}{JOBS}", timeout=10).status_code == 200
-    arn = next(iter(a for a, e in table["accessEntries"].items() if "eks-reaper" in e["groups"]))
+    assert as_identity(token=distinct_token(env, 1)).get(f"{api}{JOBS}", timeout=10).status_code == 200
+    arn = env["TESTBED_REAPER_ARN"]
     table["accessEntries"][arn]["groups"] = []
     path.write_text(json.dumps(table))
-    assert s.get(f"{api}{JOBS}", timeout=10).status_code == 403
+    assert as_identity(token=distinct_token(env, 2)).get(f"{api}{JOBS}", timeout=10).status_code == 403
     del table["accessEntries"][arn]
     path.write_text(json.dumps(table))
-    assert s.get(f"{api}{JOBS}", timeout=10).status_code == 401
+    assert as_identity(token=distinct_token(env, 3)).get(f"{api}{JOBS}", timeout=10).status_code == 401
 
 
 def test_token_age_limit_can_be_shortened(as_identity, api, env, access_entries):
     path, table = access_entries
-    tok = token_for(env, "reaper", when=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=20))
-    assert as_identity(token=tok).get(f"{api}{JOBS}", timeout=10).status_code == 200
+    assert as_identity(token=distinct_token(env, 20)).get(f"{api}{JOBS}", timeout=10).status_code == 200
     table["maxTokenAgeSeconds"] = 10
     path.write_text(json.dumps(table))
-    assert as_identity(token=tok).get(f"{api}{JOBS}", timeout=10).status_code == 401
+    assert as_identity(token=distinct_token(env, 21)).get(f"{api}{JOBS}", timeout=10).status_code == 401
+    assert as_identity(token=distinct_token(env, 5)).get(f"{api}{JOBS}", timeout=10).status_code == 200
+
+
+def test_apiserver_caches_a_successful_token_for_10s(as_identity, api, env, access_entries):
+    """Real kube-apiserver behaviour (TokenSuccessCacheTTL, not a flag): a token that
+    succeeded keeps working for up to 10 s even if the webhook would now reject it, while
+    failures are never cached. Integration tests of token expiry must allow for it."""
+    path, table = access_entries
+    tok = distinct_token(env, 30)
+    s = as_identity(token=tok)
+    assert s.get(f"{api}{JOBS}", timeout=10).status_code == 200
+    table["maxTokenAgeSeconds"] = 10
+    path.write_text(json.dumps(table))
+    assert s.get(f"{api}{JOBS}", timeout=10).status_code == 200  # cached success
+    deadline = time.monotonic() + 20
+    while s.get(f"{api}{JOBS}", timeout=10).status_code != 401:
+        assert time.monotonic() < deadline, "cached token still accepted after 20 s"
+        time.sleep(0.5)

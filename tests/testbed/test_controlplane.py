@@ -21,6 +21,12 @@ def kube_version() -> str:
     return m.group(1)
 
 
+def aws(env, service):
+    return boto3.client(service, region_name=env["AWS_REGION"], endpoint_url=env["AWS_ENDPOINT_URL"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
 def kubectl(env, *args) -> subprocess.CompletedProcess:
     return subprocess.run(["kubectl", f"--kubeconfig={env['KUBECONFIG']}", *args],
                           capture_output=True, text=True, timeout=60)
@@ -99,7 +105,7 @@ def test_job_controller_and_namespace_controller_run(admin, api):
 
 
 def test_moto_cluster_points_at_the_real_apiserver(env):
-    eks = boto3.client("eks", region_name=env["AWS_REGION"], endpoint_url=env["AWS_ENDPOINT_URL"])
+    eks = aws(env, "eks")
     c = eks.describe_cluster(name=env["TESTBED_CLUSTER"])["cluster"]
     assert c["endpoint"] == env["TESTBED_APISERVER"]
     ca = base64.b64decode(c["certificateAuthority"]["data"])
@@ -113,7 +119,7 @@ def test_moto_cluster_points_at_the_real_apiserver(env):
 
 
 def test_subnets_are_small_and_report_free_ips(env):
-    ec2 = boto3.client("ec2", region_name=env["AWS_REGION"], endpoint_url=env["AWS_ENDPOINT_URL"])
+    ec2 = aws(env, "ec2")
     got = ec2.describe_subnets(SubnetIds=env["TESTBED_SUBNETS"].split(","))["Subnets"]
     assert len({s["AvailabilityZone"] for s in got}) == 3
     for s in got:

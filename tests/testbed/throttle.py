@@ -13,7 +13,9 @@ are deleted on exit. Seats of the level = ceil(server seats × shares / sum of s
 server seats = --max-requests-inflight + --max-mutating-requests-inflight (400 + 200 by
 default; lower them at `up` with EKS_REAPER_TESTBED_MAX_REQUESTS_INFLIGHT /
 _MAX_MUTATING_REQUESTS_INFLIGHT). `shares=1` gives 3 seats with the defaults; `shares=0`
-gives none: every request of that user is rejected with 429.
+gives none, which APF treats as "one request at a time" (it still admits a request when
+nothing of that level is executing), so concurrent requests beyond the first get 429.
+Sequential requests are never throttled: a 429 needs concurrency.
 
 `t.matches(response)` tells whether a response was classified by this FlowSchema (the
 apiserver sets `X-Kubernetes-PF-FlowSchema-UID` on every response).
@@ -33,6 +35,7 @@ APF = "/apis/flowcontrol.apiserver.k8s.io/v1"
 def admin_session(env: dict) -> requests.Session:
     """A requests session authenticated as the testbed admin (system:masters)."""
     s = requests.Session()
+    s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override .verify
     s.verify = env["TESTBED_CA_FILE"]
     s.cert = (env["TESTBED_ADMIN_CERT"], env["TESTBED_ADMIN_KEY"])
     return s
