@@ -500,8 +500,6 @@ function reaperEnvironment(
     REAPER_METRICS_SINK: sink,
     REAPER_METRICS_NAMESPACE: namespace,
     REAPER_METRICS_PER_NAMESPACE: s.metricsPerNamespace?.toString(),
-    // aws-lc: skip jitter entropy at init (cold start).
-    AWS_LC_SYS_NO_JITTER_ENTROPY: '1',
   };
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
