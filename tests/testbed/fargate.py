@@ -226,6 +226,14 @@ class FargateStandIn:
         self.subnets: dict[str, JSON] = {}       # id -> {cidr, az}
         self._ec2_ip_seq = 0
         self._httpd: http.server.ThreadingHTTPServer | None = None
+        # What this process already did per pod uid. The informer's copy of a pod can lag
+        # behind our own writes (a queued MODIFIED from the binding arrives after we set
+        # Running); these keep a second pass from binding or starting a pod twice.
+        self.bound: dict[str, str] = {}          # uid -> node we bound it to
+        self.started_at: dict[str, float] = {}   # uid -> when we set it Running
+        self.finished: set[str] = set()          # uids we set terminal
+        self.pod_ips: dict[str, str] = {}        # uid -> pod IP on the EC2 node
+        self.running_statuses: dict[str, list] = {}  # uid -> containerStatuses we wrote
         self.synced = threading.Event()          # set after the first full list
         self.stats = {"scheduled": 0, "started": 0, "finished": 0, "freed": 0}
 
@@ -361,6 +369,10 @@ class FargateStandIn:
                 if self.pods.get(uid, {}).get("deleted"):
                     del self.pods[uid]
                 self.failed_sched_reported.discard(uid)
+                for memo in (self.bound, self.started_at, self.pod_ips,
+                             self.running_statuses):
+                    memo.pop(uid, None)
+                self.finished.discard(uid)
             return
         md, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
         ann = md.get("annotations") or {}
@@ -368,8 +380,15 @@ class FargateStandIn:
         node = spec.get("nodeName")
         terminal = phase in ("Succeeded", "Failed")
 
+        node = node or self.bound.get(uid)
+        terminal = terminal or uid in self.finished
+        if uid in self.started_at and phase == "Pending":
+            phase = "Running"  # our own write has not come back through the watch yet
+
         if md.get("deletionTimestamp"):
             if node and self._owns_node(node) and not terminal and ann.get(KUBELET) != "none":
+                spec["nodeName"] = node
+                status["phase"] = phase
                 self._kill_and_confirm(pod)
             return
         if terminal or ann.get(KUBELET) == "none":
@@ -378,7 +397,7 @@ class FargateStandIn:
             node = self._schedule(pod)
             if not node:
                 return
-            spec["nodeName"] = node
+        spec["nodeName"] = node
         if not self._owns_node(node):
             return
         if phase == "Pending" and not status.get("containerStatuses"):
@@ -388,13 +407,15 @@ class FargateStandIn:
             if due > 0:
                 self.queue.add_after(uid, due)
                 return
-            self._start(pod)
-            status = pod["status"]
-        if status.get("phase") == "Running":
+            if not self._start(pod):
+                return
+            phase = "Running"
+        if phase == "Running":
             run = _float(ann.get(RUN_SECONDS), DEFAULT_RUN_SECONDS)
             if run < 0:
                 return
-            started = _started_at(status)
+            # startedAt has one-second precision; prefer our own clock when we started it.
+            started = self.started_at.get(uid) or _started_at(status)
             left = started + run - time.time()
             if left > 0:
                 self.queue.add_after(uid, left)
@@ -435,11 +456,13 @@ class FargateStandIn:
                 return None  # pod went away; its DELETED event frees the ENI
             if e.conflict:
                 cur = self.kube.get_or_none("v1", "pods", name, ns)
-                if cur and cur["metadata"]["uid"] == uid:
-                    return cur["spec"].get("nodeName")
+                if cur and cur["metadata"]["uid"] == uid and cur["spec"].get("nodeName"):
+                    self.bound[uid] = cur["spec"]["nodeName"]
+                    return self.bound[uid]
                 return None
             raise
         self.stats["scheduled"] += 1
+        self.bound[uid] = node
         self.waiting_for_ip.discard(uid)
         self.log(f"pod bound pod={ns}/{name} node={node}")
         return node
@@ -627,12 +650,15 @@ class FargateStandIn:
         alloc = self.allocs.get(pod["metadata"]["uid"])
         if alloc and node == alloc["node"]:
             return alloc["ip"], alloc["ip"]  # a Fargate pod is its own host
+        uid = pod["metadata"]["uid"]
         with self.state_lock:
-            self._ec2_ip_seq += 1
-            n = self._ec2_ip_seq
-        return f"10.0.{128 + (n // 250) % 64}.{n % 250 + 2}", "10.0.0.10"
+            if uid not in self.pod_ips:
+                self._ec2_ip_seq += 1
+                n = self._ec2_ip_seq
+                self.pod_ips[uid] = f"10.0.{128 + (n // 250) % 64}.{n % 250 + 2}"
+            return self.pod_ips[uid], "10.0.0.10"
 
-    def _start(self, pod: JSON) -> None:
+    def _start(self, pod: JSON) -> bool:
         md, spec = pod["metadata"], pod["spec"]
         now = now_rfc3339()
         pod_ip, host_ip = self._pod_ip(pod)
@@ -654,17 +680,22 @@ class FargateStandIn:
                                          patch_type=STRATEGIC)
         except ApiError as e:
             if e.not_found:
-                return
+                return False
             raise
         pod["status"] = new.get("status", patch["status"])
+        self.started_at[md["uid"]] = time.time()
+        self.running_statuses[md["uid"]] = statuses
         self.stats["started"] += 1
         lat = time.time() - parse_rfc3339(md["creationTimestamp"])
         self.log(f"pod running pod={md['namespace']}/{md['name']} node={spec['nodeName']} "
                  f"ip={pod_ip} since_create={lat:.1f}s")
+        return True
 
     def _terminated_patch(self, pod: JSON, code: int) -> JSON:
         now = now_rfc3339()
-        old = {c["name"]: c for c in pod.get("status", {}).get("containerStatuses") or []}
+        current = pod.get("status", {}).get("containerStatuses") or \
+            self.running_statuses.get(pod["metadata"]["uid"]) or []
+        old = {c["name"]: c for c in current}
         statuses = []
         for c in pod["spec"].get("containers", []):
             prev = old.get(c["name"], {})
@@ -695,6 +726,8 @@ class FargateStandIn:
                 return
             raise
         self.stats["finished"] += 1
+        self.finished.add(md["uid"])
+        self.running_statuses.pop(md["uid"], None)
         self.log(f"pod {'succeeded' if code == 0 else 'failed'} pod={md['namespace']}/"
                  f"{md['name']} exit_code={code}")
 

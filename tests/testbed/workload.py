@@ -370,6 +370,36 @@ def wait_jobs_finished(kube: Kube, namespace: str, label_selector: str, expected
         time.sleep(0.5)
 
 
+class PodStartClock:
+    """Watches a namespace and records, per Job name, when its pod was first seen Running
+    (local clock). Start it before `stream()`; `latencies(created)` then gives Job create
+    -> pod Running for each Job: job controller + webhook + scheduling + kubelet."""
+
+    def __init__(self, kube: Kube, namespace: str, label_selector: str | None = None):
+        self.running: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(kube, namespace, label_selector),
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, kube: Kube, namespace: str, sel: str | None) -> None:
+        for typ, pod in kube.informer("v1", "pods", namespace, label_selector=sel,
+                                      stop=self._stop):
+            if typ in ("ADDED", "MODIFIED") and pod["status"].get("phase") in (
+                    "Running", "Succeeded", "Failed"):
+                job = (pod["metadata"].get("labels") or {}).get("job-name")
+                if job:
+                    self.running.setdefault(job, time.time())
+
+    def latencies(self, created: list[Created], timeout: float = 60.0) -> list[float]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(c.name in self.running for c in created):
+            time.sleep(0.2)
+        self._stop.set()
+        return sorted(self.running[c.name] - c.created_at for c in created
+                      if c.name in self.running)
+
+
 def delete_namespace(kube: Kube, name: str, wait: float = 0.0) -> None:
     kube.delete("v1", "namespaces", name, missing_ok=True)
     deadline = time.monotonic() + wait
@@ -418,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--reuse-names", type=int, default=0, metavar="N")
     s.add_argument("--ttl", type=int, default=None, help="ttlSecondsAfterFinished")
     s.add_argument("--wait", action="store_true", help="wait until all have finished")
+    s.add_argument("--latency", action="store_true",
+                   help="report Job create -> pod Running latency (p50/p95/max)")
     b = sub.add_parser("bulk", help="already-finished Jobs (and pods), fast")
     b.add_argument("--count", type=int, default=1000)
     b.add_argument("--namespace", default="bulk")
@@ -440,10 +472,12 @@ def main(argv: list[str] | None = None) -> int:
     kube = kube_from_env()
     if a.cmd == "stream":
         run_id = new_run_id()
+        clock = PodStartClock(kube, FARGATE_NAMESPACE if a.fargate else a.namespace,
+                              f"{RUN_LABEL}={run_id}") if a.latency else None
         created = stream(kube, count=a.count, rate=a.rate, namespace=a.namespace,
                          fargate=a.fargate, fail_ratio=a.fail_ratio, run_seconds=a.run_seconds,
                          reuse_names=a.reuse_names, ttl_seconds_after_finished=a.ttl,
-                         run_id=run_id, log=print)
+                         run_id=run_id, log=lambda m: print(m, file=sys.stderr))
         ns = created[0].namespace if created else a.namespace
         out: JSON = {"run": run_id, "namespace": ns, "created": len(created)}
         if a.wait:
@@ -452,6 +486,13 @@ def main(argv: list[str] | None = None) -> int:
                                       timeout=60 + a.run_seconds * 3 + a.count / max(a.rate, 0.1))
             out["finished"] = {k: sum(1 for v in done.values() if v == k)
                                for k in ("Complete", "Failed")}
+        if clock:
+            lat = clock.latencies(created)
+            if lat:
+                out["pod_start_seconds"] = {
+                    "n": len(lat), "p50": round(lat[len(lat) // 2], 3),
+                    "p95": round(lat[int(len(lat) * 0.95) - 1 if len(lat) > 1 else 0], 3),
+                    "max": round(lat[-1], 3)}
         print(json.dumps(out))
     elif a.cmd == "bulk":
         fn = retained if a.retained else bulk_finished
