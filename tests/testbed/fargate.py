@@ -265,7 +265,7 @@ class FargateStandIn:
         """Blocks until `stop` is set; then removes the webhook configuration."""
         self._load_subnets()
         self._ensure_ec2_node()
-        self._recover_allocations()
+        self.recover_allocations()
         if self.webhook_enabled:
             self._start_webhook()
         threads = [threading.Thread(target=self._worker, name=f"standin-{i}", daemon=True)
@@ -503,7 +503,8 @@ class FargateStandIn:
         for s in self.ec2.describe_subnets(SubnetIds=ids)["Subnets"]:
             self.subnets[s["SubnetId"]] = {"cidr": s["CidrBlock"], "az": s["AvailabilityZone"]}
 
-    def _recover_allocations(self) -> None:
+    def recover_allocations(self) -> dict[str, JSON]:
+        """Rebuild pod uid -> ENI/IP/node from moto (ENI descriptions carry the pod uid)."""
         paginator = self.ec2.get_paginator("describe_network_interfaces")
         for page in paginator.paginate():
             for eni in page["NetworkInterfaces"]:
@@ -515,6 +516,7 @@ class FargateStandIn:
                 self.allocs[uid] = {"eni": eni["NetworkInterfaceId"], "ip": ip,
                                     "subnet": eni["SubnetId"], "node": fargate_node_name(ip),
                                     "pod": podref, "uid": uid}
+        return self.allocs
 
     def _allocate(self, pod: JSON, prof: JSON) -> JSON | None:
         md = pod["metadata"]

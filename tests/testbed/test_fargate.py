@@ -200,3 +200,59 @@ def test_running_pod_deleted_gracefully_is_killed_and_removed_by_the_kubelet(kub
     wait_for(lambda: kube.get_or_none("v1", "pods", "svc", namespace) is None, 20,
              "pod removed by the stand-in kubelet")
     assert time.monotonic() - t0 < 20  # confirmed by the kubelet, not by waiting out the grace
+
+
+def test_full_subnets_leave_the_next_fargate_pod_pending_until_an_ip_frees(kube, env, ec2,
+                                                                           fargate_run):
+    ns, run = fargate_run
+    subnets = env["TESTBED_FARGATE_SUBNETS"].split(",")
+    free = free_ips(ec2, subnets)
+    assert 0 < free <= 64, "the Fargate subnets are meant to be small"
+    sel = f"{RUN_LABEL}={run}"
+    # GIVEN as many running Fargate pods as there are free addresses
+    for i in range(free):
+        kube.create("batch/v1", "jobs", job_manifest(f"fill-{run}-{i}", ns, run_seconds=-1,
+                                                     labels={RUN_LABEL: run}), namespace=ns)
+    wait_for(lambda: len(pods_of(kube, ns, sel, "Running")) == free, 90, f"{free} pods running")
+    assert free_ips(ec2, subnets) == 0
+
+    # WHEN one more Fargate Job starts, its pod cannot get an address
+    kube.create("batch/v1", "jobs", job_manifest(f"extra-{run}", ns, run_seconds=-1,
+                                                 labels={RUN_LABEL: run}), namespace=ns)
+
+    def unschedulable():
+        [pod] = pods_of(kube, ns, f"job-name=extra-{run}") or [None]
+        conds = {c["type"]: c for c in (pod or {}).get("status", {}).get("conditions") or []}
+        return pod if conds.get("PodScheduled", {}).get("reason") == "Unschedulable" else None
+    pod = wait_for(unschedulable, 30, "extra pod marked Unschedulable")
+    assert pod["status"]["phase"] == "Pending" and not pod["spec"].get("nodeName")
+    wait_for(lambda: any(e["reason"] == "FailedScheduling" for e in kube.list(
+        "v1", "events", ns, field_selector=f"involvedObject.uid={pod['metadata']['uid']}")),
+        10, "FailedScheduling event")
+
+    # THEN deleting one running Job frees an address and the waiting pod gets it.
+    victim = kube.get("batch/v1", "jobs", f"fill-{run}-0", ns)
+    kube.delete("batch/v1", "jobs", f"fill-{run}-0", ns, propagation_policy="Background",
+                uid=victim["metadata"]["uid"])
+    wait_for(lambda: kube.get("v1", "pods", pod["metadata"]["name"], ns)["status"].get("phase")
+             == "Running", 60, "waiting pod running once an IP came back")
+
+
+def test_a_restarted_stand_in_recovers_its_allocations_from_moto(kube, env, fargate_run):
+    from testbed.fargate import FargateStandIn
+
+    ns, run = fargate_run
+    for i in range(2):
+        kube.create("batch/v1", "jobs", job_manifest(f"keep-{run}-{i}", ns, run_seconds=-1,
+                                                     labels={RUN_LABEL: run}), namespace=ns)
+    pods = wait_for(lambda: len(p := pods_of(kube, ns, f"{RUN_LABEL}={run}", "Running")) == 2
+                    and p, 60, "2 pods running")
+    # A second instance (not run: the testbed's own keeps serving) rebuilds its state from
+    # moto alone, as the stand-in does when it starts.
+    fresh = FargateStandIn.from_env(env, webhook=False, log=lambda _line: None)
+    allocs = fresh.recover_allocations()
+    for pod in pods:
+        alloc = allocs[pod["metadata"]["uid"]]
+        assert alloc["ip"] == pod["status"]["podIP"]
+        assert alloc["node"] == pod["spec"]["nodeName"]
+    fresh.kube.close()
