@@ -119,3 +119,56 @@ def test_ttl_controller_acts_on_bulk_jobs_managed_elsewhere(kube, env, namespace
     while list(kube.list("batch/v1", "jobs", namespace)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert list(kube.list("batch/v1", "jobs", namespace)) == []
+
+
+def test_bulk_run_pods_are_finished_by_the_stand_in_and_fargate_ones_hold_an_ip(kube, env):
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=env["AWS_REGION"], endpoint_url=env["TESTBED_MOTO_URL"],
+                       aws_access_key_id="testbed-admin", aws_secret_access_key="testbed-admin")
+    subnets = env["TESTBED_FARGATE_SUBNETS"].split(",")
+
+    def free():
+        return sum(s["AvailableIpAddressCount"]
+                   for s in ec2.describe_subnets(SubnetIds=subnets)["Subnets"])
+
+    ns = env["TESTBED_FARGATE_NAMESPACE"]
+    before = free()
+    res = bulk_finished(kube, count=3, namespace=ns, fail_ratio=0.0, pods="run",
+                        prefix="bulkrun")
+    sel = f"{RUN_LABEL}={res.run_id}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pods = list(kube.list("v1", "pods", ns, label_selector=sel))
+            if len(pods) == 3 and all(p["status"].get("phase") == "Succeeded" for p in pods):
+                break
+            time.sleep(0.5)
+        assert [p["status"]["phase"] for p in pods] == ["Succeeded"] * 3
+        assert all(p["spec"]["nodeName"].startswith("fargate-ip-") for p in pods)
+        # The point of Fargate pods in fixtures: finished, yet each still holds its IP.
+        assert free() == before - 3
+    finally:
+        kube.delete_collection("batch/v1", "jobs", ns, label_selector=sel,
+                               propagation_policy="Background")
+        deadline = time.monotonic() + 60
+        while list(kube.list("v1", "pods", ns, label_selector=sel)) and \
+                time.monotonic() < deadline:
+            time.sleep(0.5)
+
+
+def test_running_jobs_and_pods_keep_running(kube, namespace):
+    from testbed.workload import running_jobs, running_pods
+
+    running_jobs(kube, count=3, namespace=namespace)
+    running_pods(kube, count=3, namespace=namespace)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        phases = [p["status"].get("phase") for p in kube.list("v1", "pods", namespace)]
+        if phases.count("Running") == 6:
+            break
+        time.sleep(0.5)
+    time.sleep(3)  # run-seconds -1: they must still be running
+    phases = [p["status"].get("phase") for p in kube.list("v1", "pods", namespace)]
+    assert phases == ["Running"] * 6
+    assert all(job_finished(j) is None for j in kube.list("batch/v1", "jobs", namespace))
