@@ -3,13 +3,14 @@
 Reads template.yaml with cfn-lint's decoder (it understands the short-form tags), expands
 the `Fn::ForEach` loops over `ClusterNames` and resolves the intrinsics the role's policies
 use (Ref, Fn::Sub, Fn::If + Conditions, Fn::Join, Fn::GetAtt, Fn::FindInMap,
-AWS::NoValue). Small on purpose: it supports what the template uses and fails loudly on
+Fn::ToJsonString, AWS::NoValue). Small on purpose: it supports what the template uses and fails loudly on
 anything else, so a template change cannot silently escape the tests.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,9 @@ class Resolver:
 
     def _Or(self, arg: list) -> bool:
         return any(self.value(a) for a in arg)
+
+    def _ToJsonString(self, arg: Any) -> str:
+        return json.dumps(self.value(arg))
 
     def _FindInMap(self, arg: list) -> Any:
         m, k1, k2 = self.value(arg)
