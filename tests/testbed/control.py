@@ -6,10 +6,10 @@
     h = restart_apiserver(env, down_seconds=5, wait=False); ...; h.wait()
 
 Protocol (also used by `scripts/testbed restart-apiserver`): write the down time to
-`$TESTBED_CONTROL_DIR/restart-apiserver`; the supervisor picks it up within 0.2 s, stops
-kube-apiserver (SIGTERM), creates `control/apiserver-down` while it is down, starts it
-again with the same flags and port, waits for /readyz and increments
-`$TESTBED_DIR/apiserver-restarts`.
+`$TESTBED_CONTROL_DIR/restart-apiserver`; the supervisor picks it up within 0.2 s, kills
+kube-apiserver with SIGKILL (a crash: connections reset, watches cut), creates
+`control/apiserver-down` while it is down, starts it again with the same flags and port,
+waits for /readyz and increments `$TESTBED_DIR/apiserver-restarts`.
 """
 
 from __future__ import annotations
