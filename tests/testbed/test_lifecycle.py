@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "testbed"
 
 
-def run_testbed(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, EKS_REAPER_TESTBED=str(state))
+KNOBS = ("EKS_REAPER_TESTBED_MAX_REQUESTS_INFLIGHT", "EKS_REAPER_TESTBED_MAX_MUTATING_REQUESTS_INFLIGHT",
+         "EKS_REAPER_TESTBED_TTL_CONTROLLER", "EKS_REAPER_TESTBED_FARGATE_PREFIX",
+         "EKS_REAPER_TESTBED_APISERVER_ARGS")
+
+
+def run_testbed(state: Path, *args: str, check: bool = True, **knobs: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in KNOBS}
+    env.update(knobs, EKS_REAPER_TESTBED=str(state))
     out = subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=600)
     if check and out.returncode != 0:
         pytest.fail(f"scripts/testbed {' '.join(args)} rc={out.returncode}\n{out.stdout}\n{out.stderr}")
@@ -56,6 +62,9 @@ def test_up_is_idempotent_and_down_leaves_nothing(state):
     assert len(processes_of(state)) >= 5  # supervisor, authenticator, etcd, apiserver, kcm
     again = run_testbed(state, "up").stdout
     assert f"supervisor pid {pid}" in again
+    # A running testbed with other settings is not silently reused.
+    other = run_testbed(state, "up", check=False, EKS_REAPER_TESTBED_TTL_CONTROLLER="1")
+    assert other.returncode == 1 and "other settings" in other.stderr
     assert run_testbed(state, "status").stdout.startswith("up")
     assert "export KUBECONFIG=" in run_testbed(state, "env").stdout
     run_testbed(state, "down")
