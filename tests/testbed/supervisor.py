@@ -504,8 +504,15 @@ def run(argv: list[str] | None = None) -> int:
         os.environ.pop(var, None)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     a.state.mkdir(parents=True, exist_ok=True)
+    (a.state / "logs").mkdir(exist_ok=True)
+    # moto's request log (one line per AWS call, e.g. the product's) in its own file.
+    moto_log = logging.FileHandler(a.state / "logs" / "moto.log")
+    moto_log.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.setLevel(logging.INFO)
+    werkzeug.propagate = False
+    werkzeug.addHandler(moto_log)
     (a.state / "supervisor.pid").write_text(f"{os.getpid()}\n")
     sup = Supervisor(a.state.resolve(), a.bin_dir.resolve(), a.root.resolve())
 
