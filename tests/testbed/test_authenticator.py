@@ -165,3 +165,24 @@ def test_review_answers_tokenreview_v1(tmp_path):
     out = au.review(body, "etl", table)
     assert out["status"]["authenticated"] is False
     assert out["status"]["error"]
+
+
+def test_signature_of_the_products_golden_token_verifies():
+    # The signature src/eks/token.rs pins in its unit test (aws-sigv4, empty-body payload
+    # hash, eu-west-1, cluster etl, 2026-11-28T21:00:00Z): the verifier must accept what the
+    # product's signer produces.
+    url = (
+        "https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15"
+        "&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=AKIDEXAMPLE%2F20261128%2Feu-west-1%2Fsts%2Faws4_request"
+        "&X-Amz-Date=20261128T210000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host%3Bx-k8s-aws-id"
+        "&X-Amz-Signature=1e007ceb2db55a18c5f9e716fd7ba59644fc96773921ba4522cf95e5163e9694"
+    )
+    table = {"identities": {"AKIDEXAMPLE": {
+        "secretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "arn": ARN}},
+        "accessEntries": {ARN: {"username": "eks-reaper", "groups": ["eks-reaper"]}}}
+    signed_at = dt.datetime(2026, 11, 28, 21, 0, tzinfo=dt.timezone.utc)
+    assert ok(wrap(url), table=table, now=signed_at + dt.timedelta(minutes=14)).arn == ARN
+    rejected(wrap(url), "expired", table=table, now=signed_at + dt.timedelta(minutes=16))
+    rejected(wrap(url), "signature mismatch", cluster="web", table=table,
+             now=signed_at + dt.timedelta(minutes=1))
