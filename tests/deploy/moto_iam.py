@@ -47,12 +47,33 @@ def _patch_signature_payload() -> None:
     ac.IAMRequestBase._eks_reaper_patched = True
 
 
+#: Actions moto authorized or denied since the last `enforce`, as IAM actions
+#: (`monitoring:` renamed back to `cloudwatch:`), in call order.
+CHECKED_ACTIONS: list[str] = []
+
+
+def _record_checked_actions() -> None:
+    import moto.iam.access_control as ac
+
+    if getattr(ac.IAMRequestBase, "_eks_reaper_recording", False):
+        return
+    original = ac.IAMRequestBase.check_action_permitted
+
+    def check_action_permitted(self, resource):  # type: ignore[no-untyped-def]
+        CHECKED_ACTIONS.append(self._action.replace("monitoring:", "cloudwatch:", 1))
+        return original(self, resource)
+
+    ac.IAMRequestBase.check_action_permitted = check_action_permitted
+    ac.IAMRequestBase._eks_reaper_recording = True
+
+
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """An in-process moto server (auth off until `enforce`); yields its URL."""
     from moto.server import ThreadedMotoServer
 
     _patch_signature_payload()
+    _record_checked_actions()
     srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     srv.start()
     host, port = srv.get_host_and_port()
@@ -69,6 +90,7 @@ def moto_server() -> Iterator[str]:
 def enforce(url: str) -> None:
     """From the next request on, every call is authenticated and authorized."""
     requests.post(f"{url}/moto-api/reset-auth", data=b"0", timeout=5).raise_for_status()
+    CHECKED_ACTIONS.clear()
 
 
 def for_moto(statements: list[dict]) -> list[dict]:
