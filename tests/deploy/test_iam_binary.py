@@ -142,6 +142,10 @@ def test_binary_runs_with_exactly_the_template_policy(full_run):
     assert code == 0, f"exit {code}\n{full_run['stderr'][-3000:]}\n{json.dumps(report, indent=1)[:3000]}"
     assert [c["status"] for c in report["clusters"]] == ["ok"], report["clusters"]
     assert "eks:DescribeCluster" in full_run["actions"], "moto saw the run (enforcement on)"
+    # Nothing denied anywhere, including the metrics section (a metrics failure does not
+    # fail the run, so the exit status alone would not show it).
+    text = json.dumps(report) + full_run["stderr"]
+    assert "AccessDenied" not in text and "not authorized" not in text, text[-3000:]
 
 
 def test_policy_grants_nothing_the_binary_does_not_use(full_run):
