@@ -266,24 +266,28 @@ def bulk_finished(kube: Kube, *, count: int, namespace: str = "bulk",
         body = job_manifest(name, namespace, run_seconds=0, exit_code=0 if ok else 1,
                             labels=labels, managed_by=managed_by,
                             ttl_seconds_after_finished=ttl_seconds_after_finished)
-        job = kube.create("batch/v1", "jobs", body, namespace=namespace)
-        kube.patch_status("batch/v1", "jobs", name,
-                          {"status": finished_job_status(ok, start, finish)}, namespace)
+        job = _retrying(lambda: _create_or_get(kube, "batch/v1", "jobs", body, namespace))
+        _retrying(lambda: kube.patch_status(
+            "batch/v1", "jobs", name, {"status": finished_job_status(ok, start, finish)},
+            namespace))
         with lock:
             counts["jobs"] += 1
         if pods == "none":
             return
         ann = {RUN_SECONDS: "0", EXIT_CODE: "0" if ok else "1"}
-        if pods == "direct":
+        direct = pods == "direct"
+        if direct:
             ann[KUBELET] = "none"
-            pod = kube.create("v1", "pods", owned_pod_manifest(job, node=EC2_NODE, annotations=ann),
-                              namespace=namespace)
-            kube.patch_status("v1", "pods", pod["metadata"]["name"],
-                              {"status": terminated_pod_status(pod, ok, start, finish)},
-                              namespace, patch_type="application/strategic-merge-patch+json")
-        else:
-            kube.create("v1", "pods", owned_pod_manifest(job, node=None, annotations=ann),
-                        namespace=namespace)
+        pod_body = owned_pod_manifest(job, node=EC2_NODE if direct else None, annotations=ann)
+        # A fixed name (instead of generateName) keeps a retried create from making two pods.
+        pod_body["metadata"].pop("generateName")
+        pod_body["metadata"]["name"] = f"{name}-{secrets.token_hex(3)[:5]}"
+        pod = _retrying(lambda: _create_or_get(kube, "v1", "pods", pod_body, namespace))
+        if direct:
+            _retrying(lambda: kube.patch_status(
+                "v1", "pods", pod["metadata"]["name"],
+                {"status": terminated_pod_status(pod, ok, start, finish)}, namespace,
+                patch_type="application/strategic-merge-patch+json"))
         with lock:
             counts["pods"] += 1
 
@@ -302,6 +306,33 @@ def bulk_finished(kube: Kube, *, count: int, namespace: str = "bulk",
     seconds = time.monotonic() - t0
     return BulkResult(counts["jobs"], counts["pods"], errors, len(errs), seconds, run_id,
                       namespace)
+
+
+def _create_or_get(kube: Kube, api_version: str, plural: str, body: JSON,
+                   namespace: str) -> JSON:
+    """Create; if a retried create finds the object already there, take that one."""
+    try:
+        return kube.create(api_version, plural, body, namespace=namespace)
+    except ApiError as e:
+        if not e.conflict:
+            raise
+        return kube.get(api_version, plural, body["metadata"]["name"], namespace)
+
+
+def _retrying(call, attempts: int = 8):
+    """Retry a call through connection errors and 5xx (an apiserver restart mid-seed)."""
+    import requests
+
+    for i in range(attempts):
+        try:
+            return call()
+        except requests.RequestException:
+            if i == attempts - 1:
+                raise
+        except ApiError as e:
+            if e.status < 500 or i == attempts - 1:
+                raise
+        time.sleep(min(0.25 * 2 ** i, 5.0))
 
 
 def retained(kube: Kube, *, count: int, namespace: str = "bulk", age_seconds: float = 60.0,
