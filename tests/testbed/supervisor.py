@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import ctypes
 import datetime as dt
 import json
@@ -24,7 +23,6 @@ import logging
 import os
 import secrets
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
