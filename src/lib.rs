@@ -33,11 +33,14 @@ pub mod deadline;
 pub mod delete;
 pub mod eks;
 pub mod event;
+pub mod forecast;
 pub mod lambda;
+pub mod metrics;
 pub mod policy;
 pub mod prune;
 pub mod report;
 pub mod scan;
+pub mod subnets;
 
 use aws_types::SdkConfig;
 use futures::StreamExt;

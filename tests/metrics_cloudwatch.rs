@@ -1,0 +1,395 @@
+//! The CloudWatch sink through the real SDK path: aws-sdk-cloudwatch (rpc-v2-cbor) →
+//! `tests/testbed/cbor_bridge.py` → moto, and the metrics read back the same way.
+//!
+//! Needs the testbed's Python venv (`scripts/lib/common.sh`); set `EKS_REAPER_PYTHON` to
+//! use another interpreter with `moto[server]` and `cbor2`. `CBOR_BRIDGE_RECORD_DIR` makes
+//! the bridge save the SDK's requests (that is how the bridge's pytest fixtures were made).
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{
+    Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat, Statistic,
+};
+use eks_reaper::metrics::{
+    self, ClusterFigures, NamespaceDeletions, Sink, SinkKind, SubnetFigures,
+};
+
+/// Kills the child process when the test ends, pass or fail.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("EKS_REAPER_PYTHON") {
+        return p.into();
+    }
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("source scripts/lib/common.sh && echo \"$(venv)/bin/python\"")
+        .current_dir(root())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "venv: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().into()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// moto on a free port, and the bridge in front of it; returns the bridge URL.
+fn start_moto_and_bridge() -> (Process, Process, String) {
+    let python = python();
+    let moto_port = free_port();
+    let moto = Process(
+        Command::new(&python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &moto_port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto starts"),
+    );
+    wait_for_port(moto_port);
+    let mut command = Command::new(&python);
+    command
+        .arg(root().join("tests/testbed/cbor_bridge.py"))
+        .args([
+            "--moto-url",
+            &format!("http://127.0.0.1:{moto_port}"),
+            "--port",
+            "0",
+        ])
+        .stdout(Stdio::piped());
+    if let Ok(dir) = std::env::var("CBOR_BRIDGE_RECORD_DIR") {
+        command.args(["--record-dir", &dir]);
+    }
+    let mut bridge = Process(command.spawn().expect("bridge starts"));
+    let mut url = String::new();
+    BufReader::new(bridge.0.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    (moto, bridge, url.trim().to_owned())
+}
+
+async fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region("eu-west-1")
+        .credentials_provider(Credentials::new(
+            "AKIDTESTBED",
+            "secret",
+            None,
+            None,
+            "testbed",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+fn figures(cluster: &str) -> ClusterFigures {
+    ClusterFigures {
+        cluster: cluster.into(),
+        jobs_deleted: 12,
+        pods_deleted: 30,
+        fargate_pods_deleted: 18,
+        finished_jobs: 40,
+        retained_jobs: 28,
+        terminated_pods: 35,
+        fargate_pods_holding_ips: 2,
+        run_duration: Duration::from_millis(2345),
+        run_succeeded: true,
+        per_namespace: Some(vec![NamespaceDeletions {
+            namespace: "etl".into(),
+            jobs_deleted: 12,
+            pods_deleted: 30,
+            fargate_pods_deleted: 18,
+        }]),
+        subnets: Some(vec![
+            SubnetFigures {
+                subnet_id: "subnet-0a".into(),
+                availability_zone: "eu-west-1a".into(),
+                available: 4000,
+                utilization_percent: 2.223,
+            },
+            SubnetFigures {
+                subnet_id: "subnet-0b".into(),
+                availability_zone: "eu-west-1b".into(),
+                available: 7,
+                utilization_percent: 36.36,
+            },
+        ]),
+        cluster_available_ips: Some(4007),
+        min_subnet_available_ips: Some(7),
+        ip_exhaustion_hours: Some(12.5),
+        ..ClusterFigures::default()
+    }
+}
+
+fn dim(name: &str, value: &str) -> Dimension {
+    Dimension::builder().name(name).value(value).build()
+}
+
+async fn latest_value(
+    client: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    name: &str,
+    dims: Vec<Dimension>,
+) -> Vec<f64> {
+    let now = std::time::SystemTime::now();
+    let out = client
+        .get_metric_data()
+        .start_time(DateTime::from(now - Duration::from_secs(600)))
+        .end_time(DateTime::from(now + Duration::from_secs(600)))
+        .metric_data_queries(
+            MetricDataQuery::builder()
+                .id("q")
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(
+                            Metric::builder()
+                                .namespace(namespace)
+                                .metric_name(name)
+                                .set_dimensions(Some(dims))
+                                .build(),
+                        )
+                        .period(60)
+                        .stat("Maximum")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("GetMetricData through the bridge");
+    out.metric_data_results()[0].values().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn published_metrics_read_back_from_moto_through_the_sdk() {
+    // GIVEN moto behind the CBOR bridge, and a CloudWatch sink pointed at the bridge
+    let (_moto, _bridge, url) = start_moto_and_bridge();
+    let sdk = sdk_config(&url).await;
+    let namespace = "EKSReaperIT";
+    let sink = Sink::new(SinkKind::CloudWatch, namespace, &sdk);
+
+    // WHEN a run's figures for two clusters are published
+    let outcome = metrics::publish(&sink, &[figures("prod"), figures("staging")]).await;
+
+    // THEN every datum went out in one call, and moto lists each metric identity
+    assert_eq!(outcome.error, None);
+    assert_eq!(
+        (outcome.sink, outcome.metrics, outcome.calls),
+        ("cloudwatch", 46, 1)
+    );
+
+    let client = aws_sdk_cloudwatch::Client::new(&sdk);
+    let mut listed = Vec::new();
+    let mut pages = client
+        .list_metrics()
+        .namespace(namespace)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        listed.extend(
+            page.expect("ListMetrics through the bridge")
+                .metrics()
+                .to_vec(),
+        );
+    }
+    assert_eq!(listed.len(), 46);
+    let subnet_metric = listed
+        .iter()
+        .find(|m| {
+            m.metric_name() == Some("SubnetAvailableIps")
+                && m.dimensions()
+                    .iter()
+                    .any(|d| d.value() == Some("subnet-0b"))
+                && m.dimensions().iter().any(|d| d.value() == Some("prod"))
+        })
+        .expect("per-subnet metric listed");
+    let mut names: Vec<_> = subnet_metric
+        .dimensions()
+        .iter()
+        .filter_map(|d| d.name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["AvailabilityZone", "ClusterName", "SubnetId"]);
+
+    // AND the values read back equal what was published
+    let values = latest_value(
+        &client,
+        namespace,
+        "SubnetAvailableIps",
+        vec![
+            dim("ClusterName", "prod"),
+            dim("SubnetId", "subnet-0b"),
+            dim("AvailabilityZone", "eu-west-1b"),
+        ],
+    )
+    .await;
+    assert_eq!(values, [7.0]);
+    let values = latest_value(
+        &client,
+        namespace,
+        "IpExhaustionHours",
+        vec![dim("ClusterName", "staging")],
+    )
+    .await;
+    assert_eq!(values, [12.5]);
+    let values = latest_value(
+        &client,
+        namespace,
+        "JobsDeleted",
+        vec![dim("ClusterName", "prod"), dim("Namespace", "etl")],
+    )
+    .await;
+    assert_eq!(values, [12.0]);
+
+    // AND units survive the trip
+    let now = std::time::SystemTime::now();
+    let stats = client
+        .get_metric_statistics()
+        .namespace(namespace)
+        .metric_name("RunDuration")
+        .dimensions(dim("ClusterName", "prod"))
+        .start_time(DateTime::from(now - Duration::from_secs(600)))
+        .end_time(DateTime::from(now + Duration::from_secs(600)))
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .expect("GetMetricStatistics through the bridge");
+    let point = &stats.datapoints()[0];
+    assert_eq!(point.maximum(), Some(2345.0));
+    assert_eq!(point.unit().map(|u| u.as_str()), Some("Milliseconds"));
+
+    // AND a filter on the Namespace dimension finds only the opt-in metrics
+    let per_namespace = client
+        .list_metrics()
+        .namespace(namespace)
+        .dimensions(DimensionFilter::builder().name("Namespace").build())
+        .send()
+        .await
+        .expect("ListMetrics with a dimension filter");
+    assert_eq!(per_namespace.metrics().len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_cloudwatch_is_reported_not_raised() {
+    // GIVEN a CloudWatch endpoint where nothing listens
+    let sdk = sdk_config(&format!("http://127.0.0.1:{}", free_port())).await;
+    let sink = Sink::new(SinkKind::CloudWatch, "EKSReaperIT", &sdk);
+    let started = Instant::now();
+
+    // WHEN the run publishes
+    let outcome = metrics::publish(&sink, &[figures("prod")]).await;
+
+    // THEN the outcome carries the failure, after the SDK's retries, well inside a run
+    assert_eq!(outcome.metrics, 0);
+    assert_eq!(outcome.failed, 23);
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("PutMetricData")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_metric_set_goes_compressed_and_arrives_whole() {
+    // GIVEN a cluster with 150 watched subnets: a PutMetricData body the SDK gzips (≥ 10 KiB)
+    let (_moto, _bridge, url) = start_moto_and_bridge();
+    let sdk = sdk_config(&url).await;
+    let namespace = "EKSReaperLarge";
+    let mut big = figures("prod");
+    big.per_namespace = None;
+    big.subnets = Some(
+        (0..150)
+            .map(|i| SubnetFigures {
+                subnet_id: format!("subnet-{i:04}"),
+                availability_zone: format!("eu-west-1{}", ['a', 'b', 'c'][i % 3]),
+                available: i as u64,
+                utilization_percent: 50.0,
+            })
+            .collect(),
+    );
+    let sink = Sink::new(SinkKind::CloudWatch, namespace, &sdk);
+
+    // WHEN it is published
+    let outcome = metrics::publish(&sink, &[big]).await;
+
+    // THEN one call carried all 316 values and moto has every one of them
+    assert_eq!(outcome.error, None);
+    assert_eq!((outcome.metrics, outcome.calls), (16 + 300, 1));
+    let client = aws_sdk_cloudwatch::Client::new(&sdk);
+    let mut count = 0;
+    let mut pages = client
+        .list_metrics()
+        .namespace(namespace)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        count += page
+            .expect("ListMetrics through the bridge")
+            .metrics()
+            .len();
+    }
+    assert_eq!(count, 316);
+    let values = latest_value(
+        &client,
+        namespace,
+        "SubnetAvailableIps",
+        vec![
+            dim("ClusterName", "prod"),
+            dim("SubnetId", "subnet-0149"),
+            dim("AvailabilityZone", "eu-west-1c"),
+        ],
+    )
+    .await;
+    assert_eq!(values, [149.0]);
+}
