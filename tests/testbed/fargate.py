@@ -226,6 +226,7 @@ class FargateStandIn:
         self.subnets: dict[str, JSON] = {}       # id -> {cidr, az}
         self._ec2_ip_seq = 0
         self._httpd: http.server.ThreadingHTTPServer | None = None
+        self._prepared = False
         # What this process already did per pod uid. The informer's copy of a pod can lag
         # behind our own writes (a queued MODIFIED from the binding arrives after we set
         # Running); these keep a second pass from binding or starting a pod twice.
@@ -257,17 +258,29 @@ class FargateStandIn:
             kw["log"] = _file_logger(os.path.join(env["TESTBED_LOGS"], "fargate.log"))
         kw.setdefault("state_dir", os.path.join(env.get("TESTBED_DIR", tempfile.gettempdir()),
                                                 "fargate"))
-        return cls(kube, aws("ec2"), profile, **kw)
+        standin = cls(kube, aws("ec2"), profile, **kw)
+        # Register the webhook now, in the caller's thread: the testbed must not report
+        # ready while Fargate pods could still slip through unmutated.
+        standin.prepare()
+        return standin
 
-    # ---- lifecycle ---------------------------------------------------------------------
-
-    def run(self, stop: threading.Event) -> None:
-        """Blocks until `stop` is set; then removes the webhook configuration."""
+    def prepare(self) -> None:
+        """Everything before the watch: subnets, the EC2 node, state recovered from moto,
+        the admission webhook served and registered. Idempotent; `run()` calls it too."""
+        if self._prepared:
+            return
         self._load_subnets()
         self._ensure_ec2_node()
         self.recover_allocations()
         if self.webhook_enabled:
             self._start_webhook()
+        self._prepared = True
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Blocks until `stop` is set; then removes the webhook configuration."""
+        self.prepare()
         threads = [threading.Thread(target=self._worker, name=f"standin-{i}", daemon=True)
                    for i in range(self.workers)]
         for t in threads:
