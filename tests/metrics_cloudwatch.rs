@@ -393,3 +393,36 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
     .await;
     assert_eq!(values, [149.0]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_errors_reach_the_sdk_as_modelled_errors() {
+    // GIVEN the bridge, and a datum CloudWatch refuses (Value and Values together)
+    let (_moto, _bridge, url) = start_moto_and_bridge();
+    let client = aws_sdk_cloudwatch::Client::new(&sdk_config(&url).await);
+    let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+        .metric_name("Bad")
+        .value(1.0)
+        .values(2.0)
+        .build();
+
+    // WHEN it is sent
+    let err = client
+        .put_metric_data()
+        .namespace("EKSReaperIT")
+        .metric_data(datum)
+        .send()
+        .await
+        .expect_err("CloudWatch refuses Value with Values");
+
+    // THEN the SDK decodes the CBOR error into the modelled exception, code from the
+    // awsQueryCompatible header
+    let service = err.into_service_error();
+    assert!(
+        service.is_invalid_parameter_value_exception(),
+        "{service:?}"
+    );
+    assert!(
+        service.to_string().contains("mutually exclusive"),
+        "{service}"
+    );
+}
