@@ -604,6 +604,22 @@ mod tests {
     }
 
     #[test]
+    fn read_future_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let eks = aws_sdk_eks::Client::from_conf(
+            aws_sdk_eks::Config::builder()
+                .behavior_version(aws_sdk_eks::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::Config::builder()
+                .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+                .build(),
+        );
+        assert_send(&read(&eks, &ec2, "c", &[]));
+    }
+
+    #[test]
     fn ipv4_prefix_parsing() {
         assert_eq!(ipv4_prefix_len("10.0.0.0/16"), Some(16));
         assert_eq!(ipv4_prefix_len("10.0.0.0/33"), None);

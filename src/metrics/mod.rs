@@ -678,6 +678,13 @@ pub(crate) mod tests {
         }
     }
 
+    #[test]
+    fn publish_future_is_send() {
+        // The Lambda handler and tokio::spawn need Send futures (the EMF arm locks stdout).
+        fn assert_send<T: Send>(_: &T) {}
+        assert_send(&publish(&Sink::None, &[]));
+    }
+
     #[tokio::test]
     async fn none_sink_publishes_nothing_and_reports_it() {
         let outcome = publish(&Sink::None, &[full_figures("prod")]).await;
