@@ -63,7 +63,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from .kube import JSON_PATCH, STRATEGIC, ApiError, Kube, now_rfc3339, parse_rfc3339
+from .kube import STRATEGIC, ApiError, Kube, now_rfc3339, parse_rfc3339
 
 JSON = dict[str, Any]
 

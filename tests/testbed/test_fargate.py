@@ -176,9 +176,10 @@ def test_job_deleted_without_policy_orphans_its_fargate_pod_and_its_ip(kube, env
 def test_pods_outside_the_profile_run_on_the_ec2_node_without_an_eni(kube, env, ec2, namespace):
     subnets = env["TESTBED_FARGATE_SUBNETS"].split(",")
     before = free_ips(ec2, subnets)
-    kube.create("batch/v1", "jobs", job_manifest("plain", namespace, run_seconds=1), namespace=namespace)
-    job = wait_for(lambda: job_finished(j := kube.get("batch/v1", "jobs", "plain", namespace)) and j,
-                   60, "job finished")
+    kube.create("batch/v1", "jobs", job_manifest("plain", namespace, run_seconds=1),
+                namespace=namespace)
+    job = wait_for(lambda: job_finished(j := kube.get("batch/v1", "jobs", "plain", namespace))
+                   and j, 60, "job finished")
     assert job_finished(job) == "Complete"
     [pod] = pods_of(kube, namespace, "job-name=plain")
     assert pod["spec"]["schedulerName"] == "default-scheduler"

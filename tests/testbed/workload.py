@@ -38,7 +38,7 @@ import secrets
 import sys
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 from .fargate import EC2_NODE, EXIT_CODE, KUBELET, RUN_SECONDS
 from .kube import ApiError, Kube, now_rfc3339
