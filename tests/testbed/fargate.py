@@ -232,6 +232,7 @@ class FargateStandIn:
         # Running); these keep a second pass from binding or starting a pod twice.
         self.bound: dict[str, str] = {}          # uid -> node we bound it to
         self.started_at: dict[str, float] = {}   # uid -> when we set it Running
+        self.failures: dict[str, int] = {}       # uid -> consecutive failed passes
         self.finished: set[str] = set()          # uids we set terminal
         self.pod_ips: dict[str, str] = {}        # uid -> pod IP on the EC2 node
         self.running_statuses: dict[str, list] = {}  # uid -> containerStatuses we wrote
@@ -308,9 +309,18 @@ class FargateStandIn:
                 return
             try:
                 self._reconcile(uid)
-            except Exception as e:  # keep the worker alive; retry the pod later
-                self.log(f"stand-in: error pod-uid={uid}: {type(e).__name__}: {e}")
-                self.queue.add_after(uid, 1.0)
+                self.failures.pop(uid, None)
+            except Exception as e:  # keep the worker alive; retry the pod with back-off
+                n = self.failures[uid] = self.failures.get(uid, 0) + 1
+                # In a namespace being deleted, binding is refused (403) and the pod goes
+                # with the namespace: nothing to retry.
+                terminating = isinstance(e, ApiError) and e.status == 403 and \
+                    "being terminated" in e.message
+                if not terminating:
+                    delay = min(0.5 * 2 ** n, 30.0)
+                    self.log(f"stand-in: error pod-uid={uid} attempt={n} retry_in={delay}s: "
+                             f"{type(e).__name__}: {e}")
+                    self.queue.add_after(uid, delay)
             finally:
                 self.queue.done(uid)
 
@@ -383,7 +393,7 @@ class FargateStandIn:
                     del self.pods[uid]
                 self.failed_sched_reported.discard(uid)
                 for memo in (self.bound, self.started_at, self.pod_ips,
-                             self.running_statuses):
+                             self.running_statuses, self.failures):
                     memo.pop(uid, None)
                 self.finished.discard(uid)
             return

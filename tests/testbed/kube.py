@@ -373,7 +373,9 @@ class Kube:
 
         Yields ("SYNCED", {"items": [...]}) after every (re-)list, with every item also
         yielded as ADDED/MODIFIED before it, and a DELETED for each object known before
-        the re-list but absent from it. Then watch events as they come.
+        the re-list but absent from it. Then watch events as they come. Such a synthesised
+        DELETED carries only a skeleton (apiVersion, kind, name, namespace, uid, labels,
+        spec.nodeName): only that much is remembered per object, so 100,000 pods stay cheap.
         """
         known: dict[str, JSON] = {}
         while not (stop and stop.is_set()):
@@ -391,7 +393,7 @@ class Kube:
                     yield "DELETED", obj
             for uid, obj in fresh.items():
                 typ = "MODIFIED" if uid in known else "ADDED"
-                known[uid] = obj
+                known[uid] = _skeleton(obj)
                 yield typ, obj
             yield "SYNCED", {"items": items}
             try:
@@ -403,7 +405,7 @@ class Kube:
                     if typ == "DELETED":
                         known.pop(uid, None)
                     elif uid:
-                        known[uid] = obj
+                        known[uid] = _skeleton(obj)
                     yield typ, obj
             except ApiError as e:
                 if not e.gone:
@@ -450,6 +452,17 @@ class Kube:
         self.session.close()
         if self._tmpdir:
             self._tmpdir.cleanup()
+
+
+def _skeleton(obj: JSON) -> JSON:
+    md = obj.get("metadata") or {}
+    out: JSON = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+                 "metadata": {k: md[k] for k in ("name", "namespace", "uid", "labels")
+                              if k in md}}
+    node = (obj.get("spec") or {}).get("nodeName")
+    if node:
+        out["spec"] = {"nodeName": node}
+    return out
 
 
 def now_rfc3339(offset_seconds: float = 0.0) -> str:
