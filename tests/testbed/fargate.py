@@ -392,6 +392,7 @@ class FargateStandIn:
                 if self.pods.get(uid, {}).get("deleted"):
                     del self.pods[uid]
                 self.failed_sched_reported.discard(uid)
+                self.waiting_for_ip.discard(uid)
                 for memo in (self.bound, self.started_at, self.pod_ips,
                              self.running_statuses, self.failures):
                     memo.pop(uid, None)
