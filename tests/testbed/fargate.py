@@ -327,6 +327,14 @@ class FargateStandIn:
     # ---- watch -------------------------------------------------------------------------
 
     def _watch_pods(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._consume(stop)
+            except Exception as e:  # never leave the testbed without a kubelet: re-list
+                self.log(f"stand-in: pod watch failed, re-listing: {type(e).__name__}: {e}")
+                stop.wait(1.0)
+
+    def _consume(self, stop: threading.Event) -> None:
         for typ, obj in self.kube.informer("v1", "pods", stop=stop):
             if typ == "SYNCED":
                 self._after_sync({o["metadata"]["uid"] for o in obj["items"]})
