@@ -1,0 +1,557 @@
+"""eks-reaper benchmarks on the local testbed (issue 6). Entry point: `scripts/bench`.
+
+Each step appends one JSON object per measurement to `--out` (JSON lines); `summary`
+turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:
+
+  drain     N finished Jobs (one finished pod each with --pods direct) drained by each
+            contender in turn, each on a freshly seeded namespace of the same apiserver:
+            eks-reaper (release binary, CLI), the raw floor (examples/raw_floor.rs),
+            kubectl; --repeats rounds, interleaved so drift hits everyone alike.
+  ttl       the native TTL-after-finished controller on the same fixture with
+            ttlSecondsAfterFinished set so that every Job falls due at one instant.
+  idle      retained (not yet due) Jobs + running pods, nothing to delete: eks-reaper runs.
+  package   size of the arm64 Lambda zip (`scripts/package`).
+  init      cold-start init of the x86_64 release binary under AWS's Lambda RIE.
+
+The testbed must be up (`EKS_REAPER_TESTBED` selects its state dir) with
+EKS_REAPER_TESTBED_TTL_CONTROLLER=1 for `ttl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from testbed import workload  # noqa: E402
+from testbed.kube import Kube  # noqa: E402
+from testbed.tokens import token_for  # noqa: E402
+
+JSON = dict[str, Any]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/eks-reaper/target"))
+REAPER_BIN = Path(os.environ.get("BENCH_REAPER_BIN", TARGET / "release/eks-reaper"))
+FLOOR_BIN = Path(os.environ.get("BENCH_FLOOR_BIN", TARGET / "release/examples/raw_floor"))
+
+
+# ---- plumbing ----------------------------------------------------------------------------
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def load_env() -> JSON:
+    state = os.environ.get("EKS_REAPER_TESTBED", "/tmp/eks-reaper-testbed")
+    return json.loads(Path(state, "env.json").read_text())
+
+
+def admin(env: JSON) -> Kube:
+    return Kube.from_kubeconfig(env["KUBECONFIG"], timeout=120)
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def record(out: Path, row: JSON) -> None:
+    row = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **row}
+    with out.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    log(json.dumps(row))
+
+
+def count(kube: Kube, api_version: str, plural: str, namespace: str | None = None) -> int:
+    """Objects in a collection from one `limit=1` page (items + remainingItemCount)."""
+    page = kube.list_page(api_version, plural, namespace, limit=1)
+    return len(page.get("items") or []) + int(page["metadata"].get("remainingItemCount") or 0)
+
+
+def wait_until_zero(kube: Kube, api_version: str, plural: str, namespace: str,
+                    timeout: float, every: float = 0.5) -> float | None:
+    """Seconds until the collection is empty (None on timeout)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if count(kube, api_version, plural, namespace) == 0:
+            return time.monotonic() - t0
+        time.sleep(every)
+    return None
+
+
+def metrics(kube: Kube) -> dict[tuple[str, str], float]:
+    """apiserver /metrics (admin cert): request counts and response bytes per series."""
+    text = kube.request("GET", "/metrics", timeout=60).text
+    out: dict[tuple[str, str], float] = {}
+    for line in text.splitlines():
+        if line.startswith(("apiserver_request_total{", "apiserver_response_sizes_sum{",
+                            "apiserver_response_sizes_count{")):
+            name, rest = line.split("{", 1)
+            labels, value = rest.rsplit("} ", 1)
+            out[(name, labels)] = float(value)
+    return out
+
+
+def metrics_delta(before: dict, after: dict, resources=("jobs", "pods")) -> JSON:
+    """Requests by verb/resource/code and LIST response bytes between two snapshots (all
+    clients: includes the controllers, e.g. the garbage collector's pod deletions)."""
+    req: dict[str, float] = {}
+    list_bytes: dict[str, float] = {}
+    for key, value in after.items():
+        d = value - before.get(key, 0.0)
+        if d <= 0:
+            continue
+        name, labels = key
+        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if lab.get("resource") not in resources or lab.get("subresource"):
+            continue
+        if name == "apiserver_request_total":
+            k = f"{lab['verb']} {lab['resource']} {lab['code']}"
+            req[k] = req.get(k, 0) + d
+        elif name == "apiserver_response_sizes_sum" and lab.get("verb") == "LIST":
+            list_bytes[lab["resource"]] = list_bytes.get(lab["resource"], 0) + d
+    return {"requests": {k: int(v) for k, v in sorted(req.items())},
+            "listBytes": {k: int(v) for k, v in sorted(list_bytes.items())}}
+
+
+def timed(cmd: list[str], env: dict[str, str], stdout: Path, stderr: Path) -> JSON:
+    """Runs cmd under /usr/bin/time -v; wall (our clock), peak RSS, CPU, exit code."""
+    tfile = stderr.with_suffix(".time")
+    t0 = time.monotonic()
+    with stdout.open("w") as so, stderr.open("w") as se:
+        rc = subprocess.call(["/usr/bin/time", "-v", "-o", str(tfile), *cmd], env=env,
+                             stdout=so, stderr=se)
+    wall = time.monotonic() - t0
+    tv = tfile.read_text()
+
+    def field(label: str) -> str:
+        m = re.search(rf"{re.escape(label)}: (.+)", tv)
+        return m.group(1).strip() if m else ""
+
+    return {"rc": rc, "wallSeconds": round(wall, 3),
+            "maxRssKB": int(field("Maximum resident set size (kbytes)") or 0),
+            "cpuSeconds": round(float(field("User time (seconds)") or 0)
+                                + float(field("System time (seconds)") or 0), 2)}
+
+
+def seed(kube: Kube, namespace: str, n: int, pods: str, **kw: Any) -> JSON:
+    t0 = time.monotonic()
+    res = workload.bulk_finished(kube, count=n, namespace=namespace, pods=pods,
+                                 progress=lambda i, t: log(f"seed {namespace}: {i}/{t}")
+                                 if i % 10000 == 0 else None, **kw)
+    if res.failed:
+        raise SystemExit(f"seeding {namespace} failed: {res.errors[:3]}")
+    return {"jobs": res.jobs, "pods": res.pods, "seedSeconds": round(time.monotonic() - t0, 1),
+            "seedJobsPerSecond": round(res.jobs_per_second, 1)}
+
+
+def quiet(kube: Kube) -> None:
+    """Let the controllers settle after seeding (informers catch up, GC idle)."""
+    time.sleep(5)
+
+
+# ---- contenders --------------------------------------------------------------------------
+
+def reaper_env(env: JSON) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("REAPER_")}
+    e.update({k: str(v) for k, v in env.items() if k.startswith("AWS_")})
+    e.setdefault("RUST_LOG", "info")
+    return e
+
+
+def reaper_cmd(env: JSON, namespace: str | None, concurrency: int, extra: list[str]) -> list[str]:
+    cmd = [str(REAPER_BIN), "run", "--cluster", env["TESTBED_CLUSTER"], "--output", "json",
+           "--succeeded-job-ttl", "15m", "--failed-job-ttl", "24h",
+           "--respect-native-ttl", "true", "--concurrency", str(concurrency),
+           "--page-size", "500", "--max-run-time", "15m"]
+    if namespace:
+        cmd += ["--namespaces", namespace]
+    return cmd + extra
+
+
+def run_reaper(env: JSON, logs: Path, tag: str, namespace: str | None, concurrency: int,
+               extra: list[str] | None = None) -> JSON:
+    cmd = reaper_cmd(env, namespace, concurrency, extra or [])
+    t = timed(cmd, reaper_env(env), logs / f"{tag}.json", logs / f"{tag}.log")
+    report = json.loads((logs / f"{tag}.json").read_text() or "{}")
+    c = (report.get("clusters") or [{}])[0]
+    deleted = c.get("jobs", {}).get("deleted", 0) + c.get("pods", {}).get("deleted", 0)
+    return {**t, "command": " ".join(cmd), "status": c.get("status"),
+            "jobsSeen": c.get("jobs", {}).get("seen"), "podsSeen": c.get("pods", {}).get("seen"),
+            "jobsDeleted": c.get("jobs", {}).get("deleted"),
+            "podsDeleted": c.get("pods", {}).get("deleted"), "deleted": deleted,
+            "requests": c.get("requests"), "throttled": c.get("throttled"),
+            "backlog": c.get("backlog"), "errors": c.get("errors"),
+            "reportDurationMs": report.get("durationMs"),
+            "logBytes": (logs / f"{tag}.log").stat().st_size,
+            "deletesPerSecond": round(deleted / t["wallSeconds"], 1)}
+
+
+def run_floor(env: JSON, logs: Path, tag: str, namespace: str, concurrency: int) -> JSON:
+    cmd = [str(FLOOR_BIN), "--server", env["TESTBED_APISERVER"], "--ca", env["TESTBED_CA_FILE"],
+           "--namespace", namespace, "--concurrency", str(concurrency)]
+    e = dict(os.environ, BENCH_TOKEN=token_for(env, "reaper"))
+    t = timed(cmd, e, logs / f"{tag}.json", logs / f"{tag}.log")
+    r = json.loads((logs / f"{tag}.json").read_text() or "{}")
+    return {**t, "command": " ".join(cmd), "deleted": r.get("deleted"),
+            "requests": r.get("requests"), "throttled": r.get("throttled"),
+            "listMs": r.get("listMs"), "deleteMs": r.get("deleteMs"),
+            "statuses": r.get("statuses"),
+            "deletePhasePerSecond": r.get("deletesPerSecond"),
+            "deletesPerSecond": round((r.get("deleted") or 0) / t["wallSeconds"], 1)}
+
+
+def run_kubectl(env: JSON, logs: Path, tag: str, namespace: str) -> JSON:
+    cmd = ["kubectl", "delete", "jobs", "--all", "-n", namespace, "-v=6"]
+    e = dict(os.environ, KUBECONFIG=env["KUBECONFIG"])
+    t = timed(cmd, e, logs / f"{tag}.out", logs / f"{tag}.log")
+    text = (logs / f"{tag}.log").read_text()
+    deletes = len(re.findall(r'"DELETE" url=|DELETE https://', text))
+    requests = len(re.findall(r'"Response" verb=|(?:GET|DELETE|POST|PUT|PATCH) https://\S+ \d{3}',
+                              text))
+    deleted = (logs / f"{tag}.out").read_text().count(" deleted")
+    return {**t, "command": " ".join(cmd[:-1]) + "  (run with -v=6 to count requests)",
+            "deleted": deleted, "deleteRequests": deletes, "requests": requests,
+            "throttled": len(re.findall(r" 429 ", text)),
+            "deletesPerSecond": round(deleted / t["wallSeconds"], 1)}
+
+
+# ---- steps -------------------------------------------------------------------------------
+
+def drain_one(a: argparse.Namespace, env: JSON, kube: Kube, who: str, ns: str, rep: int,
+              fixture: JSON) -> None:
+    logs = Path(a.logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    n = count(kube, "batch/v1", "jobs", ns)
+    tag = f"{a.label}-{who}-{rep}"
+    before, la0 = metrics(kube), loadavg()
+    log(f"{tag}: {who} draining {n} Jobs in {ns}")
+    if who == "reaper":
+        r = run_reaper(env, logs, tag, None if a.cluster_wide else ns, a.concurrency)
+    elif who == "floor":
+        r = run_floor(env, logs, tag, ns, a.concurrency)
+    elif who == "kubectl":
+        r = run_kubectl(env, logs, tag, ns)
+    else:
+        raise SystemExit(f"unknown contender {who}")
+    jobs_left = count(kube, "batch/v1", "jobs", ns)
+    gc = wait_until_zero(kube, "v1", "pods", ns, timeout=1800)
+    after = metrics(kube)
+    record(Path(a.out), {"step": "drain", "label": a.label, "who": who, "rep": rep,
+                         "namespace": ns, "n": n, "podsPerJob": a.pods,
+                         "concurrency": a.concurrency, **fixture, **r, "jobsLeft": jobs_left,
+                         "podsGoneAfterSeconds": None if gc is None else round(gc, 1),
+                         "apiserver": metrics_delta(before, after),
+                         "loadavgBefore": la0, "loadavgAfter": loadavg()})
+    if not a.keep:
+        kube.delete("v1", "namespaces", ns, missing_ok=True)
+
+
+def step_drain(a: argparse.Namespace) -> None:
+    env = load_env()
+    kube = admin(env)
+    for rep in range(1, a.repeats + 1):
+        for who in a.contenders.split(","):
+            if who == "kubectl" and rep > a.kubectl_repeats:
+                continue
+            ns = f"bench-{a.label}-{who}-{rep}"
+            fixture = seed(kube, ns, a.count, a.pods)
+            quiet(kube)
+            drain_one(a, env, kube, who, ns, rep, fixture)
+
+
+def step_one(a: argparse.Namespace) -> None:
+    """One contender on an already seeded namespace (e.g. seeded while something else ran)."""
+    env = load_env()
+    kube = admin(env)
+    drain_one(a, env, kube, a.who, a.namespace, a.rep, {"seed": a.seed_note})
+
+
+def step_ttl(a: argparse.Namespace) -> None:
+    """Every Job finished at one instant F with ttlSecondsAfterFinished = D, so all fall due
+    at F + D (after seeding): the controller then faces the whole backlog at once, as with
+    ttlSecondsAfterFinished: 0 on an aged backlog. Measured: due instant -> no Job left."""
+    env = load_env()
+    if "ttl-after-finished" not in env.get("TESTBED_CONTROLLERS", ""):
+        raise SystemExit("the testbed runs without ttl-after-finished; "
+                         "bring it up with EKS_REAPER_TESTBED_TTL_CONTROLLER=1")
+    kube = admin(env)
+    ns = f"bench-{a.label}-ttl"
+    # Expected seeding time from the measured rate, with a wide margin.
+    delay = int(a.count / a.seed_rate * 1.5) + 60
+    finish = time.time()
+    due = finish + delay
+    fixed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finish))
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finish - 30))
+    real_now = workload.now_rfc3339
+    # bulk_finished stamps finish = now(-age) and start = now(-age-30): pin both.
+    workload.now_rfc3339 = lambda off=0.0: start if off < -1 else fixed
+    try:
+        fixture = seed(kube, ns, a.count, a.pods, age_seconds=0, age_jitter_seconds=0,
+                       ttl_seconds_after_finished=delay)
+    finally:
+        workload.now_rfc3339 = real_now
+    if time.time() > due:
+        raise SystemExit(f"seeding outlasted the TTL ({delay}s); raise --seed-rate margin")
+    left0 = count(kube, "batch/v1", "jobs", ns)
+    log(f"ttl: {left0} Jobs due at +{due - time.time():.0f}s")
+    before, la0 = metrics(kube), loadavg()
+    while time.time() < due:
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    timeline = []
+    jobs_gone = None
+    while time.monotonic() - t0 < a.timeout:
+        n = count(kube, "batch/v1", "jobs", ns)
+        el = time.monotonic() - t0
+        if not timeline or el - timeline[-1][0] >= 5:
+            timeline.append((round(el, 1), n))
+        if n == 0:
+            jobs_gone = el
+            break
+        time.sleep(0.5)
+    pods_gone = wait_until_zero(kube, "v1", "pods", ns, timeout=600) if a.pods != "none" else 0
+    after = metrics(kube)
+    record(Path(a.out), {
+        "step": "ttl", "label": a.label, "who": "ttl-controller", "namespace": ns, "n": a.count,
+        "podsPerJob": a.pods, "ttlSecondsAfterFinished": delay, **fixture, "jobsAtDue": left0,
+        "wallSeconds": None if jobs_gone is None else round(jobs_gone, 1),
+        "podsGoneAfterSeconds": None if pods_gone is None else round(pods_gone, 1),
+        "deletesPerSecond": None if jobs_gone is None else round(left0 / jobs_gone, 1),
+        "timeline": timeline, "apiserver": metrics_delta(before, after),
+        "controllerManagerFlags": "--kube-api-qps=500 --kube-api-burst=1000 (testbed); "
+                                  "--concurrent-ttl-after-finished-syncs default (5)",
+        "loadavgBefore": la0, "loadavgAfter": loadavg()})
+    kube.delete("v1", "namespaces", ns, missing_ok=True)
+
+
+def step_idle(a: argparse.Namespace) -> None:
+    env = load_env()
+    kube = admin(env)
+    logs = Path(a.logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    ns, ns_run = f"bench-{a.label}-idle", f"bench-{a.label}-idle-running"
+    t0 = time.monotonic()
+    fixture = seed(kube, ns, a.count, a.pods, age_seconds=60, age_jitter_seconds=0,
+                   prefix="retained")
+    workload.running_pods(kube, count=a.running_pods, namespace=ns_run, workers=32)
+    running = count(kube, "v1", "pods", ns_run)
+    seeded_at = time.monotonic()
+    log(f"idle fixture: {fixture} + {running} running pods in {seeded_at - t0:.0f}s")
+    quiet(kube)
+    for rep in range(1, a.repeats + 1):
+        tag = f"{a.label}-idle-{rep}"
+        before, la0 = metrics(kube), loadavg()
+        r = run_reaper(env, logs, tag, None, a.concurrency)
+        after = metrics(kube)
+        record(Path(a.out), {"step": "idle", "label": a.label, "who": "reaper", "rep": rep,
+                             "retainedJobs": fixture["jobs"], "retainedPods": fixture["pods"],
+                             "runningPods": running, **r,
+                             "fixtureAgeSeconds": round(time.monotonic() - seeded_at + 60),
+                             "apiserver": metrics_delta(before, after),
+                             "loadavgBefore": la0, "loadavgAfter": loadavg()})
+        if r["deleted"]:
+            log("WARNING: the idle run deleted something (fixture aged past a TTL?)")
+    if not a.keep:
+        kube.delete("v1", "namespaces", ns, missing_ok=True)
+        kube.delete("v1", "namespaces", ns_run, missing_ok=True)
+
+
+def step_package(a: argparse.Namespace) -> None:
+    zip_path = TARGET / "lambda/eks-reaper/bootstrap.zip"
+    built = None
+    if a.build or not zip_path.exists():
+        t0 = time.monotonic()
+        subprocess.check_call(["nice", str(ROOT / "scripts/package")], stdout=sys.stderr)
+        built = round(time.monotonic() - t0)
+    boot = TARGET / "lambda/eks-reaper/bootstrap"
+    rel = REAPER_BIN
+    file_out = subprocess.run(["file", "-b", str(boot)], capture_output=True, text=True).stdout
+    record(Path(a.out), {"step": "package", "zipBytes": zip_path.stat().st_size,
+                         "bootstrapBytes": boot.stat().st_size if boot.exists() else None,
+                         "bootstrapFile": file_out.strip()[:120],
+                         "x86ReleaseBytes": rel.stat().st_size if rel.exists() else None,
+                         "zipMtime": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                   time.gmtime(zip_path.stat().st_mtime)),
+                         "buildSeconds": built, "command": "scripts/package"})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def step_init(a: argparse.Namespace) -> None:
+    """Cold starts of the x86_64 release binary under the Lambda RIE. The RIE starts the
+    runtime process at the first invocation and prints `Init Duration` = from just before it
+    execs the bootstrap until the runtime's first `GET /runtime/invocation/next`: that is
+    Lambda's INIT phase. One fresh RIE (fresh process) per sample."""
+    env = load_env()
+    rie = subprocess.check_output([str(ROOT / "tests/lambda-rie/build.sh")], text=True).strip()
+    logs = Path(a.logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    e = reaper_env(env)
+    e.update({"REAPER_CLUSTERS": env["TESTBED_CLUSTER"], "REAPER_METRICS_SINK": "none",
+              "REAPER_NAMESPACES": "bench-init-empty", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+              "AWS_LAMBDA_FUNCTION_TIMEOUT": "60", "AWS_LAMBDA_LOG_FORMAT": "JSON"})
+    inits, durations = [], []
+    import urllib.request
+    for i in range(a.samples):
+        p1, p2 = free_port(), free_port()
+        lf = logs / f"init-{i}.log"
+        with lf.open("w") as out:
+            proc = subprocess.Popen([rie, "--runtime-interface-emulator-address",
+                                     f"127.0.0.1:{p1}", "--runtime-api-address",
+                                     f"127.0.0.1:{p2}", str(REAPER_BIN)], env=e,
+                                    stdout=out, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", p1), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{p1}/2015-03-31/functions/function/invocations", data=b"{}")
+            body = urllib.request.urlopen(req, timeout=60).read()
+            time.sleep(0.2)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        text = lf.read_text()
+        m = re.search(r"Init Duration: ([\d.]+) ms", text)
+        d = re.search(r"\tDuration: ([\d.]+) ms", text)
+        if not m:
+            raise SystemExit(f"no Init Duration in {lf}:\n{text[-2000:]}")
+        inits.append(float(m.group(1)))
+        durations.append(float(d.group(1)) if d else None)
+        status = json.loads(body).get("status") if body.startswith(b"{") else body[:80]
+        log(f"init sample {i}: {inits[-1]} ms (invoke {durations[-1]} ms, status {status})")
+    record(Path(a.out), {"step": "init", "binary": str(REAPER_BIN),
+                         "binaryBytes": REAPER_BIN.stat().st_size, "samples": inits,
+                         "medianInitMs": statistics.median(inits), "minInitMs": min(inits),
+                         "maxInitMs": max(inits), "invokeMs": durations,
+                         "loadavg": loadavg(),
+                         "command": f"aws-lambda-rie --runtime-interface-emulator-address "
+                                    f"127.0.0.1:P1 --runtime-api-address 127.0.0.1:P2 "
+                                    f"{REAPER_BIN}; POST .../invocations '{{}}'"})
+
+
+# ---- summary -----------------------------------------------------------------------------
+
+def med(rows: list[JSON], key: str) -> float | None:
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def step_summary(a: argparse.Namespace) -> None:
+    rows = [json.loads(line) for line in Path(a.out).read_text().splitlines() if line.strip()]
+    drains = [r for r in rows if r["step"] in ("drain", "ttl")]
+    for label in sorted({r["label"] for r in drains}):
+        group = [r for r in drains if r["label"] == label]
+        print(f"\n### {label}: N={group[0]['n']} Jobs, pods per Job: {group[0]['podsPerJob']}\n")
+        print("| contender | runs | wall s (median) | deletes/s (median) | all runs deletes/s "
+              "| peak RSS MB | requests | 429s | pods gone after s |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        rates = {}
+        for who in ("reaper", "floor", "kubectl", "ttl-controller"):
+            g = [r for r in group if r["who"] == who]
+            if not g:
+                continue
+            rates[who] = med(g, "deletesPerSecond")
+            rss = med(g, "maxRssKB")
+            print(f"| {who} | {len(g)} | {med(g, 'wallSeconds')} | {rates[who]} | "
+                  f"{', '.join(str(r['deletesPerSecond']) for r in g)} | "
+                  f"{'' if rss is None else round(rss / 1024, 1)} | "
+                  f"{med(g, 'requests') if who != 'ttl-controller' else ''} | "
+                  f"{med(g, 'throttled') if who != 'ttl-controller' else ''} | "
+                  f"{med(g, 'podsGoneAfterSeconds')} |")
+        if rates.get("reaper"):
+            print()
+            for who, v in rates.items():
+                if who != "reaper" and v:
+                    print(f"- eks-reaper ÷ {who}: {rates['reaper'] / v:.2f}×")
+            print(f"- eks-reaper ÷ kube-cleanup-operator's 5/s: {rates['reaper'] / 5:.0f}×")
+        loads = [x for r in group for x in (r.get("loadavgBefore") or [None])[:1] if x]
+        if loads:
+            print(f"- 1-min load average before runs: {min(loads)}–{max(loads)} (2 cores)")
+    idle = [r for r in rows if r["step"] == "idle"]
+    if idle:
+        print("\n### idle\n")
+        print("| run | wall s | requests | deleted | LIST bytes jobs | LIST bytes pods | RSS MB |")
+        print("|---|---|---|---|---|---|---|")
+        for r in idle:
+            lb = r["apiserver"]["listBytes"]
+            print(f"| {r['rep']} | {r['wallSeconds']} | {r['requests']} | {r['deleted']} | "
+                  f"{lb.get('jobs')} | {lb.get('pods')} | {round(r['maxRssKB'] / 1024, 1)} |")
+        print(f"\nmedian wall {med(idle, 'wallSeconds')} s")
+    for r in rows:
+        if r["step"] in ("package", "init"):
+            print(f"\n{r['step']}: " + json.dumps({k: v for k, v in r.items()
+                                                  if k not in ("step",)}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "bench/results/results.jsonl"))
+    ap.add_argument("--logs", default="/tmp/eks-reaper-bench/logs")
+    sub = ap.add_subparsers(dest="step", required=True)
+    d = sub.add_parser("drain")
+    d.add_argument("--label", required=True)
+    d.add_argument("--count", type=int, default=10000)
+    d.add_argument("--pods", choices=["none", "direct"], default="direct")
+    d.add_argument("--repeats", type=int, default=3)
+    d.add_argument("--kubectl-repeats", type=int, default=1)
+    d.add_argument("--contenders", default="reaper,floor,kubectl")
+    d.add_argument("--concurrency", type=int, default=16)
+    d.add_argument("--cluster-wide", action="store_true",
+                   help="run eks-reaper without --namespaces (nothing else may be seeded)")
+    d.add_argument("--keep", action="store_true", help="keep the drained namespaces")
+    o = sub.add_parser("one")
+    o.add_argument("--label", required=True)
+    o.add_argument("--who", choices=["reaper", "floor", "kubectl"], required=True)
+    o.add_argument("--namespace", required=True)
+    o.add_argument("--rep", type=int, default=1)
+    o.add_argument("--pods", choices=["none", "direct"], default="direct")
+    o.add_argument("--concurrency", type=int, default=16)
+    o.add_argument("--cluster-wide", action="store_true")
+    o.add_argument("--keep", action="store_true")
+    o.add_argument("--seed-note", default="pre-seeded with testbed.workload bulk")
+    t = sub.add_parser("ttl")
+    t.add_argument("--label", required=True)
+    t.add_argument("--count", type=int, default=10000)
+    t.add_argument("--pods", choices=["none", "direct"], default="direct")
+    t.add_argument("--seed-rate", type=float, default=60.0, help="expected Jobs/s seeding")
+    t.add_argument("--timeout", type=float, default=3600)
+    i = sub.add_parser("idle")
+    i.add_argument("--label", default="idle")
+    i.add_argument("--count", type=int, default=10000)
+    i.add_argument("--pods", choices=["none", "direct"], default="direct")
+    i.add_argument("--running-pods", type=int, default=5000)
+    i.add_argument("--repeats", type=int, default=5)
+    i.add_argument("--concurrency", type=int, default=16)
+    i.add_argument("--keep", action="store_true")
+    p = sub.add_parser("package")
+    p.add_argument("--build", action="store_true")
+    n = sub.add_parser("init")
+    n.add_argument("--samples", type=int, default=10)
+    sub.add_parser("summary")
+    a = ap.parse_args(argv)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    {"drain": step_drain, "one": step_one, "ttl": step_ttl, "idle": step_idle, "package": step_package,
+     "init": step_init, "summary": step_summary}[a.step](a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
