@@ -1,0 +1,57 @@
+"""Fixtures for the fault-matrix tests. The testbed must be up (`scripts/testbed up`);
+$EKS_REAPER_TESTBED picks the state dir as everywhere else."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+
+from testbed.kube import Kube
+from testbed.workload import delete_namespace
+
+from . import faultlib
+
+for _var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    os.environ.pop(_var, None)
+
+STATE = Path(os.environ.get("EKS_REAPER_TESTBED", "/tmp/eks-reaper-testbed"))
+
+
+@pytest.fixture(scope="session")
+def env() -> dict:
+    path = STATE / "env.json"
+    if not (STATE / "ready").exists() or not path.exists():
+        pytest.fail(f"testbed is not up (no {STATE}/ready): run scripts/testbed up")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def reaper_bin() -> Path:
+    path = faultlib.reaper_binary()
+    if not path.exists():
+        pytest.fail(f"no eks-reaper binary at {path}: source scripts/lib/common.sh; "
+                    "cargo build --bin eks-reaper")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kube(env) -> Kube:
+    k = Kube.from_kubeconfig(env["KUBECONFIG"])
+    yield k
+    k.close()
+
+
+@pytest.fixture
+def namespace(kube, request, reaper_bin) -> str:
+    """A fresh namespace named after the test; deleted afterwards (the namespace
+    controller removes what is left in it)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"faults-{slug}-{secrets.token_hex(2)}"
+    kube.ensure_namespace(name)
+    yield name
+    delete_namespace(kube, name)
