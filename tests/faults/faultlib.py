@@ -185,6 +185,18 @@ def find_logs(logs: list[JSON], pattern: str, level: str | None = None,
     return out
 
 
+def summary_report(text: str) -> JSON | None:
+    """The report carried by the run's `eks-reaper run summary` log line (JSON logs), for
+    runs whose report is not returned (a failed Lambda invocation)."""
+    for e in reversed(parse_logs(text)):
+        if log_message(e) == "eks-reaper run summary" and "report" in (e.get("fields") or {}):
+            try:
+                return json.loads(e["fields"]["report"])
+            except (TypeError, json.JSONDecodeError):
+                return None
+    return None
+
+
 def cli_args(cluster: str, namespace: str | None, *more: str) -> list[str]:
     args = ["run", "--cluster", cluster, "--output", "json"]
     if namespace:

@@ -1,0 +1,83 @@
+"""429 storm: real API Priority and Fairness rejections for the reaper's user.
+
+`throttle_user(shares=0)` puts user eks-reaper in its own priority level that runs one
+request at a time and rejects the rest with 429 + Retry-After; with 200 deletions in
+flight most requests are rejected. The reaper must back off (honour Retry-After, bounded
+retries), never delete the wrong thing, and either finish or stop at its deadline with the
+rest reported as backlog.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed.throttle import throttle_user
+
+from . import faultlib as fl
+from .faultlib import assert_counts_match, assert_nothing_wrong_deleted
+
+STORM = ["--concurrency", "200"]
+
+
+def test_429_storm_backs_off_and_completes(env, kube, namespace):
+    # GIVEN 150 due Jobs (+3 bare pods) and the reaper's user throttled to one request at a time
+    s = fl.seed(kube, namespace, due_jobs=150, due_pods=3)
+    due = len(s.due_jobs) + len(s.due_pods)
+    with throttle_user(env, env["TESTBED_REAPER_USERNAME"], shares=0):
+        # WHEN it runs with 200 deletions in flight
+        run = fl.run_cli(env, fl.cli_args(env["TESTBED_CLUSTER"], namespace, *STORM))
+    c = run.cluster
+    fl.require(c["throttled"] >= 10, f"no storm: only {c['throttled']} 429s\n{run.describe()}")
+    # THEN every due object is deleted exactly once, nothing else, and the run succeeds
+    o = assert_nothing_wrong_deleted(kube, s)
+    assert_counts_match(c, o)
+    assert run.rc == 0 and c["status"] == "ok", run.describe()
+    assert o.due_left == 0 and c["errors"] == {} and c["backlog"] == 0, c
+    # backed off instead of hammering: at most a couple of 429s per object
+    assert c["throttled"] <= 2 * due, c
+    assert c["requests"] == due + 2 + c["throttled"], c  # 2 list pages, no hidden retries
+    # and the logs say so: the per-cluster line and the run summary count the 429s
+    counted = [e for e in run.logs if (e.get("fields") or {}).get("throttled", 0) > 0]
+    assert {fl.log_message(e) for e in counted} >= {"cluster done", "eks-reaper run summary"}, \
+        run.tail()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "product gap: the deadline is not a clean stop under 429s. api::call returns "
+    "CallError::Throttled both when retries are exhausted and when the next Retry-After wait "
+    "would pass the deadline; delete::delete_one then counts the object as an error "
+    "(`errors.throttled`) instead of backlog although it logs `left for the next run`, and "
+    "scan::scan_collection turns a throttled list page into ScanError -> the whole cluster "
+    "`failed` (Lambda errorType ClusterFailed.Throttled) although it was partly processed. "
+    "Fix: a distinct CallError::Deadline from api::call when deadline.would_pass(wait); "
+    "delete maps it to Outcome::Backlog, scan to Completion::Stopped (listingComplete=false)"))
+def test_429_storm_stops_at_the_lambda_deadline_with_backlog(env, kube, namespace):
+    # GIVEN 300 due Jobs and the throttled user
+    s = fl.seed(kube, namespace, due_jobs=300, due_pods=0)
+    # WHEN the Lambda function (6 s timeout, 2 s margin) runs into the storm
+    with throttle_user(env, env["TESTBED_REAPER_USERNAME"], shares=0):
+        with fl.LambdaRie(env, {"REAPER_CLUSTERS": env["TESTBED_CLUSTER"],
+                                "REAPER_NAMESPACES": namespace,
+                                "REAPER_CONCURRENCY": "200",
+                                "REAPER_DEADLINE_MARGIN": "2s"}, timeout_seconds=6) as fn:
+            inv = fn.invoke({})
+            output = fn.output()
+    # THEN it reports before its timeout (a failed invocation still logs its report) ...
+    report = inv.json if not inv.failed else fl.summary_report(output)
+    fl.safe(isinstance(report, dict) and "clusters" in report,
+            f"no report before the timeout: {inv.body[:1500]}\n{output[-3000:]}")
+    c = report["clusters"][0]
+    # ... and the report matches the apiserver, nothing wrong deleted
+    o = assert_nothing_wrong_deleted(kube, s)
+    assert_counts_match(c, o, complete=False)
+    fl.safe(c["jobs"]["deleted"] + c["alreadyGone"] + c["conflicts"] + c["backlog"]
+            + sum(c["errors"].values()) <= len(s.due_jobs), f"counted twice: {c}")
+    fl.require(c["throttled"] > 0 and o.due_left > 0,
+               f"the deadline did not cut the storm short: {c}")
+    # ... the invocation succeeds, and what is left is backlog, not errors
+    assert not inv.failed, inv.body[:1000]
+    assert c["status"] == "ok" and c["errors"] == {}, (c["status"], c["errors"])
+    if c["listingComplete"]:
+        assert c["backlog"] == o.due_left, (c["backlog"], o.due_left)
+    else:
+        assert 0 < c["backlog"] <= o.due_left, (c["backlog"], o.due_left)
