@@ -48,6 +48,23 @@ pub enum Output {
     Json,
 }
 
+/// Logs to stderr (stdout is the report): `RUST_LOG` (default `info`), JSON lines when
+/// `AWS_LAMBDA_LOG_FORMAT=JSON`, colours only on a terminal.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
 /// Exit status: 0 ok, 1 a cluster could not be processed, 2 invalid configuration.
 pub async fn main(cli: Cli) -> ExitCode {
     let Command::Run(args) = cli.command;

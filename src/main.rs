@@ -16,6 +16,6 @@ async fn main() -> ExitCode {
             }
         };
     }
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    cli::init_tracing();
     cli::main(cli::Cli::parse()).await
 }

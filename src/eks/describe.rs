@@ -38,10 +38,15 @@ pub async fn describe(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Descri
         .await
         .map_err(|e| {
             let code = e.code().unwrap_or("").to_owned();
+            let message = match (e.code(), e.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_owned(),
+                _ => DisplayErrorContext(&e).to_string(),
+            };
             Error::Describe {
                 kind: describe_error_kind(&code),
                 code,
-                message: DisplayErrorContext(&e).to_string(),
+                message,
             }
         })?;
     let c = out.cluster.ok_or_else(|| Error::ClusterData {

@@ -34,7 +34,7 @@ pub enum Error {
         message: String,
     },
     /// `DescribeCluster` failed.
-    #[error("eks:DescribeCluster failed ({code}): {message}")]
+    #[error("eks:DescribeCluster failed: {message}")]
     Describe {
         /// Classification for the report and Lambda's `errorType`.
         kind: &'static str,
