@@ -168,19 +168,17 @@ def log_message(entry: JSON) -> str:
 
 
 def find_logs(logs: list[JSON], pattern: str, level: str | None = None,
-              everywhere: bool = False) -> list[JSON]:
-    """Log entries whose message (or, with `everywhere`, any field) matches `pattern`
-    (regex, case-insensitive); `level` keeps only that level (WARN, ERROR...)."""
+              fields: tuple[str, ...] = ()) -> list[JSON]:
+    """Log entries whose message, or one of the named `fields` (e.g. "error"), matches
+    `pattern` (regex, case-insensitive); `level` keeps only that level (WARN, ERROR...).
+    Object names are random hex, so free-text search over every field is avoided."""
     rx = re.compile(pattern, re.I)
     out = []
     for e in logs:
         if level and str(e.get("level", "")).upper() != level.upper():
             continue
-        if everywhere:
-            text = json.dumps(e.get("fields") or {}) if "fields" in e else e.get("raw", "")
-        else:
-            text = log_message(e)
-        if rx.search(text):
+        texts = [log_message(e)] + [str((e.get("fields") or {}).get(f, "")) for f in fields]
+        if any(rx.search(t) for t in texts):
             out.append(e)
     return out
 
@@ -390,6 +388,9 @@ def seed(kube: Kube, ns: str, *, due_jobs: int = 20, due_pods: int = 3,
       a running bare pod, an opted-out finished bare pod, a bare pod finished a minute ago.
     """
     kube.ensure_namespace(ns)
+    # Pods are admitted only once the serviceaccount controller has made `default`.
+    wait_until(lambda: kube.get_or_none("v1", "serviceaccounts", "default", ns) is not None,
+               60, 0.1, f"service account default in {ns}")
     s = Seed(ns)
     run = secrets.token_hex(3)
     if due_jobs:
