@@ -10,7 +10,7 @@ use http::StatusCode;
 use kube::client::Body;
 use rand::Rng;
 use serde::Deserialize;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
@@ -91,12 +91,15 @@ pub struct StatusMeta {
 /// Why a call produced no response worth interpreting.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// Still throttled after every retry, or the next wait would pass the deadline.
+    /// Still throttled after every retry.
     #[error("throttled by the API server (429) {attempts} times; giving up")]
     Throttled {
         /// 429s received for this call.
         attempts: u32,
     },
+    /// The next wait (429 back-off, transport retry) would pass the run's deadline.
+    #[error("deadline reached while waiting to retry")]
+    Deadline,
     /// Could not reach the API server or read its answer.
     #[error("API server unreachable: {0}")]
     Transport(#[source] Box<kube::Error>),
@@ -126,8 +129,11 @@ pub async fn call(
             Err(e) => {
                 transport_failures += 1;
                 let wait = backoff(transport_failures);
-                if transport_failures > MAX_TRANSPORT_RETRIES || deadline.would_pass(wait) {
+                if transport_failures > MAX_TRANSPORT_RETRIES {
                     return Err(CallError::Transport(Box::new(e)));
+                }
+                if deadline.would_pass(wait) {
+                    return Err(CallError::Deadline);
                 }
                 warn!(cluster = access.cluster(), error = %e, "API request failed; retrying");
                 tokio::time::sleep(wait).await;
@@ -156,10 +162,13 @@ pub async fn call(
                     .unwrap_or_else(|| backoff(throttled))
                     .min(MAX_BACKOFF),
             );
-            if throttled > MAX_THROTTLED_RETRIES || deadline.would_pass(wait) {
+            if throttled > MAX_THROTTLED_RETRIES {
                 return Err(CallError::Throttled {
                     attempts: throttled,
                 });
+            }
+            if deadline.would_pass(wait) {
+                return Err(CallError::Deadline);
             }
             debug!(
                 cluster = access.cluster(),
@@ -171,6 +180,10 @@ pub async fn call(
         }
         if status == StatusCode::UNAUTHORIZED && !reauthenticated {
             // The token may have aged out under a slow run: sign a new one, once.
+            info!(
+                cluster = access.cluster(),
+                "token rejected (401); signing a new one"
+            );
             reauthenticated = true;
             access.invalidate().await;
             continue;

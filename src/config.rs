@@ -131,6 +131,10 @@ pub struct Options {
     #[arg(long, env = "REAPER_DEADLINE_MARGIN", default_value = "30s")]
     pub deadline_margin: String,
 
+    /// Re-sign the EKS token when it is older than this (EKS accepts it for 15 minutes).
+    #[arg(long, env = "REAPER_TOKEN_MAX_AGE", default_value = "10m")]
+    pub token_max_age: String,
+
     /// Upper bound for one run (default: none for the CLI, the invocation deadline in Lambda).
     #[arg(long, env = "REAPER_MAX_RUN_TIME")]
     pub max_run_time: Option<String>,
@@ -188,6 +192,8 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// Upper bound for one run.
     pub max_run_time: Option<Duration>,
+    /// Age at which the EKS token is re-signed (under 15 minutes).
+    pub token_max_age: Duration,
     /// Subnets watched besides the cluster's own.
     pub extra_subnets: Vec<String>,
     /// Free-fraction threshold under which low-headroom mode applies (0–1).
@@ -489,6 +495,18 @@ impl Config {
                     Some(d)
                 }
             },
+            token_max_age: {
+                let field = "REAPER_TOKEN_MAX_AGE (--token-max-age)";
+                let d = duration(field, &options.token_max_age)?;
+                if d.is_zero() || d >= Duration::from_secs(14 * 60) {
+                    return Err(ConfigError::invalid(
+                        field,
+                        &options.token_max_age,
+                        "must be more than 0 and less than 14m (EKS accepts a token for 15m)",
+                    ));
+                }
+                d
+            },
             extra_subnets: {
                 let subnets = list(&options.extra_subnets);
                 if let Some(bad) = subnets.iter().find(|s| !s.starts_with("subnet-")) {
@@ -678,6 +696,7 @@ mod tests {
         assert_eq!(c.page_size, 500);
         assert_eq!(c.deadline_margin, Duration::from_secs(30));
         assert_eq!(c.max_run_time, None);
+        assert_eq!(c.token_max_age, Duration::from_secs(600));
         assert!((c.low_headroom_fraction - 0.10).abs() < f64::EPSILON);
         assert_eq!(c.metrics.sink, MetricsSinkKind::CloudWatch);
         assert_eq!(c.metrics.namespace, "EKSReaper");
@@ -802,6 +821,14 @@ mod tests {
     fn low_headroom_fraction_must_be_a_fraction() {
         assert!(resolve(&["--cluster", "etl", "--low-headroom-fraction", "1.5"]).is_err());
         assert!(resolve(&["--cluster", "etl", "--low-headroom-fraction", "x"]).is_err());
+    }
+
+    #[test]
+    fn token_max_age_must_stay_under_the_eks_limit() {
+        assert!(resolve(&["--cluster", "etl", "--token-max-age", "15m"]).is_err());
+        assert!(resolve(&["--cluster", "etl", "--token-max-age", "0s"]).is_err());
+        let c = resolve(&["--cluster", "etl", "--token-max-age", "5s"]).expect("valid");
+        assert_eq!(c.token_max_age, Duration::from_secs(5));
     }
 
     #[test]

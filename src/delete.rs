@@ -13,7 +13,7 @@ use http::StatusCode;
 use kube::core::Request;
 use kube::core::params::{DeleteParams, Preconditions, PropagationPolicy};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::api::{self, ApiStats, CallError};
 use crate::config::DryRun;
@@ -86,13 +86,13 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
     .await
     {
         Ok(r) => r,
+        Err(CallError::Deadline) => {
+            debug!(cluster, kind, namespace = %c.namespace, name = %c.name, "deadline reached while throttled; left for the next run");
+            return Outcome::Backlog;
+        }
         Err(CallError::Throttled { attempts }) => {
-            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, attempts, "still throttled; left for the next run");
-            return if ctx.deadline.reached() {
-                Outcome::Backlog
-            } else {
-                Outcome::Failed("throttled".to_owned())
-            };
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, attempts, "still throttled after every retry; delete failed");
+            return Outcome::Failed("throttled".to_owned());
         }
         Err(e) => {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %e, "delete failed");
@@ -114,7 +114,7 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
         }
         StatusCode::NOT_FOUND => Outcome::AlreadyGone,
         StatusCode::CONFLICT => {
-            info!(cluster, kind, namespace = %c.namespace, name = %c.name, message = %response.message(), "changed since listed (uid precondition); skipped");
+            info!(cluster, kind, namespace = %c.namespace, name = %c.name, detail = %response.message(), "changed since listed (uid precondition); skipped");
             Outcome::Conflict
         }
         s => {
@@ -125,7 +125,7 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
                 s if s.is_server_error() => "serverError",
                 _ => "apiError",
             };
-            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = s.as_u16(), message = %response.message(), "delete refused");
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = s.as_u16(), detail = %response.message(), "delete refused");
             Outcome::Failed(kind_label.to_owned())
         }
     }

@@ -14,8 +14,8 @@ use crate::api::ApiStats;
 use crate::config::{ClusterTarget, Config};
 use crate::deadline::Deadline;
 use crate::delete::{self, DeleteContext};
-use crate::eks::{self, Connected, TOKEN_MAX_AGE};
-use crate::report::{ClusterReport, Tally};
+use crate::eks::{self, Connected};
+use crate::report::{ClusterReport, ClusterStatus, Tally};
 use crate::scan::{self, Completion, Kind, ScanContext};
 
 /// Candidates buffered between the lister and the deleters (~150 bytes each): lets listing
@@ -34,7 +34,7 @@ pub async fn prune_cluster(
     let mut report = ClusterReport::new(&target.name, region, config.dry_run.is_dry());
     let cluster = target.name.as_str();
 
-    let connection = match eks::connect(aws, target, TOKEN_MAX_AGE).await {
+    let connection = match eks::connect(aws, target, config.token_max_age).await {
         Ok(Connected::Ready(c)) => c,
         Ok(Connected::NotActive { status, .. }) => {
             warn!(cluster, status = %status, "cluster is not ACTIVE; skipped");
@@ -117,6 +117,25 @@ pub async fn prune_cluster(
     report.absorb(tally);
     report.requests = stats.requests();
     report.throttled = stats.throttled();
+    // Refused deletions mean the identity may list but not delete: the run must not look
+    // healthy (Lambda Errors metric, CLI exit status), whatever else was counted.
+    let refused: u64 = ["forbidden", "unauthorized"]
+        .iter()
+        .filter_map(|k| report.errors.get(*k))
+        .sum();
+    if refused > 0 && report.status == ClusterStatus::Ok {
+        warn!(
+            cluster,
+            refused, "deletions refused by the API server (403/401)"
+        );
+        report.fail(
+            "DeleteForbidden",
+            format!(
+                "{refused} deletion(s) refused with 403/401: the identity can list but not \
+                 delete (check the eks-reaper ClusterRole and access entry)"
+            ),
+        );
+    }
 
     // ---- forecast ----------------------------------------------------------------------
     // SEAM (R2, forecast): `forecast::forecast(headroom.total_available,

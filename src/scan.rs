@@ -272,11 +272,21 @@ where
             ..ListParams::default()
         };
         let request = Request::new(path.as_str());
-        let response = api::call(ctx.access, ctx.stats, ctx.deadline, || {
+        let response = match api::call(ctx.access, ctx.stats, ctx.deadline, || {
             request.list(&params)
         })
         .await
-        .map_err(|source| ScanError::Call { resource, source })?;
+        {
+            Ok(r) => r,
+            Err(CallError::Deadline) => {
+                warn!(
+                    cluster,
+                    resource, pages, "deadline reached while throttled; listing stopped"
+                );
+                return Ok(Completion::Stopped);
+            }
+            Err(source) => return Err(ScanError::Call { resource, source }),
+        };
 
         if response.status == StatusCode::GONE {
             restarts += 1;
@@ -286,7 +296,7 @@ where
                 resource,
                 restarts,
                 inconsistent_continue = fresh.is_some(),
-                message = %response.message(),
+                detail = %response.message(),
                 "continue token expired (410); resuming the list"
             );
             ctx.tally.list_restarted();

@@ -17,8 +17,8 @@ use super::Error;
 use super::describe::Endpoint;
 use super::token;
 
-/// Age after which a token is replaced: well inside EKS's 15 minutes, leaving room for a
-/// request started just before the refresh.
+/// Default age after which a token is replaced (`REAPER_TOKEN_MAX_AGE`): well inside EKS's
+/// 15 minutes, leaving room for a request started just before the refresh.
 pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 
 /// Response timeout for one API call; a hung connection must not eat the invocation.
@@ -77,6 +77,13 @@ impl ClusterAccess {
             && signed.elapsed() < self.max_age
         {
             return Ok(client.clone());
+        }
+        if let Some((_, signed)) = current.as_ref() {
+            tracing::info!(
+                cluster = %self.cluster,
+                age_s = signed.elapsed().as_secs(),
+                "token reached its maximum age; signing a new one"
+            );
         }
         let fresh = self.build().await?;
         *current = Some((fresh.clone(), Instant::now()));

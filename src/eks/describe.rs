@@ -95,9 +95,12 @@ fn describe_error_kind(code: &str) -> &'static str {
 /// Converts EKS's `certificateAuthority.data` (base64 of a PEM bundle) to DER certificates.
 pub fn ca_to_der(data: &str) -> Result<Vec<Vec<u8>>, Error> {
     const FIELD: &str = "cluster.certificateAuthority.data";
+    // Quote the start of the value: enough to recognise it, never a whole blob.
+    let start: String = data.chars().take(24).collect();
+    let ellipsis = if data.chars().count() > 24 { "..." } else { "" };
     let bad = |reason: &str| Error::ClusterData {
         field: FIELD,
-        reason: reason.to_owned(),
+        reason: format!("{reason} (value {start:?}{ellipsis})"),
     };
     let compact: String = data.chars().filter(|c| !c.is_whitespace()).collect();
     let pem = STANDARD.decode(compact).map_err(|_| bad("not base64"))?;
@@ -147,6 +150,7 @@ mod tests {
     fn ca_that_is_not_pem_is_an_error_naming_the_field() {
         let e = ca_to_der(&b64("hello")).expect_err("not pem");
         assert!(e.to_string().contains("certificateAuthority.data"), "{e}");
+        assert!(e.to_string().contains("aGVsbG8="), "{e}");
         let e = ca_to_der("%%%").expect_err("not base64");
         assert!(e.to_string().contains("certificateAuthority.data"), "{e}");
     }
