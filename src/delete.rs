@@ -47,6 +47,7 @@ pub async fn drain(rx: mpsc::Receiver<Candidate>, ctx: &DeleteContext<'_>) {
             let outcome = delete_one(&candidate, ctx).await;
             ctx.tally.outcome(
                 candidate.kind,
+                &candidate.namespace,
                 candidate.fargate,
                 &candidate.reason,
                 &outcome,

@@ -13,13 +13,15 @@
 //! 3. [`run`] — processes the clusters concurrently (bounded), each through [`prune`]:
 //!    - [`eks`] — `DescribeCluster` (endpoint, CA, status), a presigned-STS bearer token
 //!      ([`eks::token`]) re-signed before EKS's 15 minutes run out ([`eks::client`]);
-//!    - subnets (R2's module) — free IPs; low headroom puts Fargate pods first;
+//!    - [`subnets`] — free IPv4 addresses of the cluster's and Fargate profiles' subnets;
+//!      low headroom puts finished Fargate pods first, with a shorter retention;
 //!    - [`scan`] — paginated lists, each object decided by the pure [`policy`] as its page
 //!      arrives; due ones stream on as small [`scan::Candidate`]s;
 //!    - [`delete`] — bounded concurrent DELETEs with preconditions, through [`api`], which
 //!      counts requests and honours 429 `Retry-After`; the [`deadline`] stops new work in
-//!      time.
-//! 4. metrics (R2's module) — CloudWatch or EMF figures from the report.
+//!      time;
+//!    - [`forecast`] — hours to IP exhaustion from the Fargate pod creation rate.
+//! 4. [`metrics`] — the clusters' figures to CloudWatch (`PutMetricData`) or EMF log lines.
 //! 5. [`report`] — the JSON report (Lambda return value / CLI output) and one summary log
 //!    line.
 //!
@@ -100,9 +102,20 @@ pub async fn run(config: &Config, aws: &SdkConfig, deadline: Deadline) -> Report
         .collect()
         .await;
 
-    // SEAM (R2, metrics): build `metrics::Sink` from `config.metrics`, fill one
-    // `metrics::ClusterFigures` per cluster report, and `metrics::publish(&sink, &figures)`;
-    // its outcome goes into `report.metrics`.
+    let sink = metrics::Sink::new(
+        match config.metrics.sink {
+            config::MetricsSinkKind::CloudWatch => metrics::SinkKind::CloudWatch,
+            config::MetricsSinkKind::Emf => metrics::SinkKind::Emf,
+            config::MetricsSinkKind::None => metrics::SinkKind::None,
+        },
+        config.metrics.namespace.clone(),
+        aws,
+    );
+    let figures: Vec<_> = clusters
+        .iter()
+        .map(|c| c.figures(config.metrics.per_namespace))
+        .collect();
+    let published = metrics::publish(&sink, &figures).await;
 
     let mut report = Report {
         status: RunStatus::Ok,
@@ -110,7 +123,7 @@ pub async fn run(config: &Config, aws: &SdkConfig, deadline: Deadline) -> Report
         started_at,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         clusters,
-        metrics: None,
+        metrics: Some(published),
     };
     if report.failed_clusters().next().is_some() {
         report.status = RunStatus::Failed;

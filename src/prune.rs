@@ -1,5 +1,5 @@
 //! One cluster, start to finish: connect → subnet headroom (decides low-headroom mode) →
-//! list + plan (streaming) → delete → figures for metrics.
+//! list + plan (streaming) → delete → IP exhaustion forecast.
 //!
 //! Whatever happens, the cluster yields a [`ClusterReport`]; a failure here is data for the
 //! report, never a panic or an early return that would hide the other clusters.
@@ -17,6 +17,7 @@ use crate::delete::{self, DeleteContext};
 use crate::eks::{self, Connected};
 use crate::report::{ClusterReport, ClusterStatus, Tally};
 use crate::scan::{self, Completion, Kind, ScanContext};
+use crate::{forecast, subnets};
 
 /// Candidates buffered between the lister and the deleters (~150 bytes each): lets listing
 /// run ahead of slow deletions without holding whole objects.
@@ -55,12 +56,33 @@ pub async fn prune_cluster(
     report.region = Some(connection.region.clone());
 
     // ---- subnet headroom ---------------------------------------------------------------
-    // SEAM (R2, subnets): `subnets::read(&connection.eks, &connection.ec2, cluster,
-    // &config.extra_subnets)` goes here; low-headroom mode is
-    // `headroom.tightest_free_fraction < config.low_headroom_fraction`, and the headroom is
-    // serialised into `report.subnets`. Until then the mode stays off.
-    let low_headroom = false;
-    report.low_headroom = low_headroom;
+    // Read before pruning: it decides low-headroom mode. A failure is reported, not fatal.
+    match subnets::read(
+        &connection.eks,
+        &connection.ec2,
+        cluster,
+        &config.extra_subnets,
+    )
+    .await
+    {
+        Ok(headroom) => {
+            report.low_headroom = headroom.is_low(config.low_headroom_fraction);
+            if report.low_headroom {
+                warn!(
+                    cluster,
+                    tightest_free_fraction = headroom.tightest_free_fraction().unwrap_or(0.0),
+                    threshold = config.low_headroom_fraction,
+                    "low subnet headroom: finished Fargate pods first, shorter retention"
+                );
+            }
+            report.subnets = Some(headroom);
+        }
+        Err(e) => {
+            warn!(cluster, error = %e, "subnet headroom not read; low-headroom mode off");
+            report.subnets_error = Some(e.to_string());
+        }
+    }
+    let low_headroom = report.low_headroom;
     let mut settings = config.policy.clone();
     settings.low_headroom = low_headroom;
 
@@ -138,9 +160,15 @@ pub async fn prune_cluster(
     }
 
     // ---- forecast ----------------------------------------------------------------------
-    // SEAM (R2, forecast): `forecast::forecast(headroom.total_available,
-    // &report.fargate_pod_creations, Timestamp::now())` goes here, serialised into
-    // `report.forecast`.
+    // From the free addresses read before pruning and the creation times of the finished
+    // Fargate pods this run listed (running pods are filtered out server-side).
+    report.forecast = report.subnets.as_ref().map(|h| {
+        forecast::forecast(
+            h.total_available,
+            &report.fargate_pod_creations,
+            Timestamp::now(),
+        )
+    });
 
     report.duration_ms = elapsed_ms(started);
     info!(

@@ -12,8 +12,11 @@ use jiff::Timestamp;
 use serde::Serialize;
 use tracing::info;
 
+use crate::forecast::Forecast;
+use crate::metrics::{self, ClusterFigures, NamespaceDeletions};
 use crate::policy::{Decision, Delete};
 use crate::scan::Kind;
+use crate::subnets::Headroom;
 
 /// How many Fargate pod creation instants are kept for the forecast.
 const MAX_FARGATE_CREATIONS: usize = 100_000;
@@ -32,9 +35,9 @@ pub struct Report {
     pub duration_ms: u64,
     /// One entry per cluster, in configuration order.
     pub clusters: Vec<ClusterReport>,
-    /// Metrics publication outcome (filled by the metrics step).
+    /// What publishing the metrics did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<serde_json::Value>,
+    pub metrics: Option<metrics::Outcome>,
 }
 
 /// Overall outcome.
@@ -139,12 +142,16 @@ pub struct ClusterReport {
     pub list_restarts: u64,
     /// Wall time for this cluster.
     pub duration_ms: u64,
-    /// Subnet headroom (filled by the subnets step).
+    /// Subnet IPv4 headroom, read before pruning (`null`: not read, see `subnetsError`).
+    pub subnets: Option<Headroom>,
+    /// Why the subnets could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub subnets: Option<serde_json::Value>,
-    /// IP exhaustion forecast (filled by the forecast step).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub forecast: Option<serde_json::Value>,
+    pub subnets_error: Option<String>,
+    /// IP exhaustion forecast (`null` without subnet figures).
+    pub forecast: Option<Forecast>,
+    /// Deletions per namespace (metrics with `REAPER_METRICS_PER_NAMESPACE`; not serialised).
+    #[serde(skip)]
+    pub deleted_by_namespace: BTreeMap<String, NamespaceDeletions>,
     /// Fargate pod creation instants seen this run (forecast input; not serialised).
     #[serde(skip)]
     pub fargate_pod_creations: Vec<Timestamp>,
@@ -173,9 +180,50 @@ impl ClusterReport {
             list_restarts: 0,
             duration_ms: 0,
             subnets: None,
+            subnets_error: None,
             forecast: None,
+            deleted_by_namespace: BTreeMap::new(),
             fargate_pod_creations: Vec::new(),
         }
+    }
+
+    /// The figures the metrics step publishes for this cluster. A dry run deleted nothing,
+    /// so its deletion figures are 0.
+    pub fn figures(&self, per_namespace: bool) -> ClusterFigures {
+        let real = |n: u64| if self.dry_run { 0 } else { n };
+        let mut f = ClusterFigures {
+            cluster: self.cluster.clone(),
+            jobs_deleted: real(self.jobs.deleted),
+            pods_deleted: real(self.pods.deleted),
+            fargate_pods_deleted: real(self.pods.fargate_deleted),
+            delete_errors: self.errors.values().sum(),
+            throttled: self.throttled,
+            finished_jobs: self.jobs.finished,
+            retained_jobs: self.jobs.finished.saturating_sub(real(self.jobs.deleted)),
+            terminated_pods: self.pods.terminated,
+            fargate_pods_holding_ips: self.pods.fargate_holding_ips,
+            backlog: self.backlog,
+            run_duration: std::time::Duration::from_millis(self.duration_ms),
+            run_succeeded: self.status != ClusterStatus::Failed,
+            low_headroom_mode: self.low_headroom,
+            per_namespace: per_namespace.then(|| {
+                self.deleted_by_namespace
+                    .values()
+                    .map(|n| NamespaceDeletions {
+                        namespace: n.namespace.clone(),
+                        jobs_deleted: real(n.jobs_deleted),
+                        pods_deleted: real(n.pods_deleted),
+                        fargate_pods_deleted: real(n.fargate_pods_deleted),
+                    })
+                    .collect()
+            }),
+            ip_exhaustion_hours: self.forecast.as_ref().and_then(|f| f.hours_to_exhaustion),
+            ..ClusterFigures::default()
+        };
+        if let Some(h) = &self.subnets {
+            f.set_headroom(h);
+        }
+        f
     }
 
     /// Marks the cluster failed.
@@ -203,6 +251,7 @@ impl ClusterReport {
         self.backlog = t.backlog;
         self.list_restarts = t.list_restarts;
         self.fargate_pod_creations = t.fargate_creations;
+        self.deleted_by_namespace = t.by_namespace;
         let really_deleted = if self.dry_run {
             0
         } else {
@@ -226,6 +275,7 @@ struct Counts {
     backlog: u64,
     list_restarts: u64,
     fargate_creations: Vec<Timestamp>,
+    by_namespace: BTreeMap<String, NamespaceDeletions>,
 }
 
 /// What became of one due object.
@@ -284,8 +334,33 @@ impl Tally {
         });
     }
 
-    /// Records what became of one due object.
-    pub fn outcome(&self, kind: Kind, fargate: bool, reason: &Delete, outcome: &Outcome) {
+    /// Records what became of one due object in `namespace`.
+    pub fn outcome(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        fargate: bool,
+        reason: &Delete,
+        outcome: &Outcome,
+    ) {
+        self.with(|c| {
+            if *outcome == Outcome::Deleted {
+                let n = c
+                    .by_namespace
+                    .entry(namespace.to_owned())
+                    .or_insert_with(|| NamespaceDeletions {
+                        namespace: namespace.to_owned(),
+                        ..NamespaceDeletions::default()
+                    });
+                match kind {
+                    Kind::Job => n.jobs_deleted += 1,
+                    Kind::Pod => {
+                        n.pods_deleted += 1;
+                        n.fargate_pods_deleted += u64::from(fargate);
+                    }
+                }
+            }
+        });
         self.with(|c| match outcome {
             Outcome::Deleted => match kind {
                 Kind::Job => {
@@ -429,9 +504,10 @@ mod tests {
                 remaining: Duration::from_secs(5),
             }),
         );
-        t.outcome(Kind::Pod, true, &reason, &Outcome::Deleted);
+        t.outcome(Kind::Pod, "etl", true, &reason, &Outcome::Deleted);
         t.outcome(
             Kind::Job,
+            "etl",
             false,
             &reason,
             &Outcome::Failed("forbidden".to_owned()),
@@ -457,9 +533,12 @@ mod tests {
             age: Duration::from_secs(1200),
         };
         t.saw(Kind::Pod, true, true, None, &Decision::Delete(reason));
-        t.outcome(Kind::Pod, true, &reason, &Outcome::Deleted);
+        t.outcome(Kind::Pod, "etl", true, &reason, &Outcome::Deleted);
         let mut r = ClusterReport::new("etl", None, true);
         r.absorb(t);
         assert_eq!(r.pods.fargate_holding_ips, 1);
+        let f = r.figures(true);
+        assert_eq!(f.fargate_pods_deleted, 0, "a dry run deletes nothing");
+        assert_eq!(f.per_namespace.expect("per namespace")[0].pods_deleted, 0);
     }
 }
