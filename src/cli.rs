@@ -78,7 +78,14 @@ pub async fn main(cli: Cli) -> ExitCode {
     };
     let aws = crate::load_aws_config().await;
     let deadline = Deadline::bounded(None, config.max_run_time, config.deadline_margin);
+    let ticker = std::io::stderr()
+        .is_terminal()
+        .then(|| tokio::spawn(progress_line()));
     let report = crate::run(&config, &aws, deadline).await;
+    if let Some(t) = ticker {
+        t.abort();
+        eprint!("\r\x1b[2K");
+    }
     let output = args.output.unwrap_or(if std::io::stdout().is_terminal() {
         Output::Table
     } else {
@@ -90,6 +97,24 @@ pub async fn main(cli: Cli) -> ExitCode {
         Err(e) => {
             eprintln!("eks-reaper: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// A progress line on the terminal during long deletions (`deleted N / M due`).
+async fn progress_line() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let (done, due) = crate::report::PROGRESS.get();
+        if due > 0 {
+            let width = 30u64;
+            let filled = (done * width).checked_div(due).unwrap_or(0).min(width);
+            eprint!(
+                "\r[{}{}] {done}/{due} due objects handled",
+                "#".repeat(usize::try_from(filled).unwrap_or(0)),
+                " ".repeat(usize::try_from(width - filled).unwrap_or(0)),
+            );
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -261,6 +262,31 @@ impl ClusterReport {
     }
 }
 
+/// Process-wide progress of the current run (all clusters): objects found due and objects
+/// dealt with (deleted, gone, skipped, failed or left as backlog). Read by the CLI's
+/// progress line; nothing else depends on it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    due: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Progress {
+    /// `(done, due)` so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.due.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The progress counters.
+pub static PROGRESS: Progress = Progress {
+    due: AtomicU64::new(0),
+    done: AtomicU64::new(0),
+};
+
 /// Counters shared by the scanner and the deleters of one cluster.
 #[derive(Debug, Default)]
 pub struct Tally(Mutex<Counts>);
@@ -308,6 +334,9 @@ impl Tally {
         created: Option<Timestamp>,
         decision: &Decision,
     ) {
+        if matches!(decision, Decision::Delete(_)) {
+            PROGRESS.due.fetch_add(1, Ordering::Relaxed);
+        }
         self.with(|c| match kind {
             Kind::Job => {
                 c.jobs.seen += 1;
@@ -343,6 +372,7 @@ impl Tally {
         reason: &Delete,
         outcome: &Outcome,
     ) {
+        PROGRESS.done.fetch_add(1, Ordering::Relaxed);
         self.with(|c| {
             if *outcome == Outcome::Deleted {
                 let n = c
