@@ -32,10 +32,13 @@ def env() -> dict:
 
 @pytest.fixture(scope="session")
 def reaper_bin() -> Path:
-    path = faultlib.reaper_binary()
+    """The binary under test, built from this tree first (see faultlib.build_reaper)."""
+    try:
+        path = faultlib.build_reaper()
+    except RuntimeError as e:
+        pytest.fail(str(e))
     if not path.exists():
-        pytest.fail(f"no eks-reaper binary at {path}: source scripts/lib/common.sh; "
-                    "cargo build --bin eks-reaper")
+        pytest.fail(f"no eks-reaper binary at {path}")
     return path
 
 

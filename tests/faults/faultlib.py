@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -77,6 +78,19 @@ def reaper_binary() -> Path:
     return target / "debug" / "eks-reaper"
 
 
+def build_reaper() -> Path:
+    """`cargo build --locked --bin eks-reaper` (a no-op when up to date), so the tests never
+    run a stale binary; skipped when $EKS_REAPER_BIN names one."""
+    if not os.environ.get("EKS_REAPER_BIN"):
+        env = {**os.environ, "CARGO_TARGET_DIR": str(reaper_binary().parents[1])}
+        out = subprocess.run(["cargo", "build", "--locked", "--bin", "eks-reaper"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=3600)
+        if out.returncode != 0:
+            raise RuntimeError(f"cargo build failed:\n{out.stderr[-4000:]}")
+    return reaper_binary()
+
+
+@functools.lru_cache(maxsize=1)
 def rie_binary() -> Path:
     """AWS's Lambda Runtime Interface Emulator, built (once, cached) by tests/lambda-rie."""
     out = subprocess.run([str(ROOT / "tests/lambda-rie/build.sh")], check=True,
