@@ -101,6 +101,41 @@ def test_apiserver_restart_mid_run_no_panic_no_double_counting(env, kube, namesp
     fl.safe(due - unsure <= total <= due, f"{total} deletions counted over two runs for {due}")
 
 
+def test_apiserver_down_during_listing_fails_the_cluster_and_reports_what_was_done(env, kube,
+                                                                                  namespace):
+    # GIVEN a run listing one Job per page
+    s = fl.seed(kube, namespace, due_jobs=150, due_pods=3)
+    args = fl.cli_args(env["TESTBED_CLUSTER"], namespace, "--page-size", "1",
+                       "--concurrency", "1")
+    p = fl.start_cli(env, args)
+    # WHEN the apiserver crashes mid-list and stays down longer than the reaper's retries
+    with paused(p, after='"deleted"'):
+        restart = restart_apiserver(env, down_seconds=6, wait=False)
+        restart.wait_down()
+    first = fl.finish_cli(p, timeout=120)
+    restart.wait()
+    # THEN the cluster is reported failed (not processed to the end), with no panic, and
+    # what it did before is reported truthfully
+    fl.safe(PANIC not in first.stderr, first.describe())
+    c = first.cluster
+    assert first.rc == 1 and c["status"] == "failed" and c["errorKind"] == "Unreachable", \
+        first.describe()
+    assert "listing" in c["error"], c["error"]
+    warn = fl.find_logs(first.logs, "listing failed", "WARN")
+    assert warn and "unreachable" in warn[0]["fields"].get("error", ""), first.tail()
+    o = assert_nothing_wrong_deleted(kube, s)
+    gone_due = len(s.due_jobs) + len(s.due_pods) - o.due_left
+    deleted = c["jobs"]["deleted"] + c["pods"]["deleted"]
+    unsure = c["alreadyGone"] + c["errors"].get("unreachable", 0)
+    fl.safe(deleted <= gone_due <= deleted + unsure,
+            f"report claims {deleted} deletions (+{unsure} unsure), apiserver shows {gone_due}")
+    fl.require(o.due_left > 0, "everything was deleted before the crash")
+    # AND the next run finishes the job
+    second = fl.run_cli(env, args)
+    assert second.rc == 0, second.describe()
+    assert assert_nothing_wrong_deleted(kube, s).due_left == 0
+
+
 # ---- expired continue token (410) ---------------------------------------------------------
 
 def test_expired_continue_token_mid_list_skips_nothing(env, kube, namespace):

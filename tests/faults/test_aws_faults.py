@@ -140,6 +140,22 @@ def test_describe_cluster_unreachable_fails_the_invocation(env, kube, namespace)
     assert_nothing_deleted(kube, s)
 
 
+def test_one_failing_cluster_does_not_stop_the_others(env, kube, namespace):
+    """Two clusters in one run: the unknown one fails, `etl` is still pruned in full; the
+    run signals failure because one cluster could not be processed at all."""
+    s = fl.seed(kube, namespace, due_jobs=10, due_pods=2)
+    run = fl.run_cli(env, ["run", "--cluster", f"no-such-cluster,{env['TESTBED_CLUSTER']}",
+                           "--namespaces", namespace, "--output", "json"])
+    assert run.rc == 1, run.describe()
+    by_name = {c["cluster"]: c for c in run.report["clusters"]}
+    assert by_name["no-such-cluster"]["status"] == "failed"
+    good = by_name[env["TESTBED_CLUSTER"]]
+    assert good["status"] == "ok", good
+    o = assert_nothing_wrong_deleted(kube, s)
+    assert_counts_match(good, o)
+    assert o.due_left == 0
+
+
 # ---- EC2 and CloudWatch down: pruning goes on -------------------------------------------------
 
 def metrics_in(env: dict, namespace: str) -> set[str]:
