@@ -44,18 +44,39 @@ impl ApiStats {
 }
 
 /// A response: status and body.
-#[derive(Debug)]
 pub struct Response {
     /// HTTP status.
     pub status: StatusCode,
-    /// Raw body.
-    pub body: Vec<u8>,
+    /// Raw body, as received (not copied: a list page can be megabytes).
+    body: Box<dyn AsRef<[u8]> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("body_len", &self.body().len())
+            .finish()
+    }
 }
 
 impl Response {
+    /// A response from its parts.
+    pub fn new(status: StatusCode, body: impl AsRef<[u8]> + Send + Sync + 'static) -> Self {
+        Self {
+            status,
+            body: Box::new(body),
+        }
+    }
+
+    /// The raw body.
+    pub fn body(&self) -> &[u8] {
+        (*self.body).as_ref()
+    }
+
     /// The Kubernetes `Status` in the body, when there is one.
     pub fn status_object(&self) -> Option<ApiStatus> {
-        serde_json::from_slice(&self.body).ok()
+        serde_json::from_slice(self.body()).ok()
     }
 
     /// A short message for logs and reports: the Status message, or the status line.
@@ -151,8 +172,7 @@ pub async fn call(
             .into_body()
             .collect_bytes()
             .await
-            .map_err(|e| CallError::Transport(Box::new(e)))?
-            .to_vec();
+            .map_err(|e| CallError::Transport(Box::new(e)))?;
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             stats.throttled.fetch_add(1, Ordering::Relaxed);
@@ -188,7 +208,7 @@ pub async fn call(
             access.invalidate().await;
             continue;
         }
-        return Ok(Response { status, body });
+        return Ok(Response::new(status, body));
     }
 }
 
@@ -233,10 +253,7 @@ mod tests {
         let body = br#"{"kind":"Status","apiVersion":"v1","metadata":{"continue":"abc"},
             "status":"Failure","message":"The provided continue parameter is too old",
             "reason":"Expired","code":410}"#;
-        let r = Response {
-            status: StatusCode::GONE,
-            body: body.to_vec(),
-        };
+        let r = Response::new(StatusCode::GONE, body.to_vec());
         let s = r.status_object().expect("status");
         assert_eq!(s.metadata.continue_.as_deref(), Some("abc"));
         assert_eq!(s.reason.as_deref(), Some("Expired"));

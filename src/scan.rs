@@ -9,6 +9,8 @@
 //! `Status` usually carries a fresh continue token for an inconsistent continuation; if it
 //! does not, the list restarts from the beginning and skips objects already handled.
 
+pub mod lean;
+
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -201,7 +203,7 @@ pub async fn scan(
         }
         let done = match kind {
             Kind::Job => {
-                scan_collection::<Job>(kind, ns, ctx, tx, |job, now, s| {
+                scan_collection::<lean::LeanJob, Job>(kind, ns, ctx, tx, |job, now, s| {
                     let decision = policy::plan_job(job, now, s);
                     let finished = job_is_finished(job);
                     (decision, finished, false, None)
@@ -209,7 +211,7 @@ pub async fn scan(
                 .await?
             }
             Kind::Pod => {
-                scan_collection::<Pod>(kind, ns, ctx, tx, |pod, now, s| {
+                scan_collection::<lean::LeanPod, Pod>(kind, ns, ctx, tx, |pod, now, s| {
                     let decision = policy::plan_pod(pod, now, s);
                     let fargate = policy::is_fargate_pod(pod);
                     let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
@@ -238,7 +240,7 @@ fn job_is_finished(job: &Job) -> bool {
 /// (decision, finished, fargate, creation time)
 type Assessment = (Decision, bool, bool, Option<Timestamp>);
 
-async fn scan_collection<K>(
+async fn scan_collection<L, K>(
     kind: Kind,
     namespace: Option<&str>,
     ctx: &ScanContext<'_>,
@@ -246,7 +248,8 @@ async fn scan_collection<K>(
     assess: impl Fn(&K, Timestamp, &Settings) -> Assessment,
 ) -> Result<Completion, ScanError>
 where
-    K: kube::Resource + DeserializeOwned + Clone,
+    L: DeserializeOwned + Clone + Into<K>,
+    K: kube::Resource,
 {
     let resource = kind.plural();
     let cluster = ctx.access.cluster();
@@ -313,12 +316,14 @@ where
                 message: response.message(),
             });
         }
-        let page: ObjectList<K> = serde_json::from_slice(&response.body)
+        let page: ObjectList<L> = serde_json::from_slice(response.body())
             .map_err(|source| ScanError::Decode { resource, source })?;
         drop(response);
         pages += 1;
         let now = (ctx.clock)();
-        for object in &page.items {
+        let next = page.metadata.continue_.filter(|c| !c.is_empty());
+        for item in page.items {
+            let object: K = item.into();
             let meta = object.meta();
             let uid = meta.uid.clone().unwrap_or_default();
             let h = hash(&uid);
@@ -326,7 +331,7 @@ where
                 // Seen before a 410 restart (or twice in an inconsistent continuation).
                 continue;
             }
-            let (decision, finished, fargate, created) = assess(object, now, ctx.settings);
+            let (decision, finished, fargate, created) = assess(&object, now, ctx.settings);
             ctx.tally.saw(kind, finished, fargate, created, &decision);
             if let Decision::Delete(reason) = decision {
                 let candidate = Candidate {
@@ -350,7 +355,7 @@ where
                 }
             }
         }
-        continue_token = page.metadata.continue_.filter(|c| !c.is_empty());
+        continue_token = next;
         if continue_token.is_none() {
             info!(cluster, resource, pages, "listing complete");
             return Ok(Completion::Complete);

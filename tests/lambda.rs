@@ -74,6 +74,10 @@ async fn due_jobs_are_deleted_their_pods_collected_and_kept_objects_remain() {
     assert_eq!(c["pods"]["deletedByReason"]["barePodPastTtl"], 1, "{c}");
     assert_eq!(c["dryRun"], false);
     assert!(c["requests"].as_u64().unwrap_or(0) >= 4, "{c}");
+    let metrics = &inv.report()["metrics"];
+    assert_eq!(metrics["sink"], "cloudwatch", "{metrics}");
+    assert_eq!(metrics["error"], serde_json::Value::Null, "{metrics}");
+    assert!(metrics["metrics"].as_u64().unwrap_or(0) > 0, "{metrics}");
 
     assert_eq!(fx.job_uid("succeeded-20m").await, None);
     assert!(!fx.pod_exists("bare-2h").await);

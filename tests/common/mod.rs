@@ -144,7 +144,8 @@ impl Testbed {
     }
 
     /// The Lambda environment of a realistic deployment: the reaper identity, the region,
-    /// the AWS endpoint overrides, JSON logs, and the given `REAPER_*` settings.
+    /// the AWS endpoint overrides, JSON logs, a private metrics namespace, and the given
+    /// `REAPER_*` settings.
     pub fn lambda_env(&self, settings: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = [
             "AWS_REGION",
@@ -166,6 +167,12 @@ impl Testbed {
         env.push((
             "REAPER_CLUSTERS".to_owned(),
             self.env["TESTBED_CLUSTER"].clone(),
+        ));
+        // Metrics go to moto's CloudWatch as in production, but under a namespace of this
+        // test's own, so tests that read metrics back never see another test's data points.
+        env.push((
+            "REAPER_METRICS_NAMESPACE".to_owned(),
+            format!("EKSReaperIT/{:08x}", rand::random::<u32>()),
         ));
         for (k, v) in settings {
             set(&mut env, k, v);

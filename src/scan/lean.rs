@@ -1,0 +1,267 @@
+//! What a list page is decoded into: only the fields the policy reads.
+//!
+//! A full `Job` or `Pod` carries `managedFields` (a JSON tree per field manager) and the pod
+//! template or spec; decoded into k8s-openapi types a page of 500 Jobs takes tens of
+//! megabytes. These mirrors let serde skip everything else while decoding, then convert to
+//! the real types (with only those fields set), so the policy stays a function of the real
+//! Kubernetes types.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
+use k8s_openapi::api::core::v1::{
+    ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodCondition, PodSpec,
+    PodStatus,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use serde::Deserialize;
+
+/// The metadata fields the policy and the deleter use.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Meta {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+    owner_references: Option<Vec<OwnerReference>>,
+    creation_timestamp: Option<Time>,
+    deletion_timestamp: Option<Time>,
+}
+
+impl From<Meta> for ObjectMeta {
+    fn from(m: Meta) -> Self {
+        ObjectMeta {
+            name: m.name,
+            namespace: m.namespace,
+            uid: m.uid,
+            labels: m.labels,
+            annotations: m.annotations,
+            owner_references: m.owner_references,
+            creation_timestamp: m.creation_timestamp,
+            deletion_timestamp: m.deletion_timestamp,
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+/// A Job, as far as the policy is concerned.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LeanJob {
+    metadata: Meta,
+    spec: Option<LeanJobSpec>,
+    status: Option<LeanJobStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct LeanJobSpec {
+    suspend: Option<bool>,
+    ttl_seconds_after_finished: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct LeanJobStatus {
+    active: Option<i32>,
+    completion_time: Option<Time>,
+    conditions: Option<Vec<JobCondition>>,
+}
+
+impl From<LeanJob> for Job {
+    fn from(j: LeanJob) -> Self {
+        Job {
+            metadata: j.metadata.into(),
+            spec: j.spec.map(|s| JobSpec {
+                suspend: s.suspend,
+                ttl_seconds_after_finished: s.ttl_seconds_after_finished,
+                ..JobSpec::default()
+            }),
+            status: j.status.map(|s| JobStatus {
+                active: s.active,
+                completion_time: s.completion_time,
+                conditions: s.conditions,
+                ..JobStatus::default()
+            }),
+        }
+    }
+}
+
+/// A Pod, as far as the policy is concerned.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LeanPod {
+    metadata: Meta,
+    spec: Option<LeanPodSpec>,
+    status: Option<LeanPodStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct LeanPodSpec {
+    scheduler_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct LeanPodStatus {
+    phase: Option<String>,
+    reason: Option<String>,
+    start_time: Option<Time>,
+    conditions: Option<Vec<PodCondition>>,
+    container_statuses: Option<Vec<LeanContainerStatus>>,
+    init_container_statuses: Option<Vec<LeanContainerStatus>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct LeanContainerStatus {
+    name: String,
+    state: Option<LeanContainerState>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct LeanContainerState {
+    terminated: Option<LeanTerminated>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct LeanTerminated {
+    finished_at: Option<Time>,
+}
+
+impl From<LeanContainerStatus> for ContainerStatus {
+    fn from(c: LeanContainerStatus) -> Self {
+        ContainerStatus {
+            name: c.name,
+            state: c.state.map(|s| ContainerState {
+                terminated: s.terminated.map(|t| ContainerStateTerminated {
+                    finished_at: t.finished_at,
+                    ..ContainerStateTerminated::default()
+                }),
+                ..ContainerState::default()
+            }),
+            ..ContainerStatus::default()
+        }
+    }
+}
+
+impl From<LeanPod> for Pod {
+    fn from(p: LeanPod) -> Self {
+        let statuses = |v: Option<Vec<LeanContainerStatus>>| {
+            v.map(|v| v.into_iter().map(Into::into).collect())
+        };
+        Pod {
+            metadata: p.metadata.into(),
+            spec: p.spec.map(|s| PodSpec {
+                scheduler_name: s.scheduler_name,
+                ..PodSpec::default()
+            }),
+            status: p.status.map(|s| PodStatus {
+                phase: s.phase,
+                reason: s.reason,
+                start_time: s.start_time,
+                conditions: s.conditions,
+                container_statuses: statuses(s.container_statuses),
+                init_container_statuses: statuses(s.init_container_statuses),
+                ..PodStatus::default()
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::policy::{self, Decision, Settings};
+
+    /// A Job as the API server returns it, managed fields and template included.
+    fn full_job() -> serde_json::Value {
+        json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {
+                "name": "etl-1", "namespace": "etl", "uid": "u-1",
+                "creationTimestamp": "2026-11-28T10:00:00Z",
+                "annotations": {"eks-reaper/ttl": "1h"},
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "c",
+                                     "uid": "u-c", "controller": true}],
+                "managedFields": [{"manager": "kube-controller-manager", "operation": "Update",
+                                   "fieldsType": "FieldsV1",
+                                   "fieldsV1": {"f:status": {"f:conditions": {}}}}]
+            },
+            "spec": {"suspend": false, "ttlSecondsAfterFinished": 30,
+                     "template": {"spec": {"containers": [{"name": "t", "image": "busybox"}]}}},
+            "status": {"active": 0, "completionTime": "2026-11-28T11:00:00Z",
+                       "conditions": [{"type": "Complete", "status": "True",
+                                       "lastTransitionTime": "2026-11-28T11:00:00Z"}]}
+        })
+    }
+
+    #[test]
+    fn lean_job_keeps_every_field_the_policy_reads() {
+        let full: Job = serde_json::from_value(full_job()).expect("full");
+        let lean: Job = serde_json::from_value::<LeanJob>(full_job())
+            .expect("lean")
+            .into();
+        assert_eq!(lean.metadata.annotations, full.metadata.annotations);
+        assert_eq!(
+            lean.metadata.owner_references,
+            full.metadata.owner_references
+        );
+        assert!(lean.metadata.managed_fields.is_none());
+        let now = "2026-11-28T13:00:00Z".parse().expect("now");
+        for s in [
+            Settings::default(),
+            Settings {
+                respect_native_ttl: false,
+                skip_cronjob_jobs: true,
+                ..Settings::default()
+            },
+            Settings {
+                respect_native_ttl: false,
+                ..Settings::default()
+            },
+        ] {
+            assert_eq!(
+                policy::plan_job(&lean, now, &s),
+                policy::plan_job(&full, now, &s)
+            );
+        }
+    }
+
+    #[test]
+    fn lean_pod_keeps_every_field_the_policy_reads() {
+        let v = json!({
+            "metadata": {"name": "p", "namespace": "etl", "uid": "u-p",
+                         "labels": {"eks.amazonaws.com/fargate-profile": "fp"},
+                         "managedFields": [{"manager": "x", "fieldsV1": {"f:a": {}}}]},
+            "spec": {"schedulerName": "fargate-scheduler", "containers": [{"name": "t"}]},
+            "status": {"phase": "Failed", "reason": "Evicted", "startTime": "2026-11-28T10:00:00Z",
+                       "conditions": [{"type": "Ready", "status": "False",
+                                       "lastTransitionTime": "2026-11-28T11:00:00Z"}],
+                       "containerStatuses": [{"name": "t", "image": "busybox", "imageID": "",
+                                              "ready": false, "restartCount": 0,
+                                              "state": {"terminated": {"exitCode": 1,
+                                                        "finishedAt": "2026-11-28T11:30:00Z"}}}]}
+        });
+        let full: Pod = serde_json::from_value(v.clone()).expect("full");
+        let lean: Pod = serde_json::from_value::<LeanPod>(v).expect("lean").into();
+        let now = "2026-11-28T11:40:00Z".parse().expect("now");
+        let s = Settings::default();
+        assert_eq!(
+            policy::plan_pod(&lean, now, &s),
+            policy::plan_pod(&full, now, &s)
+        );
+        assert!(matches!(
+            policy::plan_pod(&lean, now, &s),
+            Decision::Keep(_)
+        ));
+        assert!(policy::is_fargate_pod(&lean));
+    }
+}
