@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import pytest
-
 from testbed.control import restart_apiserver
 from testbed.kube import ApiError
 from testbed.workload import RUN_LABEL

@@ -12,8 +12,6 @@ import contextlib
 import secrets
 from typing import Iterator
 
-import pytest
-
 from . import faultlib as fl
 from .faultlib import assert_nothing_deleted
 

@@ -9,8 +9,6 @@ rest reported as backlog.
 
 from __future__ import annotations
 
-import pytest
-
 from testbed.throttle import throttle_user
 
 from . import faultlib as fl
