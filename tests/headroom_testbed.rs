@@ -186,27 +186,45 @@ impl Fargate {
     }
 }
 
-/// Deletes every test Job/pod in the Fargate namespace (any run id) and waits until the
-/// Fargate subnets are empty again: the clean state every test starts from.
+/// Labels of test-made objects in the Fargate namespace: this harness's and the workload
+/// generator's (`tests/testbed/workload.py`, Python self-tests).
+const TEST_LABELS: [&str; 2] = [RUN_LABEL, "testbed.eks-reaper/run"];
+
+/// Deletes every test-made Job and pod in the Fargate namespace (any run id, by label) and
+/// waits until the Fargate subnets are empty again: the clean state every test starts from.
 async fn clean_fargate(tb: &Testbed) {
     let f = Fargate::new(tb, "none");
-    let ours = ListParams::default().labels(RUN_LABEL);
-    let _ = f
-        .jobs
-        .delete_collection(&DeleteParams::background(), &ours)
-        .await;
-    let _ = f
-        .pods
-        .delete_collection(&DeleteParams::default().grace_period(0), &ours)
-        .await;
-    let all = fargate(tb).await;
-    let cap = capacity(&all);
-    eventually(
-        Duration::from_secs(90),
-        "the Fargate subnets to be empty (a clean etl-fargate)",
-        || async { free(&fargate(tb).await) == cap },
-    )
-    .await;
+    for label in TEST_LABELS {
+        let ours = ListParams::default().labels(label);
+        let _ = f
+            .jobs
+            .delete_collection(&DeleteParams::background(), &ours)
+            .await;
+        let _ = f
+            .pods
+            .delete_collection(&DeleteParams::default().grace_period(0), &ours)
+            .await;
+    }
+    let cap = capacity(&fargate(tb).await);
+    let end = tokio::time::Instant::now() + Duration::from_secs(90);
+    while free(&fargate(tb).await) != cap {
+        if tokio::time::Instant::now() > end {
+            let left: Vec<_> = f
+                .pods
+                .list(&ListParams::default())
+                .await
+                .expect("pods")
+                .items
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .collect();
+            panic!(
+                "{} is not clean: Fargate subnets still hold IPs after 90 s; pods: {left:?}",
+                f.namespace
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The testbed's CloudWatch (the CBOR bridge in front of moto), as the product reaches it.
