@@ -227,6 +227,73 @@ pub async fn scan(
     Ok(Completion::Complete)
 }
 
+/// Field selector for pods that have not finished.
+pub const UNFINISHED_PODS: &str = "status.phase!=Succeeded,status.phase!=Failed";
+
+/// Creation times of the Fargate pods that have not finished (Pending, Running, Unknown),
+/// cluster-wide: with the finished ones the scan saw, the IP exhaustion forecast's input.
+/// Only pod metadata matters here; nothing is decided or deleted. At most `limit` instants.
+/// An expired continue token or the deadline ends the list early: it is a forecast input,
+/// and what was read so far is returned.
+pub async fn unfinished_fargate_creations(
+    access: &ClusterAccess,
+    stats: &ApiStats,
+    deadline: &Deadline,
+    page_size: u32,
+    limit: usize,
+) -> Result<Vec<Timestamp>, ScanError> {
+    let resource = Kind::Pod.plural();
+    let path = Kind::Pod.url_path(None);
+    let mut out = Vec::new();
+    let mut continue_token: Option<String> = None;
+    loop {
+        if deadline.reached() || out.len() >= limit {
+            return Ok(out);
+        }
+        let params = ListParams {
+            label_selector: Some(policy::FARGATE_PROFILE_LABEL.to_owned()),
+            field_selector: Some(UNFINISHED_PODS.to_owned()),
+            limit: Some(page_size),
+            continue_token: continue_token.clone(),
+            ..ListParams::default()
+        };
+        let request = Request::new(path.as_str());
+        let response = match api::call(access, stats, deadline, || request.list(&params)).await {
+            Ok(r) => r,
+            Err(CallError::Deadline) => return Ok(out),
+            Err(source) => return Err(ScanError::Call { resource, source }),
+        };
+        if response.status == StatusCode::GONE {
+            warn!(
+                cluster = access.cluster(),
+                detail = %response.message(),
+                "continue token expired (410) while counting running Fargate pods; forecast from what was read"
+            );
+            return Ok(out);
+        }
+        if !response.status.is_success() {
+            return Err(ScanError::Status {
+                resource,
+                code: response.status.as_u16(),
+                message: response.message(),
+            });
+        }
+        let page: ObjectList<lean::LeanPod> = serde_json::from_slice(response.body())
+            .map_err(|source| ScanError::Decode { resource, source })?;
+        let next = page.metadata.continue_.filter(|c| !c.is_empty());
+        out.extend(
+            page.items
+                .into_iter()
+                .filter_map(|p| Pod::from(p).metadata.creation_timestamp.map(|t| t.0))
+                .take(limit.saturating_sub(out.len())),
+        );
+        match next {
+            Some(token) => continue_token = Some(token),
+            None => return Ok(out),
+        }
+    }
+}
+
 fn job_is_finished(job: &Job) -> bool {
     job.status
         .as_ref()
