@@ -337,9 +337,14 @@ fn metrics_namespace(run: &str, step: &str) -> String {
     format!("EKSReaperIT/headroom/{run}/{step}")
 }
 
+/// `(name, value)` settings as the harness takes them.
+fn as_env<'a, S: AsRef<str>>(settings: &'a [(&'static str, S)]) -> Vec<(&'static str, &'a str)> {
+    settings.iter().map(|(k, v)| (*k, v.as_ref())).collect()
+}
+
 /// The Lambda, started for one invocation with `settings`, and its report.
-async fn invoke(tb: &Testbed, settings: &[(&str, &str)]) -> Value {
-    let lambda = Lambda::start(&tb.lambda_env(settings)).await;
+async fn invoke<S: AsRef<str>>(tb: &Testbed, settings: &[(&'static str, S)]) -> Value {
+    let lambda = Lambda::start(&tb.lambda_env(&as_env(settings))).await;
     let inv = lambda.invoke(&json!({})).await;
     lambda.stop().await;
     inv.report().clone()
@@ -388,12 +393,12 @@ async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
     let report = invoke(
         &tb,
         &[
-            ("REAPER_NAMESPACES", &f.namespace),
-            ("REAPER_LABEL_SELECTOR", &f.selector),
+            ("REAPER_NAMESPACES", f.namespace.as_str()),
+            ("REAPER_LABEL_SELECTOR", f.selector.as_str()),
             ("REAPER_FARGATE_POD_TTL", "1h"),
             ("REAPER_SUCCEEDED_JOB_TTL", "1h"),
             ("REAPER_METRICS_SINK", "cloudwatch"),
-            ("REAPER_METRICS_NAMESPACE", &ns),
+            ("REAPER_METRICS_NAMESPACE", ns.as_str()),
         ],
     )
     .await;
@@ -469,6 +474,19 @@ async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
     let v = value(&cw, &ns, "LowHeadroomMode", by_cluster(), "None").await;
     assert_eq!(v, 0.0);
 
+    // AND the forecast: 6 Fargate pods created in the 15-minute window = 24 an hour, so the
+    // free addresses last total / 24 hours — in the report and in moto
+    assert_eq!(c["forecast"]["available"], total, "{c}");
+    assert_eq!(c["forecast"]["podsInWindow"], 6, "{c}");
+    assert_eq!(c["forecast"]["podsPerHour"], 24.0, "{c}");
+    let hours = total as f64 / 24.0;
+    let reported_hours = c["forecast"]["hoursToExhaustion"]
+        .as_f64()
+        .expect("forecast");
+    assert!(close(reported_hours, hours), "{c}");
+    let v = value(&cw, &ns, "IpExhaustionHours", by_cluster(), "None").await;
+    assert!(close(v, hours), "IpExhaustionHours {v} vs {hours}");
+
     clean_fargate(&tb).await;
 }
 
@@ -484,24 +502,19 @@ async fn ips_of_pruned_fargate_pods_are_back_in_the_next_run() {
     // GIVEN 6 finished Fargate pods holding 6 IPs, past a 1 s Fargate retention
     f.burst(&run, 6).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let settings = |ns: &str| -> Vec<(String, String)> {
-        [
-            ("REAPER_NAMESPACES", f.namespace.as_str()),
-            ("REAPER_LABEL_SELECTOR", f.selector.as_str()),
-            ("REAPER_FARGATE_POD_TTL", "1s"),
-            ("REAPER_SUCCEEDED_JOB_TTL", "1h"),
-            ("REAPER_METRICS_NAMESPACE", ns),
+    let settings = |ns: &str| {
+        vec![
+            ("REAPER_NAMESPACES", f.namespace.clone()),
+            ("REAPER_LABEL_SELECTOR", f.selector.clone()),
+            ("REAPER_FARGATE_POD_TTL", "1s".to_owned()),
+            ("REAPER_SUCCEEDED_JOB_TTL", "1h".to_owned()),
+            ("REAPER_METRICS_NAMESPACE", ns.to_owned()),
         ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
     };
 
     // WHEN one run prunes them (its headroom is read before pruning) ...
     let ns_prune = metrics_namespace(&run, "prune");
-    let s = settings(&ns_prune);
-    let s: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let first = invoke(&tb, &s).await;
+    let first = invoke(&tb, &settings(&ns_prune)).await;
     let c1 = &first["clusters"][0];
     assert_eq!(c1["status"], "ok", "{c1}");
     assert_eq!(c1["pods"]["fargateDeleted"], 6, "{c1}");
@@ -526,9 +539,7 @@ async fn ips_of_pruned_fargate_pods_are_back_in_the_next_run() {
 
     // ... and the next run reads the subnets again
     let ns_next = metrics_namespace(&run, "next");
-    let s = settings(&ns_next);
-    let s: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let second = invoke(&tb, &s).await;
+    let second = invoke(&tb, &settings(&ns_next)).await;
     let c2 = &second["clusters"][0];
     assert_eq!(c2["status"], "ok", "{c2}");
     assert_eq!(c2["pods"]["fargateDeleted"], 0, "{c2}");
@@ -574,8 +585,8 @@ async fn ips_of_pruned_fargate_pods_are_back_in_the_next_run() {
 }
 
 /// The CLI run: its JSON report (stdout) and its JSON log lines (stderr).
-async fn cli(tb: &Testbed, settings: &[(&str, &str)]) -> (Value, Vec<Value>) {
-    let mut env = tb.lambda_env(settings);
+async fn cli<S: AsRef<str>>(tb: &Testbed, settings: &[(&'static str, S)]) -> (Value, Vec<Value>) {
+    let mut env = tb.lambda_env(&as_env(settings));
     env.retain(|(k, _)| !k.starts_with("AWS_LAMBDA_FUNCTION"));
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eks-reaper"))
         .args(["run", "--output", "json"])
@@ -628,23 +639,20 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
     due("due-before-control").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let namespaces = format!("{},{}", f.namespace, fixtures.namespace);
-    let settings = |fraction: &'static str, ns: &str| -> Vec<(String, String)> {
-        [
-            ("REAPER_NAMESPACES", namespaces.as_str()),
-            ("REAPER_LABEL_SELECTOR", f.selector.as_str()),
+    let settings = |fraction: &str, ns: &str| {
+        vec![
+            ("REAPER_NAMESPACES", namespaces.clone()),
+            ("REAPER_LABEL_SELECTOR", f.selector.clone()),
             // Outside low-headroom mode every finished Fargate pod is kept
-            ("REAPER_FARGATE_POD_TTL", "1h"),
-            ("REAPER_SUCCEEDED_JOB_TTL", "1h"),
-            ("REAPER_FAILED_JOB_TTL", "1m"),
-            ("REAPER_LOW_HEADROOM_FARGATE_TTL", "1s"),
-            ("REAPER_LOW_HEADROOM_FRACTION", fraction),
+            ("REAPER_FARGATE_POD_TTL", "1h".to_owned()),
+            ("REAPER_SUCCEEDED_JOB_TTL", "1h".to_owned()),
+            ("REAPER_FAILED_JOB_TTL", "1m".to_owned()),
+            ("REAPER_LOW_HEADROOM_FARGATE_TTL", "1s".to_owned()),
+            ("REAPER_LOW_HEADROOM_FRACTION", fraction.to_owned()),
             // One deletion at a time: the log order is the deletion order
-            ("REAPER_CONCURRENCY", "1"),
-            ("REAPER_METRICS_NAMESPACE", ns),
+            ("REAPER_CONCURRENCY", "1".to_owned()),
+            ("REAPER_METRICS_NAMESPACE", ns.to_owned()),
         ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
     };
     let cw = cloudwatch(&tb).await;
     let cluster = tb.env["TESTBED_CLUSTER"].as_str();
@@ -652,9 +660,7 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
 
     // WHEN (control) the threshold is 0: low-headroom mode can never trigger
     let ns_control = metrics_namespace(&run, "control");
-    let s = settings("0", &ns_control);
-    let s: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (control, logs) = cli(&tb, &s).await;
+    let (control, logs) = cli(&tb, &settings("0", &ns_control)).await;
 
     // THEN the same fixture is kept: only the due Job goes, no IP comes back
     let c = &control["clusters"][0];
@@ -686,9 +692,7 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
     // WHEN the threshold is 0.10 (the default)
     due("due-before-low").await;
     let ns_low = metrics_namespace(&run, "low");
-    let s = settings("0.10", &ns_low);
-    let s: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (low, logs) = cli(&tb, &s).await;
+    let (low, logs) = cli(&tb, &settings("0.10", &ns_low)).await;
 
     // THEN low-headroom mode is on, in the report and the metric
     let c = &low["clusters"][0];
@@ -748,11 +752,11 @@ async fn cloudwatch_down_still_frees_fargate_ips_and_reports_metrics_failed() {
     let report = invoke(
         &tb,
         &[
-            ("REAPER_NAMESPACES", &f.namespace),
-            ("REAPER_LABEL_SELECTOR", &f.selector),
+            ("REAPER_NAMESPACES", f.namespace.as_str()),
+            ("REAPER_LABEL_SELECTOR", f.selector.as_str()),
             ("REAPER_FARGATE_POD_TTL", "1s"),
             ("REAPER_SUCCEEDED_JOB_TTL", "1h"),
-            ("AWS_ENDPOINT_URL_CLOUDWATCH", &closed),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", closed.as_str()),
         ],
     )
     .await;
