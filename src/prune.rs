@@ -23,9 +23,6 @@ use crate::{forecast, subnets};
 /// run ahead of slow deletions without holding whole objects.
 const CANDIDATE_BUFFER: usize = 10_000;
 
-/// Fargate pod creation instants kept for the forecast (16 bytes each).
-const MAX_FORECAST_CREATIONS: usize = 200_000;
-
 /// Processes one cluster and reports on it.
 pub async fn prune_cluster(
     target: &ClusterTarget,
@@ -140,25 +137,6 @@ pub async fn prune_cluster(
         }
     }
     report.absorb(tally);
-    // The forecast also needs the Fargate pods still running (the scan only lists finished
-    // ones): one more, metadata-sized, list.
-    if report.subnets.is_some() && report.status == ClusterStatus::Ok {
-        let room = MAX_FORECAST_CREATIONS.saturating_sub(report.fargate_pod_creations.len());
-        match scan::unfinished_fargate_creations(
-            &connection.access,
-            &stats,
-            &deadline,
-            config.page_size,
-            room,
-        )
-        .await
-        {
-            Ok(running) => report.fargate_pod_creations.extend(running),
-            Err(e) => {
-                warn!(cluster, error = %e, "running Fargate pods not counted; forecast from finished ones")
-            }
-        }
-    }
     report.requests = stats.requests();
     report.throttled = stats.throttled();
     // Refused deletions mean the identity may list but not delete: the run must not look
@@ -182,8 +160,10 @@ pub async fn prune_cluster(
     }
 
     // ---- forecast ----------------------------------------------------------------------
-    // From the free addresses read before pruning and the creation times of the Fargate
-    // pods this run saw, finished and running.
+    // From the free addresses read before pruning and the creation times of the finished
+    // Fargate pods this run listed. Running ones are not listed (server-side phase filter),
+    // so a burst of long-running pods is under-counted; counting them would take one more
+    // list per run.
     report.forecast = report.subnets.as_ref().map(|h| {
         forecast::forecast(
             h.total_available,
