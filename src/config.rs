@@ -388,7 +388,9 @@ impl Config {
                 "REAPER_BARE_POD_TTL (--bare-pod-ttl)",
                 &options.bare_pod_ttl,
             )?,
-            namespaces: list(&options.namespaces),
+            namespaces: include_namespaces(&options.namespaces)?,
+            // An explicitly empty exclude list is allowed: it drops the default `kube-system`
+            // exclusion on purpose (README).
             exclude_namespaces: list(&options.exclude_namespaces),
             respect_native_ttl: boolean(
                 "REAPER_RESPECT_NATIVE_TTL (--respect-native-ttl)",
@@ -656,6 +658,23 @@ fn positive(field: &str, value: &str) -> Result<usize, ConfigError> {
     }
 }
 
+const NAMESPACES: &str = "REAPER_NAMESPACES (--namespaces)";
+
+/// The include list: unset means all namespaces, but a set-yet-blank value (`""`, `","`,
+/// `" "`) is an error, not "all": widening the scope to every namespace is never what a
+/// blank value (often a templating slip) meant.
+fn include_namespaces(values: &[String]) -> Result<Vec<String>, ConfigError> {
+    let namespaces = list(values);
+    if namespaces.is_empty() && !values.is_empty() {
+        return Err(ConfigError::invalid(
+            NAMESPACES,
+            &values.join(","),
+            "no namespace given: list namespaces, or unset it for all namespaces",
+        ));
+    }
+    Ok(namespaces)
+}
+
 fn list(values: &[String]) -> Vec<String> {
     values
         .iter()
@@ -829,6 +848,45 @@ mod tests {
         assert!(resolve(&["--cluster", "etl", "--token-max-age", "0s"]).is_err());
         let c = resolve(&["--cluster", "etl", "--token-max-age", "5s"]).expect("valid");
         assert_eq!(c.token_max_age, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unset_namespaces_means_all_namespaces() {
+        let c = resolve(&["--cluster", "etl"]).expect("valid");
+        assert!(c.policy.namespaces.is_empty());
+        assert!(c.policy.namespace_in_scope("etl"));
+    }
+
+    #[test]
+    fn namespaces_list_is_trimmed_and_blank_entries_dropped() {
+        let c = resolve(&["--cluster", "etl", "--namespaces", " etl, ,web,"]).expect("valid");
+        assert_eq!(c.policy.namespaces, ["etl", "web"]);
+    }
+
+    #[test]
+    fn set_but_blank_namespaces_is_an_error_naming_setting_and_value() {
+        for blank in ["", ",", " ", " , ,"] {
+            let e = resolve(&["--cluster", "etl", "--namespaces", blank])
+                .expect_err("blank include list must not mean all namespaces");
+            assert_eq!(e.field(), "REAPER_NAMESPACES (--namespaces)", "{blank:?}");
+            assert!(e.to_string().contains(&format!("{blank:?}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn exclude_namespaces_defaults_to_kube_system() {
+        let c = resolve(&["--cluster", "etl"]).expect("valid");
+        assert_eq!(c.policy.exclude_namespaces, ["kube-system"]);
+    }
+
+    #[test]
+    fn explicitly_empty_exclude_namespaces_excludes_nothing() {
+        // Documented in the README: setting it empty also drops the kube-system default.
+        for empty in ["", ",", " "] {
+            let c = resolve(&["--cluster", "etl", "--exclude-namespaces", empty]).expect("valid");
+            assert!(c.policy.exclude_namespaces.is_empty(), "{empty:?}");
+            assert!(c.policy.namespace_in_scope("kube-system"), "{empty:?}");
+        }
     }
 
     #[test]
