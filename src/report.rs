@@ -83,7 +83,8 @@ pub struct JobCounts {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodCounts {
-    /// Pods listed (only terminal phases are listed).
+    /// Finished pods listed (pods are listed in terminal phases only, except Fargate pods:
+    /// the running or pending ones are counted in `fargate_running` alone).
     pub seen: u64,
     /// Of which in `Succeeded` or `Failed`.
     pub terminated: u64,
@@ -95,6 +96,9 @@ pub struct PodCounts {
     pub fargate_deleted: u64,
     /// Finished Fargate pods still holding a node and an IP after this run.
     pub fargate_holding_ips: u64,
+    /// Fargate pods not finished (pending, running, unknown phase): never deleted, listed
+    /// only for the forecast (their creation times count).
+    pub fargate_running: u64,
     /// Deleted by reason.
     pub deleted_by_reason: BTreeMap<&'static str, u64>,
     /// Kept by reason.
@@ -205,7 +209,10 @@ impl ClusterReport {
             fargate_pods_holding_ips: self.pods.fargate_holding_ips,
             backlog: self.backlog,
             run_duration: std::time::Duration::from_millis(self.duration_ms),
-            run_succeeded: self.status != ClusterStatus::Failed,
+            // Only a pruned cluster is a heartbeat: a cluster skipped because it is not
+            // ACTIVE (FAILED, DELETING, a long UPDATING) was not cleaned either, and the
+            // heartbeat alarm should say so once that lasts several runs.
+            run_succeeded: self.status == ClusterStatus::Ok,
             low_headroom_mode: self.low_headroom,
             per_namespace: per_namespace.then(|| {
                 self.deleted_by_namespace
@@ -325,7 +332,8 @@ impl Tally {
         f(&mut guard)
     }
 
-    /// Records one listed object and the policy's decision.
+    /// Records one listed object and the policy's decision. `created` is kept for the
+    /// forecast for every Fargate pod, finished or not.
     pub fn saw(
         &self,
         kind: Kind,
@@ -346,16 +354,20 @@ impl Tally {
                 }
             }
             Kind::Pod => {
+                if fargate
+                    && let Some(t) = created
+                    && c.fargate_creations.len() < MAX_FARGATE_CREATIONS
+                {
+                    c.fargate_creations.push(t);
+                }
+                if fargate && !finished {
+                    // Listed for the forecast only: not part of the finished-pod counts.
+                    c.pods.fargate_running += 1;
+                    return;
+                }
                 c.pods.seen += 1;
                 c.pods.terminated += u64::from(finished);
-                if fargate && finished {
-                    c.pods.fargate_finished += 1;
-                    if let Some(t) = created
-                        && c.fargate_creations.len() < MAX_FARGATE_CREATIONS
-                    {
-                        c.fargate_creations.push(t);
-                    }
-                }
+                c.pods.fargate_finished += u64::from(fargate && finished);
                 if let Decision::Keep(k) = decision {
                     *c.pods.kept_by_reason.entry(k.label()).or_default() += 1;
                 }
@@ -557,6 +569,40 @@ mod tests {
     }
 
     #[test]
+    fn running_fargate_pods_feed_the_forecast_but_not_the_finished_pod_counts() {
+        let t = Tally::default();
+        let created: Timestamp = "2026-11-28T12:00:00Z".parse().expect("ts");
+        let running = Decision::Keep(Keep::NotFinished {
+            phase: "Running".to_owned(),
+        });
+        t.saw(Kind::Pod, false, true, Some(created), &running);
+        t.saw(
+            Kind::Pod,
+            true,
+            true,
+            Some(created),
+            &Decision::Keep(Keep::OptedOut),
+        );
+        t.saw(
+            Kind::Pod,
+            true,
+            false,
+            Some(created),
+            &Decision::Keep(Keep::OptedOut),
+        );
+        let mut r = ClusterReport::new("etl", None, false);
+        r.absorb(t);
+        assert_eq!(r.fargate_pod_creations, vec![created; 2]);
+        assert_eq!(r.pods.fargate_running, 1);
+        assert_eq!((r.pods.seen, r.pods.terminated), (2, 2));
+        assert_eq!(r.pods.fargate_finished, 1);
+        assert_eq!(r.pods.fargate_holding_ips, 1);
+        assert_eq!(r.pods.kept_by_reason.get("notFinished"), None);
+        let v = serde_json::to_value(&r).expect("json");
+        assert_eq!(v["pods"]["fargateRunning"], 1);
+    }
+
+    #[test]
     fn dry_run_pods_still_hold_their_ips() {
         let t = Tally::default();
         let reason = Delete::FargatePodPastTtl {
@@ -570,5 +616,17 @@ mod tests {
         let f = r.figures(true);
         assert_eq!(f.fargate_pods_deleted, 0, "a dry run deletes nothing");
         assert_eq!(f.per_namespace.expect("per namespace")[0].pods_deleted, 0);
+    }
+
+    #[test]
+    fn only_a_pruned_cluster_counts_as_a_heartbeat() {
+        let ok = ClusterReport::new("etl", None, false);
+        assert!(ok.figures(false).run_succeeded);
+        let mut skipped = ClusterReport::new("etl", None, false);
+        skipped.skip("NotActive", "cluster status is UPDATING".to_owned());
+        assert!(!skipped.figures(false).run_succeeded);
+        let mut failed = ClusterReport::new("etl", None, false);
+        failed.fail("Forbidden", "HTTP 403".to_owned());
+        assert!(!failed.figures(false).run_succeeded);
     }
 }

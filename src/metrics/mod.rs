@@ -23,7 +23,7 @@
 //! | `FargatePodsHoldingIps` | Count | ClusterName | Finished Fargate pods still holding a subnet IP after this run (Maximum) |
 //! | `Backlog` | Count | ClusterName | Objects due for deletion this run left undeleted (deadline, errors) (Maximum) |
 //! | `RunDuration` | Milliseconds | ClusterName | Wall time spent on the cluster (Maximum) |
-//! | `RunSucceeded` | Count | ClusterName | 1 when the cluster's run completed, 0 when it failed — the heartbeat (Sum; alarm on < 1, missing = breaching) |
+//! | `RunSucceeded` | Count | ClusterName | 1 when the cluster was pruned, 0 when it failed or was skipped (not ACTIVE) — the heartbeat (Sum; alarm on < 1, missing = breaching) |
 //! | `LowHeadroomMode` | None | ClusterName | 1 when low-headroom mode was on, else 0 (Maximum) |
 //! | `ClusterAvailableIps` | Count | ClusterName | Free IPv4 addresses over the watched subnets (Minimum) |
 //! | `MinSubnetAvailableIps` | Count | ClusterName | Free IPv4 addresses of the fullest watched subnet (Minimum) |
