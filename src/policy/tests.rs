@@ -3,14 +3,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::Metadata;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
 use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodSpec, PodStatus,
+    ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodCondition, PodSpec,
+    PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 
 use super::*;
 
@@ -840,159 +843,625 @@ fn reasons_have_stable_labels() {
 }
 
 // ---- property ---------------------------------------------------------------------------
+//
+// Issue 7's invariants over random Jobs and Pods, random settings *and* a random clock. Each
+// object also gets a verdict from an oracle written from the README's rules (in the order of
+// `policy.rs`'s rule table): `Err(label)` when a rule keeps it, or the finish time the fixture
+// recorded and the retention that applies. The plan must then
+// - never select what the oracle keeps (the message names the rule: `active`, `suspended`,
+//   `notFinished`, `beingDeleted`, `optedOut`, `excludedNamespace`...);
+// - select exactly what is past its retention, with a non-empty reason whose label is the
+//   oracle's and whose age is `now − the fixture's finish time` (so never under the
+//   retention), and keep the rest with the exact time left;
+// - be unaffected by a keep annotation that is not an opt-out.
+// `property_strategies_reach_every_reason` checks the strategies reach every reason, so no
+// part of the property is vacuous.
 
-fn arb_time() -> impl Strategy<Value = Timestamp> {
-    // From 3 days ago to 1 hour in the future, second resolution.
-    (-3 * 86_400i64..3_600).prop_map(|s| now() + jiff::SignedDuration::from_secs(s))
+/// Cases per property (proptest's default is 256): the two properties and the reach check
+/// stay within a few seconds in a debug build on a loaded machine.
+const CASES: u32 = 2048;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Namespaces that objects and the include/exclude lists draw from: few, so they often meet.
+const NAMESPACES: [&str; 4] = ["etl", "web", "kube-system", "ml"];
+
+/// `eks-reaper/keep` values: opt-outs in any case and padding, and look-alikes that are not.
+const KEEP_VALUES: [&str; 14] = [
+    "true", "TRUE", "True", " true ", "\ttrue\n", "false", "FALSE", "", " ", "yes", "1", "truee",
+    "t rue", "garbage",
+];
+
+/// The opt-out: `"true"` as documented, which the policy reads forgiving ASCII case and
+/// surrounding whitespace (the safe direction); nothing else opts out.
+fn opts_out(value: &str) -> bool {
+    value.trim().eq_ignore_ascii_case("true")
 }
 
-fn arb_settings() -> impl Strategy<Value = Settings> {
-    (
-        0u64..100_000,
-        0u64..100_000,
-        0u64..100_000,
-        0u64..100_000,
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        0u64..1_000,
+/// An instant within ±5 days of `now()`: anywhere at millisecond resolution, or on the minute
+/// grid within ±2 days so that ages often equal a retention exactly.
+fn arb_instant() -> impl Strategy<Value = Timestamp> {
+    prop_oneof![
+        (-5 * DAY_MS..=5 * DAY_MS).prop_map(|ms| now() + SignedDuration::from_millis(ms)),
+        (-48 * 60i64..=48 * 60).prop_map(|m| now() + SignedDuration::from_mins(m)),
+    ]
+}
+
+/// The clock of a run: drawn like object timestamps, so about half the time it is *before*
+/// them (clock skew, a finish time in the future).
+fn arb_clock() -> impl Strategy<Value = Timestamp> {
+    arb_instant()
+}
+
+fn arb_retention() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        (0u64..=200_000).prop_map(Duration::from_secs),
+        prop::sample::select(vec![0u64, 60, 900, 3600, 86_400]).prop_map(Duration::from_secs),
+    ]
+}
+
+/// A namespace list: empty, the default exclusion, or one or two of [`NAMESPACES`].
+fn arb_namespace_list() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        Just(Vec::new()),
+        Just(vec!["kube-system".to_owned()]),
+        prop::sample::subsequence(NAMESPACES.to_vec(), 1..=2)
+            .prop_map(|v| v.into_iter().map(str::to_owned).collect()),
+    ]
+}
+
+prop_compose! {
+    fn arb_settings()(
+        (succeeded_job_ttl, failed_job_ttl, fargate_pod_ttl, bare_pod_ttl, low_headroom_fargate_ttl)
+            in (arb_retention(), arb_retention(), arb_retention(), arb_retention(), arb_retention()),
+        namespaces in prop_oneof![2 => Just(Vec::new()), 1 => arb_namespace_list()],
+        exclude_namespaces in arb_namespace_list(),
+        (respect_native_ttl, skip_cronjob_jobs, low_headroom) in any::<(bool, bool, bool)>(),
+    ) -> Settings {
+        Settings {
+            succeeded_job_ttl,
+            failed_job_ttl,
+            fargate_pod_ttl,
+            bare_pod_ttl,
+            namespaces,
+            exclude_namespaces,
+            respect_native_ttl,
+            skip_cronjob_jobs,
+            low_headroom,
+            low_headroom_fargate_ttl,
+        }
+    }
+}
+
+/// `eks-reaper/ttl` values: valid (as written by people, padding included) or not durations.
+fn arb_ttl_annotation() -> impl Strategy<Value = Option<String>> {
+    prop::option::weighted(
+        0.4,
+        prop_oneof![
+            3 => arb_retention().prop_map(|d| format!("{}s", d.as_secs())),
+            1 => arb_retention().prop_map(|d| format!(" {}m {}s ", d.as_secs() / 60, d.as_secs() % 60)),
+            1 => prop::sample::select(vec!["soon", "-5m", "", " ", "10", "1 fortnight", "5x"])
+                .prop_map(str::to_owned),
+        ],
     )
-        .prop_map(|(s, f, fg, b, native, cron, low, lowttl)| Settings {
-            succeeded_job_ttl: Duration::from_secs(s),
-            failed_job_ttl: Duration::from_secs(f),
-            fargate_pod_ttl: Duration::from_secs(fg),
-            bare_pod_ttl: Duration::from_secs(b),
-            respect_native_ttl: native,
-            skip_cronjob_jobs: cron,
-            low_headroom: low,
-            low_headroom_fargate_ttl: Duration::from_secs(lowttl),
-            ..Settings::default()
-        })
+}
+
+/// Owner references with `controller: true`, `false` or missing.
+fn arb_owners() -> impl Strategy<Value = Vec<OwnerReference>> {
+    let owner = (
+        prop::sample::select(vec!["Job", "CronJob", "ReplicaSet", "Workflow"]),
+        prop::option::of(any::<bool>()),
+    );
+    prop::collection::vec(owner, 0..3).prop_map(|refs| {
+        refs.into_iter()
+            .enumerate()
+            .map(|(i, (kind, controller))| OwnerReference {
+                api_version: "v1".to_owned(),
+                kind: kind.to_owned(),
+                name: format!("owner-{i}"),
+                uid: format!("uid-owner-{i}"),
+                controller,
+                block_owner_deletion: None,
+            })
+            .collect()
+    })
+}
+
+prop_compose! {
+    fn arb_meta()(
+        namespace in prop::option::weighted(0.95, prop::sample::select(NAMESPACES.to_vec())),
+        deleting in prop::bool::weighted(0.1),
+        keep in prop::option::weighted(0.3, prop::sample::select(KEEP_VALUES.to_vec())),
+        ttl in arb_ttl_annotation(),
+        owners in arb_owners(),
+    ) -> ObjectMeta {
+        let mut m = meta("etl-run");
+        m.namespace = namespace.map(str::to_owned);
+        if deleting {
+            m.deletion_timestamp = Some(Time(ago("1s")));
+        }
+        let mut annotations = BTreeMap::new();
+        if let Some(v) = keep {
+            annotations.insert(KEEP_ANNOTATION.to_owned(), v.to_owned());
+        }
+        if let Some(v) = ttl {
+            annotations.insert(TTL_ANNOTATION.to_owned(), v);
+        }
+        m.annotations = (!annotations.is_empty()).then_some(annotations);
+        m.owner_references = (!owners.is_empty()).then_some(owners);
+        m
+    }
+}
+
+/// Any condition type, status `True`, `False` or `Unknown`, `lastTransitionTime` or none.
+fn arb_job_condition() -> impl Strategy<Value = JobCondition> {
+    let type_ = prop_oneof![
+        3 => Just("Complete"),
+        3 => Just("Failed"),
+        1 => Just("SuccessCriteriaMet"),
+        1 => Just("FailureTarget"),
+        1 => Just("Suspended"),
+    ];
+    let status = prop_oneof![4 => Just("True"), 1 => Just("False"), 1 => Just("Unknown")];
+    (type_, status, prop::option::weighted(0.85, arb_instant())).prop_map(|(t, s, at)| {
+        JobCondition {
+            type_: t.to_owned(),
+            status: s.to_owned(),
+            last_transition_time: at.map(Time),
+            ..JobCondition::default()
+        }
+    })
+}
+
+prop_compose! {
+    /// Up to three conditions in any combination (Complete and Failed together included).
+    fn arb_job_status()(
+        conditions in prop::collection::vec(arb_job_condition(), 0..4),
+        completion in prop::option::of(arb_instant()),
+        active in prop::option::of(prop_oneof![3 => Just(0), 1 => 1i32..3]),
+    ) -> JobStatus {
+        JobStatus {
+            conditions: (!conditions.is_empty()).then_some(conditions),
+            completion_time: completion.map(Time),
+            active,
+            ..JobStatus::default()
+        }
+    }
 }
 
 prop_compose! {
     fn arb_job()(
-        kind in 0u8..5,
-        at in arb_time(),
-        active in 0i32..3,
-        suspended in any::<bool>(),
-        deleting in any::<bool>(),
-        opted_out in any::<bool>(),
-        native in proptest::option::of(0i32..200_000),
-        ttl_ann in proptest::option::of(0u64..200_000),
-        cron in any::<bool>(),
+        metadata in arb_meta(),
+        suspend in prop::option::of(prop::bool::weighted(0.2)),
+        native in prop::option::weighted(0.3, prop_oneof![0i32..200_000, Just(0), Just(900)]),
+        status in prop::option::weighted(0.95, arb_job_status()),
     ) -> Job {
-        let mut j = match kind {
-            0 => job().complete(at),
-            1 => job().failed(at),
-            2 => job().with_condition(cond("SuccessCriteriaMet", at)),
-            3 => job().with_condition(cond("FailureTarget", at)),
-            _ => job(),
+        Job {
+            metadata,
+            spec: Some(JobSpec {
+                suspend,
+                ttl_seconds_after_finished: native,
+                ..JobSpec::default()
+            }),
+            status,
+        }
+    }
+}
+
+/// A generated pod with what its fixture was built to mean: whether it runs on Fargate and
+/// the instant it finished (`None`: no timestamp recorded).
+#[derive(Debug, Clone)]
+struct PodCase {
+    pod: Pod,
+    fargate: bool,
+    finished: Option<Timestamp>,
+}
+
+fn terminated(name: &str, at: Timestamp) -> ContainerStatus {
+    ContainerStatus {
+        name: name.to_owned(),
+        state: Some(ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                finished_at: Some(Time(at)),
+                ..ContainerStateTerminated::default()
+            }),
+            ..ContainerState::default()
+        }),
+        ..ContainerStatus::default()
+    }
+}
+
+fn pod_condition(type_: &str, at: Option<Timestamp>) -> PodCondition {
+    PodCondition {
+        type_: type_.to_owned(),
+        status: "False".to_owned(),
+        last_transition_time: at.map(Time),
+        ..PodCondition::default()
+    }
+}
+
+prop_compose! {
+    /// A pod status whose finish instant is `finished` by construction: the last container
+    /// termination (init or main), else — no container terminated, as for Evicted pods — the
+    /// last condition transition, else the start time; or no timestamp at all. Other records
+    /// are earlier, except conditions next to container terminations, which may be anything.
+    fn arb_pod_record()(
+        finished in arb_instant(),
+        record in 0u8..4,
+        earlier in prop::collection::vec(1i64..=2 * DAY_MS, 0..3),
+        last_in_init in prop::bool::weighted(0.2),
+        noise in prop::collection::vec(prop::option::of(arb_instant()), 0..3),
+        waiting in any::<bool>(),
+    ) -> (PodStatus, Option<Timestamp>) {
+        let before = |ms: &i64| finished - SignedDuration::from_millis(*ms);
+        let mut s = PodStatus::default();
+        let mut init = Vec::new();
+        let mut main = Vec::new();
+        let mut conditions: Vec<PodCondition> = Vec::new();
+        if waiting {
+            // A container status without a termination (never ran, or no state reported).
+            main.push(ContainerStatus { name: "sidecar".to_owned(), ..ContainerStatus::default() });
+        }
+        let recorded = match record {
+            0 => {
+                let last = terminated("main", finished);
+                if last_in_init { init.push(last) } else { main.push(last) }
+                for (i, ms) in earlier.iter().enumerate() {
+                    let c = terminated(&format!("c{i}"), before(ms));
+                    if i % 2 == 0 { init.push(c) } else { main.push(c) }
+                }
+                conditions.extend(noise.iter().map(|at| pod_condition("Ready", *at)));
+                s.start_time = Some(Time(before(&(2 * DAY_MS + 1))));
+                Some(finished)
+            }
+            1 => {
+                conditions.push(pod_condition("Ready", Some(finished)));
+                conditions.extend(earlier.iter().map(|ms| pod_condition("PodScheduled", Some(before(ms)))));
+                conditions.push(pod_condition("DisruptionTarget", None));
+                s.start_time = Some(Time(before(&(2 * DAY_MS + 1))));
+                Some(finished)
+            }
+            2 => {
+                conditions.push(pod_condition("Ready", None));
+                s.start_time = Some(Time(finished));
+                Some(finished)
+            }
+            _ => {
+                conditions.push(pod_condition("Ready", None));
+                None
+            }
         };
-        if active > 0 { j = j.active(active); }
-        if suspended { j = j.suspended(); }
-        if deleting { j = j.deleting(); }
-        if opted_out { j = j.annotate(KEEP_ANNOTATION, "true"); }
-        if let Some(n) = native { j = j.ttl_after_finished(n); }
-        if let Some(t) = ttl_ann { j = j.annotate(TTL_ANNOTATION, &format!("{t}s")); }
-        if cron { j = j.controlled_by("CronJob"); }
-        j
+        s.init_container_statuses = (!init.is_empty()).then_some(init);
+        s.container_statuses = (!main.is_empty()).then_some(main);
+        s.conditions = (!conditions.is_empty()).then_some(conditions);
+        (s, recorded)
     }
 }
 
 prop_compose! {
     fn arb_pod()(
-        phase in prop::sample::select(vec!["Pending", "Running", "Unknown", "Succeeded", "Failed"]),
-        at in arb_time(),
-        evicted in any::<bool>(),
-        fargate in any::<bool>(),
-        owner in prop::sample::select(vec!["", "Job", "ReplicaSet"]),
-        deleting in any::<bool>(),
-        opted_out in any::<bool>(),
-        ttl_ann in proptest::option::of(0u64..200_000),
-    ) -> Pod {
-        let mut p = if evicted && phase == "Failed" { pod().evicted(at) } else { pod().phase(phase).terminated_at(at) };
-        if fargate { p = p.fargate(); }
-        if !owner.is_empty() { p = p.controlled_by(owner); }
-        if deleting { p = p.deleting(); }
-        if opted_out { p = p.annotate(KEEP_ANNOTATION, "true"); }
-        if let Some(t) = ttl_ann { p = p.annotate(TTL_ANNOTATION, &format!("{t}s")); }
-        p
+        metadata in arb_meta(),
+        fargate in prop_oneof![2 => Just((false, false)), 1 => any::<(bool, bool)>()],
+        phase in prop_oneof![
+            3 => Just(Some("Succeeded")),
+            3 => Just(Some("Failed")),
+            1 => prop::sample::select(vec![
+                None, Some(""), Some("Pending"), Some("Running"), Some("Unknown"), Some("succeeded"),
+            ]),
+        ],
+        reason in prop::option::weighted(0.5, prop_oneof![2 => Just("Evicted"), 1 => Just("OOMKilled"), 1 => Just("DeadlineExceeded")]),
+        has_status in prop::bool::weighted(0.97),
+        (status, recorded) in arb_pod_record(),
+    ) -> PodCase {
+        let (label, scheduler) = fargate;
+        let mut pod = Pod { metadata, ..pod() };
+        if label {
+            pod.metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert(FARGATE_PROFILE_LABEL.to_owned(), "etl".to_owned());
+        }
+        if scheduler {
+            pod = pod.fargate_scheduler_only();
+        }
+        let status = PodStatus {
+            phase: phase.map(str::to_owned),
+            reason: reason.map(str::to_owned),
+            ..status
+        };
+        pod.status = has_status.then_some(status);
+        PodCase {
+            pod,
+            fargate: label || scheduler,
+            finished: if has_status { recorded } else { None },
+        }
     }
 }
 
-/// The finish instant the fixtures recorded (independent of the policy's own reading).
-fn fixture_finish_job(j: &Job) -> Option<Timestamp> {
-    j.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
+/// The oracle's verdict: `Err(label of the keep reason)`, or the object is due-able.
+type Verdict = Result<Due, &'static str>;
+
+/// A finished object past every keep rule: deleted with `label` once `retention` has passed
+/// since `finished`.
+#[derive(Debug)]
+struct Due {
+    label: &'static str,
+    finished: Timestamp,
+    retention: Duration,
+}
+
+fn annotation_value<'m>(meta: &'m ObjectMeta, key: &str) -> Option<&'m str> {
+    meta.annotations.as_ref()?.get(key).map(String::as_str)
+}
+
+/// Namespace scope, then deletion in progress, then the opt-out.
+fn guard_verdict(meta: &ObjectMeta, s: &Settings) -> Result<(), &'static str> {
+    let ns = meta.namespace.as_deref().unwrap_or("");
+    let included = s.namespaces.is_empty() || s.namespaces.iter().any(|n| n == ns);
+    if !included || s.exclude_namespaces.iter().any(|n| n == ns) {
+        return Err("excludedNamespace");
+    }
+    if meta.deletion_timestamp.is_some() {
+        return Err("beingDeleted");
+    }
+    if annotation_value(meta, KEEP_ANNOTATION).is_some_and(opts_out) {
+        return Err("optedOut");
+    }
+    Ok(())
+}
+
+/// The `eks-reaper/ttl` override: a `humantime` duration, surrounding whitespace ignored.
+fn ttl_override(meta: &ObjectMeta) -> Result<Option<Duration>, &'static str> {
+    annotation_value(meta, TTL_ANNOTATION)
+        .map(|v| humantime::parse_duration(v.trim()).map_err(|_| "invalidTtlAnnotation"))
+        .transpose()
+}
+
+/// The kind of the owner reference with `controller: true` (`false` or missing: not one).
+fn controller_of(meta: &ObjectMeta) -> Option<&str> {
+    meta.owner_references
         .iter()
-        .find(|c| c.type_ == "Complete" || c.type_ == "Failed")
-        .and_then(|c| c.last_transition_time.as_ref())
-        .map(|t| t.0)
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.kind.as_str())
+}
+
+fn job_verdict(j: &Job, s: &Settings) -> Verdict {
+    guard_verdict(&j.metadata, s)?;
+    let spec = j.spec.as_ref();
+    if spec.and_then(|x| x.suspend) == Some(true) {
+        return Err("suspended");
+    }
+    let status = j.status.as_ref().ok_or("active")?;
+    if status.active.unwrap_or(0) > 0 {
+        return Err("active");
+    }
+    // With both Complete=True and Failed=True (which the apiserver's Job status validation
+    // rejects) the first decides, as in the native TTL controller.
+    let terminal = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| matches!(c.type_.as_str(), "Complete" | "Failed") && c.status == "True")
+        .ok_or("active")?;
+    let succeeded = terminal.type_ == "Complete";
+    let native = spec.and_then(|x| x.ttl_seconds_after_finished);
+    if native.is_some() && s.respect_native_ttl {
+        return Err("nativeTtl");
+    }
+    if s.skip_cronjob_jobs && controller_of(&j.metadata) == Some("CronJob") {
+        return Err("ownedByCronJob");
+    }
+    let finished = match (&terminal.last_transition_time, &status.completion_time) {
+        (Some(t), _) => t.0,
+        (None, Some(t)) if succeeded => t.0,
+        _ => return Err("unknownFinishTime"),
+    };
+    let retention = match (ttl_override(&j.metadata)?, native) {
+        (Some(ttl), _) => ttl,
+        (None, Some(secs)) => Duration::from_secs(u64::try_from(secs).expect("generated ≥ 0")),
+        (None, None) if succeeded => s.succeeded_job_ttl,
+        (None, None) => s.failed_job_ttl,
+    };
+    Ok(Due {
+        label: if succeeded {
+            "succeededPastTtl"
+        } else {
+            "failedPastTtl"
+        },
+        finished,
+        retention,
+    })
+}
+
+fn pod_verdict(c: &PodCase, s: &Settings) -> Verdict {
+    let p = &c.pod;
+    guard_verdict(&p.metadata, s)?;
+    let status = p.status.as_ref();
+    let phase = status.and_then(|x| x.phase.as_deref());
+    if !matches!(phase, Some("Succeeded" | "Failed")) {
+        return Err("notFinished");
+    }
+    let evicted =
+        phase == Some("Failed") && status.and_then(|x| x.reason.as_deref()) == Some("Evicted");
+    let fargate_ttl = |ttl: Duration| {
+        if s.low_headroom {
+            ttl.min(s.low_headroom_fargate_ttl)
+        } else {
+            ttl
+        }
+    };
+    let (label, default) = match (c.fargate, evicted, controller_of(&p.metadata)) {
+        (true, _, _) => ("fargatePodPastTtl", fargate_ttl(s.fargate_pod_ttl)),
+        (false, true, _) => ("evictedPastTtl", s.bare_pod_ttl),
+        (false, false, None) => ("barePodPastTtl", s.bare_pod_ttl),
+        (false, false, Some("Job")) => return Err("ownedByJob"),
+        (false, false, Some(_)) => return Err("ownedByController"),
+    };
+    let finished = c.finished.ok_or("unknownFinishTime")?;
+    let retention = match ttl_override(&p.metadata)? {
+        Some(ttl) if c.fargate => fargate_ttl(ttl),
+        Some(ttl) => ttl,
+        None => default,
+    };
+    Ok(Due {
+        label,
+        finished,
+        retention,
+    })
+}
+
+/// Checks one decision against the oracle's verdict at clock `t`.
+fn check(kind: &str, d: &Decision, verdict: Verdict, t: Timestamp) -> Result<(), TestCaseError> {
+    prop_assert!(
+        !d.label().is_empty(),
+        "{} decided without a reason label: {:?}",
+        kind,
+        d
+    );
+    let due = match verdict {
+        Err(kept) => {
+            prop_assert!(
+                matches!(d, Decision::Keep(_)),
+                "selected a {} the rules keep as {}: {:?}",
+                kind,
+                kept,
+                d
+            );
+            prop_assert_eq!(d.label(), kept, "{} kept for the wrong reason", kind);
+            return Ok(());
+        }
+        Ok(due) => due,
+    };
+    // The fixture's finish time, not the policy's reading of it.
+    let age = t.duration_since(due.finished);
+    let past = Duration::try_from(age).ok().filter(|a| *a >= due.retention);
+    match (d, past) {
+        (Decision::Delete(r), Some(age)) => {
+            prop_assert_eq!(
+                r.label(),
+                due.label,
+                "{} selected for the wrong reason",
+                kind
+            );
+            prop_assert_eq!(
+                r.age(),
+                age,
+                "{} reason's age is not now − its finish time",
+                kind
+            );
+            prop_assert!(r.age() >= due.retention);
+            prop_assert!(!r.to_string().is_empty());
+        }
+        (Decision::Delete(r), None) => {
+            return Err(TestCaseError::fail(format!(
+                "selected a {kind} younger than its retention {:?} (finished {} at clock {t}): {r:?}",
+                due.retention, due.finished
+            )));
+        }
+        (Decision::Keep(k), None) => {
+            let remaining = match Duration::try_from(age) {
+                Ok(age) => due.retention - age,
+                Err(_) => due.retention + Duration::try_from(-age).expect("negative age"),
+            };
+            prop_assert_eq!(
+                k,
+                &Keep::WithinRetention { remaining },
+                "{} inside its retention",
+                kind
+            );
+        }
+        (Decision::Keep(k), Some(age)) => {
+            return Err(TestCaseError::fail(format!(
+                "kept a {kind} {age:?} past finishing, retention {:?}: {k:?}",
+                due.retention
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A keep annotation that does not opt out must change nothing: `"false"` protects nothing.
+fn check_non_opt_out_is_inert<T: Metadata<Ty = ObjectMeta> + Clone>(
+    object: &T,
+    decide: impl Fn(&T) -> Decision,
+) -> Result<(), TestCaseError> {
+    if let Some(v) = annotation_value(object.metadata(), KEEP_ANNOTATION).filter(|v| !opts_out(v)) {
+        let mut without = object.clone();
+        if let Some(a) = without.metadata_mut().annotations.as_mut() {
+            a.remove(KEEP_ANNOTATION);
+        }
+        prop_assert_eq!(
+            decide(object),
+            decide(&without),
+            "keep annotation {:?} changed the decision",
+            v
+        );
+    }
+    Ok(())
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
     #[test]
-    fn selected_jobs_are_finished_idle_unguarded_and_past_retention(j in arb_job(), s in arb_settings()) {
-        let d = plan(Object::Job(&j), now(), &s);
-        if let Decision::Delete(reason) = d {
-            let status = j.status.as_ref().expect("status");
-            prop_assert_eq!(status.active.unwrap_or(0), 0, "active job selected");
-            prop_assert_ne!(j.spec.as_ref().and_then(|s| s.suspend), Some(true), "suspended job selected");
-            prop_assert!(j.metadata.deletion_timestamp.is_none(), "deleting job selected");
-            prop_assert!(annotation(&j.metadata, KEEP_ANNOTATION).is_none(), "opted-out job selected");
-            let finished = fixture_finish_job(&j);
-            prop_assert!(finished.is_some(), "unfinished job selected");
-            let age = now().duration_since(finished.expect("checked"));
-            prop_assert!(age >= jiff::SignedDuration::ZERO, "job finishing in the future selected");
-            prop_assert_eq!(Duration::try_from(age).expect("non-negative"), reason.age());
-            if s.respect_native_ttl {
-                prop_assert!(j.spec.as_ref().and_then(|s| s.ttl_seconds_after_finished).is_none());
-            }
-            // Never younger than the smallest retention that could apply.
-            let retention = match annotation(&j.metadata, TTL_ANNOTATION) {
-                Some(v) => humantime::parse_duration(v).expect("fixture ttl"),
-                None => match j.spec.as_ref().and_then(|s| s.ttl_seconds_after_finished) {
-                    Some(n) => Duration::from_secs(u64::try_from(n).expect("non-negative")),
-                    None if matches!(reason, Delete::SucceededPastTtl { .. }) => s.succeeded_job_ttl,
-                    None => s.failed_job_ttl,
-                },
-            };
-            prop_assert!(reason.age() >= retention);
-            prop_assert!(!reason.label().is_empty());
-        }
+    fn selected_jobs_are_finished_idle_in_scope_not_opted_out_and_past_retention(
+        j in arb_job(), t in arb_clock(), s in arb_settings(),
+    ) {
+        let d = plan(Object::Job(&j), t, &s);
+        check("job", &d, job_verdict(&j, &s), t)?;
+        check_non_opt_out_is_inert(&j, |j| plan(Object::Job(j), t, &s))?;
     }
 
     #[test]
-    fn selected_pods_are_terminal_unguarded_and_past_retention(p in arb_pod(), s in arb_settings()) {
-        if let Decision::Delete(reason) = plan(Object::Pod(&p), now(), &s) {
-            prop_assert!(is_finished_pod(&p), "non-terminal pod selected");
-            prop_assert!(p.metadata.deletion_timestamp.is_none(), "deleting pod selected");
-            prop_assert!(annotation(&p.metadata, KEEP_ANNOTATION).is_none(), "opted-out pod selected");
-            let floor = match reason {
-                Delete::FargatePodPastTtl { .. } => {
-                    prop_assert!(is_fargate_pod(&p));
-                    let base = match annotation(&p.metadata, TTL_ANNOTATION) {
-                        Some(v) => humantime::parse_duration(v).expect("fixture ttl"),
-                        None => s.fargate_pod_ttl,
-                    };
-                    if s.low_headroom { base.min(s.low_headroom_fargate_ttl) } else { base }
-                }
-                Delete::EvictedPastTtl { .. } | Delete::BarePodPastTtl { .. } => {
-                    prop_assert!(!is_fargate_pod(&p));
-                    match annotation(&p.metadata, TTL_ANNOTATION) {
-                        Some(v) => humantime::parse_duration(v).expect("fixture ttl"),
-                        None => s.bare_pod_ttl,
-                    }
-                }
-                other => return Err(TestCaseError::fail(format!("job reason for a pod: {other:?}"))),
-            };
-            prop_assert!(reason.age() >= floor, "pod younger than its retention selected");
-            if matches!(reason, Delete::BarePodPastTtl { .. }) {
-                prop_assert!(controller_kind(&p.metadata).is_none());
-            }
-        }
+    fn selected_pods_are_terminal_in_scope_not_opted_out_and_past_retention(
+        c in arb_pod(), t in arb_clock(), s in arb_settings(),
+    ) {
+        let d = plan(Object::Pod(&c.pod), t, &s);
+        check("pod", &d, pod_verdict(&c, &s), t)?;
+        check_non_opt_out_is_inert(&c.pod, |p| plan(Object::Pod(p), t, &s))?;
     }
+}
+
+/// Without this the properties could pass vacuously: the strategies must reach every reason
+/// (every delete, and every keep rule the oracle names), as many cases as a property runs.
+#[test]
+fn property_strategies_reach_every_reason() {
+    let mut runner = TestRunner::deterministic();
+    let cases = (arb_job(), arb_pod(), arb_clock(), arb_settings());
+    let mut seen = BTreeMap::<&str, u32>::new();
+    for _ in 0..CASES {
+        let (j, c, t, s) = cases.new_tree(&mut runner).expect("case").current();
+        *seen
+            .entry(plan(Object::Job(&j), t, &s).label())
+            .or_default() += 1;
+        *seen
+            .entry(plan(Object::Pod(&c.pod), t, &s).label())
+            .or_default() += 1;
+    }
+    let every = [
+        "succeededPastTtl",
+        "failedPastTtl",
+        "fargatePodPastTtl",
+        "evictedPastTtl",
+        "barePodPastTtl",
+        "excludedNamespace",
+        "beingDeleted",
+        "optedOut",
+        "suspended",
+        "active",
+        "nativeTtl",
+        "ownedByCronJob",
+        "notFinished",
+        "ownedByJob",
+        "ownedByController",
+        "withinRetention",
+        "unknownFinishTime",
+        "invalidTtlAnnotation",
+    ];
+    let missing: Vec<_> = every.iter().filter(|l| !seen.contains_key(*l)).collect();
+    assert!(
+        missing.is_empty(),
+        "never reached: {missing:?} (seen {seen:?})"
+    );
 }
