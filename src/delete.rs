@@ -76,7 +76,7 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
         return Outcome::Backlog;
     }
     if ctx.dry_run == DryRun::Client {
-        info!(cluster, kind, namespace = %c.namespace, name = %c.name, reason = %c.reason, "would delete (dry run)");
+        info!(cluster, kind, namespace = %c.namespace, name = %c.name, fargate = c.fargate, reason = %c.reason, "would delete (dry run)");
         return Outcome::Deleted;
     }
     let params = delete_params(c, ctx.dry_run);
@@ -107,6 +107,7 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
                 kind,
                 namespace = %c.namespace,
                 name = %c.name,
+                fargate = c.fargate,
                 reason = %c.reason,
                 server_dry_run = ctx.dry_run == DryRun::Server,
                 "deleted"

@@ -6,9 +6,9 @@
 //!
 //! - *available* is the cluster's total free IPv4 addresses over its watched subnets
 //!   (`ClusterAvailableIps`, from `ec2:DescribeSubnets` in the same run);
-//! - *Fargate pods created per hour* is the number of Fargate pods this run saw whose
-//!   `metadata.creationTimestamp` lies in the **trailing 15-minute window** `(now − 15 min,
-//!   now]`, multiplied by 4. Every Fargate pod takes one IP for as long as its pod object
+//! - *Fargate pods created per hour* is the number of Fargate pods this run saw (running,
+//!   pending and finished alike) whose `metadata.creationTimestamp` lies in the **trailing
+//!   15-minute window** `(now − 15 min, now]`, multiplied by 4. Every Fargate pod takes one IP for as long as its pod object
 //!   exists, so if finished pods stopped being deleted, each new pod would keep its IP and
 //!   this is the rate at which the free addresses would go.
 //!

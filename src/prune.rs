@@ -16,7 +16,7 @@ use crate::deadline::Deadline;
 use crate::delete::{self, DeleteContext};
 use crate::eks::{self, Connected};
 use crate::report::{ClusterReport, ClusterStatus, Tally};
-use crate::scan::{self, Completion, Kind, ScanContext};
+use crate::scan::{self, Completion, Pass, ScanContext};
 use crate::{forecast, subnets};
 
 /// Candidates buffered between the lister and the deleters (~150 bytes each): lets listing
@@ -90,13 +90,14 @@ pub async fn prune_cluster(
     let stats = ApiStats::default();
     let tally = Tally::default();
     let clock = Timestamp::now;
-    // In low-headroom mode finished Fargate pods go first: they hold the IPs.
+    // In low-headroom mode finished Fargate pods go first (they hold the IPs), then the
+    // other finished pods, then Jobs. The deleters take candidates in listing order.
     let order = if low_headroom {
-        [Kind::Pod, Kind::Job]
+        [Pass::FargatePods, Pass::OtherPods, Pass::Jobs]
     } else {
-        // Jobs first: their pods then go through the garbage collector, and the pod list
-        // that follows is shorter.
-        [Kind::Job, Kind::Pod]
+        // Jobs first: their pods then go through the garbage collector, and the pod lists
+        // that follow are shorter.
+        [Pass::Jobs, Pass::FargatePods, Pass::OtherPods]
     };
     let (tx, rx) = mpsc::channel(CANDIDATE_BUFFER);
     let scan_ctx = ScanContext {
@@ -119,8 +120,8 @@ pub async fn prune_cluster(
     };
     let lister = async move {
         let tx = tx;
-        for kind in order {
-            match scan::scan(kind, &scan_ctx, &tx).await {
+        for pass in order {
+            match scan::scan(pass, &scan_ctx, &tx).await {
                 Ok(Completion::Complete) => {}
                 Ok(Completion::Stopped) => return Ok(false),
                 Err(e) => return Err(e),
@@ -160,10 +161,9 @@ pub async fn prune_cluster(
     }
 
     // ---- forecast ----------------------------------------------------------------------
-    // From the free addresses read before pruning and the creation times of the finished
-    // Fargate pods this run listed. Running ones are not listed (server-side phase filter),
-    // so a burst of long-running pods is under-counted; counting them would take one more
-    // list per run.
+    // From the free addresses read before pruning and the creation times of every Fargate
+    // pod this run listed: finished, running and pending alike (the Fargate pass has no
+    // phase filter), since each new pod takes an IP whether or not it has finished.
     report.forecast = report.subnets.as_ref().map(|h| {
         forecast::forecast(
             h.total_available,

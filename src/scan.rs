@@ -3,7 +3,11 @@
 //!
 //! Memory stays bounded by a page: objects are dropped once decided; only a small
 //! [`Candidate`] (kind, namespace, name, uid, reason) travels on, through a bounded channel.
-//! Pods are filtered server-side by `status.phase` so running pods never cross the wire.
+//!
+//! Pods are listed in two passes split by the Fargate label (see [`Pass`]): every Fargate
+//! pod, whatever its phase (running and pending ones only feed the forecast their creation
+//! time: each took an IP), then the other pods filtered server-side by `status.phase`, so
+//! running non-Fargate pods never cross the wire.
 //!
 //! A 410 Gone on a continue token (etcd compacted the snapshot) is logged and handled: the
 //! `Status` usually carries a fresh continue token for an inconsistent continuation; if it
@@ -27,7 +31,7 @@ use tracing::{debug, info, warn};
 use crate::api::{self, ApiStats, CallError};
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
-use crate::policy::{self, Decision, Delete, Settings};
+use crate::policy::{self, Decision, Delete, FARGATE_PROFILE_LABEL, Settings};
 use crate::report::Tally;
 
 /// Field selector keeping only terminal pods (evaluated by the API server).
@@ -68,6 +72,58 @@ impl Kind {
             Kind::Job => <Job as kube::Resource>::url_path(&(), namespace),
             Kind::Pod => <Pod as kube::Resource>::url_path(&(), namespace),
         }
+    }
+}
+
+/// One list pass: a resource, and the part of it the API server sends back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pass {
+    /// Every Job in scope.
+    Jobs,
+    /// Every pod labelled `eks.amazonaws.com/fargate-profile`, in any phase: finished ones
+    /// are planned, the others only give the forecast their creation time (and are kept).
+    FargatePods,
+    /// Finished pods without that label (server-side phase filter). A pod with the
+    /// `fargate-scheduler` but no label lands here and is still classified Fargate.
+    OtherPods,
+}
+
+impl Pass {
+    /// The resource listed.
+    pub fn kind(self) -> Kind {
+        match self {
+            Pass::Jobs => Kind::Job,
+            Pass::FargatePods | Pass::OtherPods => Kind::Pod,
+        }
+    }
+
+    /// Name in logs: `jobs`, `fargatePods`, `otherPods`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pass::Jobs => "jobs",
+            Pass::FargatePods => "fargatePods",
+            Pass::OtherPods => "otherPods",
+        }
+    }
+
+    /// The pass's label selector ANDed (`,`) with the user's, if any.
+    pub fn label_selector(self, user: Option<&str>) -> Option<String> {
+        let own = match self {
+            Pass::Jobs => None,
+            Pass::FargatePods => Some(FARGATE_PROFILE_LABEL.to_owned()),
+            Pass::OtherPods => Some(format!("!{FARGATE_PROFILE_LABEL}")),
+        };
+        let user = user.map(str::trim).filter(|s| !s.is_empty());
+        match (user, own) {
+            (Some(u), Some(o)) => Some(format!("{u},{o}")),
+            (Some(u), None) => Some(u.to_owned()),
+            (None, own) => own,
+        }
+    }
+
+    /// The pass's field selector: the phase filter for non-Fargate pods only.
+    pub fn field_selector(self) -> Option<&'static str> {
+        (self == Pass::OtherPods).then_some(FINISHED_PODS)
     }
 }
 
@@ -180,9 +236,9 @@ pub enum Completion {
     Stopped,
 }
 
-/// Lists every object of `kind` in scope and sends the due ones to `tx`.
+/// Lists every object of `pass` in scope and sends the due ones to `tx`.
 pub async fn scan(
-    kind: Kind,
+    pass: Pass,
     ctx: &ScanContext<'_>,
     tx: &mpsc::Sender<Candidate>,
 ) -> Result<Completion, ScanError> {
@@ -201,9 +257,9 @@ pub async fn scan(
         {
             continue;
         }
-        let done = match kind {
+        let done = match pass.kind() {
             Kind::Job => {
-                scan_collection::<lean::LeanJob, Job>(kind, ns, ctx, tx, |job, now, s| {
+                scan_collection::<lean::LeanJob, Job>(pass, ns, ctx, tx, |job, now, s| {
                     let decision = policy::plan_job(job, now, s);
                     let finished = job_is_finished(job);
                     (decision, finished, false, None)
@@ -211,7 +267,7 @@ pub async fn scan(
                 .await?
             }
             Kind::Pod => {
-                scan_collection::<lean::LeanPod, Pod>(kind, ns, ctx, tx, |pod, now, s| {
+                scan_collection::<lean::LeanPod, Pod>(pass, ns, ctx, tx, |pod, now, s| {
                     let decision = policy::plan_pod(pod, now, s);
                     let fargate = policy::is_fargate_pod(pod);
                     let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
@@ -241,7 +297,7 @@ fn job_is_finished(job: &Job) -> bool {
 type Assessment = (Decision, bool, bool, Option<Timestamp>);
 
 async fn scan_collection<L, K>(
-    kind: Kind,
+    pass: Pass,
     namespace: Option<&str>,
     ctx: &ScanContext<'_>,
     tx: &mpsc::Sender<Candidate>,
@@ -251,9 +307,11 @@ where
     L: DeserializeOwned + Clone + Into<K>,
     K: kube::Resource,
 {
+    let kind = pass.kind();
     let resource = kind.plural();
     let cluster = ctx.access.cluster();
     let path = kind.url_path(namespace);
+    let label_selector = pass.label_selector(ctx.label_selector);
     let mut continue_token: Option<String> = None;
     let mut restarts = 0u32;
     // Hashes of UIDs handled so far, so a restarted list skips them (8 bytes each).
@@ -268,8 +326,8 @@ where
             return Ok(Completion::Stopped);
         }
         let params = ListParams {
-            label_selector: ctx.label_selector.map(str::to_owned),
-            field_selector: (kind == Kind::Pod).then(|| FINISHED_PODS.to_owned()),
+            label_selector: label_selector.clone(),
+            field_selector: pass.field_selector().map(str::to_owned),
             limit: Some(ctx.page_size),
             continue_token: continue_token.clone(),
             ..ListParams::default()
@@ -357,7 +415,13 @@ where
         }
         continue_token = next;
         if continue_token.is_none() {
-            info!(cluster, resource, pages, "listing complete");
+            info!(
+                cluster,
+                resource,
+                pass = pass.as_str(),
+                pages,
+                "listing complete"
+            );
             return Ok(Completion::Complete);
         }
     }
@@ -383,18 +447,72 @@ mod tests {
         assert_eq!(Kind::Pod.url_path(None), "/api/v1/pods");
     }
 
-    #[test]
-    fn list_request_carries_limit_continue_and_the_phase_selector() {
+    fn query(pass: Pass, user: Option<&str>) -> String {
         let params = ListParams {
-            field_selector: Some(FINISHED_PODS.to_owned()),
+            label_selector: pass.label_selector(user),
+            field_selector: pass.field_selector().map(str::to_owned),
             limit: Some(500),
             continue_token: Some("tok".to_owned()),
             ..ListParams::default()
         };
-        let r = Request::new("/api/v1/pods").list(&params).expect("request");
-        let q = r.uri().query().expect("query");
+        let r = Request::new(pass.kind().url_path(None))
+            .list(&params)
+            .expect("request");
+        r.uri().query().expect("query").to_owned()
+    }
+
+    #[test]
+    fn other_pods_list_carries_limit_continue_the_phase_filter_and_no_fargate_label() {
+        let q = query(Pass::OtherPods, None);
         assert!(q.contains("limit=500"), "{q}");
         assert!(q.contains("continue=tok"), "{q}");
         assert!(q.contains("fieldSelector=status.phase%21%3DPending"), "{q}");
+        assert!(
+            q.contains("labelSelector=%21eks.amazonaws.com%2Ffargate-profile"),
+            "{q}"
+        );
+    }
+
+    #[test]
+    fn fargate_pods_list_has_the_label_and_no_phase_filter() {
+        let q = query(Pass::FargatePods, None);
+        assert!(
+            q.contains("labelSelector=eks.amazonaws.com%2Ffargate-profile"),
+            "{q}"
+        );
+        assert!(
+            !q.contains("fieldSelector"),
+            "running Fargate pods count: {q}"
+        );
+    }
+
+    #[test]
+    fn jobs_list_has_only_the_users_selector() {
+        let q = query(Pass::Jobs, None);
+        assert!(
+            !q.contains("labelSelector") && !q.contains("fieldSelector"),
+            "{q}"
+        );
+        assert_eq!(
+            Pass::Jobs.label_selector(Some(" app=etl ")).as_deref(),
+            Some("app=etl")
+        );
+    }
+
+    #[test]
+    fn pod_passes_and_their_label_with_the_users_selector() {
+        let user = Some("app=etl,tier in (a,b)");
+        assert_eq!(
+            Pass::FargatePods.label_selector(user).as_deref(),
+            Some("app=etl,tier in (a,b),eks.amazonaws.com/fargate-profile")
+        );
+        assert_eq!(
+            Pass::OtherPods.label_selector(user).as_deref(),
+            Some("app=etl,tier in (a,b),!eks.amazonaws.com/fargate-profile")
+        );
+        assert_eq!(
+            Pass::OtherPods.label_selector(Some("  ")).as_deref(),
+            Some("!eks.amazonaws.com/fargate-profile")
+        );
     }
 }

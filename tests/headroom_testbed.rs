@@ -107,18 +107,19 @@ impl Fargate {
         }
     }
 
-    /// `n` real Jobs whose single pod runs on Fargate and succeeds at once; returns when
-    /// every pod has Succeeded and every Job is Complete (each pod keeps its IP).
-    async fn burst(&self, run: &str, n: usize) {
+    /// `n` real Jobs named `<prefix>-<run>-<i>` whose single pod runs on Fargate for
+    /// `run_seconds` (negative: until deleted).
+    async fn create_jobs(&self, run: &str, prefix: &str, n: usize, run_seconds: i32) {
         for i in 0..n {
             let job: Job = serde_json::from_value(json!({
                 "apiVersion": "batch/v1", "kind": "Job",
-                "metadata": {"name": format!("etl-{run}-{i:03}"), "labels": {RUN_LABEL: run}},
+                "metadata": {"name": format!("{prefix}-{run}-{i:03}"), "labels": {RUN_LABEL: run}},
                 "spec": {
                     "backoffLimit": 0,
                     "template": {
                         "metadata": {"labels": {RUN_LABEL: run},
-                                     "annotations": {"testbed.eks-reaper/run-seconds": "0"}},
+                                     "annotations": {"testbed.eks-reaper/run-seconds":
+                                                     run_seconds.to_string()}},
                         "spec": {"restartPolicy": "Never",
                                  "containers": [{"name": "task", "image": "busybox:1.36"}]}
                     }
@@ -130,6 +131,12 @@ impl Fargate {
                 .await
                 .expect("create Fargate job");
         }
+    }
+
+    /// `n` real Jobs whose single pod runs on Fargate and succeeds at once; returns when
+    /// every pod has Succeeded and every Job is Complete (each pod keeps its IP).
+    async fn burst(&self, run: &str, n: usize) {
+        self.create_jobs(run, "etl", n, 0).await;
         let by_run = ListParams::default().labels(&self.selector);
         eventually(
             Duration::from_secs(120),
@@ -173,6 +180,32 @@ impl Fargate {
                 pod.metadata.name
             );
         }
+    }
+
+    /// `n` real Jobs whose Fargate pod runs until deleted; returns when they are Running
+    /// (their pods' names).
+    async fn running(&self, run: &str, n: usize) -> Vec<String> {
+        self.create_jobs(run, "svc", n, -1).await;
+        let by_run = ListParams::default().labels(&self.selector);
+        let running = || async {
+            self.pods
+                .list(&by_run)
+                .await
+                .expect("pods")
+                .items
+                .into_iter()
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .filter_map(|p| p.metadata.name)
+                .filter(|name| name.starts_with("svc-"))
+                .collect::<Vec<_>>()
+        };
+        eventually(
+            Duration::from_secs(120),
+            &format!("{n} Fargate pods Running"),
+            || async { running().await.len() == n },
+        )
+        .await;
+        running().await
     }
 
     async fn pod_count(&self) -> usize {
@@ -412,6 +445,7 @@ async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
     assert_eq!(c["pods"]["fargateFinished"], 6, "{c}");
     assert_eq!(c["pods"]["fargateDeleted"], 0, "{c}");
     assert_eq!(c["pods"]["fargateHoldingIps"], 6, "{c}");
+    assert_eq!(c["pods"]["fargateRunning"], 0, "{c}");
     assert_eq!(report["metrics"]["sink"], "cloudwatch", "{report}");
     assert!(report["metrics"]["error"].is_null(), "{report}");
 
@@ -486,6 +520,93 @@ async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
     assert!(close(reported_hours, hours), "{c}");
     let v = value(&cw, &ns, "IpExhaustionHours", by_cluster(), "None").await;
     assert!(close(v, hours), "IpExhaustionHours {v} vs {hours}");
+
+    clean_fargate(&tb).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_fargate_pods_created_in_the_window_count_in_the_forecast_and_are_kept() {
+    let _serial = SERIAL.lock().await;
+    let tb = Testbed::connect().await;
+    clean_fargate(&tb).await;
+    let run = format!("{:08x}", rand::random::<u32>());
+    let f = Fargate::new(&tb, &run);
+    let cap = capacity(&fargate(&tb).await);
+
+    // GIVEN 2 finished Fargate pods past a 1 s retention and 3 Fargate pods still running,
+    // all 5 created in the last minutes
+    f.burst(&run, 2).await;
+    let running = f.running(&run, 3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // WHEN the CLI runs with that retention
+    let ns = metrics_namespace(&run, "running");
+    let (report, logs) = cli(
+        &tb,
+        &[
+            ("REAPER_NAMESPACES", f.namespace.as_str()),
+            ("REAPER_LABEL_SELECTOR", f.selector.as_str()),
+            ("REAPER_FARGATE_POD_TTL", "1s"),
+            ("REAPER_SUCCEEDED_JOB_TTL", "1h"),
+            ("REAPER_METRICS_NAMESPACE", ns.as_str()),
+        ],
+    )
+    .await;
+
+    // THEN the finished pods go, the running ones are kept and counted apart
+    let c = &report["clusters"][0];
+    assert_eq!(c["status"], "ok", "{c}");
+    assert_eq!(c["pods"]["fargateRunning"], 3, "{c}");
+    assert_eq!(c["pods"]["fargateFinished"], 2, "{c}");
+    assert_eq!(c["pods"]["fargateDeleted"], 2, "{c}");
+    assert_eq!(c["pods"]["seen"], 2, "finished pods only: {c}");
+    assert!(c["pods"]["keptByReason"]["notFinished"].is_null(), "{c}");
+    assert_eq!(c["jobs"]["deleted"], 0, "{c}");
+    assert_eq!(deletions(&logs), ["fargate pod", "fargate pod"]);
+    // AND it took three list pages (Jobs, every Fargate pod, other finished pods) and the
+    // two DELETEs, nothing more
+    let passes: Vec<_> = logs
+        .iter()
+        .filter(|l| l["fields"]["message"] == "listing complete")
+        .map(|l| l["fields"]["pass"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(passes, ["jobs", "fargatePods", "otherPods"]);
+    assert_eq!(c["requests"], 3 + 2, "{c}");
+
+    // AND the forecast counts all 5 creations in the window: 20 an hour
+    let total = c["subnets"]["totalAvailable"].as_u64().expect("total");
+    assert_eq!(c["forecast"]["podsInWindow"], 5, "{c}");
+    assert_eq!(c["forecast"]["podsPerHour"], 20.0, "{c}");
+    let hours = total as f64 / 20.0;
+    let reported_hours = c["forecast"]["hoursToExhaustion"]
+        .as_f64()
+        .expect("forecast");
+    assert!(close(reported_hours, hours), "{c}");
+    let cw = cloudwatch(&tb).await;
+    let cluster = tb.env["TESTBED_CLUSTER"].as_str();
+    let v = value(
+        &cw,
+        &ns,
+        "IpExhaustionHours",
+        dims(&[("ClusterName", cluster)]),
+        "None",
+    )
+    .await;
+    assert!(close(v, hours), "IpExhaustionHours {v} vs {hours}");
+
+    // AND the running pods are untouched, still holding their IPs
+    for name in &running {
+        let pod = f.pods.get(name).await.expect("running pod kept");
+        assert!(pod.metadata.deletion_timestamp.is_none(), "{name}");
+        let phase = pod.status.and_then(|s| s.phase);
+        assert_eq!(phase.as_deref(), Some("Running"), "{name}");
+    }
+    eventually(
+        Duration::from_secs(30),
+        "only the running pods' IPs held in moto",
+        || async { free(&fargate(&tb).await) == cap - 3 },
+    )
+    .await;
 
     clean_fargate(&tb).await;
 }
@@ -607,11 +728,18 @@ async fn cli<S: AsRef<str>>(tb: &Testbed, settings: &[(&'static str, S)]) -> (Va
     (report, logs)
 }
 
-/// `kind` of every "deleted" log line, in log order.
+/// What every "deleted" log line deleted, in log order: `job`, `pod` or `fargate pod`.
 fn deletions(logs: &[Value]) -> Vec<String> {
     logs.iter()
         .filter(|l| l["fields"]["message"] == "deleted")
-        .map(|l| l["fields"]["kind"].as_str().unwrap_or("?").to_owned())
+        .map(|l| {
+            let kind = l["fields"]["kind"].as_str().unwrap_or("?");
+            if l["fields"]["fargate"] == true {
+                format!("fargate {kind}")
+            } else {
+                kind.to_owned()
+            }
+        })
         .collect()
 }
 
@@ -634,9 +762,12 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
         assert_eq!(s.available, 1, "{id}: the stand-in spreads pods evenly");
     }
     let tightest = 1.0 / full.values().map(|s| s.capacity).max().expect("subnets") as f64;
-    // AND elsewhere a failed Job due for deletion, so the deletion order shows
+    // AND elsewhere a failed Job and a bare finished (non-Fargate) pod due for deletion, so
+    // the deletion order shows
     let due = |name: &'static str| fixtures.finished_job(name, End::Failed, mins(10), json!({}));
+    let bare = |name: &'static str| fixtures.finished_pod(name, None, End::Succeeded, mins(120));
     due("due-before-control").await;
+    bare("bare-before-control").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let namespaces = format!("{},{}", f.namespace, fixtures.namespace);
     let settings = |fraction: &str, ns: &str| {
@@ -662,7 +793,8 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
     let ns_control = metrics_namespace(&run, "control");
     let (control, logs) = cli(&tb, &settings("0", &ns_control)).await;
 
-    // THEN the same fixture is kept: only the due Job goes, no IP comes back
+    // THEN the same fixture is kept: only the due Job and bare pod go (Job first, as
+    // outside low-headroom mode), no IP comes back
     let c = &control["clusters"][0];
     assert_eq!(c["status"], "ok", "{c}");
     assert_eq!(c["lowHeadroom"], false, "{c}");
@@ -670,6 +802,7 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
     assert_eq!(c["pods"]["fargateDeleted"], 0, "{c}");
     assert_eq!(c["pods"]["fargateHoldingIps"], fill, "{c}");
     assert_eq!(c["jobs"]["deleted"], 1, "{c}");
+    assert_eq!(c["pods"]["deletedByReason"]["barePodPastTtl"], 1, "{c}");
     assert!(
         close(
             c["subnets"]["tightest"]["freeFraction"]
@@ -679,7 +812,7 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
         ),
         "{c}"
     );
-    assert_eq!(deletions(&logs), ["job"]);
+    assert_eq!(deletions(&logs), ["job", "pod"]);
     assert_eq!(f.pod_count().await as u64, fill);
     assert_eq!(
         fargate(&tb).await,
@@ -691,6 +824,7 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
 
     // WHEN the threshold is 0.10 (the default)
     due("due-before-low").await;
+    bare("bare-before-low").await;
     let ns_low = metrics_namespace(&run, "low");
     let (low, logs) = cli(&tb, &settings("0.10", &ns_low)).await;
 
@@ -700,7 +834,8 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
     assert_eq!(c["lowHeadroom"], true, "{c}");
     let v = value(&cw, &ns_low, "LowHeadroomMode", by_cluster(), "None").await;
     assert_eq!(v, 1.0);
-    // AND every finished Fargate pod went, under the low-headroom retention, before the Job
+    // AND every finished Fargate pod went, under the low-headroom retention, first; then
+    // the other finished pod, then the Job
     assert_eq!(c["pods"]["fargateFinished"], fill, "{c}");
     assert_eq!(c["pods"]["fargateDeleted"], fill, "{c}");
     assert_eq!(
@@ -708,12 +843,16 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
         "{c}"
     );
     assert_eq!(c["pods"]["fargateHoldingIps"], 0, "{c}");
+    assert_eq!(c["pods"]["deletedByReason"]["barePodPastTtl"], 1, "{c}");
     assert_eq!(c["jobs"]["deleted"], 1, "{c}");
     assert_eq!(c["jobs"]["keptByReason"]["withinRetention"], fill, "{c}");
     let order = deletions(&logs);
-    let mut expected = vec!["pod"; usize::try_from(fill).expect("small")];
-    expected.push("job");
-    assert_eq!(order, expected, "Fargate pods are deleted first");
+    let mut expected = vec!["fargate pod"; usize::try_from(fill).expect("small")];
+    expected.extend(["pod", "job"]);
+    assert_eq!(
+        order, expected,
+        "Fargate pods first, then other finished pods, then Jobs"
+    );
     let v = value(&cw, &ns_low, "FargatePodsDeleted", by_cluster(), "Count").await;
     assert_eq!(v, fill as f64);
     // AND their IPs are back in moto; the Fargate Jobs themselves are kept
