@@ -151,6 +151,10 @@ export class EksReaper extends Construct {
     if (clusters.length === 0) {
       throw new Error('EksReaper: clusters must name at least one cluster');
     }
+    if (props.settings?.namespaces !== undefined && !props.settings.namespaces.some((n) => n.trim())) {
+      // The function rejects a set-but-blank REAPER_NAMESPACES; say so at synth, not at 3 am.
+      throw new Error('EksReaper: settings.namespaces is empty; omit it to prune every namespace');
+    }
     const namespace = props.metricsNamespace ?? DEFAULT_NAMESPACE;
     const sink = props.metricsSink ?? 'cloudwatch';
     const interval = props.interval ?? Duration.minutes(5);

@@ -186,9 +186,11 @@ describe('function', () => {
     });
   });
 
-  test('rejects an empty cluster list and a system: group', () => {
+  test('rejects an empty cluster list, a system: group and an empty namespace list', () => {
     expect(() => synth({ clusters: [] })).toThrow(/at least one cluster/);
     expect(() => synth({ kubernetesGroup: 'system:masters' })).toThrow(/system:/);
+    expect(() => synth({ settings: { namespaces: [] } })).toThrow(/settings.namespaces is empty/);
+    expect(() => synth({ settings: { namespaces: [' '] } })).toThrow(/settings.namespaces is empty/);
   });
 });
 
