@@ -185,7 +185,10 @@ def run_reaper(env: JSON, logs: Path, tag: str, namespace: str | None, concurren
     report = json.loads((logs / f"{tag}.json").read_text() or "{}")
     c = (report.get("clusters") or [{}])[0]
     deleted = c.get("jobs", {}).get("deleted", 0) + c.get("pods", {}).get("deleted", 0)
+    st = REAPER_BIN.stat()
     return {**t, "command": " ".join(cmd), "status": c.get("status"),
+            "binary": {"path": str(REAPER_BIN), "bytes": st.st_size,
+                       "mtime": time.strftime("%H:%M:%S", time.gmtime(st.st_mtime))},
             "jobsSeen": c.get("jobs", {}).get("seen"), "podsSeen": c.get("pods", {}).get("seen"),
             "jobsDeleted": c.get("jobs", {}).get("deleted"),
             "podsDeleted": c.get("pods", {}).get("deleted"), "deleted": deleted,
@@ -408,10 +411,13 @@ def step_package(a: argparse.Namespace) -> None:
         t0 = time.monotonic()
         subprocess.check_call(["nice", str(ROOT / "scripts/package")], stdout=sys.stderr)
         built = round(time.monotonic() - t0)
-    boot = TARGET / "lambda/eks-reaper/bootstrap"
+    boot = TARGET / "aarch64-unknown-linux-gnu/release/eks-reaper"  # zipped as `bootstrap`
     rel = REAPER_BIN
     file_out = subprocess.run(["file", "-b", str(boot)], capture_output=True, text=True).stdout
+    listing = subprocess.run(["unzip", "-l", str(zip_path)], capture_output=True,
+                             text=True).stdout
     record(Path(a.out), {"step": "package", "zipBytes": zip_path.stat().st_size,
+                         "zipListing": listing.strip().splitlines()[-3:],
                          "bootstrapBytes": boot.stat().st_size if boot.exists() else None,
                          "bootstrapFile": file_out.strip()[:120],
                          "x86ReleaseBytes": rel.stat().st_size if rel.exists() else None,
@@ -428,9 +434,11 @@ def free_port() -> int:
 
 def step_init(a: argparse.Namespace) -> None:
     """Cold starts of the x86_64 release binary under the Lambda RIE. The RIE starts the
-    runtime process at the first invocation and prints `Init Duration` = from just before it
-    execs the bootstrap until the runtime's first `GET /runtime/invocation/next`: that is
-    Lambda's INIT phase. One fresh RIE (fresh process) per sample."""
+    runtime process at the first invocation; its rapid core logs `INIT REPORT(durationMs: X)`
+    = from the start of the init phase (before it starts the bootstrap process) until the
+    runtime's first `GET /runtime/invocation/next` (INIT RTDONE): Lambda's INIT phase. (The
+    RIE's own `Init Duration` in the REPORT line is not that: it reads ~0.02 ms.) One fresh
+    RIE, hence one fresh runtime process, per sample."""
     env = load_env()
     rie = subprocess.check_output([str(ROOT / "tests/lambda-rie/build.sh")], text=True).strip()
     logs = Path(a.logs)
@@ -464,11 +472,11 @@ def step_init(a: argparse.Namespace) -> None:
             proc.terminate()
             proc.wait(timeout=10)
         text = lf.read_text()
-        m = re.search(r"Init Duration: ([\d.]+) ms", text)
+        m = re.search(r"INIT REPORT\(durationMs: ([\d.]+)\)", text)
         d = re.search(r"\tDuration: ([\d.]+) ms", text)
         if not m:
-            raise SystemExit(f"no Init Duration in {lf}:\n{text[-2000:]}")
-        inits.append(float(m.group(1)))
+            raise SystemExit(f"no INIT REPORT in {lf}:\n{text[-2000:]}")
+        inits.append(round(float(m.group(1)), 2))
         durations.append(float(d.group(1)) if d else None)
         status = json.loads(body).get("status") if body.startswith(b"{") else body[:80]
         log(f"init sample {i}: {inits[-1]} ms (invoke {durations[-1]} ms, status {status})")
@@ -504,6 +512,8 @@ def step_summary(a: argparse.Namespace) -> None:
             if not g:
                 continue
             rates[who] = med(g, "deletesPerSecond")
+            if who == "reaper":
+                print(f"<!-- reaper binaries: {sorted({str(r.get('binary')) for r in g})} -->")
             rss = med(g, "maxRssKB")
             print(f"| {who} | {len(g)} | {med(g, 'wallSeconds')} | {rates[who]} | "
                   f"{', '.join(str(r['deletesPerSecond']) for r in g)} | "
@@ -520,16 +530,21 @@ def step_summary(a: argparse.Namespace) -> None:
         loads = [x for r in group for x in (r.get("loadavgBefore") or [None])[:1] if x]
         if loads:
             print(f"- 1-min load average before runs: {min(loads)}–{max(loads)} (2 cores)")
-    idle = [r for r in rows if r["step"] == "idle"]
-    if idle:
-        print("\n### idle\n")
-        print("| run | wall s | requests | deleted | LIST bytes jobs | LIST bytes pods | RSS MB |")
-        print("|---|---|---|---|---|---|---|")
+    idle_rows = [r for r in rows if r["step"] == "idle"]
+    for label in sorted({r["label"] for r in idle_rows}):
+        idle = [r for r in idle_rows if r["label"] == label]
+        f = idle[0]
+        print(f"\n### {label}: {f['retainedJobs']} retained Jobs, {f['retainedPods']} finished "
+              f"pods, {f['runningPods']} running pods\n")
+        print("| run | wall s | CPU s | requests | deleted | LIST bytes jobs | LIST bytes pods "
+              "| RSS MB |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in idle:
             lb = r["apiserver"]["listBytes"]
-            print(f"| {r['rep']} | {r['wallSeconds']} | {r['requests']} | {r['deleted']} | "
-                  f"{lb.get('jobs')} | {lb.get('pods')} | {round(r['maxRssKB'] / 1024, 1)} |")
-        print(f"\nmedian wall {med(idle, 'wallSeconds')} s")
+            print(f"| {r['rep']} | {r['wallSeconds']} | {r['cpuSeconds']} | {r['requests']} | "
+                  f"{r['deleted']} | {lb.get('jobs')} | {lb.get('pods')} | "
+                  f"{round(r['maxRssKB'] / 1024, 1)} |")
+        print(f"\nmedian wall {med(idle, 'wallSeconds')} s, binary {f.get('binary')}")
     for r in rows:
         if r["step"] in ("package", "init"):
             print(f"\n{r['step']}: " + json.dumps({k: v for k, v in r.items()
