@@ -57,6 +57,7 @@ def _testbed_env() -> dict | None:
 
 
 BIN = _binary()
+_CLOUDWATCH: dict[str, str] = {}  # the CBOR bridge in front of this module's moto
 TESTBED = _testbed_env()
 pytestmark = [
     pytest.mark.skipif(BIN is None, reason=f"no eks-reaper binary (EKS_REAPER_BIN or {TARGET}/debug)"),
@@ -82,7 +83,17 @@ def bed():
         key = iam_backends[ACCOUNT]["aws"].users[USER].access_keys[0]
         key.access_key_id = TESTBED["AWS_ACCESS_KEY_ID"]
         key.secret_access_key = TESTBED["AWS_SECRET_ACCESS_KEY"]
-        yield url
+        # aws-sdk-cloudwatch speaks rpc-v2-cbor, moto does not: CloudWatch goes through the
+        # testbed's bridge, which re-signs the translated request with the same key so
+        # moto's IAM check sees this user.
+        from testbed.cbor_bridge import start_bridge
+
+        bridge = start_bridge(url, credentials=(TESTBED["AWS_ACCESS_KEY_ID"], TESTBED["AWS_SECRET_ACCESS_KEY"]))
+        _CLOUDWATCH["url"] = f"http://127.0.0.1:{bridge.port}"
+        try:
+            yield url
+        finally:
+            bridge.shutdown()
 
 
 def run_with_policy(url: str, statements: list[dict]) -> tuple[int, dict | None, str]:
@@ -94,6 +105,7 @@ def run_with_policy(url: str, statements: list[dict]) -> tuple[int, dict | None,
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REAPER_"))}
     env.update({
         "AWS_ENDPOINT_URL": url,
+        "AWS_ENDPOINT_URL_CLOUDWATCH": _CLOUDWATCH["url"],
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": TESTBED["AWS_ACCESS_KEY_ID"],
         "AWS_SECRET_ACCESS_KEY": TESTBED["AWS_SECRET_ACCESS_KEY"],
@@ -122,6 +134,9 @@ def without(action: str) -> list[dict]:
             out.append({**s, "Action": kept})
     return out
 
+
+# Calls that only feed subnet headroom: a denial is reported, never fatal.
+HEADROOM_ACTIONS = {"eks:ListFargateProfiles", "eks:DescribeFargateProfile", "ec2:DescribeSubnets"}
 
 # Calls that arrive with the subnet-headroom and metrics work (issue 4). Until the binary
 # makes them, "the policy grants nothing the binary does not use" is an expected failure,
@@ -165,6 +180,17 @@ def test_binary_reports_the_denied_call_when_one_action_is_missing(bed, full_run
     code, report, stderr = run_with_policy(bed, without(action))
     assert action in CHECKED_ACTIONS
     text = stderr + json.dumps(report or {})
+    if action in HEADROOM_ACTIONS:
+        # Subnet headroom is best effort: pruning goes on (exit 0) and the report's
+        # subnetsError names the failed call.
+        cluster = report["clusters"][0]
+        assert code == 0 and cluster["status"] == "ok", f"exit {code}\n{stderr[-2000:]}"
+        assert cluster["subnets"] is None and action in (cluster.get("subnetsError") or ""), cluster
+        if action.startswith("eks:"):
+            # moto 5.2.5 answers a denied EKS REST call with a body that is not JSON, which
+            # the Rust SDK cannot parse: the denial reason is lost, the failed call is not.
+            assert "unexpected token" in cluster["subnetsError"] or "not authorized" in cluster["subnetsError"]
+            return
     # Visible (exit status, or the report for a metrics failure that must not abort
     # pruning) and naming the denied action.
     assert code != 0 or "AccessDenied" in json.dumps(report or {}), f"exit {code}, nothing reported\n{stderr[-2000:]}"

@@ -51,8 +51,9 @@ operation in the model is forwarded the same way but is not tested here.
 
 What is not translated
 ----------------------
-* Signatures are not checked (moto does not check them either); the forwarded request
-  carries the original Authorization header whose signature no longer matches the body.
+* Signatures are not checked by the bridge; the forwarded request carries the original
+  Authorization header, whose signature no longer matches the body (moto does not check
+  it unless IAM enforcement is on). With ``credentials`` the bridge re-signs instead.
 * No event streams, no ``Accept`` negotiation, no CBOR indefinite-length output, no
   request-size limit (CloudWatch's 1 MB limit is the product's job and is unit-tested
   there). Whatever moto does not implement (e.g. throttling, ``StrictEntityValidation``,
@@ -69,6 +70,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -275,6 +277,22 @@ class _Handler(BaseHTTPRequestHandler):
             return status, headers, b""
         return status, headers, encode_cbor(json_to_cbor(parsed, operation.output_shape))
 
+    def _resign(self, payload: bytes, headers: dict[str, str]) -> dict[str, str]:
+        """Signs the translated request again (SigV4, service ``monitoring``) with the
+        bridge's credentials, in the region of the original credential scope, so a moto with
+        IAM enforcement on checks the caller's permission instead of rejecting a signature
+        made over the CBOR body."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        scope = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", headers.get("Authorization", ""))
+        region = scope.group(1) if scope else self.server.default_region
+        request = AWSRequest(method="POST", url=self.server.moto_url + "/", data=payload,
+                             headers={k: v for k, v in headers.items() if k not in ("Authorization", "X-Amz-Date")})
+        SigV4Auth(Credentials(*self.server.credentials), "monitoring", region).add_auth(request)
+        return {"Authorization": request.headers["Authorization"], "X-Amz-Date": request.headers["X-Amz-Date"]}
+
     def _forward(self, operation_name: str, payload: bytes) -> tuple[int, dict[str, str], bytes]:
         headers = {
             "Content-Type": "application/x-amz-json-1.0",
@@ -283,7 +301,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name in _FORWARDED_HEADERS:
             if self.headers.get(name):
                 headers[name] = self.headers[name]
-        if "Authorization" not in headers:
+        if self.server.credentials is not None:
+            headers.update(self._resign(payload, headers))
+        elif "Authorization" not in headers:
             headers["Authorization"] = (
                 "AWS4-HMAC-SHA256 Credential=bridge/19700101/"
                 f"{self.server.default_region}/monitoring/aws4_request, "
@@ -305,6 +325,7 @@ class _BridgeServer(ThreadingHTTPServer):
     default_region: str
     verbose: bool
     record_dir: str | None
+    credentials: tuple[str, str] | None
 
 
 class Bridge:
@@ -332,17 +353,20 @@ def start_bridge(
     default_region: str = "us-east-1",
     verbose: bool = False,
     record_dir: str | None = None,
+    credentials: tuple[str, str] | None = None,
 ) -> Bridge:
     """Serves the bridge on ``host:port`` (0 = any free port) in a daemon thread.
 
     ``record_dir``: save every request as received (``rust-sdk-<Op>-<sha256>.cbor`` + ``.json``);
-    that is how ``fixtures/`` was made.
+    that is how ``fixtures/`` was made. ``credentials`` (access key, secret): re-sign every
+    forwarded request with them, for a moto that enforces IAM (tests/deploy).
     """
     server = _BridgeServer((host, port), _Handler)
     server.moto_url = moto_url.rstrip("/")
     server.default_region = default_region
     server.verbose = verbose
     server.record_dir = record_dir
+    server.credentials = credentials
     thread = threading.Thread(target=server.serve_forever, name="cbor-bridge", daemon=True)
     thread.start()
     return Bridge(server, thread)
