@@ -81,7 +81,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             label_selector: args.selector.clone(),
             ..ListParams::default()
         };
-        let req = Request::new(path.as_str()).list_metadata(&lp)?.map(Body::from);
+        let req = Request::new(path.as_str())
+            .list_metadata(&lp)?
+            .map(Body::from);
         requests.fetch_add(1, Ordering::Relaxed);
         let resp = client.send(req).await?;
         let status = resp.status();
