@@ -265,7 +265,10 @@ impl ClusterReport {
         } else {
             self.pods.fargate_deleted
         };
-        self.pods.fargate_holding_ips = self.pods.fargate_finished.saturating_sub(really_deleted);
+        self.pods.fargate_holding_ips = self
+            .pods
+            .fargate_finished
+            .saturating_sub(really_deleted + t.fargate_already_gone);
     }
 }
 
@@ -304,6 +307,8 @@ struct Counts {
     pods: PodCounts,
     errors: BTreeMap<String, u64>,
     already_gone: u64,
+    /// Finished Fargate pods found already gone (404): they hold no IP either.
+    fargate_already_gone: u64,
     conflicts: u64,
     backlog: u64,
     list_restarts: u64,
@@ -415,7 +420,10 @@ impl Tally {
                     *c.pods.deleted_by_reason.entry(reason.label()).or_default() += 1;
                 }
             },
-            Outcome::AlreadyGone => c.already_gone += 1,
+            Outcome::AlreadyGone => {
+                c.already_gone += 1;
+                c.fargate_already_gone += u64::from(kind == Kind::Pod && fargate);
+            }
             Outcome::Conflict => c.conflicts += 1,
             Outcome::Backlog => c.backlog += 1,
             Outcome::Failed(k) => *c.errors.entry(k.clone()).or_default() += 1,
@@ -628,5 +636,26 @@ mod tests {
         let mut failed = ClusterReport::new("etl", None, false);
         failed.fail("Forbidden", "HTTP 403".to_owned());
         assert!(!failed.figures(false).run_succeeded);
+    }
+
+    #[test]
+    fn fargate_pods_already_gone_do_not_hold_ips() {
+        let t = Tally::default();
+        let reason = Delete::FargatePodPastTtl {
+            age: Duration::from_secs(1200),
+        };
+        for _ in 0..3 {
+            t.saw(Kind::Pod, true, true, None, &Decision::Delete(reason));
+        }
+        t.outcome(Kind::Pod, "etl", true, &reason, &Outcome::Deleted);
+        t.outcome(Kind::Pod, "etl", true, &reason, &Outcome::AlreadyGone);
+        t.outcome(Kind::Pod, "etl", true, &reason, &Outcome::Conflict);
+        let mut r = ClusterReport::new("etl", None, false);
+        r.absorb(t);
+        assert_eq!(r.pods.fargate_finished, 3);
+        assert_eq!(
+            r.pods.fargate_holding_ips, 1,
+            "only the pod skipped on 409 may still hold one"
+        );
     }
 }
