@@ -68,6 +68,21 @@ def free_ips(ec2, subnets: list[str]) -> int:
                for s in ec2.describe_subnets(SubnetIds=subnets)["Subnets"])
 
 
+def settled_free_ips(kube, ec2, ns: str, subnets: list[str]) -> int:
+    """Free IPs once every Fargate pod already gone (e.g. an earlier test's, still being
+    cleaned up) has given its IP back: free == capacity - pods bound to fargate nodes."""
+    subs = ec2.describe_subnets(SubnetIds=subnets)["Subnets"]
+    capacity = sum(2 ** (32 - int(s["CidrBlock"].split("/")[1])) - 5 for s in subs)
+
+    def settled():
+        holding = sum(1 for p in kube.list("v1", "pods", ns)
+                      if (p["spec"].get("nodeName") or "").startswith("fargate-"))
+        free = free_ips(ec2, subnets)
+        return free if free == capacity - holding else None
+
+    return wait_for(settled, 60, "IPs of deleted Fargate pods back in moto")
+
+
 def pods_of(kube, ns, sel, phase=None):
     pods = list(kube.list("v1", "pods", ns, label_selector=sel))
     return [p for p in pods if phase is None or p["status"].get("phase") == phase]
@@ -118,7 +133,7 @@ def test_ip_count_drops_per_running_pod_and_comes_back_after_background_delete(
         kube, env, ec2, fargate_run):
     ns, run = fargate_run
     subnets = env["TESTBED_FARGATE_SUBNETS"].split(",")
-    before = free_ips(ec2, subnets)
+    before = settled_free_ips(kube, ec2, ns, subnets)
     names = [f"run-{run}-{i}" for i in range(3)]
     for n in names:
         kube.create("batch/v1", "jobs", job_manifest(n, ns, run_seconds=-1,
