@@ -3,8 +3,6 @@ $EKS_REAPER_TESTBED picks the state dir as everywhere else."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import secrets
 from pathlib import Path
@@ -12,22 +10,20 @@ from pathlib import Path
 import pytest
 
 from testbed.kube import Kube
+from testbed.state import STATE, load_env, trust_only_the_testbed_ca
 from testbed.workload import delete_namespace
 
 from . import faultlib
 
-for _var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-    os.environ.pop(_var, None)
-
-STATE = Path(os.environ.get("EKS_REAPER_TESTBED", "/tmp/eks-reaper-testbed"))
+trust_only_the_testbed_ca()
 
 
 @pytest.fixture(scope="session")
 def env() -> dict:
-    path = STATE / "env.json"
-    if not (STATE / "ready").exists() or not path.exists():
+    loaded = load_env()
+    if loaded is None:
         pytest.fail(f"testbed is not up (no {STATE}/ready): run scripts/testbed up")
-    return json.loads(path.read_text())
+    return loaded
 
 
 @pytest.fixture(scope="session")

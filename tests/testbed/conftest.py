@@ -7,8 +7,6 @@ Unit tests that need no testbed simply do not use these fixtures.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
@@ -18,22 +16,18 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `import testbed` from tests/
 
 from testbed.throttle import admin_session  # noqa: E402
+from testbed.state import STATE, load_env, trust_only_the_testbed_ca  # noqa: E402
 from testbed.tokens import token_for  # noqa: E402
 
-# requests lets these override a Session's `verify` (the testbed CA); testbed tests only
-# talk to loopback services, so drop them for this process.
-for _var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-    os.environ.pop(_var, None)
-
-STATE = Path(os.environ.get("EKS_REAPER_TESTBED", "/tmp/eks-reaper-testbed"))
+trust_only_the_testbed_ca()
 
 
 @pytest.fixture(scope="session")
 def env() -> dict:
-    path = STATE / "env.json"
-    if not (STATE / "ready").exists() or not path.exists():
+    loaded = load_env()
+    if loaded is None:
         pytest.fail(f"testbed is not up (no {STATE}/ready): run scripts/testbed up")
-    return json.loads(path.read_text())
+    return loaded
 
 
 @pytest.fixture(scope="session")
