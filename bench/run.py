@@ -10,6 +10,8 @@ turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:
   ttl       the native TTL-after-finished controller on the same fixture with
             ttlSecondsAfterFinished set so that every Job falls due at one instant.
   idle      retained (not yet due) Jobs + running pods, nothing to delete: eks-reaper runs.
+  lambda-cpu  the idle run under a CPU quota equal to Lambda's share at each memory size
+            (memory / 1,769 MB of a vCPU; cgroup v1 cpu controller, needs root).
   package   size of the arm64 Lambda zip (`scripts/package`).
   init      cold-start init of the x86_64 release binary under AWS's Lambda RIE.
 
@@ -123,13 +125,22 @@ def metrics_delta(before: dict, after: dict, resources=("jobs", "pods")) -> JSON
             "listBytes": {k: int(v) for k, v in sorted(list_bytes.items())}}
 
 
-def timed(cmd: list[str], env: dict[str, str], stdout: Path, stderr: Path) -> JSON:
-    """Runs cmd under /usr/bin/time -v; wall (our clock), peak RSS, CPU, exit code."""
+def timed(cmd: list[str], env: dict[str, str], stdout: Path, stderr: Path,
+          time_limit: float | None = None) -> JSON:
+    """Runs cmd under /usr/bin/time -v; wall (our clock), peak RSS, CPU, exit code. With a
+    time limit the command is stopped (SIGTERM) once it is reached: `stopped` says so."""
     tfile = stderr.with_suffix(".time")
     t0 = time.monotonic()
+    stopped = False
     with stdout.open("w") as so, stderr.open("w") as se:
-        rc = subprocess.call(["/usr/bin/time", "-v", "-o", str(tfile), *cmd], env=env,
-                             stdout=so, stderr=se)
+        proc = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(tfile), *cmd], env=env,
+                                stdout=so, stderr=se)
+        try:
+            rc = proc.wait(timeout=time_limit)
+        except subprocess.TimeoutExpired:
+            stopped = True
+            subprocess.call(["pkill", "-TERM", "-P", str(proc.pid)])  # the command, not time
+            rc = proc.wait()
     wall = time.monotonic() - t0
     tv = tfile.read_text()
 
@@ -137,7 +148,7 @@ def timed(cmd: list[str], env: dict[str, str], stdout: Path, stderr: Path) -> JS
         m = re.search(rf"{re.escape(label)}: (.+)", tv)
         return m.group(1).strip() if m else ""
 
-    return {"rc": rc, "wallSeconds": round(wall, 3),
+    return {"rc": rc, "wallSeconds": round(wall, 3), "stopped": stopped,
             "maxRssKB": int(field("Maximum resident set size (kbytes)") or 0),
             "cpuSeconds": round(float(field("User time (seconds)") or 0)
                                 + float(field("System time (seconds)") or 0), 2)}
@@ -168,8 +179,20 @@ def reaper_env(env: JSON) -> dict[str, str]:
     return e
 
 
-def reaper_cmd(env: JSON, namespace: str | None, concurrency: int, extra: list[str]) -> list[str]:
-    cmd = [str(REAPER_BIN), "run", "--cluster", env["TESTBED_CLUSTER"], "--output", "json",
+def reaper_bin(who: str) -> Path:
+    """`reaper` is BENCH_REAPER_BIN (default: the release build); `reaper-X` is the binary in
+    BENCH_REAPER_BIN_X, for A/B runs of two builds side by side."""
+    if who == "reaper":
+        return REAPER_BIN
+    variable = "BENCH_REAPER_BIN_" + who.removeprefix("reaper-").upper().replace("-", "_")
+    if variable not in os.environ:
+        raise SystemExit(f"contender {who}: set {variable} to the binary to run")
+    return Path(os.environ[variable])
+
+
+def reaper_cmd(env: JSON, namespace: str | None, concurrency: int, extra: list[str],
+               binary: Path = REAPER_BIN) -> list[str]:
+    cmd = [str(binary), "run", "--cluster", env["TESTBED_CLUSTER"], "--output", "json",
            "--succeeded-job-ttl", "15m", "--failed-job-ttl", "24h",
            "--respect-native-ttl", "true", "--concurrency", str(concurrency),
            "--page-size", "500", "--max-run-time", "15m"]
@@ -179,15 +202,17 @@ def reaper_cmd(env: JSON, namespace: str | None, concurrency: int, extra: list[s
 
 
 def run_reaper(env: JSON, logs: Path, tag: str, namespace: str | None, concurrency: int,
-               extra: list[str] | None = None) -> JSON:
-    cmd = reaper_cmd(env, namespace, concurrency, extra or [])
-    t = timed(cmd, reaper_env(env), logs / f"{tag}.json", logs / f"{tag}.log")
+               extra: list[str] | None = None, binary: Path = REAPER_BIN,
+               wrapper: list[str] | None = None) -> JSON:
+    cmd = reaper_cmd(env, namespace, concurrency, extra or [], binary)
+    t = timed([*(wrapper or []), *cmd], reaper_env(env), logs / f"{tag}.json",
+              logs / f"{tag}.log")
     report = json.loads((logs / f"{tag}.json").read_text() or "{}")
     c = (report.get("clusters") or [{}])[0]
     deleted = c.get("jobs", {}).get("deleted", 0) + c.get("pods", {}).get("deleted", 0)
-    st = REAPER_BIN.stat()
+    st = binary.stat()
     return {**t, "command": " ".join(cmd), "status": c.get("status"),
-            "binary": {"path": str(REAPER_BIN), "bytes": st.st_size,
+            "binary": {"path": str(binary), "bytes": st.st_size,
                        "mtime": time.strftime("%H:%M:%S", time.gmtime(st.st_mtime))},
             "jobsSeen": c.get("jobs", {}).get("seen"), "podsSeen": c.get("pods", {}).get("seen"),
             "jobsDeleted": c.get("jobs", {}).get("deleted"),
@@ -233,14 +258,15 @@ def kubectl_phases(text: str) -> JSON:
     return out
 
 
-def run_kubectl(env: JSON, logs: Path, tag: str, namespace: str) -> JSON:
+def run_kubectl(env: JSON, logs: Path, tag: str, namespace: str,
+                time_limit: float | None = None) -> JSON:
     """`kubectl delete jobs --all -n NS` as an admin would type it, except --wait=false:
     with the default --wait=true kubectl then GETs every deleted Job until 404 at client-go's
     default 5 requests/s (measured: see BENCHMARKS.md), ~N/5 s of waiting after the work is
     done. Deletion speed is taken from the log: start -> last DELETE."""
     cmd = ["kubectl", "delete", "jobs", "--all", "-n", namespace, "--wait=false", "-v=6"]
     e = dict(os.environ, KUBECONFIG=env["KUBECONFIG"])
-    t = timed(cmd, e, logs / f"{tag}.out", logs / f"{tag}.log")
+    t = timed(cmd, e, logs / f"{tag}.out", logs / f"{tag}.log", time_limit)
     text = (logs / f"{tag}.log").read_text()
     phases = kubectl_phases(text)
     deleted = len(re.findall(r"\] DELETE https://\S+ 200", text))
@@ -263,12 +289,13 @@ def drain_one(a: argparse.Namespace, env: JSON, kube: Kube, who: str, ns: str, r
     tag = f"{a.label}-{who}-{rep}"
     before, la0 = metrics(kube), loadavg()
     log(f"{tag}: {who} draining {n} Jobs in {ns}")
-    if who == "reaper":
-        r = run_reaper(env, logs, tag, None if a.cluster_wide else ns, a.concurrency)
+    if who.startswith("reaper"):
+        r = run_reaper(env, logs, tag, None if a.cluster_wide else ns, a.concurrency,
+                       binary=reaper_bin(who))
     elif who == "floor":
         r = run_floor(env, logs, tag, ns, a.concurrency)
     elif who == "kubectl":
-        r = run_kubectl(env, logs, tag, ns)
+        r = run_kubectl(env, logs, tag, ns, a.kubectl_time_limit)
     else:
         raise SystemExit(f"unknown contender {who}")
     jobs_left = count(kube, "batch/v1", "jobs", ns)
@@ -347,14 +374,21 @@ def step_ttl(a: argparse.Namespace) -> None:
             jobs_gone = el
             break
         time.sleep(0.5)
-    pods_gone = wait_until_zero(kube, "v1", "pods", ns, timeout=600) if a.pods != "none" else 0
+    window = time.monotonic() - t0
+    left = count(kube, "batch/v1", "jobs", ns)
+    pods_gone = (wait_until_zero(kube, "v1", "pods", ns, timeout=600)
+                 if a.pods != "none" and jobs_gone is not None else None)
     after = metrics(kube)
     record(Path(a.out), {
         "step": "ttl", "label": a.label, "who": "ttl-controller", "namespace": ns, "n": a.count,
         "podsPerJob": a.pods, "ttlSecondsAfterFinished": delay, **fixture, "jobsAtDue": left0,
         "wallSeconds": None if jobs_gone is None else round(jobs_gone, 1),
         "podsGoneAfterSeconds": None if pods_gone is None else round(pods_gone, 1),
-        "deletesPerSecond": None if jobs_gone is None else round(left0 / jobs_gone, 1),
+        # Stopped by --timeout: the rate over the window, and what was left.
+        "stoppedAfterSeconds": None if jobs_gone is not None else round(window, 1),
+        "jobsLeftAtStop": None if jobs_gone is not None else left,
+        "deletesPerSecond": round(left0 / jobs_gone, 1) if jobs_gone is not None
+        else round((left0 - left) / window, 1),
         "timeline": timeline, "apiserver": metrics_delta(before, after),
         "controllerManagerFlags": "--kube-api-qps=500 --kube-api-burst=1000 (testbed); "
                                   "--concurrent-ttl-after-finished-syncs default (5)",
@@ -362,11 +396,8 @@ def step_ttl(a: argparse.Namespace) -> None:
     kube.delete("v1", "namespaces", ns, missing_ok=True)
 
 
-def step_idle(a: argparse.Namespace) -> None:
-    env = load_env()
-    kube = admin(env)
-    logs = Path(a.logs)
-    logs.mkdir(parents=True, exist_ok=True)
+def idle_fixture(a: argparse.Namespace, kube: Kube) -> tuple[JSON, int]:
+    """Retained Jobs with their pods + running pods in two namespaces (reused if present)."""
     ns, ns_run = f"bench-{a.label}-idle", f"bench-{a.label}-idle-running"
     t0 = time.monotonic()
     # Retained = failed an hour ago: inside the default 24 h failed-Job retention however long
@@ -382,8 +413,21 @@ def step_idle(a: argparse.Namespace) -> None:
         workload.running_pods(kube, count=a.running_pods - have_run, namespace=ns_run,
                               workers=32)
     running = count(kube, "v1", "pods", ns_run)
-    seeded_at = time.monotonic()
-    log(f"idle fixture: {fixture} + {running} running pods in {seeded_at - t0:.0f}s")
+    log(f"idle fixture: {fixture} + {running} running pods in {time.monotonic() - t0:.0f}s")
+    return fixture, running
+
+
+def drop_idle_fixture(a: argparse.Namespace, kube: Kube) -> None:
+    kube.delete("v1", "namespaces", f"bench-{a.label}-idle", missing_ok=True)
+    kube.delete("v1", "namespaces", f"bench-{a.label}-idle-running", missing_ok=True)
+
+
+def step_idle(a: argparse.Namespace) -> None:
+    env = load_env()
+    kube = admin(env)
+    logs = Path(a.logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    fixture, running = idle_fixture(a, kube)
     if a.seed_only:
         return
     quiet(kube)
@@ -400,8 +444,52 @@ def step_idle(a: argparse.Namespace) -> None:
         if r["deleted"]:
             log("WARNING: the idle run deleted something (fixture aged past a TTL?)")
     if not a.keep:
-        kube.delete("v1", "namespaces", ns, missing_ok=True)
-        kube.delete("v1", "namespaces", ns_run, missing_ok=True)
+        drop_idle_fixture(a, kube)
+
+
+# Lambda gives a function CPU in proportion to its memory: one vCPU at 1,769 MB.
+LAMBDA_MB_PER_VCPU = 1769
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")  # cgroup v1 cpu controller
+
+
+def cpu_quota_group(memory_mb: int) -> Path:
+    """A cgroup (v1) whose CFS quota is Lambda's CPU share at `memory_mb`."""
+    if not (CGROUP_CPU / "cpu.cfs_quota_us").exists():
+        raise SystemExit(f"{CGROUP_CPU} has no cpu.cfs_quota_us: needs a writable cgroup v1 "
+                         "cpu controller")
+    group = CGROUP_CPU / f"eks-reaper-bench-{memory_mb}mb"
+    group.mkdir(exist_ok=True)
+    period = 100_000
+    (group / "cpu.cfs_period_us").write_text(str(period))
+    (group / "cpu.cfs_quota_us").write_text(str(round(period * memory_mb / LAMBDA_MB_PER_VCPU)))
+    return group
+
+
+def step_lambda_cpu(a: argparse.Namespace) -> None:
+    """The idle run with the CPU Lambda would give each memory size (a CFS quota of
+    memory/1,769 vCPU on this machine's cores): how long a scheduled run takes per size."""
+    env = load_env()
+    kube = admin(env)
+    logs = Path(a.logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    fixture, running = idle_fixture(a, kube)
+    quiet(kube)
+    sizes = [int(x) for x in a.sizes.split(",")]
+    groups = {mb: cpu_quota_group(mb) for mb in sizes}
+    for rep in range(1, a.repeats + 1):
+        for mb in sizes:  # interleaved, so drift hits every size alike
+            tag = f"{a.label}-lambda-cpu-{mb}-{rep}"
+            procs = groups[mb] / "cgroup.procs"
+            join = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs)]
+            la0 = loadavg()
+            r = run_reaper(env, logs, tag, None, a.concurrency, wrapper=join)
+            record(Path(a.out), {"step": "lambda-cpu", "label": a.label, "who": "reaper",
+                                 "rep": rep, "memoryMB": mb,
+                                 "cpuShare": round(mb / LAMBDA_MB_PER_VCPU, 4),
+                                 "retainedJobs": fixture["jobs"], "runningPods": running, **r,
+                                 "loadavgBefore": la0, "loadavgAfter": loadavg()})
+    if not a.keep:
+        drop_idle_fixture(a, kube)
 
 
 def step_package(a: argparse.Namespace) -> None:
@@ -507,13 +595,14 @@ def step_summary(a: argparse.Namespace) -> None:
               "| peak RSS MB | requests | 429s | pods gone after s |")
         print("|---|---|---|---|---|---|---|---|---|")
         rates = {}
-        for who in ("reaper", "floor", "kubectl", "ttl-controller"):
+        order = ("reaper", "floor", "kubectl", "ttl-controller")
+        contenders = sorted({r["who"] for r in group},
+                            key=lambda w: (order.index(w) if w in order else 0.5, w))
+        for who in contenders:
             g = [r for r in group if r["who"] == who]
-            if not g:
-                continue
             rates[who] = med(g, "deletesPerSecond")
-            if who == "reaper":
-                print(f"<!-- reaper binaries: {sorted({str(r.get('binary')) for r in g})} -->")
+            if who.startswith("reaper"):
+                print(f"<!-- {who} binaries: {sorted({str(r.get('binary')) for r in g})} -->")
             rss = med(g, "maxRssKB")
             print(f"| {who} | {len(g)} | {med(g, 'wallSeconds')} | {rates[who]} | "
                   f"{', '.join(str(r['deletesPerSecond']) for r in g)} | "
@@ -521,12 +610,20 @@ def step_summary(a: argparse.Namespace) -> None:
                   f"{med(g, 'requests') if who != 'ttl-controller' else ''} | "
                   f"{med(g, 'throttled') if who != 'ttl-controller' else ''} | "
                   f"{med(g, 'podsGoneAfterSeconds')} |")
-        if rates.get("reaper"):
+        for mine in [w for w in contenders if w.startswith("reaper") and rates[w]]:
             print()
             for who, v in rates.items():
-                if who != "reaper" and v:
-                    print(f"- eks-reaper ÷ {who}: {rates['reaper'] / v:.2f}×")
-            print(f"- eks-reaper ÷ kube-cleanup-operator's 5/s: {rates['reaper'] / 5:.0f}×")
+                if who != mine and v:
+                    print(f"- {mine} ÷ {who}: {rates[mine] / v:.2f}× (medians)")
+            # Side by side: the same round's floor run, round by round.
+            pairs = [(r["deletesPerSecond"], f["deletesPerSecond"])
+                     for r in group if r["who"] == mine
+                     for f in group if f["who"] == "floor" and f.get("rep") == r.get("rep")]
+            if pairs:
+                ratios = [round(x / y, 2) for x, y in pairs if y]
+                print(f"- {mine} ÷ floor, round by round: {ratios}, median "
+                      f"{statistics.median(ratios):.2f}×")
+            print(f"- {mine} ÷ kube-cleanup-operator's 5/s: {rates[mine] / 5:.0f}×")
         loads = [x for r in group for x in (r.get("loadavgBefore") or [None])[:1] if x]
         if loads:
             print(f"- 1-min load average before runs: {min(loads)}–{max(loads)} (2 cores)")
@@ -545,6 +642,20 @@ def step_summary(a: argparse.Namespace) -> None:
                   f"{r['deleted']} | {lb.get('jobs')} | {lb.get('pods')} | "
                   f"{round(r['maxRssKB'] / 1024, 1)} |")
         print(f"\nmedian wall {med(idle, 'wallSeconds')} s, binary {f.get('binary')}")
+    sized = [r for r in rows if r["step"] == "lambda-cpu"]
+    if sized:
+        f = sized[0]
+        print(f"\n### idle run at Lambda's CPU share per memory size ({f['retainedJobs']} "
+              f"retained Jobs, {f['runningPods']} running pods)\n")
+        print("| memory MB | vCPU share | runs | wall s (median) | all runs | CPU s (median) "
+              "| GB-s per run (median) |")
+        print("|---|---|---|---|---|---|---|")
+        for mb in sorted({r["memoryMB"] for r in sized}):
+            g = [r for r in sized if r["memoryMB"] == mb]
+            wall = med(g, "wallSeconds")
+            print(f"| {mb} | {g[0]['cpuShare']} | {len(g)} | {wall} | "
+                  f"{', '.join(str(r['wallSeconds']) for r in g)} | {med(g, 'cpuSeconds')} | "
+                  f"{round(wall * mb / 1024, 2)} |")
     for r in rows:
         if r["step"] in ("package", "init"):
             print(f"\n{r['step']}: " + json.dumps({k: v for k, v in r.items()
@@ -562,6 +673,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--pods", choices=["none", "direct"], default="direct")
     d.add_argument("--repeats", type=int, default=3)
     d.add_argument("--kubectl-repeats", type=int, default=1)
+    d.add_argument("--kubectl-time-limit", type=float, default=None,
+                   help="stop kubectl after this many seconds; its rate is then measured "
+                        "over that window (deleted so far / time)")
     d.add_argument("--contenders", default="reaper,floor,kubectl")
     d.add_argument("--concurrency", type=int, default=16)
     d.add_argument("--cluster-wide", action="store_true",
@@ -577,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--cluster-wide", action="store_true")
     o.add_argument("--keep", action="store_true")
     o.add_argument("--seed-note", default="pre-seeded with testbed.workload bulk")
+    o.add_argument("--kubectl-time-limit", type=float, default=None)
     t = sub.add_parser("ttl")
     t.add_argument("--label", required=True)
     t.add_argument("--count", type=int, default=10000)
@@ -592,6 +707,15 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--concurrency", type=int, default=16)
     i.add_argument("--keep", action="store_true")
     i.add_argument("--seed-only", action="store_true")
+    c = sub.add_parser("lambda-cpu")
+    c.add_argument("--label", default="idle")
+    c.add_argument("--count", type=int, default=10000)
+    c.add_argument("--pods", choices=["none", "direct"], default="direct")
+    c.add_argument("--running-pods", type=int, default=5000)
+    c.add_argument("--sizes", default="128,256,512,1024,1769", help="Lambda memory sizes, MB")
+    c.add_argument("--repeats", type=int, default=3)
+    c.add_argument("--concurrency", type=int, default=16)
+    c.add_argument("--keep", action="store_true")
     p = sub.add_parser("package")
     p.add_argument("--build", action="store_true")
     n = sub.add_parser("init")
@@ -599,7 +723,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary")
     a = ap.parse_args(argv)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    {"drain": step_drain, "one": step_one, "ttl": step_ttl, "idle": step_idle, "package": step_package,
+    {"drain": step_drain, "one": step_one, "ttl": step_ttl, "idle": step_idle,
+     "lambda-cpu": step_lambda_cpu, "package": step_package,
      "init": step_init, "summary": step_summary}[a.step](a)
     return 0
 
