@@ -5,14 +5,12 @@
 //! use another interpreter with `moto[server]` and `cbor2`. `CBOR_BRIDGE_RECORD_DIR` makes
 //! the bridge save the SDK's requests (that is how the bridge's pytest fixtures were made).
 
+mod moto;
+
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat, Statistic,
@@ -20,76 +18,12 @@ use aws_sdk_cloudwatch::types::{
 use eks_reaper::metrics::{
     self, ClusterFigures, NamespaceDeletions, Sink, SinkKind, SubnetFigures,
 };
-
-/// Kills the child process when the test ends, pass or fail.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("EKS_REAPER_PYTHON") {
-        return p.into();
-    }
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg("source scripts/lib/common.sh && echo \"$(venv)/bin/python\"")
-        .current_dir(root())
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "venv: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().into()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use moto::{Process, free_port, root, sdk_config};
 
 /// moto on a free port, and the bridge in front of it; returns the bridge URL.
 fn start_moto_and_bridge() -> (Process, Process, String) {
-    let python = python();
-    let moto_port = free_port();
-    let moto = Process(
-        Command::new(&python)
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &moto_port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto starts"),
-    );
-    wait_for_port(moto_port);
-    let mut command = Command::new(&python);
+    let (moto, moto_port) = moto::start();
+    let mut command = Command::new(moto::python());
     command
         .arg(root().join("tests/testbed/cbor_bridge.py"))
         .args([
@@ -108,21 +42,6 @@ fn start_moto_and_bridge() -> (Process, Process, String) {
         .read_line(&mut url)
         .unwrap();
     (moto, bridge, url.trim().to_owned())
-}
-
-async fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region("eu-west-1")
-        .credentials_provider(Credentials::new(
-            "AKIDTESTBED",
-            "secret",
-            None,
-            None,
-            "testbed",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await
 }
 
 fn figures(cluster: &str) -> ClusterFigures {

@@ -3,70 +3,16 @@
 //!
 //! Starts its own moto (testbed venv, or `EKS_REAPER_PYTHON`).
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod moto;
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
 use aws_sdk_eks::types::{FargateProfileSelector, VpcConfigRequest};
 use eks_reaper::subnets::{self, SkipReason, Source};
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("EKS_REAPER_PYTHON") {
-        return p.into();
-    }
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg("source scripts/lib/common.sh && echo \"$(venv)/bin/python\"")
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "venv: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().into()
-}
-
-fn start_moto() -> (Process, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let moto = Process(
-        Command::new(python())
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto starts"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (moto, format!("http://127.0.0.1:{port}"))
+/// moto on a free port and an SDK config pointing at it.
+async fn start_moto() -> (moto::Process, aws_types::SdkConfig) {
+    let (process, port) = moto::start();
+    let sdk = moto::sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    (process, sdk)
 }
 
 async fn subnet(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str, az: &str) -> String {
@@ -87,13 +33,7 @@ async fn subnet(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str, az: &str) -> S
 async fn headroom_covers_cluster_fargate_and_extra_subnets_as_ec2_reports_them() {
     // GIVEN a cluster on subnets A and B, Fargate profiles on B+C and C, extra D, A and a
     // subnet that does not exist; three ENIs taken from B
-    let (_moto, url) = start_moto();
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region("eu-west-1")
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(&url)
-        .load()
-        .await;
+    let (_moto, sdk) = start_moto().await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let eks = aws_sdk_eks::Client::new(&sdk);
     let vpc = ec2
@@ -206,13 +146,7 @@ async fn headroom_covers_cluster_fargate_and_extra_subnets_as_ec2_reports_them()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_cluster_is_an_error_naming_it() {
-    let (_moto, url) = start_moto();
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region("eu-west-1")
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(&url)
-        .load()
-        .await;
+    let (_moto, sdk) = start_moto().await;
     let err = subnets::read(
         &aws_sdk_eks::Client::new(&sdk),
         &aws_sdk_ec2::Client::new(&sdk),
