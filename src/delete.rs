@@ -1,8 +1,13 @@
 //! Deleting due objects: bounded concurrency, preconditions, propagation, deadline.
 //!
-//! - Jobs go with `propagationPolicy: Background` (without it the API orphans their pods) and
-//!   a `uid` precondition (workflow engines reuse names: a re-created Job must survive).
-//! - Pods go with a `uid` precondition.
+//! - Jobs go with `propagationPolicy: Background` (without it the API orphans their pods).
+//! - Every DELETE carries the listed `uid` and `resourceVersion` as preconditions: a
+//!   re-created object of the same name (workflow engines reuse names) survives, and so does
+//!   one changed since it was judged (a keep annotation added meanwhile). They also make
+//!   "deleted" mean "deleted by this run": two overlapping runs racing for one pod would
+//!   otherwise both get 200 (the API server's graceful path sets `deletionTimestamp`, then
+//!   deletes, and answers 200 to a second DELETE that lost the race); with the
+//!   `resourceVersion` precondition the loser gets 409.
 //! - 404 is "already gone", 409 "changed, skipped": neither is an error.
 //! - 429 is retried by [`crate::api::call`] with `Retry-After` and jitter.
 //! - Once the deadline is near, nothing new starts: the rest is counted as backlog.
@@ -63,7 +68,7 @@ pub fn delete_params(candidate: &Candidate, dry_run: DryRun) -> DeleteParams {
         propagation_policy: (candidate.kind == Kind::Job).then_some(PropagationPolicy::Background),
         preconditions: Some(Preconditions {
             uid: Some(candidate.uid.clone()),
-            resource_version: None,
+            resource_version: Some(candidate.resource_version.clone()).filter(|rv| !rv.is_empty()),
         }),
         ..DeleteParams::default()
     }
@@ -116,7 +121,7 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
         }
         StatusCode::NOT_FOUND => Outcome::AlreadyGone,
         StatusCode::CONFLICT => {
-            info!(cluster, kind, namespace = %c.namespace, name = %c.name, detail = %response.message(), "changed since listed (uid precondition); skipped");
+            info!(cluster, kind, namespace = %c.namespace, name = %c.name, detail = %response.message(), "changed since listed (uid/resourceVersion precondition); skipped");
             Outcome::Conflict
         }
         s => {
@@ -146,6 +151,7 @@ mod tests {
             namespace: "etl".to_owned(),
             name: "run-1".to_owned(),
             uid: "1234".to_owned(),
+            resource_version: "5678".to_owned(),
             reason: Delete::SucceededPastTtl {
                 age: Duration::from_secs(1200),
             },
@@ -163,22 +169,24 @@ mod tests {
     }
 
     #[test]
-    fn job_delete_propagates_in_background_with_a_uid_precondition() {
+    fn job_delete_propagates_in_background_with_uid_and_version_preconditions() {
         let (uri, b) = body(Kind::Job, DryRun::Off);
         assert_eq!(uri, "/apis/batch/v1/namespaces/etl/jobs/run-1?");
         assert_eq!(b["propagationPolicy"], "Background");
         assert_eq!(b["preconditions"]["uid"], "1234");
+        assert_eq!(b["preconditions"]["resourceVersion"], "5678");
         assert!(b.get("dryRun").is_none());
     }
 
     #[test]
-    fn pod_delete_has_a_uid_precondition_and_no_propagation() {
+    fn pod_delete_has_uid_and_version_preconditions_and_no_propagation() {
         let (uri, b) = body(Kind::Pod, DryRun::Off);
         assert!(
             uri.starts_with("/api/v1/namespaces/etl/pods/run-1"),
             "{uri}"
         );
         assert_eq!(b["preconditions"]["uid"], "1234");
+        assert_eq!(b["preconditions"]["resourceVersion"], "5678");
         assert!(b.get("propagationPolicy").is_none());
     }
 

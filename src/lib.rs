@@ -16,7 +16,9 @@
 //!    - [`subnets`] — free IPv4 addresses of the cluster's and Fargate profiles' subnets;
 //!      low headroom puts finished Fargate pods first, with a shorter retention;
 //!    - [`scan`] — paginated lists, each object decided by the pure [`policy`] as its page
-//!      arrives; due ones stream on as small [`scan::Candidate`]s;
+//!      arrives; due ones stream on as small [`scan::Candidate`]s. Three passes (Jobs,
+//!      Fargate pods, other pods; pods first in low headroom), one at a time: a pass's
+//!      deletions finish before the next pass lists;
 //!    - [`delete`] — bounded concurrent DELETEs with preconditions, through [`api`], which
 //!      counts requests and honours 429 `Retry-After`; the [`deadline`] stops new work in
 //!      time;

@@ -1,5 +1,6 @@
 //! One cluster, start to finish: connect → subnet headroom (decides low-headroom mode) →
-//! list + plan (streaming) → delete → IP exhaustion forecast.
+//! per pass (Jobs, Fargate pods, other pods): list + plan, streaming into delete → IP
+//! exhaustion forecast.
 //!
 //! Whatever happens, the cluster yields a [`ClusterReport`]; a failure here is data for the
 //! report, never a panic or an early return that would hide the other clusters.
@@ -16,7 +17,7 @@ use crate::deadline::Deadline;
 use crate::delete::{self, DeleteContext};
 use crate::eks::{self, Connected};
 use crate::report::{ClusterReport, ClusterStatus, Tally};
-use crate::scan::{self, Completion, Pass, ScanContext};
+use crate::scan::{self, Completion, Pass, ScanContext, ScanError};
 use crate::{forecast, subnets};
 
 /// Candidates buffered between the lister and the deleters (~150 bytes each): lets listing
@@ -86,7 +87,7 @@ pub async fn prune_cluster(
     let mut settings = config.policy.clone();
     settings.low_headroom = low_headroom;
 
-    // ---- list + plan + delete (streaming) ----------------------------------------------
+    // ---- list + plan + delete, pass by pass ---------------------------------------------
     let stats = ApiStats::default();
     let tally = Tally::default();
     let clock = Timestamp::now;
@@ -95,11 +96,10 @@ pub async fn prune_cluster(
     let order = if low_headroom {
         [Pass::FargatePods, Pass::OtherPods, Pass::Jobs]
     } else {
-        // Jobs first: their pods then go through the garbage collector, and the pod lists
-        // that follow are shorter.
+        // Jobs first: their pods go with them (Background propagation, via the garbage
+        // collector); the pod passes then handle bare and orphaned pods.
         [Pass::Jobs, Pass::FargatePods, Pass::OtherPods]
     };
-    let (tx, rx) = mpsc::channel(CANDIDATE_BUFFER);
     let scan_ctx = ScanContext {
         access: &connection.access,
         stats: &stats,
@@ -118,23 +118,22 @@ pub async fn prune_cluster(
         concurrency: config.concurrency,
         tally: &tally,
     };
-    let lister = async move {
-        let tx = tx;
-        for pass in order {
-            match scan::scan(pass, &scan_ctx, &tx).await {
-                Ok(Completion::Complete) => {}
-                Ok(Completion::Stopped) => return Ok(false),
-                Err(e) => return Err(e),
+    report.listing_complete = true;
+    for pass in order {
+        // One pass at a time: its deletions finish before the next pass lists, so the next
+        // list (tens of MB of JSON for the API server to encode) does not compete with them.
+        match prune_pass(pass, &scan_ctx, &delete_ctx).await {
+            Ok(Completion::Complete) => {}
+            Ok(Completion::Stopped) => {
+                report.listing_complete = false;
+                break;
             }
-        }
-        Ok(true)
-    };
-    let (listed, ()) = tokio::join!(lister, delete::drain(rx, &delete_ctx));
-    match listed {
-        Ok(complete) => report.listing_complete = complete,
-        Err(e) => {
-            warn!(cluster, error = %e, kind = e.kind(), "listing failed");
-            report.fail(e.kind(), e.to_string());
+            Err(e) => {
+                warn!(cluster, pass = pass.as_str(), error = %e, kind = e.kind(), "listing failed");
+                report.listing_complete = false;
+                report.fail(e.kind(), e.to_string());
+                break;
+            }
         }
     }
     report.absorb(tally);
@@ -188,6 +187,21 @@ pub async fn prune_cluster(
         "cluster done"
     );
     report
+}
+
+/// Lists one pass and deletes its due objects as they stream in; returns once both are done.
+async fn prune_pass(
+    pass: Pass,
+    scan_ctx: &ScanContext<'_>,
+    delete_ctx: &DeleteContext<'_>,
+) -> Result<Completion, ScanError> {
+    let (tx, rx) = mpsc::channel(CANDIDATE_BUFFER);
+    let lister = async move {
+        // `tx` is dropped when the scan ends, which ends the drain.
+        scan::scan(pass, scan_ctx, &tx).await
+    };
+    let (listed, ()) = tokio::join!(lister, delete::drain(rx, delete_ctx));
+    listed
 }
 
 fn elapsed_ms(since: Instant) -> u64 {

@@ -133,7 +133,8 @@ pub struct ClusterReport {
     pub errors: BTreeMap<String, u64>,
     /// Deletions answered 404: already gone.
     pub already_gone: u64,
-    /// Deletions answered 409: the object changed (uid precondition), skipped.
+    /// Deletions answered 409: the object changed since listed (uid/resourceVersion
+    /// precondition), skipped.
     pub conflicts: u64,
     /// 429 answers received.
     pub throttled: u64,
@@ -323,7 +324,7 @@ pub enum Outcome {
     Deleted,
     /// 404: already gone.
     AlreadyGone,
-    /// 409: changed since it was listed (uid precondition); skipped.
+    /// 409: changed since it was listed (uid/resourceVersion precondition); skipped.
     Conflict,
     /// Not attempted: the deadline came first.
     Backlog,

@@ -138,6 +138,10 @@ pub struct Candidate {
     pub name: String,
     /// UID, sent as a deletion precondition (names are reused).
     pub uid: String,
+    /// The resourceVersion the policy judged, also sent as a precondition: an object changed
+    /// since (a keep annotation added, another run already deleting it) is answered 409 and
+    /// left for the next run instead of being deleted on a stale decision.
+    pub resource_version: String,
     /// Why it is due.
     pub reason: Delete,
     /// A Fargate pod (its deletion frees a subnet IP).
@@ -397,6 +401,7 @@ where
                     namespace: meta.namespace.clone().unwrap_or_default(),
                     name: meta.name.clone().unwrap_or_default(),
                     uid,
+                    resource_version: meta.resource_version.clone().unwrap_or_default(),
                     reason,
                     fargate,
                 };
