@@ -103,7 +103,11 @@ export interface EksReaperProps {
   readonly deadLetterQueue?: boolean | sqs.IQueue;
   /** `true` reports only; `'server'` sends deletes with dryRun=All. @default false */
   readonly dryRun?: boolean | 'server';
-  /** @default 128 */
+  /**
+   * MB. CPU grows with memory (one vCPU at 1,769 MB); the run is CPU-bound, not
+   * memory-bound (peak RSS ~30 MB), so 1024 runs ~4x faster than 128 for ~2x the
+   * GB-seconds of a scheduled run (see BENCHMARKS.md). @default 1024
+   */
   readonly memorySize?: number;
   /** @default 900 seconds */
   readonly timeout?: Duration;
@@ -236,7 +240,7 @@ export class EksReaper extends Construct {
     const functionProps: lambda.FunctionOptions = {
       description: 'Prunes finished Jobs/Pods on EKS and watches subnet IP headroom',
       role: this.role,
-      memorySize: props.memorySize ?? 128,
+      memorySize: props.memorySize ?? 1024,
       timeout: props.timeout ?? Duration.seconds(900),
       architecture: lambda.Architecture.ARM_64,
       // One run at a time: a run still going when the next is due makes the next wait.

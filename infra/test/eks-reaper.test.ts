@@ -136,13 +136,13 @@ describe('IAM: least privilege', () => {
 });
 
 describe('function', () => {
-  test('arm64 provided.al2023 bootstrap, 128 MB, 900 s, reserved concurrency 1, JSON logs', () => {
+  test('arm64 provided.al2023 bootstrap, 1024 MB, 900 s, reserved concurrency 1, JSON logs', () => {
     const { template } = synth();
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'provided.al2023',
       Architectures: ['arm64'],
       Handler: 'bootstrap',
-      MemorySize: 128,
+      MemorySize: 1024,
       Timeout: 900,
       ReservedConcurrentExecutions: 1,
       LoggingConfig: Match.objectLike({ LogFormat: 'JSON', ApplicationLogLevel: 'INFO' }),
