@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import tempfile
@@ -247,6 +248,26 @@ def finish_cli(p: subprocess.Popen, timeout: float = 180) -> Run:
 def run_cli(env: JSON, args: list[str], extra_env: dict[str, str | None] | None = None,
             timeout: float = 180, json_logs: bool = True) -> Run:
     return finish_cli(start_cli(env, args, extra_env, json_logs), timeout)
+
+
+def stderr_so_far(p: subprocess.Popen) -> str:
+    """What the running CLI has written to stderr so far (a file, see start_cli)."""
+    with open(f"/proc/{p.pid}/fd/2") as f:
+        return f.read()
+
+
+@contextlib.contextmanager
+def paused(p: subprocess.Popen, after: str, timeout: float = 30) -> Iterator[None]:
+    """Waits until the running CLI has logged `after`, stops it (SIGSTOP) for the body of
+    the block, then lets it go on (SIGCONT)."""
+    wait_until(lambda: after in stderr_so_far(p) or p.poll() is not None, timeout, 0.002,
+               f"reaper to log {after!r}")
+    require(p.poll() is None, "the run ended before it could be paused")
+    os.kill(p.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
 
 
 # ---- the Lambda entry point under the Runtime Interface Emulator -------------------------
