@@ -290,8 +290,11 @@ def drain_one(a: argparse.Namespace, env: JSON, kube: Kube, who: str, ns: str, r
     before, la0 = metrics(kube), loadavg()
     log(f"{tag}: {who} draining {n} Jobs in {ns}")
     if who.startswith("reaper"):
+        memory_mb = getattr(a, "memory_mb", None)
         r = run_reaper(env, logs, tag, None if a.cluster_wide else ns, a.concurrency,
-                       binary=reaper_bin(who))
+                       binary=reaper_bin(who),
+                       wrapper=lambda_cpu_wrapper(memory_mb) if memory_mb else None)
+        r["memoryMB"] = memory_mb
     elif who == "floor":
         r = run_floor(env, logs, tag, ns, a.concurrency)
     elif who == "kubectl":
@@ -465,6 +468,12 @@ def cpu_quota_group(memory_mb: int) -> Path:
     return group
 
 
+def lambda_cpu_wrapper(memory_mb: int) -> list[str]:
+    """A command prefix that runs the command inside the quota group of `memory_mb`."""
+    procs = cpu_quota_group(memory_mb) / "cgroup.procs"
+    return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs)]
+
+
 def step_lambda_cpu(a: argparse.Namespace) -> None:
     """The idle run with the CPU Lambda would give each memory size (a CFS quota of
     memory/1,769 vCPU on this machine's cores): how long a scheduled run takes per size."""
@@ -475,14 +484,11 @@ def step_lambda_cpu(a: argparse.Namespace) -> None:
     fixture, running = idle_fixture(a, kube)
     quiet(kube)
     sizes = [int(x) for x in a.sizes.split(",")]
-    groups = {mb: cpu_quota_group(mb) for mb in sizes}
     for rep in range(1, a.repeats + 1):
         for mb in sizes:  # interleaved, so drift hits every size alike
             tag = f"{a.label}-lambda-cpu-{mb}-{rep}"
-            procs = groups[mb] / "cgroup.procs"
-            join = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs)]
             la0 = loadavg()
-            r = run_reaper(env, logs, tag, None, a.concurrency, wrapper=join)
+            r = run_reaper(env, logs, tag, None, a.concurrency, wrapper=lambda_cpu_wrapper(mb))
             record(Path(a.out), {"step": "lambda-cpu", "label": a.label, "who": "reaper",
                                  "rep": rep, "memoryMB": mb,
                                  "cpuShare": round(mb / LAMBDA_MB_PER_VCPU, 4),
@@ -673,6 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--pods", choices=["none", "direct"], default="direct")
     d.add_argument("--repeats", type=int, default=3)
     d.add_argument("--kubectl-repeats", type=int, default=1)
+    d.add_argument("--memory-mb", type=int, default=None,
+                   help="run eks-reaper with Lambda's CPU share at this memory size "
+                        "(see lambda-cpu)")
     d.add_argument("--kubectl-time-limit", type=float, default=None,
                    help="stop kubectl after this many seconds; its rate is then measured "
                         "over that window (deleted so far / time)")
