@@ -78,9 +78,12 @@ pub async fn main(cli: Cli) -> ExitCode {
     };
     let aws = crate::load_aws_config().await;
     let deadline = Deadline::bounded(None, config.max_run_time, config.deadline_margin);
-    let ticker = std::io::stderr()
-        .is_terminal()
-        .then(|| tokio::spawn(progress_line()));
+    // The progress line shares stderr with the logs: only when they are quiet enough
+    // (`RUST_LOG=warn` or less) not to print a line per object over it.
+    let quiet_logs =
+        tracing::level_filters::LevelFilter::current() <= tracing::level_filters::LevelFilter::WARN;
+    let ticker =
+        (std::io::stderr().is_terminal() && quiet_logs).then(|| tokio::spawn(progress_line()));
     let report = crate::run(&config, &aws, deadline).await;
     if let Some(t) = ticker {
         t.abort();
@@ -101,7 +104,7 @@ pub async fn main(cli: Cli) -> ExitCode {
     }
 }
 
-/// A progress line on the terminal during long deletions (`deleted N / M due`).
+/// A progress line on the terminal during long deletions (`N/M due objects handled`).
 async fn progress_line() {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     loop {
