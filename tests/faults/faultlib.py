@@ -423,9 +423,7 @@ def seed(kube: Kube, ns: str, *, due_jobs: int = 20, due_pods: int = 3,
       a running bare pod, an opted-out finished bare pod, a bare pod finished a minute ago.
     """
     kube.ensure_namespace(ns)
-    # Pods are admitted only once the serviceaccount controller has made `default`.
-    wait_until(lambda: kube.get_or_none("v1", "serviceaccounts", "default", ns) is not None,
-               60, 0.1, f"service account default in {ns}")
+    kube.wait_for_pod_admission(ns)
     s = Seed(ns)
     run = secrets.token_hex(3)
     if due_jobs:

@@ -313,6 +313,16 @@ class Kube:
                 return self.get("v1", "namespaces", name)
             raise
 
+    def wait_for_pod_admission(self, namespace: str, timeout: float = 60) -> None:
+        """Blocks until pods can be created in `namespace`: the ServiceAccount admission
+        plugin refuses them until the serviceaccount controller has made `default`, which
+        in a namespace created a moment ago may take a while."""
+        deadline = time.monotonic() + timeout
+        while self.get_or_none("v1", "serviceaccounts", "default", namespace) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no service account default in {namespace} after {timeout}s")
+            time.sleep(0.1)
+
     # ---- watching ----------------------------------------------------------------------
 
     def watch(self, api_version: str, plural: str, namespace: str | None = None, *,

@@ -35,6 +35,7 @@ def ec2(env):
 def namespace(kube):
     name = f"t-{secrets.token_hex(4)}"
     kube.ensure_namespace(name)
+    kube.wait_for_pod_admission(name)
     yield name
     kube.delete("v1", "namespaces", name, missing_ok=True)
 

@@ -250,6 +250,8 @@ def bulk_finished(kube: Kube, *, count: int, namespace: str = "bulk",
     if pods not in ("none", "direct", "run"):
         raise ValueError(f"pods must be none, direct or run, not {pods!r}")
     kube.ensure_namespace(namespace)
+    if pods != "none":
+        kube.wait_for_pod_admission(namespace)
     run_id = run_id or new_run_id()
     rng = random.Random(seed)
     labels = {RUN_LABEL: run_id, KIND_LABEL: "bulk", **(extra_labels or {})}
@@ -361,6 +363,7 @@ def running_pods(kube: Kube, *, count: int, namespace: str = "etl",
                  run_id: str | None = None, workers: int = 16) -> list[JSON]:
     """Bare pods (no owner) that run until deleted."""
     kube.ensure_namespace(namespace)
+    kube.wait_for_pod_admission(namespace)
     run_id = run_id or new_run_id()
     out: list[JSON] = []
 
