@@ -118,7 +118,6 @@ pub async fn prune_cluster(
         concurrency: config.concurrency,
         tally: &tally,
     };
-    report.listing_complete = true;
     for pass in order {
         // One pass at a time: its deletions finish before the next pass lists, so the next
         // list (tens of MB of JSON for the API server to encode) does not compete with them.

@@ -88,6 +88,14 @@ fn capacity(subnets: &BTreeMap<String, MotoSubnet>) -> u64 {
     subnets.values().map(|s| s.capacity).sum()
 }
 
+/// Empties the shared Fargate namespace and labels this test's objects with a fresh run id.
+async fn fresh_fargate(tb: &Testbed) -> (String, Fargate) {
+    clean_fargate(tb).await;
+    let run = format!("{:08x}", rand::random::<u32>());
+    let f = Fargate::new(tb, &run);
+    (run, f)
+}
+
 /// The shared Fargate namespace, for one test run id.
 struct Fargate {
     namespace: String,
@@ -105,6 +113,23 @@ impl Fargate {
             pods: Api::namespaced(tb.admin.clone(), &namespace),
             namespace,
         }
+    }
+
+    /// The run's scope (this namespace, this run's label), Jobs kept for 1 h, finished
+    /// Fargate pods for `fargate_ttl`, plus `more`.
+    fn settings(
+        &self,
+        fargate_ttl: &str,
+        more: &[(&'static str, &str)],
+    ) -> Vec<(&'static str, String)> {
+        let mut settings = vec![
+            ("REAPER_NAMESPACES", self.namespace.clone()),
+            ("REAPER_LABEL_SELECTOR", self.selector.clone()),
+            ("REAPER_FARGATE_POD_TTL", fargate_ttl.to_owned()),
+            ("REAPER_SUCCEEDED_JOB_TTL", "1h".to_owned()),
+        ];
+        settings.extend(more.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        settings
     }
 
     /// `n` real Jobs named `<prefix>-<run>-<i>` whose single pod runs on Fargate for
@@ -411,9 +436,7 @@ fn close(a: f64, b: f64) -> bool {
 async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
     let _serial = SERIAL.lock().await;
     let tb = Testbed::connect().await;
-    clean_fargate(&tb).await;
-    let run = format!("{:08x}", rand::random::<u32>());
-    let f = Fargate::new(&tb, &run);
+    let (run, f) = fresh_fargate(&tb).await;
     let empty = fargate(&tb).await;
 
     // GIVEN a burst of 6 Fargate Jobs, finished, their pods still holding 6 IPs
@@ -425,14 +448,13 @@ async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
     let ns = metrics_namespace(&run, "burst");
     let report = invoke(
         &tb,
-        &[
-            ("REAPER_NAMESPACES", f.namespace.as_str()),
-            ("REAPER_LABEL_SELECTOR", f.selector.as_str()),
-            ("REAPER_FARGATE_POD_TTL", "1h"),
-            ("REAPER_SUCCEEDED_JOB_TTL", "1h"),
-            ("REAPER_METRICS_SINK", "cloudwatch"),
-            ("REAPER_METRICS_NAMESPACE", ns.as_str()),
-        ],
+        &f.settings(
+            "1h",
+            &[
+                ("REAPER_METRICS_SINK", "cloudwatch"),
+                ("REAPER_METRICS_NAMESPACE", &ns),
+            ],
+        ),
     )
     .await;
     let after = watched(&tb).await;
@@ -528,9 +550,7 @@ async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
 async fn running_fargate_pods_created_in_the_window_count_in_the_forecast_and_are_kept() {
     let _serial = SERIAL.lock().await;
     let tb = Testbed::connect().await;
-    clean_fargate(&tb).await;
-    let run = format!("{:08x}", rand::random::<u32>());
-    let f = Fargate::new(&tb, &run);
+    let (run, f) = fresh_fargate(&tb).await;
     let cap = capacity(&fargate(&tb).await);
 
     // GIVEN 2 finished Fargate pods past a 1 s retention and 3 Fargate pods still running,
@@ -541,17 +561,7 @@ async fn running_fargate_pods_created_in_the_window_count_in_the_forecast_and_ar
 
     // WHEN the CLI runs with that retention
     let ns = metrics_namespace(&run, "running");
-    let (report, logs) = cli(
-        &tb,
-        &[
-            ("REAPER_NAMESPACES", f.namespace.as_str()),
-            ("REAPER_LABEL_SELECTOR", f.selector.as_str()),
-            ("REAPER_FARGATE_POD_TTL", "1s"),
-            ("REAPER_SUCCEEDED_JOB_TTL", "1h"),
-            ("REAPER_METRICS_NAMESPACE", ns.as_str()),
-        ],
-    )
-    .await;
+    let (report, logs) = cli(&tb, &f.settings("1s", &[("REAPER_METRICS_NAMESPACE", &ns)])).await;
 
     // THEN the finished pods go, the running ones are kept and counted apart
     let c = &report["clusters"][0];
@@ -615,23 +625,13 @@ async fn running_fargate_pods_created_in_the_window_count_in_the_forecast_and_ar
 async fn ips_of_pruned_fargate_pods_are_back_in_the_next_run() {
     let _serial = SERIAL.lock().await;
     let tb = Testbed::connect().await;
-    clean_fargate(&tb).await;
-    let run = format!("{:08x}", rand::random::<u32>());
-    let f = Fargate::new(&tb, &run);
+    let (run, f) = fresh_fargate(&tb).await;
     let cap = capacity(&fargate(&tb).await);
 
     // GIVEN 6 finished Fargate pods holding 6 IPs, past a 1 s Fargate retention
     f.burst(&run, 6).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let settings = |ns: &str| {
-        vec![
-            ("REAPER_NAMESPACES", f.namespace.clone()),
-            ("REAPER_LABEL_SELECTOR", f.selector.clone()),
-            ("REAPER_FARGATE_POD_TTL", "1s".to_owned()),
-            ("REAPER_SUCCEEDED_JOB_TTL", "1h".to_owned()),
-            ("REAPER_METRICS_NAMESPACE", ns.to_owned()),
-        ]
-    };
+    let settings = |ns: &str| f.settings("1s", &[("REAPER_METRICS_NAMESPACE", ns)]);
 
     // WHEN one run prunes them (its headroom is read before pruning) ...
     let ns_prune = metrics_namespace(&run, "prune");
@@ -873,9 +873,7 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
 async fn cloudwatch_down_still_frees_fargate_ips_and_reports_metrics_failed() {
     let _serial = SERIAL.lock().await;
     let tb = Testbed::connect().await;
-    clean_fargate(&tb).await;
-    let run = format!("{:08x}", rand::random::<u32>());
-    let f = Fargate::new(&tb, &run);
+    let (run, f) = fresh_fargate(&tb).await;
     let cap = capacity(&fargate(&tb).await);
 
     // GIVEN 2 finished Fargate pods past a 1 s retention, and nothing on the CloudWatch port
@@ -890,13 +888,7 @@ async fn cloudwatch_down_still_frees_fargate_ips_and_reports_metrics_failed() {
     // WHEN the Lambda runs
     let report = invoke(
         &tb,
-        &[
-            ("REAPER_NAMESPACES", f.namespace.as_str()),
-            ("REAPER_LABEL_SELECTOR", f.selector.as_str()),
-            ("REAPER_FARGATE_POD_TTL", "1s"),
-            ("REAPER_SUCCEEDED_JOB_TTL", "1h"),
-            ("AWS_ENDPOINT_URL_CLOUDWATCH", closed.as_str()),
-        ],
+        &f.settings("1s", &[("AWS_ENDPOINT_URL_CLOUDWATCH", &closed)]),
     )
     .await;
 

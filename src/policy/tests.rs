@@ -185,17 +185,7 @@ trait PodExt: Sized {
         self.status()
             .container_statuses
             .get_or_insert_with(Vec::new)
-            .push(ContainerStatus {
-                name: "main".to_owned(),
-                state: Some(ContainerState {
-                    terminated: Some(ContainerStateTerminated {
-                        finished_at: Some(Time(at)),
-                        ..ContainerStateTerminated::default()
-                    }),
-                    ..ContainerState::default()
-                }),
-                ..ContainerStatus::default()
-            });
+            .push(terminated("main", at));
         self
     }
     fn succeeded(self, at: Timestamp) -> Self {
