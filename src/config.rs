@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::event::{ClusterOverride, Overrides};
-use crate::policy::Settings;
+use crate::policy::{OwnerKind, Settings};
 
 /// Raw settings as given by environment variables or flags (clap reads both).
 #[derive(Debug, Clone, Args)]
@@ -61,18 +61,24 @@ pub struct Options {
     #[arg(long, env = "REAPER_BARE_POD_TTL", default_value = "1h")]
     pub bare_pod_ttl: String,
 
-    /// Only these namespaces (comma list; default all).
+    /// Only these namespaces (comma list; default all but kube-system, kube-public and
+    /// kube-node-lease, which are pruned only when named here).
     #[arg(long, env = "REAPER_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
 
-    /// Never these namespaces (comma list).
+    /// Never these namespaces (comma list), besides the protected ones.
+    #[arg(long, env = "REAPER_EXCLUDE_NAMESPACES", value_delimiter = ',')]
+    pub exclude_namespaces: Vec<String>,
+
+    /// Controllers whose finished Jobs and pods are handed over: `group/Kind` (comma list;
+    /// `core/Kind` for the core group).
     #[arg(
         long,
-        env = "REAPER_EXCLUDE_NAMESPACES",
+        env = "REAPER_PRUNE_OWNERS",
         value_delimiter = ',',
-        default_value = "kube-system"
+        value_name = "GROUP/KIND"
     )]
-    pub exclude_namespaces: Vec<String>,
+    pub prune_owners: Vec<String>,
 
     /// Kubernetes label selector applied to Jobs and Pods.
     #[arg(long, env = "REAPER_LABEL_SELECTOR")]
@@ -389,9 +395,8 @@ impl Config {
                 &options.bare_pod_ttl,
             )?,
             namespaces: include_namespaces(&options.namespaces)?,
-            // An explicitly empty exclude list is allowed: it drops the default `kube-system`
-            // exclusion on purpose (README).
             exclude_namespaces: list(&options.exclude_namespaces),
+            prune_owners: prune_owners(&options.prune_owners)?,
             respect_native_ttl: boolean(
                 "REAPER_RESPECT_NATIVE_TTL (--respect-native-ttl)",
                 &options.respect_native_ttl,
@@ -638,11 +643,34 @@ pub fn duration(field: &str, value: &str) -> Result<Duration, ConfigError> {
 }
 
 fn boolean(field: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" | "on" => Ok(true),
-        "false" | "no" | "0" | "off" => Ok(false),
-        _ => Err(ConfigError::invalid(field, value, "expected true or false")),
+    crate::policy::parse_flag(value)
+        .ok_or_else(|| ConfigError::invalid(field, value, "expected true or false"))
+}
+
+const PRUNE_OWNERS: &str = "REAPER_PRUNE_OWNERS (--prune-owners)";
+
+fn prune_owners(values: &[String]) -> Result<Vec<OwnerKind>, ConfigError> {
+    let mut owners: Vec<OwnerKind> = Vec::new();
+    for value in list(values) {
+        let owner = OwnerKind::parse(&value).ok_or_else(|| {
+            ConfigError::invalid(
+                PRUNE_OWNERS,
+                &value,
+                "expected group/Kind, e.g. argoproj.io/Workflow (core/Kind for the core group)",
+            )
+        })?;
+        if owner.is_batch_job() || owner.is_batch_cronjob() {
+            return Err(ConfigError::invalid(
+                PRUNE_OWNERS,
+                &value,
+                "batch Jobs and CronJobs are always understood (see REAPER_SKIP_CRONJOB_JOBS)",
+            ));
+        }
+        if !owners.contains(&owner) {
+            owners.push(owner);
+        }
     }
+    Ok(owners)
 }
 
 fn positive(field: &str, value: &str) -> Result<usize, ConfigError> {
@@ -675,13 +703,15 @@ fn include_namespaces(values: &[String]) -> Result<Vec<String>, ConfigError> {
     Ok(namespaces)
 }
 
+/// Trimmed, blank entries dropped, each entry once (in first-seen order).
 fn list(values: &[String]) -> Vec<String> {
-    values
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    let mut out: Vec<String> = Vec::new();
+    for v in values.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        if !out.iter().any(|o| o == v) {
+            out.push(v.to_owned());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -874,19 +904,96 @@ mod tests {
     }
 
     #[test]
-    fn exclude_namespaces_defaults_to_kube_system() {
+    fn protected_namespaces_are_out_of_scope_by_default() {
         let c = resolve(&["--cluster", "etl"]).expect("valid");
-        assert_eq!(c.policy.exclude_namespaces, ["kube-system"]);
+        assert!(c.policy.exclude_namespaces.is_empty());
+        for ns in ["kube-system", "kube-public", "kube-node-lease"] {
+            assert!(!c.policy.namespace_in_scope(ns), "{ns}");
+        }
     }
 
     #[test]
-    fn explicitly_empty_exclude_namespaces_excludes_nothing() {
-        // Documented in the README: setting it empty also drops the kube-system default.
+    fn an_empty_exclude_list_does_not_unprotect_kube_system() {
         for empty in ["", ",", " "] {
             let c = resolve(&["--cluster", "etl", "--exclude-namespaces", empty]).expect("valid");
-            assert!(c.policy.exclude_namespaces.is_empty(), "{empty:?}");
-            assert!(c.policy.namespace_in_scope("kube-system"), "{empty:?}");
+            assert!(!c.policy.namespace_in_scope("kube-system"), "{empty:?}");
         }
+    }
+
+    #[test]
+    fn exclude_namespaces_add_to_the_protected_ones() {
+        let c = resolve(&["--cluster", "etl", "--exclude-namespaces", "ops"]).expect("valid");
+        assert!(!c.policy.namespace_in_scope("ops"));
+        assert!(!c.policy.namespace_in_scope("kube-system"));
+        assert!(c.policy.namespace_in_scope("etl"));
+    }
+
+    #[test]
+    fn a_protected_namespace_is_pruned_only_when_named() {
+        let c = resolve(&["--cluster", "etl", "--namespaces", "kube-system,etl"]).expect("valid");
+        assert!(c.policy.namespace_in_scope("kube-system"));
+        assert!(!c.policy.namespace_in_scope("kube-public"));
+    }
+
+    #[test]
+    fn duplicate_namespaces_count_once() {
+        let c = resolve(&[
+            "--cluster",
+            "etl",
+            "--namespaces",
+            "etl, etl,web,etl",
+            "--exclude-namespaces",
+            "ops,ops",
+        ])
+        .expect("valid");
+        assert_eq!(c.policy.namespaces, ["etl", "web"]);
+        assert_eq!(c.policy.exclude_namespaces, ["ops"]);
+    }
+
+    #[test]
+    fn prune_owners_are_parsed_deduplicated_and_validated() {
+        let c = resolve(&[
+            "--cluster",
+            "etl",
+            "--prune-owners",
+            "argoproj.io/Workflow, argoproj.io/Workflow,core/ReplicationController",
+        ])
+        .expect("valid");
+        let owners: Vec<String> = c
+            .policy
+            .prune_owners
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(
+            owners,
+            ["argoproj.io/Workflow", "core/ReplicationController"]
+        );
+        for bad in [
+            "Workflow",
+            "argoproj.io/workflow",
+            "batch/Job",
+            "batch/CronJob",
+        ] {
+            let e = resolve(&["--cluster", "etl", "--prune-owners", bad]).expect_err(bad);
+            assert_eq!(e.field(), "REAPER_PRUNE_OWNERS (--prune-owners)", "{bad}");
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn boolean_settings_accept_the_documented_spellings_only() {
+        for (v, want) in [
+            ("YES", true),
+            (" on ", true),
+            ("1", true),
+            ("Off", false),
+            ("no", false),
+        ] {
+            let c = resolve(&["--cluster", "etl", "--skip-cronjob-jobs", v]).expect(v);
+            assert_eq!(c.policy.skip_cronjob_jobs, want, "{v:?}");
+        }
+        assert!(resolve(&["--cluster", "etl", "--skip-cronjob-jobs", "maybe"]).is_err());
     }
 
     #[test]

@@ -96,13 +96,13 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
             debug!(cluster, kind, namespace = %c.namespace, name = %c.name, "deadline reached while throttled; left for the next run");
             return Outcome::Backlog;
         }
-        Err(CallError::Throttled { attempts }) => {
-            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, attempts, "still throttled after every retry; delete failed");
-            return Outcome::Failed("throttled".to_owned());
+        Err(e @ CallError::Throttled { .. }) => {
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %e, "still throttled after every retry; delete failed");
+            return failed("throttled", e.to_string());
         }
         Err(e) => {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %e, "delete failed");
-            return Outcome::Failed("unreachable".to_owned());
+            return failed("unreachable", e.to_string());
         }
     };
     match response.status {
@@ -125,16 +125,40 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
             Outcome::Conflict
         }
         s => {
-            let kind_label = match s {
-                StatusCode::FORBIDDEN => "forbidden",
-                StatusCode::UNAUTHORIZED => "unauthorized",
-                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "rejected",
-                s if s.is_server_error() => "serverError",
-                _ => "apiError",
-            };
-            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = s.as_u16(), detail = %response.message(), "delete refused");
-            Outcome::Failed(kind_label.to_owned())
+            let message = response.message();
+            let refusal = refusal_kind(s, &message);
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = s.as_u16(), refusal, detail = %message, "delete refused");
+            failed(refusal, message)
         }
+    }
+}
+
+fn failed(kind: &str, message: String) -> Outcome {
+    Outcome::Failed {
+        kind: kind.to_owned(),
+        message,
+    }
+}
+
+/// Classifies a refused DELETE. An admission refusal (a validating webhook, or a
+/// ValidatingAdmissionPolicy protecting some objects) is told from missing RBAC by its
+/// message, since both can answer 403: RBAC says `... cannot delete resource ...`, admission
+/// names the webhook or the policy. Admission refusals are per object and do not fail the
+/// cluster; RBAC refusals (`forbidden`, `unauthorized`) do. A 403 that is neither is counted
+/// as `forbidden`: unknown means loud.
+pub fn refusal_kind(status: StatusCode, message: &str) -> &'static str {
+    let admission = message.contains("admission webhook")
+        || message.contains("ValidatingAdmissionPolicy")
+        || message.contains("denied the request");
+    let rbac = message.contains(" cannot delete resource ");
+    match status {
+        StatusCode::FORBIDDEN if admission && !rbac => "admissionDenied",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        _ if admission => "admissionDenied",
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "rejected",
+        s if s.is_server_error() => "serverError",
+        _ => "apiError",
     }
 }
 
@@ -188,6 +212,36 @@ mod tests {
         assert_eq!(b["preconditions"]["uid"], "1234");
         assert_eq!(b["preconditions"]["resourceVersion"], "5678");
         assert!(b.get("propagationPolicy").is_none());
+    }
+
+    #[test]
+    fn rbac_denial_is_forbidden_and_admission_denials_are_told_apart() {
+        let rbac = "jobs.batch \"run-1\" is forbidden: User \"eks-reaper\" cannot delete \
+                    resource \"jobs\" in API group \"batch\" in the namespace \"etl\"";
+        assert_eq!(refusal_kind(StatusCode::FORBIDDEN, rbac), "forbidden");
+        let webhook = "admission webhook \"guard.example.com\" denied the request: protected";
+        assert_eq!(
+            refusal_kind(StatusCode::FORBIDDEN, webhook),
+            "admissionDenied"
+        );
+        let vap = "pods \"p\" is forbidden: ValidatingAdmissionPolicy 'guard' with binding \
+                   'guard' denied request: protected";
+        assert_eq!(refusal_kind(StatusCode::FORBIDDEN, vap), "admissionDenied");
+        let vap_invalid = "ValidatingAdmissionPolicy 'guard' with binding 'guard' denied \
+                           request: protected";
+        assert_eq!(
+            refusal_kind(StatusCode::UNPROCESSABLE_ENTITY, vap_invalid),
+            "admissionDenied"
+        );
+        assert_eq!(
+            refusal_kind(StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            "rejected"
+        );
+        assert_eq!(
+            refusal_kind(StatusCode::FORBIDDEN, "forbidden"),
+            "forbidden",
+            "an unexplained 403 stays a loud RBAC-style failure"
+        );
     }
 
     #[test]

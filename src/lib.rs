@@ -14,11 +14,11 @@
 //!    - [`eks`] — `DescribeCluster` (endpoint, CA, status), a presigned-STS bearer token
 //!      ([`eks::token`]) re-signed before EKS's 15 minutes run out ([`eks::client`]);
 //!    - [`subnets`] — free IPv4 addresses of the cluster's and Fargate profiles' subnets;
-//!      low headroom puts finished Fargate pods first, with a shorter retention;
+//!      low headroom gives finished Fargate pods a shorter retention;
 //!    - [`scan`] — paginated lists, each object decided by the pure [`policy`] as its page
 //!      arrives; due ones stream on as small [`scan::Candidate`]s. Three passes (Jobs,
-//!      Fargate pods, other pods; pods first in low headroom), one at a time: a pass's
-//!      deletions finish before the next pass lists;
+//!      Fargate pods, other pods), one at a time: a pass's deletions finish before the next
+//!      pass lists, and the pod passes know which Jobs keep their pods;
 //!    - [`delete`] — bounded concurrent DELETEs with preconditions, through [`api`], which
 //!      counts requests and honours 429 `Retry-After`; the [`deadline`] stops new work in
 //!      time;

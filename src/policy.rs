@@ -1,38 +1,55 @@
-//! The pruning policy: a pure function from one Job or Pod, the current time and the
-//! [`Settings`] to a [`Decision`] that always carries its reason.
+//! The pruning policy: a pure function from one Job or Pod, the current time, the
+//! [`Settings`] and (for pods) what the Jobs pass learned ([`JobIndex`]) to a [`Decision`]
+//! that always carries its reason.
 //!
 //! Nothing here performs I/O or reads a clock: the scanner passes `now` in, so every rule is
-//! table-tested below with fixed instants.
+//! table-tested below with fixed instants. Whatever the policy does not understand (a keep
+//! annotation it cannot read, an owner it does not know, a Job it did not list) keeps the
+//! object, with a reason.
 //!
 //! Rules, in the order they are checked (the first that applies gives the reason):
 //!
 //! | Object | Rule | Decision |
 //! |---|---|---|
-//! | both | namespace excluded / not included | `Keep::ExcludedNamespace` |
+//! | both | namespace excluded, not included, or protected and not named | `Keep::ExcludedNamespace` |
 //! | both | `metadata.deletionTimestamp` set | `Keep::BeingDeleted` |
-//! | both | annotation `eks-reaper/keep: "true"` | `Keep::OptedOut` |
-//! | Job | `spec.suspend: true` | `Keep::Suspended` |
-//! | Job | pods active, or no `Complete=True`/`Failed=True` condition | `Keep::Active` |
+//! | both | `eks-reaper/keep` true (`true`/`yes`/`1`/`on`) | `Keep::OptedOut` |
+//! | both | `eks-reaper/keep` neither true nor false | `Keep::InvalidKeepAnnotation` |
+//! | Job | no `Complete=True`/`Failed=True` condition, suspended | `Keep::Suspended` |
+//! | Job | no `Complete=True`/`Failed=True` condition, or pods still active or terminating | `Keep::Active` |
+//! | Job | controller is a `batch` CronJob and CronJob Jobs are skipped | `Keep::OwnedByCronJob` |
+//! | Job | controller neither a `batch` CronJob nor in `prune_owners` | `Keep::OwnedByController` |
 //! | Job | `ttlSecondsAfterFinished` set and the native controller respected | `Keep::NativeTtl` |
-//! | Job | controller is a CronJob and CronJob Jobs are skipped | `Keep::OwnedByCronJob` |
 //! | Job | finished longer ago than its retention | `Delete::SucceededPastTtl` / `Delete::FailedPastTtl` |
 //! | Pod | phase not `Succeeded`/`Failed` | `Keep::NotFinished` |
+//! | Pod | still carries the Job controller's `batch.kubernetes.io/job-tracking` finalizer | `Keep::NotCounted` |
+//! | Pod | its `batch` Job keeps its pods (`eks-reaper/keep` on the Job) | `Keep::JobOptedOut` |
+//! | Pod | of a `batch` Job, neither Fargate nor Evicted | `Keep::OwnedByJob` (goes with its Job) |
+//! | Pod | of a `batch` Job this run did not list | `Keep::JobNotListed` |
+//! | Pod | controller neither a `batch` Job nor in `prune_owners`, not Evicted | `Keep::OwnedByController` |
 //! | Pod | Fargate pod finished longer ago than the Fargate retention | `Delete::FargatePodPastTtl` |
 //! | Pod | Evicted pod past the bare-pod retention | `Delete::EvictedPastTtl` |
-//! | Pod | owned by a Job (not Fargate, not Evicted) | `Keep::OwnedByJob` (goes with its Job) |
-//! | Pod | owned by another controller | `Keep::OwnedByController` |
-//! | Pod | no controller, past the bare-pod retention | `Delete::BarePodPastTtl` |
+//! | Pod | no controller (or one in `prune_owners`), past the bare-pod retention | `Delete::BarePodPastTtl` |
+//!
+//! A Job is finished once it has a `Complete=True` or `Failed=True` condition, even if it
+//! was suspended afterwards: the native TTL-after-finished controller decides the same way.
 //!
 //! Retention of a due-able object is, by precedence: the object's `eks-reaper/ttl`
 //! annotation, then (Jobs, when the native TTL controller is not respected) the Job's own
 //! `ttlSecondsAfterFinished`, then the class default from [`Settings`]. An object is due when
 //! `now >= finish + retention`, as the native TTL controller decides.
 
+mod job_index;
+mod owner;
+
+pub use job_index::{JobIndex, OwnerJob};
+pub use owner::{OwnerKind, controller_of};
+
 use std::fmt;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{Job, JobCondition};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
@@ -45,6 +62,21 @@ pub const TTL_ANNOTATION: &str = "eks-reaper/ttl";
 pub const FARGATE_PROFILE_LABEL: &str = "eks.amazonaws.com/fargate-profile";
 /// Scheduler name EKS sets on Fargate pods.
 pub const FARGATE_SCHEDULER: &str = "fargate-scheduler";
+/// Finalizer the Job controller puts on its pods until it has counted them.
+pub const JOB_TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
+/// Namespaces never pruned unless named in [`Settings::namespaces`]: the cluster's own.
+pub const PROTECTED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+
+/// Reads a yes/no value the way every setting and annotation is read: `true`, `yes`, `1`,
+/// `on` or `false`, `no`, `0`, `off`, any ASCII case, surrounding whitespace ignored.
+/// `None` for anything else.
+pub fn parse_flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Some(true),
+        "false" | "no" | "0" | "off" => Some(false),
+        _ => None,
+    }
+}
 
 /// Everything the policy needs besides the object and the clock.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,10 +89,14 @@ pub struct Settings {
     pub fargate_pod_ttl: Duration,
     /// Retention of finished pods without a controller, and of Evicted pods.
     pub bare_pod_ttl: Duration,
-    /// Only these namespaces (empty: all).
+    /// Only these namespaces (empty: all but the [`PROTECTED_NAMESPACES`]). A protected
+    /// namespace is pruned only when named here.
     pub namespaces: Vec<String>,
-    /// Never these namespaces.
+    /// Never these namespaces, besides the protected ones.
     pub exclude_namespaces: Vec<String>,
+    /// Controllers (group and kind) whose finished Jobs and pods the user hands over to the
+    /// reaper; any other controller's are kept.
+    pub prune_owners: Vec<OwnerKind>,
     /// Leave Jobs with `ttlSecondsAfterFinished` to the native TTL controller.
     pub respect_native_ttl: bool,
     /// Leave CronJob-owned Jobs to the CronJob's history limits.
@@ -79,7 +115,8 @@ impl Default for Settings {
             fargate_pod_ttl: Duration::from_secs(15 * 60),
             bare_pod_ttl: Duration::from_secs(3600),
             namespaces: Vec::new(),
-            exclude_namespaces: vec!["kube-system".to_owned()],
+            exclude_namespaces: Vec::new(),
+            prune_owners: Vec::new(),
             respect_native_ttl: true,
             skip_cronjob_jobs: false,
             low_headroom: false,
@@ -91,8 +128,19 @@ impl Default for Settings {
 impl Settings {
     /// Whether objects in `namespace` are in scope at all.
     pub fn namespace_in_scope(&self, namespace: &str) -> bool {
-        (self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace))
-            && !self.exclude_namespaces.iter().any(|n| n == namespace)
+        if self.exclude_namespaces.iter().any(|n| n == namespace) {
+            return false;
+        }
+        if self.namespaces.is_empty() {
+            !PROTECTED_NAMESPACES.contains(&namespace)
+        } else {
+            self.namespaces.iter().any(|n| n == namespace)
+        }
+    }
+
+    /// Whether the user handed this controller's objects over (`prune_owners`).
+    pub fn handed_over(&self, owner: &OwnerKind) -> bool {
+        self.prune_owners.contains(owner)
     }
 
     /// The Fargate pod retention in force (lowered in low-headroom mode, never raised).
@@ -131,11 +179,16 @@ pub enum Keep {
     ExcludedNamespace,
     /// `metadata.deletionTimestamp` is set: someone is already deleting it.
     BeingDeleted,
-    /// Annotated `eks-reaper/keep: "true"`.
+    /// Annotated `eks-reaper/keep` with a true value.
     OptedOut,
+    /// `eks-reaper/keep` is neither a true nor a false value; kept to be safe.
+    InvalidKeepAnnotation {
+        /// The annotation's value.
+        value: String,
+    },
     /// The Job is suspended (not finished).
     Suspended,
-    /// The Job has active pods or no terminal condition yet.
+    /// The Job has no terminal condition yet, or pods still active or terminating.
     Active,
     /// The Job sets `ttlSecondsAfterFinished`: the native TTL controller owns its deletion.
     NativeTtl,
@@ -148,8 +201,19 @@ pub enum Keep {
     },
     /// A non-Fargate pod of a Job: it goes when its Job goes (garbage collector).
     OwnedByJob,
-    /// A finished pod of another controller (ReplicaSet, StatefulSet...), not ours to prune.
-    OwnedByController,
+    /// A finished pod the Job controller has not counted yet (it still carries the
+    /// `batch.kubernetes.io/job-tracking` finalizer).
+    NotCounted,
+    /// A pod whose Job is kept by `eks-reaper/keep`: its logs are what the user kept it for.
+    JobOptedOut,
+    /// A pod of a Job this run did not list: whether that Job keeps its pods is unknown.
+    JobNotListed,
+    /// Controlled by something the policy does not prune (a JobSet, a training operator, a
+    /// workflow engine, a ReplicaSet...): that controller may re-create or read it.
+    OwnedByController {
+        /// The controller's `group/Kind`.
+        owner: OwnerKind,
+    },
     /// The object is finished but still inside its retention.
     WithinRetention {
         /// Time left until it is due.
@@ -171,13 +235,17 @@ impl Keep {
             Keep::ExcludedNamespace => "excludedNamespace",
             Keep::BeingDeleted => "beingDeleted",
             Keep::OptedOut => "optedOut",
+            Keep::InvalidKeepAnnotation { .. } => "invalidKeepAnnotation",
             Keep::Suspended => "suspended",
             Keep::Active => "active",
             Keep::NativeTtl => "nativeTtl",
             Keep::OwnedByCronJob => "ownedByCronJob",
             Keep::NotFinished { .. } => "notFinished",
             Keep::OwnedByJob => "ownedByJob",
-            Keep::OwnedByController => "ownedByController",
+            Keep::NotCounted => "notCounted",
+            Keep::JobOptedOut => "jobOptedOut",
+            Keep::JobNotListed => "jobNotListed",
+            Keep::OwnedByController { .. } => "ownedByController",
             Keep::WithinRetention { .. } => "withinRetention",
             Keep::UnknownFinishTime => "unknownFinishTime",
             Keep::InvalidTtlAnnotation { .. } => "invalidTtlAnnotation",
@@ -261,6 +329,10 @@ impl fmt::Display for Keep {
             ),
             Keep::NotFinished { phase } => write!(f, "notFinished ({phase})"),
             Keep::InvalidTtlAnnotation { value } => write!(f, "invalidTtlAnnotation ({value:?})"),
+            Keep::InvalidKeepAnnotation { value } => {
+                write!(f, "invalidKeepAnnotation ({value:?})")
+            }
+            Keep::OwnedByController { owner } => write!(f, "ownedByController ({owner})"),
             other => f.write_str(other.label()),
         }
     }
@@ -271,15 +343,15 @@ impl fmt::Display for Keep {
 pub enum Object<'a> {
     /// A batch/v1 Job.
     Job(&'a Job),
-    /// A core/v1 Pod.
-    Pod(&'a Pod),
+    /// A core/v1 Pod, with what the Jobs pass learned about the Jobs of pods.
+    Pod(&'a Pod, &'a JobIndex),
 }
 
 /// Decides what to do with one object at instant `now`.
 pub fn plan(object: Object<'_>, now: Timestamp, settings: &Settings) -> Decision {
     match object {
         Object::Job(job) => plan_job(job, now, settings),
-        Object::Pod(pod) => plan_pod(pod, now, settings),
+        Object::Pod(pod, jobs) => plan_pod(pod, now, settings, jobs),
     }
 }
 
@@ -289,18 +361,25 @@ pub fn plan_job(job: &Job, now: Timestamp, settings: &Settings) -> Decision {
         return Decision::Keep(keep);
     }
     let spec = job.spec.as_ref();
-    if spec.and_then(|s| s.suspend) == Some(true) {
-        return Decision::Keep(Keep::Suspended);
-    }
     let Some((succeeded, finished_at)) = job_finish(job) else {
-        return Decision::Keep(Keep::Active);
+        return Decision::Keep(if spec.and_then(|s| s.suspend) == Some(true) {
+            Keep::Suspended
+        } else {
+            Keep::Active
+        });
     };
+    if let Some(owner) = controller_of(&job.metadata).map(OwnerKind::of) {
+        if owner.is_batch_cronjob() {
+            if settings.skip_cronjob_jobs {
+                return Decision::Keep(Keep::OwnedByCronJob);
+            }
+        } else if !settings.handed_over(&owner) {
+            return Decision::Keep(Keep::OwnedByController { owner });
+        }
+    }
     let native_ttl = spec.and_then(|s| s.ttl_seconds_after_finished);
     if native_ttl.is_some() && settings.respect_native_ttl {
         return Decision::Keep(Keep::NativeTtl);
-    }
-    if settings.skip_cronjob_jobs && controller_kind(&job.metadata) == Some("CronJob") {
-        return Decision::Keep(Keep::OwnedByCronJob);
     }
     let Some(finished_at) = finished_at else {
         return Decision::Keep(Keep::UnknownFinishTime);
@@ -326,8 +405,25 @@ pub fn plan_job(job: &Job, now: Timestamp, settings: &Settings) -> Decision {
     })
 }
 
-/// Decides what to do with one Pod at instant `now`.
-pub fn plan_pod(pod: &Pod, now: Timestamp, settings: &Settings) -> Decision {
+/// Whether a Job's pods must stay with it: its `eks-reaper/keep` is an opt-out, or a value
+/// the policy cannot read. Read by the Jobs pass into the [`JobIndex`].
+pub fn job_keeps_its_pods(job: &Job) -> bool {
+    matches!(
+        keep_annotation(&job.metadata),
+        Some(Keep::OptedOut | Keep::InvalidKeepAnnotation { .. })
+    )
+}
+
+/// How a finished pod is pruned, once it is known to be ours.
+enum PodClass {
+    Fargate,
+    Evicted,
+    Bare,
+}
+
+/// Decides what to do with one Pod at instant `now`; `jobs` says what the Jobs pass learned
+/// about the Jobs that own pods.
+pub fn plan_pod(pod: &Pod, now: Timestamp, settings: &Settings, jobs: &JobIndex) -> Decision {
     if let Some(keep) = common_guards(&pod.metadata, settings) {
         return Decision::Keep(keep);
     }
@@ -338,45 +434,65 @@ pub fn plan_pod(pod: &Pod, now: Timestamp, settings: &Settings) -> Decision {
             phase: phase.to_owned(),
         });
     }
+    let counting = pod
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == JOB_TRACKING_FINALIZER);
+    if counting {
+        return Decision::Keep(Keep::NotCounted);
+    }
     let evicted = phase == "Failed" && status.and_then(|s| s.reason.as_deref()) == Some("Evicted");
     let fargate = is_fargate_pod(pod);
-    enum Class {
-        Fargate,
-        Evicted,
-        Bare,
-    }
-    let class = if fargate {
-        Class::Fargate
+    let own_class = if fargate {
+        PodClass::Fargate
     } else if evicted {
-        Class::Evicted
+        PodClass::Evicted
     } else {
-        match controller_kind(&pod.metadata) {
-            None => Class::Bare,
-            Some("Job") => return Decision::Keep(Keep::OwnedByJob),
-            Some(_) => return Decision::Keep(Keep::OwnedByController),
+        PodClass::Bare
+    };
+    let class = match controller_of(&pod.metadata) {
+        None => own_class,
+        Some(reference) => {
+            let owner = OwnerKind::of(reference);
+            if owner.is_batch_job() {
+                match jobs.owner(&reference.uid) {
+                    OwnerJob::KeepsItsPods => return Decision::Keep(Keep::JobOptedOut),
+                    _ if !fargate && !evicted => return Decision::Keep(Keep::OwnedByJob),
+                    OwnerJob::NotListed => return Decision::Keep(Keep::JobNotListed),
+                    OwnerJob::Listed => own_class,
+                }
+            } else if evicted || settings.handed_over(&owner) {
+                own_class
+            } else {
+                return Decision::Keep(Keep::OwnedByController { owner });
+            }
         }
     };
     let Some(finished_at) = pod_finish(pod) else {
         return Decision::Keep(Keep::UnknownFinishTime);
     };
     let default_ttl = match class {
-        Class::Fargate => settings.effective_fargate_pod_ttl(),
-        Class::Evicted | Class::Bare => settings.bare_pod_ttl,
+        PodClass::Fargate => settings.effective_fargate_pod_ttl(),
+        PodClass::Evicted | PodClass::Bare => settings.bare_pod_ttl,
     };
     let ttl = match annotation_ttl(&pod.metadata) {
         // In low-headroom mode the Fargate ceiling applies to annotated pods too: the IP
         // matters more than an individual's wish to linger.
         Ok(Some(ttl)) => match class {
-            Class::Fargate if settings.low_headroom => ttl.min(settings.low_headroom_fargate_ttl),
+            PodClass::Fargate if settings.low_headroom => {
+                ttl.min(settings.low_headroom_fargate_ttl)
+            }
             _ => ttl,
         },
         Ok(None) => default_ttl,
         Err(value) => return Decision::Keep(Keep::InvalidTtlAnnotation { value }),
     };
     due(finished_at, ttl, now, |age| match class {
-        Class::Fargate => Delete::FargatePodPastTtl { age },
-        Class::Evicted => Delete::EvictedPastTtl { age },
-        Class::Bare => Delete::BarePodPastTtl { age },
+        PodClass::Fargate => Delete::FargatePodPastTtl { age },
+        PodClass::Evicted => Delete::EvictedPastTtl { age },
+        PodClass::Bare => Delete::BarePodPastTtl { age },
     })
 }
 
@@ -397,6 +513,11 @@ pub fn is_finished_pod(pod: &Pod) -> bool {
     )
 }
 
+/// Whether the Job has a terminal (`Complete=True` or `Failed=True`) condition.
+pub fn is_finished_job(job: &Job) -> bool {
+    terminal_condition(job).is_some()
+}
+
 fn common_guards(meta: &ObjectMeta, settings: &Settings) -> Option<Keep> {
     if !settings.namespace_in_scope(meta.namespace.as_deref().unwrap_or("")) {
         return Some(Keep::ExcludedNamespace);
@@ -404,27 +525,42 @@ fn common_guards(meta: &ObjectMeta, settings: &Settings) -> Option<Keep> {
     if meta.deletion_timestamp.is_some() {
         return Some(Keep::BeingDeleted);
     }
-    if annotation(meta, KEEP_ANNOTATION).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
-        return Some(Keep::OptedOut);
+    keep_annotation(meta)
+}
+
+/// `eks-reaper/keep`: a true value opts out; a false value is as if it were absent; anything
+/// else keeps the object, since its author clearly meant something.
+fn keep_annotation(meta: &ObjectMeta) -> Option<Keep> {
+    let value = annotation(meta, KEEP_ANNOTATION)?;
+    match parse_flag(value) {
+        Some(true) => Some(Keep::OptedOut),
+        Some(false) => None,
+        None => Some(Keep::InvalidKeepAnnotation {
+            value: value.to_owned(),
+        }),
     }
-    None
+}
+
+fn terminal_condition(job: &Job) -> Option<&JobCondition> {
+    job.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
 }
 
 /// `Some((succeeded, finish time))` when the Job is finished, `None` while it is not.
 ///
-/// Finished means a `Complete=True` or `Failed=True` condition and no active pods; the finish
-/// time is that condition's `lastTransitionTime` (what the native TTL controller uses), with
-/// `status.completionTime` as a fallback for successes.
+/// Finished means a `Complete=True` or `Failed=True` condition and no pods active or
+/// terminating; the finish time is that condition's `lastTransitionTime` (what the native TTL
+/// controller uses), with `status.completionTime` as a fallback for successes.
 fn job_finish(job: &Job) -> Option<(bool, Option<Timestamp>)> {
     let status = job.status.as_ref()?;
-    if status.active.unwrap_or(0) > 0 {
+    if status.active.unwrap_or(0) > 0 || status.terminating.unwrap_or(0) > 0 {
         return None;
     }
-    let terminal = status
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")?;
+    let terminal = terminal_condition(job)?;
     let succeeded = terminal.type_ == "Complete";
     let at = terminal
         .last_transition_time
@@ -438,28 +574,28 @@ fn job_finish(job: &Job) -> Option<(bool, Option<Timestamp>)> {
     Some((succeeded, at))
 }
 
-/// When a finished pod finished: the latest container termination, else the latest condition
-/// transition (Evicted pods may have no terminated container state), else its start time.
+/// When a finished pod became terminal: the latest of every container's termination (init,
+/// sidecar, regular, ephemeral) and every condition transition, so an early container end
+/// never makes a pod look older than it is. Only when the pod recorded neither (a pod
+/// rejected before it ran) does its start time stand in.
 fn pod_finish(pod: &Pod) -> Option<Timestamp> {
     let status = pod.status.as_ref()?;
-    let terminated = status
+    let terminations = status
         .init_container_statuses
         .iter()
         .chain(status.container_statuses.iter())
+        .chain(status.ephemeral_container_statuses.iter())
         .flatten()
-        .filter_map(|cs| cs.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+        .filter_map(|cs| cs.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref());
+    let transitions = status
+        .conditions
+        .iter()
+        .flatten()
+        .filter_map(|c| c.last_transition_time.as_ref());
+    terminations
+        .chain(transitions)
         .map(|t| t.0)
-        .max();
-    terminated
-        .or_else(|| {
-            status
-                .conditions
-                .iter()
-                .flatten()
-                .filter_map(|c| c.last_transition_time.as_ref())
-                .map(|t| t.0)
-                .max()
-        })
+        .max()
         .or_else(|| status.start_time.as_ref().map(|t| t.0))
 }
 
@@ -497,15 +633,6 @@ fn annotation_ttl(meta: &ObjectMeta) -> Result<Option<Duration>, String> {
             .map(Some)
             .map_err(|_| v.to_owned()),
     }
-}
-
-/// Kind of the object's controller owner reference, if any.
-pub fn controller_kind(meta: &ObjectMeta) -> Option<&str> {
-    meta.owner_references
-        .as_ref()?
-        .iter()
-        .find(|o| o.controller == Some(true))
-        .map(|o| o.kind.as_str())
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! Whatever happens, the cluster yields a [`ClusterReport`]; a failure here is data for the
 //! report, never a panic or an early return that would hide the other clusters.
 
+use std::sync::RwLock;
+
 use aws_types::SdkConfig;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
@@ -16,6 +18,7 @@ use crate::config::{ClusterTarget, Config};
 use crate::deadline::Deadline;
 use crate::delete::{self, DeleteContext};
 use crate::eks::{self, Connected};
+use crate::policy::JobIndex;
 use crate::report::{ClusterReport, ClusterStatus, Tally};
 use crate::scan::{self, Completion, Pass, ScanContext, ScanError};
 use crate::{forecast, subnets};
@@ -73,7 +76,7 @@ pub async fn prune_cluster(
                     cluster,
                     tightest_free_fraction = headroom.tightest_free_fraction().unwrap_or(0.0),
                     threshold = config.low_headroom_fraction,
-                    "low subnet headroom: finished Fargate pods first, shorter retention"
+                    "low subnet headroom: shorter retention for finished Fargate pods"
                 );
             }
             report.subnets = Some(headroom);
@@ -91,15 +94,13 @@ pub async fn prune_cluster(
     let stats = ApiStats::default();
     let tally = Tally::default();
     let clock = Timestamp::now;
-    // In low-headroom mode finished Fargate pods go first (they hold the IPs), then the
-    // other finished pods, then Jobs. The deleters take candidates in listing order.
-    let order = if low_headroom {
-        [Pass::FargatePods, Pass::OtherPods, Pass::Jobs]
-    } else {
-        // Jobs first: their pods go with them (Background propagation, via the garbage
-        // collector); the pod passes then handle bare and orphaned pods.
-        [Pass::Jobs, Pass::FargatePods, Pass::OtherPods]
-    };
+    let jobs = RwLock::new(JobIndex::default());
+    // Jobs first, in both modes: the pod passes need to know which Jobs keep their pods
+    // (`eks-reaper/keep` on a Job), and a deleted Job's pods go with it (Background
+    // propagation, via the garbage collector). The pod passes then handle finished Fargate
+    // pods of retained Jobs, bare and Evicted pods. A pass that stops or fails ends the
+    // cluster's run, so no pod is judged against an incomplete Job list.
+    let order = [Pass::Jobs, Pass::FargatePods, Pass::OtherPods];
     let scan_ctx = ScanContext {
         access: &connection.access,
         stats: &stats,
@@ -108,6 +109,7 @@ pub async fn prune_cluster(
         label_selector: config.label_selector.as_deref(),
         page_size: config.page_size,
         tally: &tally,
+        jobs: &jobs,
         clock: &clock,
     };
     let delete_ctx = DeleteContext {

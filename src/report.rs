@@ -15,7 +15,7 @@ use tracing::info;
 
 use crate::forecast::Forecast;
 use crate::metrics::{self, ClusterFigures, NamespaceDeletions};
-use crate::policy::{Decision, Delete};
+use crate::policy::{Decision, Delete, Keep};
 use crate::scan::Kind;
 use crate::subnets::Headroom;
 
@@ -77,6 +77,8 @@ pub struct JobCounts {
     pub deleted_by_reason: BTreeMap<&'static str, u64>,
     /// Kept by reason.
     pub kept_by_reason: BTreeMap<&'static str, u64>,
+    /// Kept as `ownedByController`, by the controller's `group/Kind`.
+    pub kept_by_owner: BTreeMap<String, u64>,
 }
 
 /// Counts for Pods.
@@ -103,6 +105,8 @@ pub struct PodCounts {
     pub deleted_by_reason: BTreeMap<&'static str, u64>,
     /// Kept by reason.
     pub kept_by_reason: BTreeMap<&'static str, u64>,
+    /// Kept as `ownedByController`, by the controller's `group/Kind`.
+    pub kept_by_owner: BTreeMap<String, u64>,
 }
 
 /// The report for one cluster.
@@ -129,8 +133,11 @@ pub struct ClusterReport {
     pub jobs: JobCounts,
     /// Pod counts.
     pub pods: PodCounts,
-    /// Per-object failures by kind (`forbidden`, `throttled`, `serverError`...).
+    /// Per-object failures by kind (`forbidden`, `admissionDenied`, `throttled`,
+    /// `serverError`...).
     pub errors: BTreeMap<String, u64>,
+    /// The first message of each kind in `errors` (the API server's `Status` message).
+    pub error_samples: BTreeMap<String, String>,
     /// Deletions answered 404: already gone.
     pub already_gone: u64,
     /// Deletions answered 409: the object changed since listed (uid/resourceVersion
@@ -177,6 +184,7 @@ impl ClusterReport {
             jobs: JobCounts::default(),
             pods: PodCounts::default(),
             errors: BTreeMap::new(),
+            error_samples: BTreeMap::new(),
             already_gone: 0,
             conflicts: 0,
             throttled: 0,
@@ -255,6 +263,7 @@ impl ClusterReport {
         self.jobs = t.jobs;
         self.pods = t.pods;
         self.errors = t.errors;
+        self.error_samples = t.error_samples;
         self.already_gone = t.already_gone;
         self.conflicts = t.conflicts;
         self.backlog = t.backlog;
@@ -307,6 +316,7 @@ struct Counts {
     jobs: JobCounts,
     pods: PodCounts,
     errors: BTreeMap<String, u64>,
+    error_samples: BTreeMap<String, String>,
     already_gone: u64,
     /// Finished Fargate pods found already gone (404): they hold no IP either.
     fargate_already_gone: u64,
@@ -328,8 +338,13 @@ pub enum Outcome {
     Conflict,
     /// Not attempted: the deadline came first.
     Backlog,
-    /// Failed; the kind of failure.
-    Failed(String),
+    /// Failed.
+    Failed {
+        /// The kind of failure (`forbidden`, `admissionDenied`, `unreachable`...).
+        kind: String,
+        /// What the API server (or the transport) said.
+        message: String,
+    },
 }
 
 impl Tally {
@@ -357,6 +372,9 @@ impl Tally {
                 c.jobs.finished += u64::from(finished);
                 if let Decision::Keep(k) = decision {
                     *c.jobs.kept_by_reason.entry(k.label()).or_default() += 1;
+                    if let Keep::OwnedByController { owner } = k {
+                        *c.jobs.kept_by_owner.entry(owner.to_string()).or_default() += 1;
+                    }
                 }
             }
             Kind::Pod => {
@@ -376,6 +394,9 @@ impl Tally {
                 c.pods.fargate_finished += u64::from(fargate && finished);
                 if let Decision::Keep(k) = decision {
                     *c.pods.kept_by_reason.entry(k.label()).or_default() += 1;
+                    if let Keep::OwnedByController { owner } = k {
+                        *c.pods.kept_by_owner.entry(owner.to_string()).or_default() += 1;
+                    }
                 }
             }
         });
@@ -427,7 +448,12 @@ impl Tally {
             }
             Outcome::Conflict => c.conflicts += 1,
             Outcome::Backlog => c.backlog += 1,
-            Outcome::Failed(k) => *c.errors.entry(k.clone()).or_default() += 1,
+            Outcome::Failed { kind, message } => {
+                *c.errors.entry(kind.clone()).or_default() += 1;
+                c.error_samples
+                    .entry(kind.clone())
+                    .or_insert_with(|| message.clone());
+            }
         });
     }
 
@@ -536,7 +562,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::policy::Keep;
+    use crate::policy::OwnerKind;
 
     #[test]
     fn tally_counts_decisions_and_outcomes_into_camel_case_json() {
@@ -561,7 +587,28 @@ mod tests {
             "etl",
             false,
             &reason,
-            &Outcome::Failed("forbidden".to_owned()),
+            &Outcome::Failed {
+                kind: "forbidden".to_owned(),
+                message: "jobs.batch \"x\" is forbidden".to_owned(),
+            },
+        );
+        t.outcome(
+            Kind::Job,
+            "etl",
+            false,
+            &reason,
+            &Outcome::Failed {
+                kind: "forbidden".to_owned(),
+                message: "a later message".to_owned(),
+            },
+        );
+        let owner = OwnerKind::parse("jobset.x-k8s.io/JobSet").expect("owner");
+        t.saw(
+            Kind::Job,
+            true,
+            false,
+            None,
+            &Decision::Keep(Keep::OwnedByController { owner }),
         );
         let mut r = ClusterReport::new("etl", Some("eu-west-1".to_owned()), false);
         r.absorb(t);
@@ -572,7 +619,13 @@ mod tests {
         assert_eq!(v["pods"]["fargateDeleted"], 1);
         assert_eq!(v["pods"]["keptByReason"]["optedOut"], 1);
         assert_eq!(v["jobs"]["keptByReason"]["withinRetention"], 1);
-        assert_eq!(v["errors"]["forbidden"], 1);
+        assert_eq!(v["errors"]["forbidden"], 2);
+        assert_eq!(
+            v["errorSamples"]["forbidden"],
+            "jobs.batch \"x\" is forbidden"
+        );
+        assert_eq!(v["jobs"]["keptByReason"]["ownedByController"], 1);
+        assert_eq!(v["jobs"]["keptByOwner"]["jobset.x-k8s.io/JobSet"], 1);
         assert_eq!(v["status"], "ok");
         assert!(v.get("error").is_none());
     }

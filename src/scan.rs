@@ -17,6 +17,7 @@ pub mod lean;
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::RwLock;
 
 use http::StatusCode;
 use jiff::Timestamp;
@@ -31,7 +32,7 @@ use tracing::{debug, info, warn};
 use crate::api::{self, ApiStats, CallError};
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
-use crate::policy::{self, Decision, Delete, FARGATE_PROFILE_LABEL, Settings};
+use crate::policy::{self, Decision, Delete, FARGATE_PROFILE_LABEL, JobIndex, Settings};
 use crate::report::Tally;
 
 /// Field selector keeping only terminal pods (evaluated by the API server).
@@ -227,6 +228,8 @@ pub struct ScanContext<'a> {
     pub page_size: u32,
     /// Where counts go.
     pub tally: &'a Tally,
+    /// Jobs listed so far, filled by the Jobs pass and read by the pod passes.
+    pub jobs: &'a RwLock<JobIndex>,
     /// The clock (read once per page).
     pub clock: &'a (dyn Fn() -> Timestamp + Sync),
 }
@@ -264,15 +267,17 @@ pub async fn scan(
         let done = match pass.kind() {
             Kind::Job => {
                 scan_collection::<lean::LeanJob, Job>(pass, ns, ctx, tx, |job, now, s| {
+                    if let Some(uid) = job.metadata.uid.as_deref() {
+                        write(ctx.jobs).record(uid, policy::job_keeps_its_pods(job));
+                    }
                     let decision = policy::plan_job(job, now, s);
-                    let finished = job_is_finished(job);
-                    (decision, finished, false, None)
+                    (decision, policy::is_finished_job(job), false, None)
                 })
                 .await?
             }
             Kind::Pod => {
                 scan_collection::<lean::LeanPod, Pod>(pass, ns, ctx, tx, |pod, now, s| {
-                    let decision = policy::plan_pod(pod, now, s);
+                    let decision = policy::plan_pod(pod, now, s, &read(ctx.jobs));
                     let fargate = policy::is_fargate_pod(pod);
                     let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
                     (decision, policy::is_finished_pod(pod), fargate, created)
@@ -287,14 +292,14 @@ pub async fn scan(
     Ok(Completion::Complete)
 }
 
-fn job_is_finished(job: &Job) -> bool {
-    job.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
-        })
+// The index is only written by the Jobs pass and read by the pod passes, which run one after
+// the other; a poisoned lock (a panic elsewhere) still holds consistent data.
+fn write(jobs: &RwLock<JobIndex>) -> std::sync::RwLockWriteGuard<'_, JobIndex> {
+    jobs.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read(jobs: &RwLock<JobIndex>) -> std::sync::RwLockReadGuard<'_, JobIndex> {
+    jobs.read().unwrap_or_else(|p| p.into_inner())
 }
 
 /// (decision, finished, fargate, creation time)

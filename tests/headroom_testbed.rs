@@ -744,7 +744,7 @@ fn deletions(logs: &[Value]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() {
+async fn low_headroom_deletes_finished_fargate_pods_early_and_frees_their_ips() {
     let _serial = SERIAL.lock().await;
     let tb = Testbed::connect().await;
     clean_fargate(&tb).await;
@@ -834,8 +834,8 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
     assert_eq!(c["lowHeadroom"], true, "{c}");
     let v = value(&cw, &ns_low, "LowHeadroomMode", by_cluster(), "None").await;
     assert_eq!(v, 1.0);
-    // AND every finished Fargate pod went, under the low-headroom retention, first; then
-    // the other finished pod, then the Job
+    // AND every finished Fargate pod went, under the low-headroom retention, after the Jobs
+    // pass (it tells the pod passes which Jobs keep their pods); then the other finished pod
     assert_eq!(c["pods"]["fargateFinished"], fill, "{c}");
     assert_eq!(c["pods"]["fargateDeleted"], fill, "{c}");
     assert_eq!(
@@ -847,11 +847,12 @@ async fn low_headroom_deletes_finished_fargate_pods_first_and_frees_their_ips() 
     assert_eq!(c["jobs"]["deleted"], 1, "{c}");
     assert_eq!(c["jobs"]["keptByReason"]["withinRetention"], fill, "{c}");
     let order = deletions(&logs);
-    let mut expected = vec!["fargate pod"; usize::try_from(fill).expect("small")];
-    expected.extend(["pod", "job"]);
+    let mut expected = vec!["job"];
+    expected.extend(vec!["fargate pod"; usize::try_from(fill).expect("small")]);
+    expected.push("pod");
     assert_eq!(
         order, expected,
-        "Fargate pods first, then other finished pods, then Jobs"
+        "Jobs, then Fargate pods, then other finished pods"
     );
     let v = value(&cw, &ns_low, "FargatePodsDeleted", by_cluster(), "Count").await;
     assert_eq!(v, fill as f64);

@@ -43,6 +43,8 @@ export interface ReaperSettings {
   readonly namespaces?: string[];
   readonly excludeNamespaces?: string[];
   readonly labelSelector?: string;
+  /** Controllers (`group/Kind`) whose finished Jobs and pods are handed over to the reaper. */
+  readonly pruneOwners?: string[];
   readonly respectNativeTtl?: boolean;
   readonly skipCronJobJobs?: boolean;
   readonly concurrency?: number;
@@ -496,6 +498,7 @@ function reaperEnvironment(
     REAPER_NAMESPACES: s.namespaces?.join(','),
     REAPER_EXCLUDE_NAMESPACES: s.excludeNamespaces?.join(','),
     REAPER_LABEL_SELECTOR: s.labelSelector,
+    REAPER_PRUNE_OWNERS: s.pruneOwners?.join(','),
     REAPER_RESPECT_NATIVE_TTL: s.respectNativeTtl?.toString(),
     REAPER_SKIP_CRONJOB_JOBS: s.skipCronJobJobs?.toString(),
     REAPER_CONCURRENCY: s.concurrency?.toString(),

@@ -64,14 +64,18 @@ trait MetaExt: Metadata<Ty = ObjectMeta> + Sized {
         self.metadata_mut().deletion_timestamp = Some(Time(ago("1s")));
         self
     }
-    fn controlled_by(mut self, kind: &str) -> Self {
+    /// Controlled by a `batch/v1` Job or CronJob, else by an `apps/v1` controller.
+    fn controlled_by(self, kind: &str) -> Self {
+        let api_version = if kind == "Job" || kind == "CronJob" {
+            "batch/v1"
+        } else {
+            "apps/v1"
+        };
+        self.controlled_by_api(api_version, kind)
+    }
+    fn controlled_by_api(mut self, api_version: &str, kind: &str) -> Self {
         self.metadata_mut().owner_references = Some(vec![OwnerReference {
-            api_version: if kind == "Job" || kind == "CronJob" {
-                "batch/v1"
-            } else {
-                "apps/v1"
-            }
-            .to_owned(),
+            api_version: api_version.to_owned(),
             kind: kind.to_owned(),
             name: "owner".to_owned(),
             uid: "uid-owner".to_owned(),
@@ -231,12 +235,32 @@ fn settings() -> Settings {
     Settings::default()
 }
 
+/// The Jobs pass listed the fixtures' owner Job (`uid-owner`), which keeps nothing.
+fn listed_jobs() -> JobIndex {
+    let mut index = JobIndex::default();
+    index.record("uid-owner", false);
+    index
+}
+
 fn decide_job(j: &Job) -> Decision {
     plan(Object::Job(j), now(), &settings())
 }
 
 fn decide_pod(p: &Pod) -> Decision {
-    plan(Object::Pod(p), now(), &settings())
+    plan_pod_with(p, &settings())
+}
+
+fn plan_pod_with(p: &Pod, s: &Settings) -> Decision {
+    plan(Object::Pod(p, &listed_jobs()), now(), s)
+}
+
+fn owned_by(group: &str, kind: &str) -> Keep {
+    Keep::OwnedByController {
+        owner: OwnerKind {
+            group: group.to_owned(),
+            kind: kind.to_owned(),
+        },
+    }
 }
 
 fn delete(d: Decision) -> Delete {
@@ -394,11 +418,22 @@ fn suspended_job_is_kept() {
 }
 
 #[test]
-fn suspended_job_is_kept_even_with_a_terminal_condition() {
+fn job_suspended_after_it_finished_is_finished_as_the_ttl_controller_decides() {
     assert_eq!(
-        keep(decide_job(&job().failed(ago("3d")).suspended())),
-        Keep::Suspended
+        delete(decide_job(&job().failed(ago("3d")).suspended())),
+        Delete::FailedPastTtl { age: dur("3d") }
     );
+    assert_eq!(
+        keep(decide_job(&job().complete(ago("5m")).suspended())),
+        within("10m")
+    );
+}
+
+#[test]
+fn job_with_terminating_pods_is_kept_as_active() {
+    let mut j = job().failed(ago("3d"));
+    j.status().terminating = Some(1);
+    assert_eq!(keep(decide_job(&j)), Keep::Active);
 }
 
 // ---- Jobs: guards ------------------------------------------------------------------------
@@ -418,9 +453,32 @@ fn job_annotated_keep_true_is_kept() {
 }
 
 #[test]
-fn keep_annotation_other_than_true_does_not_opt_out() {
-    let j = job().complete(ago("2h")).annotate(KEEP_ANNOTATION, "false");
-    assert!(matches!(decide_job(&j), Decision::Delete(_)));
+fn keep_annotation_true_spellings_opt_out() {
+    for v in ["true", "TRUE", " yes ", "1", "on", "On"] {
+        let j = job().complete(ago("2h")).annotate(KEEP_ANNOTATION, v);
+        assert_eq!(keep(decide_job(&j)), Keep::OptedOut, "{v:?}");
+    }
+}
+
+#[test]
+fn keep_annotation_false_spellings_change_nothing() {
+    for v in ["false", "FALSE", "no", "0", " off "] {
+        let j = job().complete(ago("2h")).annotate(KEEP_ANNOTATION, v);
+        assert!(matches!(decide_job(&j), Decision::Delete(_)), "{v:?}");
+    }
+}
+
+#[test]
+fn keep_annotation_the_policy_cannot_read_keeps_the_object() {
+    for v in ["", " ", "maybe", "ture", "2", "keep", "true please"] {
+        let want = Keep::InvalidKeepAnnotation {
+            value: v.to_owned(),
+        };
+        let j = job().complete(ago("2h")).annotate(KEEP_ANNOTATION, v);
+        assert_eq!(keep(decide_job(&j)), want, "{v:?}");
+        let p = pod().succeeded(ago("2h")).annotate(KEEP_ANNOTATION, v);
+        assert_eq!(keep(decide_pod(&p)), want, "{v:?}");
+    }
 }
 
 #[test]
@@ -447,6 +505,41 @@ fn invalid_ttl_annotation_keeps_the_job() {
             value: "soon".to_owned()
         }
     );
+}
+
+#[test]
+fn protected_namespaces_are_kept_unless_named() {
+    for ns in PROTECTED_NAMESPACES {
+        let j = job().complete(ago("2h")).in_namespace(ns);
+        assert_eq!(keep(decide_job(&j)), Keep::ExcludedNamespace, "{ns}");
+        let p = pod().succeeded(ago("2h")).in_namespace(ns);
+        assert_eq!(keep(decide_pod(&p)), Keep::ExcludedNamespace, "{ns}");
+    }
+    let s = Settings {
+        namespaces: vec!["kube-system".to_owned()],
+        ..settings()
+    };
+    let j = job().complete(ago("2h")).in_namespace("kube-system");
+    assert!(matches!(
+        plan(Object::Job(&j), now(), &s),
+        Decision::Delete(_)
+    ));
+}
+
+#[test]
+fn exclude_list_adds_to_the_protected_namespaces() {
+    let s = Settings {
+        exclude_namespaces: vec!["ops".to_owned()],
+        ..settings()
+    };
+    for ns in ["ops", "kube-system"] {
+        let j = job().complete(ago("2h")).in_namespace(ns);
+        assert_eq!(
+            keep(plan(Object::Job(&j), now(), &s)),
+            Keep::ExcludedNamespace,
+            "{ns}"
+        );
+    }
 }
 
 #[test]
@@ -516,6 +609,54 @@ fn job_with_non_controller_cronjob_owner_is_not_treated_as_cronjob_owned() {
         plan(Object::Job(&j), now(), &s),
         Decision::Delete(_)
     ));
+}
+
+// ---- Jobs: ownership ----------------------------------------------------------------------
+
+#[test]
+fn job_of_a_foreign_controller_is_kept_with_its_owner() {
+    let j = job()
+        .complete(ago("2h"))
+        .controlled_by_api("jobset.x-k8s.io/v1alpha2", "JobSet");
+    assert_eq!(keep(decide_job(&j)), owned_by("jobset.x-k8s.io", "JobSet"));
+}
+
+#[test]
+fn cronjob_of_another_group_is_a_foreign_controller() {
+    let j = job()
+        .complete(ago("2h"))
+        .controlled_by_api("example.com/v1", "CronJob");
+    assert_eq!(keep(decide_job(&j)), owned_by("example.com", "CronJob"));
+}
+
+#[test]
+fn job_of_a_handed_over_controller_is_pruned_by_its_retention() {
+    let s = Settings {
+        prune_owners: vec![OwnerKind::parse("jobset.x-k8s.io/JobSet").expect("owner")],
+        ..settings()
+    };
+    let j = job()
+        .complete(ago("2h"))
+        .controlled_by_api("jobset.x-k8s.io/v1alpha2", "JobSet");
+    assert_eq!(
+        delete(plan(Object::Job(&j), now(), &s)),
+        Delete::SucceededPastTtl { age: dur("2h") }
+    );
+    let other = job()
+        .complete(ago("2h"))
+        .controlled_by_api("kubeflow.org/v1", "PyTorchJob");
+    assert_eq!(
+        keep(plan(Object::Job(&other), now(), &s)),
+        owned_by("kubeflow.org", "PyTorchJob")
+    );
+}
+
+#[test]
+fn running_job_of_a_foreign_controller_is_active() {
+    let j = job()
+        .active(1)
+        .controlled_by_api("jobset.x-k8s.io/v1alpha2", "JobSet");
+    assert_eq!(keep(decide_job(&j)), Keep::Active);
 }
 
 // ---- Jobs: the native TTL controller's cases ---------------------------------------------
@@ -668,11 +809,11 @@ fn low_headroom_lowers_the_fargate_pod_retention() {
     };
     let p = pod().succeeded(ago("2m")).controlled_by("Job").fargate();
     assert_eq!(
-        delete(plan(Object::Pod(&p), now(), &s)),
+        delete(plan_pod_with(&p, &s)),
         Delete::FargatePodPastTtl { age: dur("2m") }
     );
     let p = pod().succeeded(ago("30s")).controlled_by("Job").fargate();
-    assert_eq!(keep(plan(Object::Pod(&p), now(), &s)), within("30s"));
+    assert_eq!(keep(plan_pod_with(&p, &s)), within("30s"));
 }
 
 #[test]
@@ -695,13 +836,10 @@ fn low_headroom_caps_an_annotated_fargate_pods_retention() {
         .succeeded(ago("5m"))
         .fargate()
         .annotate(TTL_ANNOTATION, "2h");
-    assert!(matches!(
-        plan(Object::Pod(&p), now(), &s),
-        Decision::Delete(_)
-    ));
+    assert!(matches!(plan_pod_with(&p, &s), Decision::Delete(_)));
     // but an explicit opt-out still wins
     let p = p.annotate(KEEP_ANNOTATION, "true");
-    assert_eq!(keep(plan(Object::Pod(&p), now(), &s)), Keep::OptedOut);
+    assert_eq!(keep(plan_pod_with(&p, &s)), Keep::OptedOut);
 }
 
 #[test]
@@ -763,7 +901,106 @@ fn evicted_job_pod_is_pruned_as_evicted_not_kept_with_its_job() {
 #[test]
 fn finished_pod_of_another_controller_is_kept() {
     let p = pod().succeeded(ago("3d")).controlled_by("ReplicaSet");
-    assert_eq!(keep(decide_pod(&p)), Keep::OwnedByController);
+    assert_eq!(keep(decide_pod(&p)), owned_by("apps", "ReplicaSet"));
+}
+
+#[test]
+fn finished_fargate_pod_of_a_foreign_controller_is_kept() {
+    let p = pod()
+        .failed(ago("3d"))
+        .fargate()
+        .controlled_by_api("argoproj.io/v1alpha1", "Workflow");
+    assert_eq!(keep(decide_pod(&p)), owned_by("argoproj.io", "Workflow"));
+}
+
+#[test]
+fn pod_of_a_job_kind_from_another_group_is_not_a_job_pod() {
+    let p = pod()
+        .succeeded(ago("3d"))
+        .fargate()
+        .controlled_by_api("example.com/v1", "Job");
+    assert_eq!(keep(decide_pod(&p)), owned_by("example.com", "Job"));
+}
+
+#[test]
+fn pods_of_a_handed_over_controller_follow_the_pod_retentions() {
+    let s = Settings {
+        prune_owners: vec![OwnerKind::parse("argoproj.io/Workflow").expect("owner")],
+        ..settings()
+    };
+    let argo = |p: Pod| p.controlled_by_api("argoproj.io/v1alpha1", "Workflow");
+    assert_eq!(
+        delete(plan_pod_with(&argo(pod().failed(ago("20m")).fargate()), &s)),
+        Delete::FargatePodPastTtl { age: dur("20m") }
+    );
+    assert_eq!(
+        delete(plan_pod_with(&argo(pod().failed(ago("2h"))), &s)),
+        Delete::BarePodPastTtl { age: dur("2h") }
+    );
+}
+
+#[test]
+fn pods_of_a_job_kept_by_annotation_are_kept() {
+    let mut index = JobIndex::default();
+    index.record("uid-owner", true);
+    for p in [
+        pod().failed(ago("3d")).controlled_by("Job").fargate(),
+        pod().evicted(ago("3d")).controlled_by("Job"),
+        pod().succeeded(ago("3d")).controlled_by("Job"),
+    ] {
+        let d = plan(Object::Pod(&p, &index), now(), &settings());
+        assert_eq!(keep(d), Keep::JobOptedOut);
+    }
+    let kept = job()
+        .failed(ago("1h"))
+        .annotate(KEEP_ANNOTATION, "not-a-flag");
+    assert!(job_keeps_its_pods(&kept));
+    assert!(!job_keeps_its_pods(
+        &job().failed(ago("1h")).annotate(KEEP_ANNOTATION, "no")
+    ));
+}
+
+#[test]
+fn fargate_pod_of_a_job_this_run_did_not_list_is_kept() {
+    let p = pod().failed(ago("3d")).controlled_by("Job").fargate();
+    let d = plan(Object::Pod(&p, &JobIndex::default()), now(), &settings());
+    assert_eq!(keep(d), Keep::JobNotListed);
+}
+
+#[test]
+fn pod_the_job_controller_has_not_counted_is_kept() {
+    let mut p = pod().failed(ago("3d")).controlled_by("Job").fargate();
+    p.metadata.finalizers = Some(vec![JOB_TRACKING_FINALIZER.to_owned()]);
+    assert_eq!(keep(decide_pod(&p)), Keep::NotCounted);
+}
+
+#[test]
+fn pod_finish_time_is_the_latest_termination_of_any_container() {
+    // The init container ended 3 h ago; the pod failed a minute ago.
+    let mut p = pod().phase("Failed");
+    p.status().init_container_statuses = Some(vec![terminated("init", ago("3h"))]);
+    p.status().container_statuses = Some(vec![terminated("main", ago("1m"))]);
+    assert_eq!(keep(decide_pod(&p)), within("59m"));
+    // A sidecar (restartable init container) stopped after the main container.
+    let mut p = pod().phase("Succeeded").terminated_at(ago("3h"));
+    p.status().init_container_statuses = Some(vec![terminated("sidecar", ago("10m"))]);
+    assert_eq!(keep(decide_pod(&p)), within("50m"));
+    // An ephemeral debug container ended last.
+    let mut p = pod().phase("Succeeded").terminated_at(ago("3h"));
+    p.status().ephemeral_container_statuses = Some(vec![terminated("debug", ago("20m"))]);
+    assert_eq!(keep(decide_pod(&p)), within("40m"));
+}
+
+#[test]
+fn pod_finish_time_includes_a_later_condition_transition() {
+    let mut p = pod().phase("Failed").terminated_at(ago("3h"));
+    p.status().conditions = Some(vec![PodCondition {
+        type_: "Ready".to_owned(),
+        status: "False".to_owned(),
+        last_transition_time: Some(Time(ago("5m"))),
+        ..PodCondition::default()
+    }]);
+    assert_eq!(keep(decide_pod(&p)), within("55m"));
 }
 
 #[test]
@@ -832,41 +1069,69 @@ fn reasons_have_stable_labels() {
     );
 }
 
-// ---- property ---------------------------------------------------------------------------
+// ---- properties -------------------------------------------------------------------------
 //
-// Issue 7's invariants over random Jobs and Pods, random settings *and* a random clock. Each
-// object also gets a verdict from an oracle written from the README's rules (in the order of
-// `policy.rs`'s rule table): `Err(label)` when a rule keeps it, or the finish time the fixture
-// recorded and the retention that applies. The plan must then
-// - never select what the oracle keeps (the message names the rule: `active`, `suspended`,
-//   `notFinished`, `beingDeleted`, `optedOut`, `excludedNamespace`...);
-// - select exactly what is past its retention, with a non-empty reason whose label is the
-//   oracle's and whose age is `now − the fixture's finish time` (so never under the
-//   retention), and keep the rest with the exact time left;
-// - be unaffected by a keep annotation that is not an opt-out.
-// `property_strategies_reach_every_reason` checks the strategies reach every reason, so no
-// part of the property is vacuous.
+// Invariants over random Jobs, Pods, settings, clocks and Job indexes, each stated as what
+// must never be deleted (the README's Safety list), not as a second copy of the policy:
+// - never outside the namespace scope (excluded, not included, protected and not named);
+// - never anything being deleted, or whose `eks-reaper/keep` is not a false spelling;
+// - never an unfinished Job (no `Complete=True`/`Failed=True`, pods active or terminating),
+//   nor a pod that is not `Succeeded`/`Failed` or that the Job controller has not counted;
+// - never what a controller the policy does not understand manages (group *and* kind);
+// - never a pod whose Job keeps its pods or was not listed, nor a non-Fargate pod of a Job;
+// - never before its retention has passed since the latest instant it recorded finishing;
+// and three relations: a deletion stays a deletion as time passes; longer retentions never
+// delete more; a false `eks-reaper/keep` changes nothing.
+// `property_strategies_reach_every_reason` checks the generators reach every reason, so no
+// invariant holds vacuously.
 
-/// Cases per property (proptest's default is 256): the two properties and the reach check
-/// stay within a few seconds in a debug build on a loaded machine.
+/// Cases per property (proptest's default is 256): the properties and the reach check stay
+/// within a few seconds in a debug build on a loaded machine.
 const CASES: u32 = 2048;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Namespaces that objects and the include/exclude lists draw from: few, so they often meet.
-const NAMESPACES: [&str; 4] = ["etl", "web", "kube-system", "ml"];
-
-/// `eks-reaper/keep` values: opt-outs in any case and padding, and look-alikes that are not.
-const KEEP_VALUES: [&str; 14] = [
-    "true", "TRUE", "True", " true ", "\ttrue\n", "false", "FALSE", "", " ", "yes", "1", "truee",
-    "t rue", "garbage",
+/// Namespaces objects and the include/exclude lists draw from: few, so they often meet.
+const NAMESPACES: [&str; 6] = [
+    "etl",
+    "web",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "ml",
 ];
 
-/// The opt-out: `"true"` as documented, which the policy reads forgiving ASCII case and
-/// surrounding whitespace (the safe direction); nothing else opts out.
-fn opts_out(value: &str) -> bool {
-    value.trim().eq_ignore_ascii_case("true")
-}
+/// `eks-reaper/keep` values that opt out.
+const TRUE_SPELLINGS: [&str; 9] = [
+    "true", "TRUE", "True", " true ", "\ttrue\n", "yes", "YES", "1", "on",
+];
+/// `eks-reaper/keep` values that do not.
+const FALSE_SPELLINGS: [&str; 6] = ["false", "FALSE", "no", "0", "off", " Off "];
+/// `eks-reaper/keep` values that are neither.
+const UNREADABLE_SPELLINGS: [&str; 7] = ["", " ", "truee", "t rue", "maybe", "2", "keep"];
+
+/// Controllers: `apiVersion` and kind, the Job controller's own among look-alikes of other
+/// groups.
+const CONTROLLERS: [(&str, &str); 8] = [
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("example.com/v1", "Job"),
+    ("example.com/v1", "CronJob"),
+    ("jobset.x-k8s.io/v1alpha2", "JobSet"),
+    ("apps/v1", "ReplicaSet"),
+    ("argoproj.io/v1alpha1", "Workflow"),
+    ("v1", "ReplicationController"),
+];
+
+/// Owners a user may hand over with `prune_owners`.
+const HANDABLE: [&str; 4] = [
+    "jobset.x-k8s.io/JobSet",
+    "argoproj.io/Workflow",
+    "apps/ReplicaSet",
+    "example.com/Job",
+];
+
+const FINALIZERS: [&str; 2] = [JOB_TRACKING_FINALIZER, "example.com/protect"];
 
 /// An instant within ±5 days of `now()`: anywhere at millisecond resolution, or on the minute
 /// grid within ±2 days so that ages often equal a retention exactly.
@@ -877,12 +1142,6 @@ fn arb_instant() -> impl Strategy<Value = Timestamp> {
     ]
 }
 
-/// The clock of a run: drawn like object timestamps, so about half the time it is *before*
-/// them (clock skew, a finish time in the future).
-fn arb_clock() -> impl Strategy<Value = Timestamp> {
-    arb_instant()
-}
-
 fn arb_retention() -> impl Strategy<Value = Duration> {
     prop_oneof![
         (0u64..=200_000).prop_map(Duration::from_secs),
@@ -890,13 +1149,15 @@ fn arb_retention() -> impl Strategy<Value = Duration> {
     ]
 }
 
-/// A namespace list: empty, the default exclusion, or one or two of [`NAMESPACES`].
+/// A namespace list: empty, or one to three of [`NAMESPACES`], maybe with a duplicate.
 fn arb_namespace_list() -> impl Strategy<Value = Vec<String>> {
     prop_oneof![
         Just(Vec::new()),
-        Just(vec!["kube-system".to_owned()]),
-        prop::sample::subsequence(NAMESPACES.to_vec(), 1..=2)
-            .prop_map(|v| v.into_iter().map(str::to_owned).collect()),
+        prop::sample::subsequence(NAMESPACES.to_vec(), 1..=3).prop_map(|v| {
+            let mut v: Vec<String> = v.into_iter().map(str::to_owned).collect();
+            v.push(v[0].clone());
+            v
+        }),
     ]
 }
 
@@ -906,6 +1167,7 @@ prop_compose! {
             in (arb_retention(), arb_retention(), arb_retention(), arb_retention(), arb_retention()),
         namespaces in prop_oneof![2 => Just(Vec::new()), 1 => arb_namespace_list()],
         exclude_namespaces in arb_namespace_list(),
+        prune_owners in prop::sample::subsequence(HANDABLE.to_vec(), 0..=2),
         (respect_native_ttl, skip_cronjob_jobs, low_headroom) in any::<(bool, bool, bool)>(),
     ) -> Settings {
         Settings {
@@ -915,6 +1177,10 @@ prop_compose! {
             bare_pod_ttl,
             namespaces,
             exclude_namespaces,
+            prune_owners: prune_owners
+                .into_iter()
+                .map(|o| OwnerKind::parse(o).expect("valid owner"))
+                .collect(),
             respect_native_ttl,
             skip_cronjob_jobs,
             low_headroom,
@@ -936,17 +1202,29 @@ fn arb_ttl_annotation() -> impl Strategy<Value = Option<String>> {
     )
 }
 
-/// Owner references with `controller: true`, `false` or missing.
+fn arb_keep_annotation() -> impl Strategy<Value = Option<&'static str>> {
+    prop::option::weighted(
+        0.3,
+        prop_oneof![
+            prop::sample::select(TRUE_SPELLINGS.to_vec()),
+            prop::sample::select(FALSE_SPELLINGS.to_vec()),
+            prop::sample::select(UNREADABLE_SPELLINGS.to_vec()),
+        ],
+    )
+}
+
+/// Owner references with `controller: true`, `false` or missing; owner `i` has UID
+/// `uid-owner-{i}`.
 fn arb_owners() -> impl Strategy<Value = Vec<OwnerReference>> {
     let owner = (
-        prop::sample::select(vec!["Job", "CronJob", "ReplicaSet", "Workflow"]),
-        prop::option::of(any::<bool>()),
+        prop::sample::select(CONTROLLERS.to_vec()),
+        prop_oneof![3 => Just(Some(true)), 1 => Just(Some(false)), 1 => Just(None)],
     );
     prop::collection::vec(owner, 0..3).prop_map(|refs| {
         refs.into_iter()
             .enumerate()
-            .map(|(i, (kind, controller))| OwnerReference {
-                api_version: "v1".to_owned(),
+            .map(|(i, ((api_version, kind), controller))| OwnerReference {
+                api_version: api_version.to_owned(),
                 kind: kind.to_owned(),
                 name: format!("owner-{i}"),
                 uid: format!("uid-owner-{i}"),
@@ -961,9 +1239,10 @@ prop_compose! {
     fn arb_meta()(
         namespace in prop::option::weighted(0.95, prop::sample::select(NAMESPACES.to_vec())),
         deleting in prop::bool::weighted(0.1),
-        keep in prop::option::weighted(0.3, prop::sample::select(KEEP_VALUES.to_vec())),
+        keep in arb_keep_annotation(),
         ttl in arb_ttl_annotation(),
         owners in arb_owners(),
+        finalizers in prop::sample::subsequence(FINALIZERS.to_vec(), 0..=2),
     ) -> ObjectMeta {
         let mut m = meta("etl-run");
         m.namespace = namespace.map(str::to_owned);
@@ -979,11 +1258,28 @@ prop_compose! {
         }
         m.annotations = (!annotations.is_empty()).then_some(annotations);
         m.owner_references = (!owners.is_empty()).then_some(owners);
+        m.finalizers = (!finalizers.is_empty())
+            .then(|| finalizers.into_iter().map(str::to_owned).collect());
         m
     }
 }
 
-/// Any condition type, status `True`, `False` or `Unknown`, `lastTransitionTime` or none.
+/// What the Jobs pass learned about the three generated owner UIDs.
+fn arb_job_index() -> impl Strategy<Value = JobIndex> {
+    prop::collection::vec(0u8..3, 3).prop_map(|states| {
+        let mut index = JobIndex::default();
+        for (i, state) in states.into_iter().enumerate() {
+            match state {
+                0 => {}
+                1 => index.record(&format!("uid-owner-{i}"), false),
+                _ => index.record(&format!("uid-owner-{i}"), true),
+            }
+        }
+        index
+    })
+}
+
+/// A condition of any type, status `True`, `False` or `Unknown`, `lastTransitionTime` or none.
 fn arb_job_condition() -> impl Strategy<Value = JobCondition> {
     let type_ = prop_oneof![
         3 => Just("Complete"),
@@ -1003,17 +1299,29 @@ fn arb_job_condition() -> impl Strategy<Value = JobCondition> {
     })
 }
 
+fn is_terminal(c: &JobCondition) -> bool {
+    matches!(c.type_.as_str(), "Complete" | "Failed") && c.status == "True"
+}
+
 prop_compose! {
-    /// Up to three conditions in any combination (Complete and Failed together included).
+    /// Up to three conditions, at most one of them terminal (the apiserver's Job status
+    /// validation refuses `Complete=True` with `Failed=True`).
     fn arb_job_status()(
         conditions in prop::collection::vec(arb_job_condition(), 0..4),
         completion in prop::option::of(arb_instant()),
         active in prop::option::of(prop_oneof![3 => Just(0), 1 => 1i32..3]),
+        terminating in prop::option::of(prop_oneof![3 => Just(0), 1 => 1i32..3]),
     ) -> JobStatus {
+        let mut terminal_seen = false;
+        let conditions: Vec<JobCondition> = conditions
+            .into_iter()
+            .filter(|c| !(is_terminal(c) && std::mem::replace(&mut terminal_seen, true)))
+            .collect();
         JobStatus {
             conditions: (!conditions.is_empty()).then_some(conditions),
             completion_time: completion.map(Time),
             active,
+            terminating,
             ..JobStatus::default()
         }
     }
@@ -1036,15 +1344,6 @@ prop_compose! {
             status,
         }
     }
-}
-
-/// A generated pod with what its fixture was built to mean: whether it runs on Fargate and
-/// the instant it finished (`None`: no timestamp recorded).
-#[derive(Debug, Clone)]
-struct PodCase {
-    pod: Pod,
-    fargate: bool,
-    finished: Option<Timestamp>,
 }
 
 fn terminated(name: &str, at: Timestamp) -> ContainerStatus {
@@ -1070,61 +1369,50 @@ fn pod_condition(type_: &str, at: Option<Timestamp>) -> PodCondition {
     }
 }
 
+/// Which status list a generated container goes in.
+#[derive(Debug, Clone, Copy)]
+enum ContainerList {
+    /// Init containers, sidecars (restartable init containers) among them.
+    Init,
+    Main,
+    Ephemeral,
+}
+
 prop_compose! {
-    /// A pod status whose finish instant is `finished` by construction: the last container
-    /// termination (init or main), else — no container terminated, as for Evicted pods — the
-    /// last condition transition, else the start time; or no timestamp at all. Other records
-    /// are earlier, except conditions next to container terminations, which may be anything.
-    fn arb_pod_record()(
-        finished in arb_instant(),
-        record in 0u8..4,
-        earlier in prop::collection::vec(1i64..=2 * DAY_MS, 0..3),
-        last_in_init in prop::bool::weighted(0.2),
-        noise in prop::collection::vec(prop::option::of(arb_instant()), 0..3),
-        waiting in any::<bool>(),
-    ) -> (PodStatus, Option<Timestamp>) {
-        let before = |ms: &i64| finished - SignedDuration::from_millis(*ms);
-        let mut s = PodStatus::default();
-        let mut init = Vec::new();
-        let mut main = Vec::new();
-        let mut conditions: Vec<PodCondition> = Vec::new();
-        if waiting {
-            // A container status without a termination (never ran, or no state reported).
-            main.push(ContainerStatus { name: "sidecar".to_owned(), ..ContainerStatus::default() });
-        }
-        let recorded = match record {
-            0 => {
-                let last = terminated("main", finished);
-                if last_in_init { init.push(last) } else { main.push(last) }
-                for (i, ms) in earlier.iter().enumerate() {
-                    let c = terminated(&format!("c{i}"), before(ms));
-                    if i % 2 == 0 { init.push(c) } else { main.push(c) }
-                }
-                conditions.extend(noise.iter().map(|at| pod_condition("Ready", *at)));
-                s.start_time = Some(Time(before(&(2 * DAY_MS + 1))));
-                Some(finished)
-            }
-            1 => {
-                conditions.push(pod_condition("Ready", Some(finished)));
-                conditions.extend(earlier.iter().map(|ms| pod_condition("PodScheduled", Some(before(ms)))));
-                conditions.push(pod_condition("DisruptionTarget", None));
-                s.start_time = Some(Time(before(&(2 * DAY_MS + 1))));
-                Some(finished)
-            }
-            2 => {
-                conditions.push(pod_condition("Ready", None));
-                s.start_time = Some(Time(finished));
-                Some(finished)
-            }
-            _ => {
-                conditions.push(pod_condition("Ready", None));
-                None
-            }
+    /// A pod status with containers in every list (terminated at some instant, or not
+    /// terminated at all), conditions with or without a transition time, maybe a start time.
+    fn arb_pod_status()(
+        containers in prop::collection::vec(
+            (
+                prop_oneof![Just(ContainerList::Init), Just(ContainerList::Main), Just(ContainerList::Ephemeral)],
+                prop::option::weighted(0.8, arb_instant()),
+            ),
+            0..4,
+        ),
+        conditions in prop::collection::vec(prop::option::weighted(0.7, arb_instant()), 0..3),
+        start in prop::option::weighted(0.8, arb_instant()),
+    ) -> PodStatus {
+        let mut s = PodStatus {
+            start_time: start.map(Time),
+            ..PodStatus::default()
         };
-        s.init_container_statuses = (!init.is_empty()).then_some(init);
-        s.container_statuses = (!main.is_empty()).then_some(main);
+        for (i, (list, ended)) in containers.into_iter().enumerate() {
+            let name = format!("c{i}");
+            let status = match ended {
+                Some(at) => terminated(&name, at),
+                None => ContainerStatus { name, ..ContainerStatus::default() },
+            };
+            match list {
+                ContainerList::Init => &mut s.init_container_statuses,
+                ContainerList::Main => &mut s.container_statuses,
+                ContainerList::Ephemeral => &mut s.ephemeral_container_statuses,
+            }
+            .get_or_insert_with(Vec::new)
+            .push(status);
+        }
+        let conditions: Vec<_> = conditions.into_iter().map(|at| pod_condition("Ready", at)).collect();
         s.conditions = (!conditions.is_empty()).then_some(conditions);
-        (s, recorded)
+        s
     }
 }
 
@@ -1140,9 +1428,8 @@ prop_compose! {
             ]),
         ],
         reason in prop::option::weighted(0.5, prop_oneof![2 => Just("Evicted"), 1 => Just("OOMKilled"), 1 => Just("DeadlineExceeded")]),
-        has_status in prop::bool::weighted(0.97),
-        (status, recorded) in arb_pod_record(),
-    ) -> PodCase {
+        status in prop::option::weighted(0.97, arb_pod_status()),
+    ) -> Pod {
         let (label, scheduler) = fargate;
         let mut pod = Pod { metadata, ..pod() };
         if label {
@@ -1154,229 +1441,312 @@ prop_compose! {
         if scheduler {
             pod = pod.fargate_scheduler_only();
         }
-        let status = PodStatus {
+        pod.status = status.map(|s| PodStatus {
             phase: phase.map(str::to_owned),
             reason: reason.map(str::to_owned),
-            ..status
-        };
-        pod.status = has_status.then_some(status);
-        PodCase {
-            pod,
-            fargate: label || scheduler,
-            finished: if has_status { recorded } else { None },
-        }
+            ..s
+        });
+        pod
     }
-}
-
-/// The oracle's verdict: `Err(label of the keep reason)`, or the object is due-able.
-type Verdict = Result<Due, &'static str>;
-
-/// A finished object past every keep rule: deleted with `label` once `retention` has passed
-/// since `finished`.
-#[derive(Debug)]
-struct Due {
-    label: &'static str,
-    finished: Timestamp,
-    retention: Duration,
 }
 
 fn annotation_value<'m>(meta: &'m ObjectMeta, key: &str) -> Option<&'m str> {
     meta.annotations.as_ref()?.get(key).map(String::as_str)
 }
 
-/// Namespace scope, then deletion in progress, then the opt-out.
-fn guard_verdict(meta: &ObjectMeta, s: &Settings) -> Result<(), &'static str> {
-    let ns = meta.namespace.as_deref().unwrap_or("");
-    let included = s.namespaces.is_empty() || s.namespaces.iter().any(|n| n == ns);
-    if !included || s.exclude_namespaces.iter().any(|n| n == ns) {
-        return Err("excludedNamespace");
-    }
-    if meta.deletion_timestamp.is_some() {
-        return Err("beingDeleted");
-    }
-    if annotation_value(meta, KEEP_ANNOTATION).is_some_and(opts_out) {
-        return Err("optedOut");
+/// Asserts `d` keeps the object when `must_keep` holds; `why` names the rule.
+fn never(d: &Decision, must_keep: bool, why: &str) -> Result<(), TestCaseError> {
+    if must_keep {
+        prop_assert!(
+            matches!(d, Decision::Keep(_)),
+            "deleted although {}: {:?}",
+            why,
+            d
+        );
     }
     Ok(())
 }
 
-/// The `eks-reaper/ttl` override: a `humantime` duration, surrounding whitespace ignored.
-fn ttl_override(meta: &ObjectMeta) -> Result<Option<Duration>, &'static str> {
-    annotation_value(meta, TTL_ANNOTATION)
-        .map(|v| humantime::parse_duration(v.trim()).map_err(|_| "invalidTtlAnnotation"))
-        .transpose()
+/// The invariants every object shares: namespace scope, deletion in progress, opt-out.
+fn never_common(d: &Decision, meta: &ObjectMeta, s: &Settings) -> Result<(), TestCaseError> {
+    let ns = meta.namespace.as_deref().unwrap_or("");
+    let named = s.namespaces.iter().any(|n| n == ns);
+    never(
+        d,
+        PROTECTED_NAMESPACES.contains(&ns) && !named,
+        "in a protected namespace not named in the include list",
+    )?;
+    never(
+        d,
+        s.exclude_namespaces.iter().any(|n| n == ns),
+        "in an excluded namespace",
+    )?;
+    never(
+        d,
+        !s.namespaces.is_empty() && !named,
+        "outside the include list",
+    )?;
+    never(
+        d,
+        meta.deletion_timestamp.is_some(),
+        "already being deleted",
+    )?;
+    let keep = annotation_value(meta, KEEP_ANNOTATION);
+    never(
+        d,
+        keep.is_some_and(|v| !FALSE_SPELLINGS.contains(&v)),
+        "its eks-reaper/keep is not a false spelling",
+    )
 }
 
-/// The kind of the owner reference with `controller: true` (`false` or missing: not one).
-fn controller_of(meta: &ObjectMeta) -> Option<&str> {
-    meta.owner_references
+/// The controller reference (`controller: true`), with its group.
+fn controller(meta: &ObjectMeta) -> Option<(&str, &OwnerReference)> {
+    let o = meta
+        .owner_references
         .iter()
         .flatten()
-        .find(|o| o.controller == Some(true))
-        .map(|o| o.kind.as_str())
+        .find(|o| o.controller == Some(true))?;
+    let group = o.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    Some((group, o))
 }
 
-fn job_verdict(j: &Job, s: &Settings) -> Verdict {
-    guard_verdict(&j.metadata, s)?;
-    let spec = j.spec.as_ref();
-    if spec.and_then(|x| x.suspend) == Some(true) {
-        return Err("suspended");
-    }
-    let status = j.status.as_ref().ok_or("active")?;
-    if status.active.unwrap_or(0) > 0 {
-        return Err("active");
-    }
-    // With both Complete=True and Failed=True (which the apiserver's Job status validation
-    // rejects) the first decides, as in the native TTL controller.
+fn handed_over(s: &Settings, group: &str, kind: &str) -> bool {
+    s.prune_owners
+        .iter()
+        .any(|o| o.group == group && o.kind == kind)
+}
+
+/// The retention an object's own `eks-reaper/ttl` sets, if it is a valid duration.
+fn annotated_ttl(meta: &ObjectMeta) -> Option<Duration> {
+    annotation_value(meta, TTL_ANNOTATION).and_then(|v| humantime::parse_duration(v.trim()).ok())
+}
+
+/// A deletion must come `retention` or more after `finished`.
+fn never_early(
+    d: &Decision,
+    finished: Option<Timestamp>,
+    retention: Duration,
+    t: Timestamp,
+) -> Result<(), TestCaseError> {
+    let Decision::Delete(reason) = d else {
+        return Ok(());
+    };
+    let Some(finished) = finished else {
+        return Err(TestCaseError::fail(format!(
+            "deleted without any recorded finish instant: {reason:?}"
+        )));
+    };
+    let age = Duration::try_from(t.duration_since(finished)).ok();
+    prop_assert!(
+        age.is_some_and(|a| a >= retention),
+        "deleted {:?} after finishing {} (clock {}), retention {:?}: {:?}",
+        age,
+        finished,
+        t,
+        retention,
+        reason
+    );
+    Ok(())
+}
+
+fn job_invariants(j: &Job, t: Timestamp, s: &Settings) -> Result<(), TestCaseError> {
+    let d = plan(Object::Job(j), t, s);
+    prop_assert!(!d.label().is_empty());
+    never_common(&d, &j.metadata, s)?;
+    let status = j.status.as_ref();
     let terminal = status
+        .and_then(|x| x.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| is_terminal(c)));
+    never(&d, terminal.is_none(), "the Job has not finished")?;
+    never(
+        &d,
+        status.is_some_and(|x| x.active.unwrap_or(0) > 0 || x.terminating.unwrap_or(0) > 0),
+        "the Job still has pods active or terminating",
+    )?;
+    if let Some((group, o)) = controller(&j.metadata) {
+        let cronjob = group == "batch" && o.kind == "CronJob";
+        never(
+            &d,
+            !cronjob && !handed_over(s, group, &o.kind),
+            "another controller manages the Job",
+        )?;
+        never(
+            &d,
+            cronjob && s.skip_cronjob_jobs,
+            "CronJob Jobs are left to their CronJob",
+        )?;
+    }
+    let native = j.spec.as_ref().and_then(|x| x.ttl_seconds_after_finished);
+    never(
+        &d,
+        native.is_some() && s.respect_native_ttl,
+        "the native TTL controller owns it",
+    )?;
+    let Some(terminal) = terminal else {
+        return Ok(());
+    };
+    let succeeded = terminal.type_ == "Complete";
+    let finished = terminal
+        .last_transition_time
+        .as_ref()
+        .map(|x| x.0)
+        .or_else(|| {
+            succeeded
+                .then(|| status.and_then(|x| x.completion_time.as_ref()).map(|x| x.0))
+                .flatten()
+        });
+    let retention = annotated_ttl(&j.metadata)
+        .or_else(|| native.map(|n| Duration::from_secs(u64::try_from(n).unwrap_or(0))))
+        .unwrap_or(if succeeded {
+            s.succeeded_job_ttl
+        } else {
+            s.failed_job_ttl
+        });
+    never_early(&d, finished, retention, t)
+}
+
+/// The latest instant a pod recorded finishing: any container's termination, any condition's
+/// transition; its start time only when it recorded neither.
+fn latest_finish_evidence(p: &Pod) -> Option<Timestamp> {
+    let s = p.status.as_ref()?;
+    let ends = [
+        &s.init_container_statuses,
+        &s.container_statuses,
+        &s.ephemeral_container_statuses,
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref());
+    let transitions = s
         .conditions
         .iter()
         .flatten()
-        .find(|c| matches!(c.type_.as_str(), "Complete" | "Failed") && c.status == "True")
-        .ok_or("active")?;
-    let succeeded = terminal.type_ == "Complete";
-    let native = spec.and_then(|x| x.ttl_seconds_after_finished);
-    if native.is_some() && s.respect_native_ttl {
-        return Err("nativeTtl");
-    }
-    if s.skip_cronjob_jobs && controller_of(&j.metadata) == Some("CronJob") {
-        return Err("ownedByCronJob");
-    }
-    let finished = match (&terminal.last_transition_time, &status.completion_time) {
-        (Some(t), _) => t.0,
-        (None, Some(t)) if succeeded => t.0,
-        _ => return Err("unknownFinishTime"),
-    };
-    let retention = match (ttl_override(&j.metadata)?, native) {
-        (Some(ttl), _) => ttl,
-        (None, Some(secs)) => Duration::from_secs(u64::try_from(secs).expect("generated ≥ 0")),
-        (None, None) if succeeded => s.succeeded_job_ttl,
-        (None, None) => s.failed_job_ttl,
-    };
-    Ok(Due {
-        label: if succeeded {
-            "succeededPastTtl"
-        } else {
-            "failedPastTtl"
-        },
-        finished,
-        retention,
-    })
+        .filter_map(|c| c.last_transition_time.as_ref());
+    ends.chain(transitions)
+        .map(|x| x.0)
+        .max()
+        .or_else(|| s.start_time.as_ref().map(|x| x.0))
 }
 
-fn pod_verdict(c: &PodCase, s: &Settings) -> Verdict {
-    let p = &c.pod;
-    guard_verdict(&p.metadata, s)?;
+fn pod_invariants(
+    p: &Pod,
+    jobs: &JobIndex,
+    t: Timestamp,
+    s: &Settings,
+) -> Result<(), TestCaseError> {
+    let d = plan(Object::Pod(p, jobs), t, s);
+    prop_assert!(!d.label().is_empty());
+    never_common(&d, &p.metadata, s)?;
     let status = p.status.as_ref();
     let phase = status.and_then(|x| x.phase.as_deref());
-    if !matches!(phase, Some("Succeeded" | "Failed")) {
-        return Err("notFinished");
-    }
+    never(
+        &d,
+        !matches!(phase, Some("Succeeded" | "Failed")),
+        "the pod has not finished",
+    )?;
+    never(
+        &d,
+        p.metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == JOB_TRACKING_FINALIZER),
+        "the Job controller has not counted the pod",
+    )?;
     let evicted =
         phase == Some("Failed") && status.and_then(|x| x.reason.as_deref()) == Some("Evicted");
-    let fargate_ttl = |ttl: Duration| {
-        if s.low_headroom {
+    let fargate = is_fargate_pod(p);
+    if let Some((group, o)) = controller(&p.metadata) {
+        if group == "batch" && o.kind == "Job" {
+            never(
+                &d,
+                jobs.owner(&o.uid) == OwnerJob::KeepsItsPods,
+                "its Job keeps its pods",
+            )?;
+            never(
+                &d,
+                jobs.owner(&o.uid) == OwnerJob::NotListed,
+                "its Job was not listed",
+            )?;
+            never(
+                &d,
+                !fargate && !evicted,
+                "a non-Fargate pod goes with its Job",
+            )?;
+        } else {
+            never(
+                &d,
+                !evicted && !handed_over(s, group, &o.kind),
+                "another controller manages the pod",
+            )?;
+        }
+    }
+    let ceiling = |ttl: Duration| {
+        if fargate && s.low_headroom {
             ttl.min(s.low_headroom_fargate_ttl)
         } else {
             ttl
         }
     };
-    let (label, default) = match (c.fargate, evicted, controller_of(&p.metadata)) {
-        (true, _, _) => ("fargatePodPastTtl", fargate_ttl(s.fargate_pod_ttl)),
-        (false, true, _) => ("evictedPastTtl", s.bare_pod_ttl),
-        (false, false, None) => ("barePodPastTtl", s.bare_pod_ttl),
-        (false, false, Some("Job")) => return Err("ownedByJob"),
-        (false, false, Some(_)) => return Err("ownedByController"),
+    let default = if fargate {
+        s.fargate_pod_ttl
+    } else {
+        s.bare_pod_ttl
     };
-    let finished = c.finished.ok_or("unknownFinishTime")?;
-    let retention = match ttl_override(&p.metadata)? {
-        Some(ttl) if c.fargate => fargate_ttl(ttl),
-        Some(ttl) => ttl,
-        None => default,
-    };
-    Ok(Due {
-        label,
-        finished,
-        retention,
-    })
+    let retention = ceiling(annotated_ttl(&p.metadata).unwrap_or(default));
+    never_early(&d, latest_finish_evidence(p), retention, t)
 }
 
-/// Checks one decision against the oracle's verdict at clock `t`.
-fn check(kind: &str, d: &Decision, verdict: Verdict, t: Timestamp) -> Result<(), TestCaseError> {
-    prop_assert!(
-        !d.label().is_empty(),
-        "{} decided without a reason label: {:?}",
-        kind,
-        d
-    );
-    let due = match verdict {
-        Err(kept) => {
-            prop_assert!(
-                matches!(d, Decision::Keep(_)),
-                "selected a {} the rules keep as {}: {:?}",
-                kind,
-                kept,
-                d
-            );
-            prop_assert_eq!(d.label(), kept, "{} kept for the wrong reason", kind);
-            return Ok(());
-        }
-        Ok(due) => due,
-    };
-    // The fixture's finish time, not the policy's reading of it.
-    let age = t.duration_since(due.finished);
-    let past = Duration::try_from(age).ok().filter(|a| *a >= due.retention);
-    match (d, past) {
-        (Decision::Delete(r), Some(age)) => {
-            prop_assert_eq!(
-                r.label(),
-                due.label,
-                "{} selected for the wrong reason",
-                kind
-            );
-            prop_assert_eq!(
-                r.age(),
-                age,
-                "{} reason's age is not now − its finish time",
-                kind
-            );
-            prop_assert!(r.age() >= due.retention);
-            prop_assert!(!r.to_string().is_empty());
-        }
-        (Decision::Delete(r), None) => {
-            return Err(TestCaseError::fail(format!(
-                "selected a {kind} younger than its retention {:?} (finished {} at clock {t}): {r:?}",
-                due.retention, due.finished
-            )));
-        }
-        (Decision::Keep(k), None) => {
-            let remaining = match Duration::try_from(age) {
-                Ok(age) => due.retention - age,
-                Err(_) => due.retention + Duration::try_from(-age).expect("negative age"),
-            };
-            prop_assert_eq!(
-                k,
-                &Keep::WithinRetention { remaining },
-                "{} inside its retention",
-                kind
-            );
-        }
-        (Decision::Keep(k), Some(age)) => {
-            return Err(TestCaseError::fail(format!(
-                "kept a {kind} {age:?} past finishing, retention {:?}: {k:?}",
-                due.retention
-            )));
-        }
+/// Every retention one hour longer and doubled.
+fn longer(s: &Settings) -> Settings {
+    let l = |d: Duration| d * 2 + Duration::from_secs(3600);
+    Settings {
+        succeeded_job_ttl: l(s.succeeded_job_ttl),
+        failed_job_ttl: l(s.failed_job_ttl),
+        fargate_pod_ttl: l(s.fargate_pod_ttl),
+        bare_pod_ttl: l(s.bare_pod_ttl),
+        low_headroom_fargate_ttl: l(s.low_headroom_fargate_ttl),
+        ..s.clone()
+    }
+}
+
+/// A deletion stays one (same reason) later on, and longer retentions never delete more.
+fn relations(
+    decide: impl Fn(Timestamp, &Settings) -> Decision,
+    t: Timestamp,
+    later: Duration,
+    s: &Settings,
+) -> Result<(), TestCaseError> {
+    let now = decide(t, s);
+    if let Decision::Delete(r) = &now {
+        let then = decide(t + SignedDuration::try_from(later).expect("small"), s);
+        prop_assert_eq!(
+            then.label(),
+            r.label(),
+            "deleted at {} but not {:?} later",
+            t,
+            later
+        );
+    }
+    if matches!(decide(t, &longer(s)), Decision::Delete(_)) {
+        prop_assert!(
+            matches!(now, Decision::Delete(_)),
+            "longer retentions deleted what the shorter kept: {:?}",
+            now
+        );
     }
     Ok(())
 }
 
-/// A keep annotation that does not opt out must change nothing: `"false"` protects nothing.
-fn check_non_opt_out_is_inert<T: Metadata<Ty = ObjectMeta> + Clone>(
+/// A keep annotation with a false spelling must change nothing.
+fn check_false_keep_is_inert<T: Metadata<Ty = ObjectMeta> + Clone>(
     object: &T,
     decide: impl Fn(&T) -> Decision,
 ) -> Result<(), TestCaseError> {
-    if let Some(v) = annotation_value(object.metadata(), KEEP_ANNOTATION).filter(|v| !opts_out(v)) {
+    if let Some(v) =
+        annotation_value(object.metadata(), KEEP_ANNOTATION).filter(|v| FALSE_SPELLINGS.contains(v))
+    {
         let mut without = object.clone();
         if let Some(a) = without.metadata_mut().annotations.as_mut() {
             a.remove(KEEP_ANNOTATION);
@@ -1391,42 +1761,116 @@ fn check_non_opt_out_is_inert<T: Metadata<Ty = ObjectMeta> + Clone>(
     Ok(())
 }
 
+fn arb_later() -> impl Strategy<Value = Duration> {
+    (0u64..=10 * 86_400).prop_map(Duration::from_secs)
+}
+
+prop_compose! {
+    /// Settings at their defaults but for the owners handed over and the CronJob switch.
+    fn arb_owner_settings()(
+        prune_owners in prop::sample::subsequence(HANDABLE.to_vec(), 0..=2),
+        skip_cronjob_jobs in any::<bool>(),
+    ) -> Settings {
+        Settings {
+            prune_owners: prune_owners
+                .into_iter()
+                .map(|o| OwnerKind::parse(o).expect("valid owner"))
+                .collect(),
+            skip_cronjob_jobs,
+            ..settings()
+        }
+    }
+}
+
+prop_compose! {
+    /// A Job every other rule would delete (in scope, no annotations, failed two weeks ago):
+    /// only its owners decide, so a wrong owner rule cannot hide behind another keep.
+    fn arb_owned_job()(owners in arb_owners()) -> Job {
+        let mut j = job().failed(ago("14d"));
+        j.metadata.owner_references = (!owners.is_empty()).then_some(owners);
+        j
+    }
+}
+
+prop_compose! {
+    /// A pod every other rule would delete (in scope, no annotations, finished two weeks
+    /// ago): only its owners, the Job index, its finalizers and whether it is Fargate or
+    /// Evicted decide.
+    fn arb_owned_pod()(
+        owners in arb_owners(),
+        counting in prop::bool::weighted(0.2),
+        fargate in any::<bool>(),
+        evicted in any::<bool>(),
+    ) -> Pod {
+        let mut p = if evicted { pod().evicted(ago("14d")) } else { pod().failed(ago("14d")) };
+        if fargate {
+            p = p.fargate();
+        }
+        p.metadata.owner_references = (!owners.is_empty()).then_some(owners);
+        if counting {
+            p.metadata.finalizers = Some(vec![JOB_TRACKING_FINALIZER.to_owned()]);
+        }
+        p
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
     #[test]
-    fn selected_jobs_are_finished_idle_in_scope_not_opted_out_and_past_retention(
-        j in arb_job(), t in arb_clock(), s in arb_settings(),
+    fn no_job_is_deleted_that_the_safety_rules_protect(
+        j in arb_job(), t in arb_instant(), s in arb_settings(), later in arb_later(),
     ) {
-        let d = plan(Object::Job(&j), t, &s);
-        check("job", &d, job_verdict(&j, &s), t)?;
-        check_non_opt_out_is_inert(&j, |j| plan(Object::Job(j), t, &s))?;
+        job_invariants(&j, t, &s)?;
+        relations(|t, s| plan(Object::Job(&j), t, s), t, later, &s)?;
+        check_false_keep_is_inert(&j, |j| plan(Object::Job(j), t, &s))?;
     }
 
     #[test]
-    fn selected_pods_are_terminal_in_scope_not_opted_out_and_past_retention(
-        c in arb_pod(), t in arb_clock(), s in arb_settings(),
+    fn no_pod_is_deleted_that_the_safety_rules_protect(
+        p in arb_pod(), jobs in arb_job_index(), t in arb_instant(), s in arb_settings(),
+        later in arb_later(),
     ) {
-        let d = plan(Object::Pod(&c.pod), t, &s);
-        check("pod", &d, pod_verdict(&c, &s), t)?;
-        check_non_opt_out_is_inert(&c.pod, |p| plan(Object::Pod(p), t, &s))?;
+        pod_invariants(&p, &jobs, t, &s)?;
+        relations(|t, s| plan(Object::Pod(&p, &jobs), t, s), t, later, &s)?;
+        check_false_keep_is_inert(&p, |p| plan(Object::Pod(p, &jobs), t, &s))?;
+    }
+
+    #[test]
+    fn no_job_of_a_controller_the_policy_does_not_understand_is_deleted(
+        j in arb_owned_job(), s in arb_owner_settings(),
+    ) {
+        job_invariants(&j, now(), &s)?;
+    }
+
+    #[test]
+    fn no_pod_of_a_controller_or_job_that_keeps_it_is_deleted(
+        p in arb_owned_pod(), jobs in arb_job_index(), s in arb_owner_settings(),
+    ) {
+        pod_invariants(&p, &jobs, now(), &s)?;
     }
 }
 
-/// Without this the properties could pass vacuously: the strategies must reach every reason
-/// (every delete, and every keep rule the oracle names), as many cases as a property runs.
+/// Without this the properties could pass vacuously: the generators must reach every reason
+/// (every delete and every keep), as many cases as a property runs.
 #[test]
 fn property_strategies_reach_every_reason() {
     let mut runner = TestRunner::deterministic();
-    let cases = (arb_job(), arb_pod(), arb_clock(), arb_settings());
+    let cases = (
+        arb_job(),
+        arb_pod(),
+        arb_job_index(),
+        arb_instant(),
+        arb_settings(),
+    );
     let mut seen = BTreeMap::<&str, u32>::new();
     for _ in 0..CASES {
-        let (j, c, t, s) = cases.new_tree(&mut runner).expect("case").current();
+        let (j, p, jobs, t, s) = cases.new_tree(&mut runner).expect("case").current();
         *seen
             .entry(plan(Object::Job(&j), t, &s).label())
             .or_default() += 1;
         *seen
-            .entry(plan(Object::Pod(&c.pod), t, &s).label())
+            .entry(plan(Object::Pod(&p, &jobs), t, &s).label())
             .or_default() += 1;
     }
     let every = [
@@ -1438,12 +1882,16 @@ fn property_strategies_reach_every_reason() {
         "excludedNamespace",
         "beingDeleted",
         "optedOut",
+        "invalidKeepAnnotation",
         "suspended",
         "active",
         "nativeTtl",
         "ownedByCronJob",
         "notFinished",
+        "notCounted",
         "ownedByJob",
+        "jobOptedOut",
+        "jobNotListed",
         "ownedByController",
         "withinRetention",
         "unknownFinishTime",

@@ -29,6 +29,7 @@ pub struct Meta {
     owner_references: Option<Vec<OwnerReference>>,
     creation_timestamp: Option<Time>,
     deletion_timestamp: Option<Time>,
+    finalizers: Option<Vec<String>>,
 }
 
 impl From<Meta> for ObjectMeta {
@@ -43,6 +44,7 @@ impl From<Meta> for ObjectMeta {
             owner_references: m.owner_references,
             creation_timestamp: m.creation_timestamp,
             deletion_timestamp: m.deletion_timestamp,
+            finalizers: m.finalizers,
             ..ObjectMeta::default()
         }
     }
@@ -68,6 +70,7 @@ struct LeanJobSpec {
 #[serde(rename_all = "camelCase", default)]
 struct LeanJobStatus {
     active: Option<i32>,
+    terminating: Option<i32>,
     completion_time: Option<Time>,
     conditions: Option<Vec<JobCondition>>,
 }
@@ -83,6 +86,7 @@ impl From<LeanJob> for Job {
             }),
             status: j.status.map(|s| JobStatus {
                 active: s.active,
+                terminating: s.terminating,
                 completion_time: s.completion_time,
                 conditions: s.conditions,
                 ..JobStatus::default()
@@ -115,6 +119,7 @@ struct LeanPodStatus {
     conditions: Option<Vec<PodCondition>>,
     container_statuses: Option<Vec<LeanContainerStatus>>,
     init_container_statuses: Option<Vec<LeanContainerStatus>>,
+    ephemeral_container_statuses: Option<Vec<LeanContainerStatus>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,6 +175,7 @@ impl From<LeanPod> for Pod {
                 conditions: s.conditions,
                 container_statuses: statuses(s.container_statuses),
                 init_container_statuses: statuses(s.init_container_statuses),
+                ephemeral_container_statuses: statuses(s.ephemeral_container_statuses),
                 ..PodStatus::default()
             }),
         }
@@ -199,7 +205,7 @@ mod tests {
             },
             "spec": {"suspend": false, "ttlSecondsAfterFinished": 30,
                      "template": {"spec": {"containers": [{"name": "t", "image": "busybox"}]}}},
-            "status": {"active": 0, "completionTime": "2026-11-28T11:00:00Z",
+            "status": {"active": 0, "terminating": 0, "completionTime": "2026-11-28T11:00:00Z",
                        "conditions": [{"type": "Complete", "status": "True",
                                        "lastTransitionTime": "2026-11-28T11:00:00Z"}]}
         })
@@ -250,18 +256,32 @@ mod tests {
                        "containerStatuses": [{"name": "t", "image": "busybox", "imageID": "",
                                               "ready": false, "restartCount": 0,
                                               "state": {"terminated": {"exitCode": 1,
-                                                        "finishedAt": "2026-11-28T11:30:00Z"}}}]}
+                                                        "finishedAt": "2026-11-28T11:30:00Z"}}}],
+                       "initContainerStatuses": [{"name": "sidecar", "image": "busybox",
+                                                  "imageID": "", "ready": false, "restartCount": 0,
+                                                  "state": {"terminated": {"exitCode": 0,
+                                                            "finishedAt": "2026-11-28T11:31:00Z"}}}],
+                       "ephemeralContainerStatuses": [{"name": "debug", "image": "busybox",
+                                                  "imageID": "", "ready": false, "restartCount": 0,
+                                                  "state": {"terminated": {"exitCode": 0,
+                                                            "finishedAt": "2026-11-28T11:35:00Z"}}}]}
         });
         let full: Pod = serde_json::from_value(v.clone()).expect("full");
         let lean: Pod = serde_json::from_value::<LeanPod>(v).expect("lean").into();
-        let now = "2026-11-28T11:40:00Z".parse().expect("now");
-        let s = Settings::default();
+        // 10 minutes after the ephemeral container ended, 14 after the sidecar: kept under a
+        // 12-minute retention only if the lean pod still carries the ephemeral status.
+        let now = "2026-11-28T11:45:00Z".parse().expect("now");
+        let s = Settings {
+            fargate_pod_ttl: std::time::Duration::from_secs(12 * 60),
+            ..Settings::default()
+        };
+        let jobs = policy::JobIndex::default();
         assert_eq!(
-            policy::plan_pod(&lean, now, &s),
-            policy::plan_pod(&full, now, &s)
+            policy::plan_pod(&lean, now, &s, &jobs),
+            policy::plan_pod(&full, now, &s, &jobs)
         );
         assert!(matches!(
-            policy::plan_pod(&lean, now, &s),
+            policy::plan_pod(&lean, now, &s, &jobs),
             Decision::Keep(_)
         ));
         assert!(policy::is_fargate_pod(&lean));
