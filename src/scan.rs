@@ -350,7 +350,9 @@ where
             Err(CallError::Deadline) => {
                 warn!(
                     cluster,
-                    resource, pages, "deadline reached before the next page could be requested; listing stopped"
+                    resource,
+                    pages,
+                    "deadline reached before the next page could be requested; listing stopped"
                 );
                 return Ok(Completion::Stopped);
             }

@@ -433,9 +433,19 @@ mod tests {
         let deadline = Deadline::new(Some(end), Duration::from_millis(100)).end_of_run();
         let started = tokio::time::Instant::now();
 
-        let outcome = put(&client, "EKSReaper", &data, Timestamp::UNIX_EPOCH, &deadline).await;
+        let outcome = put(
+            &client,
+            "EKSReaper",
+            &data,
+            Timestamp::UNIX_EPOCH,
+            &deadline,
+        )
+        .await;
 
-        assert!(started.elapsed() < Duration::from_millis(400), "past the end");
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "past the end"
+        );
         assert_eq!((outcome.metrics, outcome.calls), (0, 1));
         assert_eq!(outcome.failed, data.len());
         let error = outcome.error.unwrap();
