@@ -643,7 +643,7 @@ mod tests {
                 .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
                 .build(),
         );
-        assert_send(&read(&eks, &ec2, "c", &[]));
+        assert_send(&read(&eks, &ec2, "c", &[], &Deadline::none()));
     }
 
     #[test]
