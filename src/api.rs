@@ -2,7 +2,14 @@
 //! `Retry-After` header stay visible (kube's typed errors hide headers); counted; 429 answered
 //! with `Retry-After` plus jitter; a 401 answered once with a freshly signed token; and never
 //! waiting past the run's deadline.
+//!
+//! Each attempt — the credentials for a new token, sending the request and reading the whole
+//! body — is bounded by the time left before the deadline's margin, and by [`REQUEST`]'s
+//! cap. A request the deadline cuts in flight got no answer: [`CallError::TimedOut`]. With
+//! less than [`REQUEST`]'s `min_start` left, no attempt starts: [`CallError::Deadline`], the
+//! work is left for the next run.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -12,8 +19,8 @@ use rand::Rng;
 use serde::Deserialize;
 use tracing::{debug, info, warn};
 
-use crate::deadline::Deadline;
-use crate::eks::ClusterAccess;
+use crate::deadline::{Budget, CallLimits, Cut, Deadline};
+use crate::eks::{self, ClusterAccess};
 
 /// How many times one call is retried after 429 before giving up.
 const MAX_THROTTLED_RETRIES: u32 = 12;
@@ -21,14 +28,23 @@ const MAX_THROTTLED_RETRIES: u32 = 12;
 const BASE_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest single wait.
 const MAX_BACKOFF: Duration = Duration::from_secs(32);
-/// Transport failures retried (connection reset, timeout) before giving up.
+/// Transport failures retried (connection reset, no answer within the cap) before giving up.
 const MAX_TRANSPORT_RETRIES: u32 = 2;
+
+/// Time limits of one request (sent and its body read): a hung API server holds a request
+/// at most this long even when the run has time to spare (a list page of 500 objects takes
+/// seconds at worst); an attempt needs a second left to start.
+pub const REQUEST: CallLimits = CallLimits {
+    cap: Duration::from_secs(60),
+    min_start: Duration::from_secs(1),
+};
 
 /// Request and throttling counters for one cluster.
 #[derive(Debug, Default)]
 pub struct ApiStats {
     requests: AtomicU64,
     throttled: AtomicU64,
+    timed_out: OnceLock<String>,
 }
 
 impl ApiStats {
@@ -40,6 +56,16 @@ impl ApiStats {
     /// 429 answers received.
     pub fn throttled(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// The first call that got no answer in time (which request, how long it waited).
+    pub fn first_timeout(&self) -> Option<&str> {
+        self.timed_out.get().map(String::as_str)
+    }
+
+    fn timed_out(&self, cut: Cut) -> CallError {
+        let _ = self.timed_out.set(cut.to_string());
+        CallError::TimedOut(cut)
     }
 }
 
@@ -118,9 +144,14 @@ pub enum CallError {
         /// 429s received for this call.
         attempts: u32,
     },
-    /// The next wait (429 back-off, transport retry) would pass the run's deadline.
-    #[error("deadline reached while waiting to retry")]
+    /// No time left before the deadline to send the request, or to wait for a retry (429
+    /// back-off, transport retry): nothing is in flight, the work is left for the next run.
+    #[error("deadline reached: no time left to send or retry the request")]
     Deadline,
+    /// A request (or the credentials for its token) got no answer in time: cut at the
+    /// deadline in flight, or past its cap after every retry. The server may have applied it.
+    #[error(transparent)]
+    TimedOut(Cut),
     /// Could not reach the API server or read its answer.
     #[error("API server unreachable: {0}")]
     Transport(#[source] Box<kube::Error>),
@@ -140,39 +171,69 @@ pub async fn call(
     let mut transport_failures = 0u32;
     let mut reauthenticated = false;
     loop {
-        let client = access.client().await?;
+        if let Budget::NoTimeLeft { .. } = deadline.budget(REQUEST) {
+            return Err(CallError::Deadline);
+        }
         let request = make()
             .map_err(|e| CallError::Transport(Box::new(kube::Error::BuildRequest(e))))?
             .map(Body::from);
+        let name = format!("{} {}", request.method(), request.uri().path());
+        // Signing a new token may resolve credentials (an STS AssumeRole call).
+        let client = match deadline
+            .bound(eks::TOKEN_CREDENTIALS, eks::AWS_CALL, access.client())
+            .await
+        {
+            Ok(client) => client?,
+            Err(Cut::NoTimeLeft { .. }) => return Err(CallError::Deadline),
+            Err(cut) => return Err(stats.timed_out(cut)),
+        };
         stats.requests.fetch_add(1, Ordering::Relaxed);
-        let response = match client.send(request).await {
-            Ok(r) => r,
-            Err(e) => {
+        let exchange = async {
+            let response = client.send(request).await?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            // A body cut off mid-way is not retried: the request itself was answered.
+            let body = response.into_body().collect_bytes().await;
+            Ok::<_, kube::Error>((status, retry_after, body))
+        };
+        let (status, retry_after, body) = match deadline.bound(&name, REQUEST, exchange).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => {
                 transport_failures += 1;
                 let wait = backoff(transport_failures);
                 if transport_failures > MAX_TRANSPORT_RETRIES {
                     return Err(CallError::Transport(Box::new(e)));
                 }
-                if deadline.would_pass(wait) {
+                if deadline.would_pass(wait + REQUEST.min_start) {
                     return Err(CallError::Deadline);
                 }
                 warn!(cluster = access.cluster(), error = %e, "API request failed; retrying");
                 tokio::time::sleep(wait).await;
                 continue;
             }
+            Err(Cut::NoTimeLeft { .. }) => return Err(CallError::Deadline),
+            Err(cut @ Cut::AtDeadline { .. }) => return Err(stats.timed_out(cut)),
+            Err(cut @ Cut::AtLimit { .. }) => {
+                // The server may be hung or just slow: retried like a transport failure,
+                // but a request that got no answer is never reported as "no time to start".
+                transport_failures += 1;
+                let wait = backoff(transport_failures);
+                if transport_failures > MAX_TRANSPORT_RETRIES
+                    || deadline.would_pass(wait + REQUEST.min_start)
+                {
+                    return Err(stats.timed_out(cut));
+                }
+                warn!(cluster = access.cluster(), error = %cut, "API request got no answer; retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
         };
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = response
-            .into_body()
-            .collect_bytes()
-            .await
-            .map_err(|e| CallError::Transport(Box::new(e)))?;
+        let body = body.map_err(|e| CallError::Transport(Box::new(e)))?;
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             stats.throttled.fetch_add(1, Ordering::Relaxed);
@@ -187,7 +248,7 @@ pub async fn call(
                     attempts: throttled,
                 });
             }
-            if deadline.would_pass(wait) {
+            if deadline.would_pass(wait + REQUEST.min_start) {
                 return Err(CallError::Deadline);
             }
             debug!(

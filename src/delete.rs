@@ -11,6 +11,9 @@
 //! - 404 is "already gone", 409 "changed, skipped": neither is an error.
 //! - 429 is retried by [`crate::api::call`] with `Retry-After` and jitter.
 //! - Once the deadline is near, nothing new starts: the rest is counted as backlog.
+//! - A DELETE sent but left unanswered at the deadline may still have been applied (the
+//!   API server got it): it is counted under `errors.timedOut`, never as deleted; the next
+//!   run finds the object gone or deletes it.
 //! - Client-side dry run sends nothing; server-side sends `dryRun=All`.
 
 use futures::StreamExt;
@@ -93,8 +96,12 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
     {
         Ok(r) => r,
         Err(CallError::Deadline) => {
-            debug!(cluster, kind, namespace = %c.namespace, name = %c.name, "deadline reached while throttled; left for the next run");
+            debug!(cluster, kind, namespace = %c.namespace, name = %c.name, "deadline reached before the delete could be sent; left for the next run");
             return Outcome::Backlog;
+        }
+        Err(CallError::TimedOut(cut)) => {
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %cut, "delete got no answer in time; it may have been applied");
+            return failed("timedOut", cut.to_string());
         }
         Err(e @ CallError::Throttled { .. }) => {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %e, "still throttled after every retry; delete failed");

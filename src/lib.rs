@@ -117,7 +117,8 @@ pub async fn run(config: &Config, aws: &SdkConfig, deadline: Deadline) -> Report
         .iter()
         .map(|c| c.figures(config.metrics.per_namespace))
         .collect();
-    let published = metrics::publish(&sink, &figures).await;
+    // After pruning: metrics may use the margin, up to the end of the run.
+    let published = metrics::publish(&sink, &figures, &deadline.end_of_run()).await;
 
     let mut report = Report {
         status: RunStatus::Ok,

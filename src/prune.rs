@@ -39,7 +39,7 @@ pub async fn prune_cluster(
     let mut report = ClusterReport::new(&target.name, region, config.dry_run.is_dry());
     let cluster = target.name.as_str();
 
-    let connection = match eks::connect(aws, target, config.token_max_age).await {
+    let connection = match eks::connect(aws, target, config.token_max_age, &deadline).await {
         Ok(Connected::Ready(c)) => c,
         Ok(Connected::NotActive { status, .. }) => {
             warn!(cluster, status = %status, "cluster is not ACTIVE; skipped");
@@ -61,11 +61,14 @@ pub async fn prune_cluster(
 
     // ---- subnet headroom ---------------------------------------------------------------
     // Read before pruning: it decides low-headroom mode. A failure is reported, not fatal.
+    // A hung EC2 or EKS endpoint may take at most half the time left: pruning gets the rest.
+    let headroom_deadline = deadline.share(0.5, "the headroom read's half of the time left");
     match subnets::read(
         &connection.eks,
         &connection.ec2,
         cluster,
         &config.extra_subnets,
+        &headroom_deadline,
     )
     .await
     {
@@ -140,6 +143,15 @@ pub async fn prune_cluster(
     report.absorb(tally);
     report.requests = stats.requests();
     report.throttled = stats.throttled();
+    // A request the deadline cut in flight got no answer (a hung API server): the cluster
+    // was not processed to the end, whatever the counts say. Running out of time between
+    // requests is not this: that is backlog.
+    if let Some(cut) = stats.first_timeout()
+        && report.status == ClusterStatus::Ok
+    {
+        warn!(cluster, error = %cut, "API server did not answer in time");
+        report.fail("Timeout", cut.to_owned());
+    }
     // Refused deletions mean the identity may list but not delete: the run must not look
     // healthy (Lambda Errors metric, CLI exit status), whatever else was counted.
     let refused: u64 = ["forbidden", "unauthorized"]

@@ -202,6 +202,10 @@ impl ScanError {
                 source: CallError::Access(e),
                 ..
             } => e.kind(),
+            ScanError::Call {
+                source: CallError::TimedOut(_),
+                ..
+            } => "Timeout",
             ScanError::Call { .. } => "Unreachable",
             ScanError::Status { code: 401, .. } => "Unauthorized",
             ScanError::Status { code: 403, .. } => "Forbidden",
@@ -351,7 +355,9 @@ where
             Err(CallError::Deadline) => {
                 warn!(
                     cluster,
-                    resource, pages, "deadline reached while throttled; listing stopped"
+                    resource,
+                    pages,
+                    "deadline reached before the next page could be requested; listing stopped"
                 );
                 return Ok(Completion::Stopped);
             }

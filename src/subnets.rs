@@ -7,12 +7,17 @@
 //! (a `NextToken`, should EC2 ever return one, is followed anyway).
 //!
 //! The arithmetic (capacity, utilisation, the tightest subnet) is pure and tested here;
-//! [`read`] is the thin adapter around the two AWS clients.
+//! [`read`] is the thin adapter around the two AWS clients. Each of its calls is bounded by
+//! the deadline it is given and [`eks::AWS_CALL`](crate::eks::AWS_CALL): a hung endpoint
+//! costs a `subnetsError`, not the run.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use serde::Serialize;
+
+use crate::deadline::{Cut, Deadline};
+use crate::eks::AWS_CALL;
 
 /// Addresses AWS reserves in every subnet (network, router, DNS, future use, broadcast).
 pub const AWS_RESERVED_PER_SUBNET: u64 = 5;
@@ -207,6 +212,9 @@ pub enum Error {
         #[source]
         source: aws_sdk_ec2::Error,
     },
+    /// A call got no answer in time, or there was no time left to start it.
+    #[error(transparent)]
+    Timeout(#[from] Cut),
 }
 
 /// Reads the IPv4 headroom of `cluster`'s subnets, its Fargate profiles' subnets and
@@ -214,24 +222,31 @@ pub enum Error {
 ///
 /// Calls: `eks:DescribeCluster`, `eks:ListFargateProfiles` (pages of 100),
 /// `eks:DescribeFargateProfile` per profile, and `ec2:DescribeSubnets` once per 1,000
-/// distinct subnet IDs. IDs EC2 does not know are reported as skipped (`NotFound`).
+/// distinct subnet IDs. IDs EC2 does not know are reported as skipped (`NotFound`). Each
+/// call is bounded by `deadline` and [`AWS_CALL`].
 pub async fn read(
     eks: &aws_sdk_eks::Client,
     ec2: &aws_sdk_ec2::Client,
     cluster: &str,
     extra: &[String],
+    deadline: &Deadline,
 ) -> Result<Headroom, Error> {
-    let watched = watched_subnets(eks, cluster, extra).await?;
+    let watched = watched_subnets(eks, cluster, extra, deadline).await?;
     let ids: Vec<String> = watched.keys().cloned().collect();
     let mut described = Vec::new();
     let mut not_found = Vec::new();
+    const DESCRIBE_SUBNETS: &str = "ec2:DescribeSubnets";
     for chunk in ids.chunks(IDS_PER_DESCRIBE_CALL) {
-        match describe(ec2, chunk).await {
+        match deadline
+            .bound(DESCRIBE_SUBNETS, AWS_CALL, describe(ec2, chunk))
+            .await?
+        {
             Ok(subnets) => described.extend(subnets),
             // One unknown ID fails the whole call; find it by asking for each ID alone.
             Err(e) if e.code() == Some("InvalidSubnetID.NotFound") => {
                 for id in chunk {
-                    match describe(ec2, std::slice::from_ref(id)).await {
+                    let one = describe(ec2, std::slice::from_ref(id));
+                    match deadline.bound(DESCRIBE_SUBNETS, AWS_CALL, one).await? {
                         Ok(subnets) => described.extend(subnets),
                         Err(e) if e.code() == Some("InvalidSubnetID.NotFound") => {
                             not_found.push(id.clone())
@@ -251,6 +266,7 @@ async fn watched_subnets(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     extra: &[String],
+    deadline: &Deadline,
 ) -> Result<BTreeMap<String, Vec<Source>>, Error> {
     let mut watched: BTreeMap<String, Vec<Source>> = BTreeMap::new();
     let mut add = |id: &str, source: Source| {
@@ -260,11 +276,13 @@ async fn watched_subnets(
         }
     };
 
-    let described = eks
-        .describe_cluster()
-        .name(cluster)
-        .send()
-        .await
+    let described = deadline
+        .bound(
+            "eks:DescribeCluster",
+            AWS_CALL,
+            eks.describe_cluster().name(cluster).send(),
+        )
+        .await?
         .map_err(|e| Error::DescribeCluster {
             cluster: cluster.to_owned(),
             source: e.into(),
@@ -281,7 +299,10 @@ async fn watched_subnets(
         .into_paginator()
         .send();
     let mut profiles = Vec::new();
-    while let Some(page) = pages.next().await {
+    while let Some(page) = deadline
+        .bound("eks:ListFargateProfiles", AWS_CALL, pages.next())
+        .await?
+    {
         let page = page.map_err(|e| Error::ListFargateProfiles {
             cluster: cluster.to_owned(),
             source: e.into(),
@@ -289,12 +310,18 @@ async fn watched_subnets(
         profiles.extend(page.fargate_profile_names().iter().cloned());
     }
     for profile in profiles {
-        let out = eks
+        let call = eks
             .describe_fargate_profile()
             .cluster_name(cluster)
             .fargate_profile_name(&profile)
-            .send()
-            .await
+            .send();
+        let out = deadline
+            .bound(
+                &format!("eks:DescribeFargateProfile {profile}"),
+                AWS_CALL,
+                call,
+            )
+            .await?
             .map_err(|e| Error::DescribeFargateProfile {
                 cluster: cluster.to_owned(),
                 profile: profile.clone(),
@@ -616,7 +643,7 @@ mod tests {
                 .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
                 .build(),
         );
-        assert_send(&read(&eks, &ec2, "c", &[]));
+        assert_send(&read(&eks, &ec2, "c", &[], &Deadline::none()));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat, Statistic,
 };
+use eks_reaper::deadline::Deadline;
 use eks_reaper::metrics::{
     self, ClusterFigures, NamespaceDeletions, Sink, SinkKind, SubnetFigures,
 };
@@ -131,7 +132,12 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
     let sink = Sink::new(SinkKind::CloudWatch, namespace, &sdk);
 
     // WHEN a run's figures for two clusters are published
-    let outcome = metrics::publish(&sink, &[figures("prod"), figures("staging")]).await;
+    let outcome = metrics::publish(
+        &sink,
+        &[figures("prod"), figures("staging")],
+        &Deadline::none(),
+    )
+    .await;
 
     // THEN every datum went out in one call, and moto lists each metric identity
     assert_eq!(outcome.error, None);
@@ -240,7 +246,7 @@ async fn unreachable_cloudwatch_is_reported_not_raised() {
     let started = Instant::now();
 
     // WHEN the run publishes
-    let outcome = metrics::publish(&sink, &[figures("prod")]).await;
+    let outcome = metrics::publish(&sink, &[figures("prod")], &Deadline::none()).await;
 
     // THEN the outcome carries the failure, after the SDK's retries, well inside a run
     assert_eq!(outcome.metrics, 0);
@@ -280,7 +286,7 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
     let sink = Sink::new(SinkKind::CloudWatch, namespace, &sdk);
 
     // WHEN it is published
-    let outcome = metrics::publish(&sink, &[big]).await;
+    let outcome = metrics::publish(&sink, &[big], &Deadline::none()).await;
 
     // THEN one call carried all 316 values and moto has every one of them
     assert_eq!(outcome.error, None);

@@ -6,6 +6,7 @@
 mod moto;
 
 use aws_sdk_eks::types::{FargateProfileSelector, VpcConfigRequest};
+use eks_reaper::deadline::Deadline;
 use eks_reaper::subnets::{self, SkipReason, Source};
 
 /// moto on a free port and an SDK config pointing at it.
@@ -84,7 +85,7 @@ async fn headroom_covers_cluster_fargate_and_extra_subnets_as_ec2_reports_them()
     let extra = vec![d.clone(), a.clone(), "subnet-0doesnotexist0".to_owned()];
 
     // WHEN the headroom is read
-    let headroom = subnets::read(&eks, &ec2, "prod", &extra)
+    let headroom = subnets::read(&eks, &ec2, "prod", &extra, &Deadline::none())
         .await
         .expect("read");
 
@@ -152,6 +153,7 @@ async fn unknown_cluster_is_an_error_naming_it() {
         &aws_sdk_ec2::Client::new(&sdk),
         "nope",
         &[],
+        &Deadline::none(),
     )
     .await
     .unwrap_err();

@@ -21,7 +21,8 @@ use super::token;
 /// 15 minutes, leaving room for a request started just before the refresh.
 pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 
-/// Response timeout for one API call; a hung connection must not eat the invocation.
+/// Idle-read timeout of the connection. The bound that matters is per request, tied to the
+/// run's deadline (`crate::api`); this only ends a connection silent for longer.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Authenticated access to one cluster's API server.

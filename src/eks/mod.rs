@@ -17,6 +17,20 @@ pub use client::{ClusterAccess, TOKEN_MAX_AGE};
 pub use describe::{Described, Endpoint};
 
 use crate::config::ClusterTarget;
+use crate::deadline::{CallLimits, Cut, Deadline};
+
+/// Names the credential resolution behind a new EKS token (possibly an `sts:AssumeRole`
+/// call) in a [`Cut`].
+pub const TOKEN_CREDENTIALS: &str = "AWS credentials for the EKS token";
+
+/// Time limits of one AWS call (`DescribeCluster`, the Fargate profile and subnet calls,
+/// resolving credentials): the SDK's retries included, and only started with a second left.
+/// The SDK has no read timeout by default: an endpoint that accepts the connection and
+/// never answers would hold the call for ever.
+pub const AWS_CALL: CallLimits = CallLimits {
+    cap: Duration::from_secs(10),
+    min_start: Duration::from_secs(1),
+};
 
 /// Why a cluster could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +68,10 @@ pub enum Error {
     /// Building the token failed.
     #[error(transparent)]
     Token(#[from] token::TokenError),
+    /// An AWS call (or credential resolution) got no answer before the deadline or within
+    /// its time limit, or there was no time left to start it.
+    #[error(transparent)]
+    Timeout(#[from] Cut),
     /// Building the Kubernetes client failed.
     #[error("kubernetes client for {endpoint}: {source}")]
     Kube {
@@ -74,6 +92,7 @@ impl Error {
             Error::Describe { kind, .. } => kind,
             Error::ClusterData { .. } => "ClusterData",
             Error::Token(_) => "Token",
+            Error::Timeout(_) => "Timeout",
             Error::Kube { .. } => "KubeClient",
         }
     }
@@ -114,11 +133,13 @@ pub fn region_of(base: &SdkConfig, target: &ClusterTarget) -> Option<String> {
         .or_else(|| base.region().map(|r| r.as_ref().to_owned()))
 }
 
-/// Describes the cluster and prepares authenticated access to it.
+/// Describes the cluster and prepares authenticated access to it; each call is bounded by
+/// `deadline` and [`AWS_CALL`].
 pub async fn connect(
     base: &SdkConfig,
     target: &ClusterTarget,
     token_max_age: Duration,
+    deadline: &Deadline,
 ) -> Result<Connected, Error> {
     let region = region_of(base, target).ok_or(Error::NoRegion)?;
     let mut builder = base.to_builder();
@@ -136,7 +157,15 @@ pub async fn connect(
     let credentials = sdk.credentials_provider().ok_or(Error::NoCredentials)?;
     let eks = aws_sdk_eks::Client::new(&sdk);
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    match describe::describe(&eks, &target.name).await? {
+    // With a role to assume, its credentials are resolved (sts:AssumeRole) inside this call.
+    let described = deadline
+        .bound(
+            "eks:DescribeCluster",
+            AWS_CALL,
+            describe::describe(&eks, &target.name),
+        )
+        .await??;
+    match described {
         Described::NotActive { status } => Ok(Connected::NotActive { region, status }),
         Described::Active(endpoint) => {
             let access = ClusterAccess::new(
@@ -147,7 +176,9 @@ pub async fn connect(
                 token_max_age,
             );
             // Sign now so credential problems surface as a connection failure.
-            access.client().await?;
+            deadline
+                .bound(TOKEN_CREDENTIALS, AWS_CALL, access.client())
+                .await??;
             Ok(Connected::Ready(Box::new(Connection {
                 region,
                 access,

@@ -9,8 +9,9 @@
 //! Throttling: the client uses the SDK's standard retry strategy with 5 attempts and
 //! exponential back-off with jitter (throttling errors such as `Throttling` are retried,
 //! as are transient network errors), bounded by per-attempt and per-operation timeouts so
-//! an unreachable endpoint cannot eat the invocation's deadline. The first call that
-//! still fails stops publishing; the [`Outcome`] says how much got through.
+//! an unreachable endpoint cannot eat the invocation's deadline; and each call is bounded
+//! by the deadline [`put`] is given (the end of the run). The first call that still fails
+//! stops publishing; the [`Outcome`] says how much got through.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use jiff::Timestamp;
 
 use super::{Datum, Outcome, Unit};
+use crate::deadline::{CallLimits, Deadline};
 
 /// Most metric values `PutMetricData` accepts per call.
 pub const MAX_DATA_PER_CALL: usize = 1000;
@@ -44,6 +46,17 @@ const ENCODED_PER_BYTE: usize = 3;
 /// Fields of a datum besides its dimensions: name, value, unit, timestamp, resolution.
 const SCALAR_FIELDS: usize = 5;
 
+/// Time for one `PutMetricData` operation, every attempt included.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Limits of one call as [`put`] bounds it: just over the client's own operation timeout (so
+/// that one reports first when it is what stops the call); started with whatever is left of
+/// the run, down to a tenth of a second, since this is the run's last chance to be seen.
+const PUT_CALL: CallLimits = CallLimits {
+    cap: OPERATION_TIMEOUT.saturating_add(Duration::from_secs(1)),
+    min_start: Duration::from_millis(100),
+};
+
 /// A CloudWatch client for metrics: the shared AWS config (region, credentials, endpoint
 /// such as `AWS_ENDPOINT_URL_CLOUDWATCH`) with the retry and timeout settings above.
 pub fn client(sdk: &aws_types::SdkConfig) -> aws_sdk_cloudwatch::Client {
@@ -58,7 +71,7 @@ pub fn client(sdk: &aws_types::SdkConfig) -> aws_sdk_cloudwatch::Client {
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
                 .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(30))
+                .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
         .build();
@@ -131,12 +144,14 @@ pub fn metric_datum(datum: &Datum, at: Timestamp) -> MetricDatum {
         .build()
 }
 
-/// Sends `data` with as few `PutMetricData` calls as the limits allow.
+/// Sends `data` with as few `PutMetricData` calls as the limits allow, each call bounded by
+/// `deadline`.
 pub async fn put(
     client: &aws_sdk_cloudwatch::Client,
     namespace: &str,
     data: &[Datum],
     at: Timestamp,
+    deadline: &Deadline,
 ) -> Outcome {
     let sizes: Vec<usize> = data.iter().map(estimated_size).collect();
     let budget = MAX_PAYLOAD_BYTES.saturating_sub(envelope_size(namespace));
@@ -147,7 +162,7 @@ pub async fn put(
     };
     for (n, range) in plan.iter().enumerate() {
         outcome.calls += 1;
-        let result = client
+        let call = client
             .put_metric_data()
             .namespace(namespace)
             .set_metric_data(Some(
@@ -156,17 +171,20 @@ pub async fn put(
                     .map(|d| metric_datum(d, at))
                     .collect(),
             ))
-            .send()
-            .await;
-        match result {
-            Ok(_) => outcome.metrics += range.len(),
-            Err(e) => {
+            .send();
+        let error = match deadline.bound("PutMetricData", PUT_CALL, call).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(DisplayErrorContext(&e).to_string()),
+            Err(cut) => Some(cut.to_string()),
+        };
+        match error {
+            None => outcome.metrics += range.len(),
+            Some(error) => {
                 outcome.failed = data.len() - outcome.metrics;
                 outcome.error = Some(format!(
-                    "PutMetricData call {} of {}: {}",
+                    "PutMetricData call {} of {}: {error}",
                     n + 1,
-                    plan.len(),
-                    DisplayErrorContext(&e)
+                    plan.len()
                 ));
                 break;
             }
@@ -320,7 +338,7 @@ mod tests {
         let data: Vec<Datum> = (0..1000).map(|_| largest_datum()).collect();
         let at: Timestamp = "2026-11-28T12:00:00.123Z".parse().unwrap();
 
-        let outcome = put(&client, "EKSReaper", &data, at).await;
+        let outcome = put(&client, "EKSReaper", &data, at, &Deadline::none()).await;
 
         assert_eq!(outcome.error, None);
         assert_eq!((outcome.metrics, outcome.calls), (1000, 125));
@@ -345,7 +363,14 @@ mod tests {
         let client = capturing_client(&capture);
         let data = data(&[full_figures("prod"), full_figures("staging")]);
 
-        let outcome = put(&client, "EKSReaper", &data, Timestamp::UNIX_EPOCH).await;
+        let outcome = put(
+            &client,
+            "EKSReaper",
+            &data,
+            Timestamp::UNIX_EPOCH,
+            &Deadline::none(),
+        )
+        .await;
 
         assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (46, 1, 0));
         assert!(outcome.ok());
@@ -368,12 +393,67 @@ mod tests {
         let client = aws_sdk_cloudwatch::Client::from_conf(config);
         let data = data(&[full_figures("prod")]);
 
-        let outcome = put(&client, "EKSReaper", &data, Timestamp::UNIX_EPOCH).await;
+        let outcome = put(
+            &client,
+            "EKSReaper",
+            &data,
+            Timestamp::UNIX_EPOCH,
+            &Deadline::none(),
+        )
+        .await;
 
         assert_eq!((outcome.metrics, outcome.calls), (0, 1));
         assert_eq!(outcome.failed, data.len());
         let error = outcome.error.unwrap();
         assert!(error.starts_with("PutMetricData call 1 of 1"), "{error}");
+    }
+
+    /// Accepts every request and never answers (a hung endpoint).
+    #[derive(Debug, Clone)]
+    struct Hung;
+
+    impl HttpConnector for Hung {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            HttpConnectorFuture::new(std::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hung_endpoint_is_cut_at_the_deadline_and_the_outcome_says_so() {
+        let config = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::for_tests())
+            .endpoint_url("http://cloudwatch.test")
+            .http_client(http_client_fn(|_, _| SharedHttpConnector::new(Hung)))
+            .build();
+        let client = aws_sdk_cloudwatch::Client::from_conf(config);
+        let data = data(&[full_figures("prod")]);
+        let end = tokio::time::Instant::now() + Duration::from_millis(400);
+        let deadline = Deadline::new(Some(end), Duration::from_millis(100)).end_of_run();
+        let started = tokio::time::Instant::now();
+
+        let outcome = put(
+            &client,
+            "EKSReaper",
+            &data,
+            Timestamp::UNIX_EPOCH,
+            &deadline,
+        )
+        .await;
+
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "past the end"
+        );
+        assert_eq!((outcome.metrics, outcome.calls), (0, 1));
+        assert_eq!(outcome.failed, data.len());
+        let error = outcome.error.unwrap();
+        assert!(
+            error.starts_with("PutMetricData call 1 of 1: PutMetricData: no answer after"),
+            "{error}"
+        );
+        assert!(error.ends_with("cut at the end of the run"), "{error}");
     }
 
     #[test]

@@ -46,6 +46,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::deadline::Deadline;
 use crate::subnets::Headroom;
 
 /// Dimension names.
@@ -477,14 +478,15 @@ impl Outcome {
     }
 }
 
-/// Publishes the metric set of these clusters through `sink`, timestamped now. Never
-/// panics and never returns an error: failures are in the [`Outcome`] (and logged).
-pub async fn publish(sink: &Sink, figures: &[ClusterFigures]) -> Outcome {
+/// Publishes the metric set of these clusters through `sink`, timestamped now, each call
+/// bounded by `deadline`. Never panics and never returns an error: failures are in the
+/// [`Outcome`] (and logged).
+pub async fn publish(sink: &Sink, figures: &[ClusterFigures], deadline: &Deadline) -> Outcome {
     let data = data(figures);
     let now = Timestamp::now();
     let outcome = match sink {
         Sink::CloudWatch { client, namespace } => {
-            cloudwatch::put(client, namespace, &data, now).await
+            cloudwatch::put(client, namespace, &data, now, deadline).await
         }
         Sink::Emf { namespace } => emf::print(&mut std::io::stdout().lock(), namespace, &data, now),
         Sink::None => Outcome {
@@ -682,12 +684,12 @@ pub(crate) mod tests {
     fn publish_future_is_send() {
         // The Lambda handler and tokio::spawn need Send futures (the EMF arm locks stdout).
         fn assert_send<T: Send>(_: &T) {}
-        assert_send(&publish(&Sink::None, &[]));
+        assert_send(&publish(&Sink::None, &[], &Deadline::none()));
     }
 
     #[tokio::test]
     async fn none_sink_publishes_nothing_and_reports_it() {
-        let outcome = publish(&Sink::None, &[full_figures("prod")]).await;
+        let outcome = publish(&Sink::None, &[full_figures("prod")], &Deadline::none()).await;
         assert_eq!(outcome.sink, "none");
         assert_eq!((outcome.metrics, outcome.calls), (0, 0));
         assert!(outcome.ok());
