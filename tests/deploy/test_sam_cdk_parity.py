@@ -2,7 +2,8 @@
 
 Compares template.yaml, resolved for clusters batch-prod and etl-dev, with the template
 `scripts/check-deploy` synthesizes from infra/ for the same clusters
-($EKS_REAPER_CACHE/cdk.out/EksReaper.template.json; skipped when it is absent).
+($EKS_REAPER_CACHE/cdk.out/EksReaper.template.json; a missing synth output is a failure:
+run scripts/check-deploy).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ CACHE = Path(os.environ.get("EKS_REAPER_CACHE", Path.home() / ".cache" / "eks-re
 CDK_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_TEMPLATE", CACHE / "cdk.out" / "EksReaper.template.json"))
 CLUSTERS = "batch-prod,etl-dev"
 
-pytestmark = pytest.mark.skipif(not CDK_TEMPLATE.exists(), reason=f"no CDK synth output at {CDK_TEMPLATE}")
-
 
 @pytest.fixture(scope="module")
 def sam() -> dict:
@@ -36,6 +35,8 @@ def sam() -> dict:
 
 @pytest.fixture(scope="module")
 def cdk() -> dict:
+    if not CDK_TEMPLATE.exists():
+        pytest.fail(f"no CDK synth output at {CDK_TEMPLATE}: run scripts/check-deploy")
     return json.loads(CDK_TEMPLATE.read_text())["Resources"]
 
 

@@ -63,16 +63,20 @@ def guard_policy(kube: Kube, env: dict, namespace: str, reason: str | None) -> s
     return name
 
 
-def wait_until_in_force(env: dict, kube: Kube, namespace: str, probe: str, status: int) -> None:
+def wait_until_in_force(env: dict, kube: Kube, namespace: str, status: int) -> None:
     """The apiserver loads new policies asynchronously: probe with a server-side dry-run
-    DELETE as the reaper until the policy refuses it."""
+    DELETE of a protected running pod, as the reaper, until the policy refuses it."""
+    probe = "guard-probe"
+    fl._bare_pod(kube, namespace, probe, phase="Running", labels={PROTECTED_LABEL: "true"})
     reaper = Kube(env["TESTBED_APISERVER"], ca=env["TESTBED_CA_FILE"], token=token_for(env))
     path = f"/api/v1/namespaces/{namespace}/pods/{probe}"
     seen: list[int] = []
 
     def refused() -> bool:
         try:
-            reaper.request("DELETE", path, params={"dryRun": "All"}, body={})
+            # With a body, DELETE reads its options (dryRun included) from the body alone.
+            reaper.request("DELETE", path, body={"apiVersion": "v1", "kind": "DeleteOptions",
+                                                 "dryRun": ["All"]})
             seen.append(200)
             return False
         except ApiError as e:
@@ -82,7 +86,7 @@ def wait_until_in_force(env: dict, kube: Kube, namespace: str, probe: str, statu
     try:
         fl.wait_until(refused, 30, 0.25, "the admission policy in force")
     except TimeoutError as e:
-        raise fl.ScenarioNotReached(f"policy never refused the probe: {seen[-5:]}") from e
+        raise fl.ScenarioNotReached(f"policy never refused the probe: {seen[:3]}...{seen[-3:]}") from e
     finally:
         reaper.close()
 
@@ -102,7 +106,7 @@ def test_admission_denial_is_counted_apart_from_rbac_and_does_not_fail_the_clust
         kube.patch("v1", "pods", name, label, namespace)
     policy = guard_policy(kube, env, namespace, reason)
     try:
-        wait_until_in_force(env, kube, namespace, protected_pods[0], status)
+        wait_until_in_force(env, kube, namespace, status)
 
         # WHEN the reaper runs
         run = fl.run_cli(env, fl.cli_args(env["TESTBED_CLUSTER"], namespace))

@@ -111,14 +111,17 @@ def test_stream_with_name_reuse_replaces_the_earlier_job(kube, namespace):
     assert live == {c.name: c.uid for c in created[2:]}
 
 
-def test_ttl_controller_acts_on_bulk_jobs_managed_elsewhere(kube, env, namespace):
-    if "ttl-after-finished" not in env.get("TESTBED_CONTROLLERS", ""):
-        pytest.skip("testbed started without EKS_REAPER_TESTBED_TTL_CONTROLLER=1")
+def test_ttl_controller_acts_on_bulk_jobs_exactly_when_the_testbed_runs_it(kube, env, namespace):
+    # The TTL-after-finished controller runs only with EKS_REAPER_TESTBED_TTL_CONTROLLER=1
+    # (the benchmarks); without it, Jobs with ttlSecondsAfterFinished: 0 must stay, or the
+    # other tests would see a second cleaner.
+    running = "ttl-after-finished" in env.get("TESTBED_CONTROLLERS", "")
     bulk_finished(kube, count=5, namespace=namespace, ttl_seconds_after_finished=0)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + (30 if running else 5)
     while list(kube.list("batch/v1", "jobs", namespace)) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert list(kube.list("batch/v1", "jobs", namespace)) == []
+    left = len(list(kube.list("batch/v1", "jobs", namespace)))
+    assert left == (0 if running else 5), (running, left)
 
 
 def test_bulk_run_pods_are_finished_by_the_stand_in_and_fargate_ones_hold_an_ip(kube, env):
