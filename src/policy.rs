@@ -42,7 +42,7 @@
 mod job_index;
 mod owner;
 
-pub use job_index::{JobIndex, OwnerJob};
+pub use job_index::{JobIndex, OwnerJob, uid_hash};
 pub use owner::{OwnerKind, controller_of};
 
 use std::fmt;

@@ -582,26 +582,13 @@ mod tests {
             }),
         );
         t.outcome(Kind::Pod, "etl", true, &reason, &Outcome::Deleted);
-        t.outcome(
-            Kind::Job,
-            "etl",
-            false,
-            &reason,
-            &Outcome::Failed {
+        for message in ["jobs.batch \"x\" is forbidden", "a later message"] {
+            let failed = Outcome::Failed {
                 kind: "forbidden".to_owned(),
-                message: "jobs.batch \"x\" is forbidden".to_owned(),
-            },
-        );
-        t.outcome(
-            Kind::Job,
-            "etl",
-            false,
-            &reason,
-            &Outcome::Failed {
-                kind: "forbidden".to_owned(),
-                message: "a later message".to_owned(),
-            },
-        );
+                message: message.to_owned(),
+            };
+            t.outcome(Kind::Job, "etl", false, &reason, &failed);
+        }
         let owner = OwnerKind::parse("jobset.x-k8s.io/JobSet").expect("owner");
         t.saw(
             Kind::Job,

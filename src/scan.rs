@@ -16,7 +16,6 @@
 pub mod lean;
 
 use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::RwLock;
 
 use http::StatusCode;
@@ -399,7 +398,7 @@ where
             let object: K = item.into();
             let meta = object.meta();
             let uid = meta.uid.clone().unwrap_or_default();
-            let h = hash(&uid);
+            let h = policy::uid_hash(&uid);
             if !handled.insert(h) {
                 // Seen before a 410 restart (or twice in an inconsistent continuation).
                 continue;
@@ -441,12 +440,6 @@ where
             return Ok(Completion::Complete);
         }
     }
-}
-
-fn hash(uid: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    uid.hash(&mut h);
-    h.finish()
 }
 
 #[cfg(test)]

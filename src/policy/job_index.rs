@@ -30,7 +30,7 @@ pub struct JobIndex {
 impl JobIndex {
     /// Records a listed Job.
     pub fn record(&mut self, uid: &str, keeps_its_pods: bool) {
-        self.listed.insert(hash(uid));
+        self.listed.insert(uid_hash(uid));
         if keeps_its_pods {
             self.keeping.insert(uid.to_owned());
         }
@@ -40,7 +40,7 @@ impl JobIndex {
     pub fn owner(&self, uid: &str) -> OwnerJob {
         if self.keeping.contains(uid) {
             OwnerJob::KeepsItsPods
-        } else if self.listed.contains(&hash(uid)) {
+        } else if self.listed.contains(&uid_hash(uid)) {
             OwnerJob::Listed
         } else {
             OwnerJob::NotListed
@@ -58,7 +58,8 @@ impl JobIndex {
     }
 }
 
-fn hash(uid: &str) -> u64 {
+/// A UID's 64-bit hash: 8 bytes to remember that an object was seen.
+pub fn uid_hash(uid: &str) -> u64 {
     let mut h = DefaultHasher::new();
     uid.hash(&mut h);
     h.finish()
