@@ -102,7 +102,9 @@ def metrics(kube: Kube) -> dict[tuple[str, str], float]:
     out: dict[tuple[str, str], float] = {}
     for line in text.splitlines():
         if line.startswith(("apiserver_request_total{", "apiserver_response_sizes_sum{",
-                            "apiserver_response_sizes_count{")):
+                            "apiserver_response_sizes_count{",
+                            "apiserver_admission_controller_admission_duration_seconds_sum{",
+                            "apiserver_admission_controller_admission_duration_seconds_count{")):
             name, rest = line.split("{", 1)
             labels, value = rest.rsplit("} ", 1)
             out[(name, labels)] = float(value)
@@ -114,12 +116,20 @@ def metrics_delta(before: dict, after: dict, resources=("jobs", "pods")) -> JSON
     clients: includes the controllers, e.g. the garbage collector's pod deletions)."""
     req: dict[str, float] = {}
     list_bytes: dict[str, float] = {}
+    # Time the apiserver spent in each admission plugin on DELETEs (all clients), e.g.
+    # ValidatingAdmissionPolicy: [seconds, calls].
+    admission_delete: dict[str, list[float]] = {}
     for key, value in after.items():
         d = value - before.get(key, 0.0)
         if d <= 0:
             continue
         name, labels = key
         lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if name.startswith("apiserver_admission_controller_admission_duration_seconds"):
+            if lab.get("operation") == "DELETE":
+                acc = admission_delete.setdefault(f"{lab['name']} {lab['type']}", [0.0, 0.0])
+                acc[0 if name.endswith("_sum") else 1] += d
+            continue
         if lab.get("resource") not in resources or lab.get("subresource"):
             continue
         if name == "apiserver_request_total":
@@ -128,7 +138,9 @@ def metrics_delta(before: dict, after: dict, resources=("jobs", "pods")) -> JSON
         elif name == "apiserver_response_sizes_sum" and lab.get("verb") == "LIST":
             list_bytes[lab["resource"]] = list_bytes.get(lab["resource"], 0) + d
     return {"requests": {k: int(v) for k, v in sorted(req.items())},
-            "listBytes": {k: int(v) for k, v in sorted(list_bytes.items())}}
+            "listBytes": {k: int(v) for k, v in sorted(list_bytes.items())},
+            "admissionDeleteSeconds": {k: {"seconds": round(v[0], 3), "calls": int(v[1])}
+                                       for k, v in sorted(admission_delete.items())}}
 
 
 def timed(cmd: list[str], env: dict[str, str], stdout: Path, stderr: Path,
