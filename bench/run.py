@@ -7,6 +7,10 @@ turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:
             contender in turn, each on a freshly seeded namespace of the same apiserver:
             eks-reaper (release binary, CLI), the raw floor (examples/raw_floor.rs),
             kubectl; --repeats rounds, interleaved so drift hits everyone alike.
+            A contender `reaper:policy-on` / `reaper:policy-off` is eks-reaper with the
+            admission policy (infra/rbac/eks-reaper-admission-policy.yaml) applied /
+            removed just before its drain, each switch confirmed by a probe deletion
+            (tests/testbed/admission.py); the policy is re-applied at the end.
   ttl       the native TTL-after-finished controller on the same fixture with
             ttlSecondsAfterFinished set so that every Job falls due at one instant.
   idle      retained (not yet due) Jobs + running pods, nothing to delete: eks-reaper runs.
@@ -34,10 +38,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from requests import Session
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from testbed import workload  # noqa: E402
+from testbed import admission, workload  # noqa: E402
 from testbed.kube import Kube  # noqa: E402
 from testbed.tokens import token_for  # noqa: E402
 
@@ -96,7 +102,9 @@ def metrics(kube: Kube) -> dict[tuple[str, str], float]:
     out: dict[tuple[str, str], float] = {}
     for line in text.splitlines():
         if line.startswith(("apiserver_request_total{", "apiserver_response_sizes_sum{",
-                            "apiserver_response_sizes_count{")):
+                            "apiserver_response_sizes_count{",
+                            "apiserver_admission_controller_admission_duration_seconds_sum{",
+                            "apiserver_admission_controller_admission_duration_seconds_count{")):
             name, rest = line.split("{", 1)
             labels, value = rest.rsplit("} ", 1)
             out[(name, labels)] = float(value)
@@ -108,12 +116,20 @@ def metrics_delta(before: dict, after: dict, resources=("jobs", "pods")) -> JSON
     clients: includes the controllers, e.g. the garbage collector's pod deletions)."""
     req: dict[str, float] = {}
     list_bytes: dict[str, float] = {}
+    # Time the apiserver spent in each admission plugin on DELETEs (all clients), e.g.
+    # ValidatingAdmissionPolicy: [seconds, calls].
+    admission_delete: dict[str, list[float]] = {}
     for key, value in after.items():
         d = value - before.get(key, 0.0)
         if d <= 0:
             continue
         name, labels = key
         lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if name.startswith("apiserver_admission_controller_admission_duration_seconds"):
+            if lab.get("operation") == "DELETE":
+                acc = admission_delete.setdefault(f"{lab['name']} {lab['type']}", [0.0, 0.0])
+                acc[0 if name.endswith("_sum") else 1] += d
+            continue
         if lab.get("resource") not in resources or lab.get("subresource"):
             continue
         if name == "apiserver_request_total":
@@ -122,7 +138,9 @@ def metrics_delta(before: dict, after: dict, resources=("jobs", "pods")) -> JSON
         elif name == "apiserver_response_sizes_sum" and lab.get("verb") == "LIST":
             list_bytes[lab["resource"]] = list_bytes.get(lab["resource"], 0) + d
     return {"requests": {k: int(v) for k, v in sorted(req.items())},
-            "listBytes": {k: int(v) for k, v in sorted(list_bytes.items())}}
+            "listBytes": {k: int(v) for k, v in sorted(list_bytes.items())},
+            "admissionDeleteSeconds": {k: {"seconds": round(v[0], 3), "calls": int(v[1])}
+                                       for k, v in sorted(admission_delete.items())}}
 
 
 def timed(cmd: list[str], env: dict[str, str], stdout: Path, stderr: Path,
@@ -279,6 +297,60 @@ def run_kubectl(env: JSON, logs: Path, tag: str, namespace: str,
             "deletesPerSecond": round(deleted / secs, 1)}
 
 
+# ---- the admission policy, on or off -----------------------------------------------------
+
+POLICY_PROBE_NAMESPACE = "bench-policy-probe"
+
+
+def contender(who: str) -> tuple[str, str | None]:
+    """`reaper:policy-on` -> ("reaper", "on"); `floor` -> ("floor", None)."""
+    base, _, variant = who.partition(":")
+    if not variant:
+        return base, None
+    if variant not in ("policy-on", "policy-off"):
+        raise SystemExit(f"contender {who}: the variant must be policy-on or policy-off")
+    return base, variant.removeprefix("policy-")
+
+
+class PolicySwitch:
+    """Applies / removes the admission policy with kubectl as admin and waits until the
+    apiserver agrees, probing with a dry-run delete of a Pending pod by the reaper
+    identity in a namespace of its own (so no drained namespace holds it)."""
+
+    def __init__(self, env: JSON, kube: Kube):
+        self.env, self.kube = env, kube
+        kube.ensure_namespace(POLICY_PROBE_NAMESPACE)
+        kube.wait_for_pod_admission(POLICY_PROBE_NAMESPACE)
+        self.pod_url = admission.create_probe_pod(kube.session, env["TESTBED_APISERVER"],
+                                                  POLICY_PROBE_NAMESPACE)
+
+    def reaper_session(self) -> Session:
+        s = Session()
+        s.trust_env = False
+        s.verify = self.env["TESTBED_CA_FILE"]
+        s.headers["Authorization"] = f"Bearer {token_for(self.env, 'reaper')}"
+        return s
+
+    def set(self, on: bool) -> JSON:
+        verb = ["apply"] if on else ["delete", "--ignore-not-found"]
+        subprocess.run(["kubectl", *verb, "-f", str(ROOT / admission.POLICY_FILE)],
+                       env=dict(os.environ, KUBECONFIG=self.env["KUBECONFIG"]), check=True,
+                       capture_output=True, text=True, timeout=60)
+        waited, seen = admission.wait_enforced(self.reaper_session(), self.pod_url, on)
+        log(f"admission policy {'on' if on else 'off'}: confirmed after {waited:.1f}s "
+            f"({len(seen)} probes)")
+        return {"admissionPolicy": "on" if on else "off",
+                "policySwitchSeconds": round(waited, 2)}
+
+    def close(self) -> None:
+        """Back to the testbed's normal state (policy in force); probe namespace gone."""
+        try:
+            self.set(True)
+        finally:
+            # Gone before returning, so that a next run can create it again at once.
+            workload.delete_namespace(self.kube, POLICY_PROBE_NAMESPACE, wait=120)
+
+
 # ---- steps -------------------------------------------------------------------------------
 
 def drain_one(a: argparse.Namespace, env: JSON, kube: Kube, who: str, ns: str, rep: int,
@@ -286,13 +358,14 @@ def drain_one(a: argparse.Namespace, env: JSON, kube: Kube, who: str, ns: str, r
     logs = Path(a.logs)
     logs.mkdir(parents=True, exist_ok=True)
     n = count(kube, "batch/v1", "jobs", ns)
-    tag = f"{a.label}-{who}-{rep}"
+    tag = f"{a.label}-{who.replace(':', '-')}-{rep}"
+    base, _ = contender(who)
     before, la0 = metrics(kube), loadavg()
     log(f"{tag}: {who} draining {n} Jobs in {ns}")
-    if who.startswith("reaper"):
+    if base.startswith("reaper"):
         memory_mb = getattr(a, "memory_mb", None)
         r = run_reaper(env, logs, tag, None if a.cluster_wide else ns, a.concurrency,
-                       binary=reaper_bin(who),
+                       binary=reaper_bin(base),
                        wrapper=lambda_cpu_wrapper(memory_mb) if memory_mb else None)
         r["memoryMB"] = memory_mb
     elif who == "floor":
@@ -317,14 +390,26 @@ def drain_one(a: argparse.Namespace, env: JSON, kube: Kube, who: str, ns: str, r
 def step_drain(a: argparse.Namespace) -> None:
     env = load_env()
     kube = admin(env)
-    for rep in range(1, a.repeats + 1):
-        for who in a.contenders.split(","):
-            if who == "kubectl" and rep > a.kubectl_repeats:
-                continue
-            ns = f"bench-{a.label}-{who}-{rep}"
-            fixture = seed(kube, ns, a.count, a.pods)
-            quiet(kube)
-            drain_one(a, env, kube, who, ns, rep, fixture)
+    contenders = a.contenders.split(",")
+    switch = PolicySwitch(env, kube) if any(contender(w)[1] for w in contenders) else None
+    try:
+        for rep in range(1, a.repeats + 1):
+            # --alternate-order: every other round runs the contenders in reverse, so a
+            # fixed position in the round (e.g. right after a drain's GC tail) favours no one.
+            order = contenders[::-1] if a.alternate_order and rep % 2 == 0 else contenders
+            for who in order:
+                if who == "kubectl" and rep > a.kubectl_repeats:
+                    continue
+                ns = f"bench-{a.label}-{who.replace(':', '-')}-{rep}"
+                fixture = seed(kube, ns, a.count, a.pods)
+                quiet(kube)
+                policy = contender(who)[1]
+                if policy:
+                    fixture = {**fixture, **switch.set(policy == "on")}
+                drain_one(a, env, kube, who, ns, rep, fixture)
+    finally:
+        if switch:
+            switch.close()
 
 
 def step_one(a: argparse.Namespace) -> None:
@@ -630,6 +715,18 @@ def step_summary(a: argparse.Namespace) -> None:
                 print(f"- {mine} ÷ floor, round by round: {ratios}, median "
                       f"{statistics.median(ratios):.2f}×")
             print(f"- {mine} ÷ kube-cleanup-operator's 5/s: {rates[mine] / 5:.0f}×")
+        for on in [w for w in contenders if w.endswith(":policy-on")]:
+            off = on.removesuffix(":policy-on") + ":policy-off"
+            walls = {(r["who"], r.get("rep")): r["wallSeconds"] for r in group}
+            pairs = [(walls[(on, rep)], walls[(off, rep)]) for (w, rep) in walls
+                     if w == on and (off, rep) in walls]
+            if pairs:
+                ratios = [round(x / y, 3) for x, y in pairs if y]
+                wall_on = med([r for r in group if r["who"] == on], "wallSeconds")
+                wall_off = med([r for r in group if r["who"] == off], "wallSeconds")
+                print(f"\n- {on} ÷ {off}, wall time, round by round: {ratios}, median "
+                      f"{statistics.median(ratios):.3f}×; median wall {wall_on} s vs "
+                      f"{wall_off} s ({wall_on / wall_off:.3f}×)")
         loads = [x for r in group for x in (r.get("loadavgBefore") or [None])[:1] if x]
         if loads:
             print(f"- 1-min load average before runs: {min(loads)}–{max(loads)} (2 cores)")
@@ -685,7 +782,11 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--kubectl-time-limit", type=float, default=None,
                    help="stop kubectl after this many seconds; its rate is then measured "
                         "over that window (deleted so far / time)")
-    d.add_argument("--contenders", default="reaper,floor,kubectl")
+    d.add_argument("--contenders", default="reaper,floor,kubectl",
+                   help="comma list of reaper, reaper-X (BENCH_REAPER_BIN_X), floor, kubectl; "
+                        "a reaper contender may end in :policy-on or :policy-off")
+    d.add_argument("--alternate-order", action="store_true",
+                   help="run the contenders in reverse order in every other round")
     d.add_argument("--concurrency", type=int, default=16)
     d.add_argument("--cluster-wide", action="store_true",
                    help="run eks-reaper without --namespaces (nothing else may be seeded)")

@@ -119,7 +119,11 @@ export interface EksReaperProps {
   readonly logLevel?: lambda.ApplicationLogLevel;
   /** VPC placement, for private cluster endpoints. @default not in a VPC */
   readonly vpc?: ReaperVpcPlacement;
-  /** Kubernetes group of the access entries (bound by infra/rbac). @default 'eks-reaper' */
+  /**
+   * Kubernetes group of the access entries: bound by infra/rbac/eks-reaper-rbac.yaml and
+   * matched by infra/rbac/eks-reaper-admission-policy.yaml (another name goes into both).
+   * @default 'eks-reaper'
+   */
   readonly kubernetesGroup?: string;
   /** Create an access entry per same-account cluster. @default true */
   readonly createAccessEntries?: boolean;

@@ -5,7 +5,8 @@
 1. picks free loopback ports, writes a CA + certs + SA key (pki.py) into the state dir;
 2. starts the token authenticator (child process), etcd, kube-apiserver and
    kube-controller-manager (children; each gets SIGKILL via PR_SET_PDEATHSIG should this
-   supervisor die, so nothing outlives it), waits for /readyz, applies the RBAC manifest;
+   supervisor die, so nothing outlives it), waits for /readyz, applies the RBAC manifest
+   and the admission policy (and waits until the apiserver enforces it);
 3. starts moto in-process and creates the VPC, subnets, cluster and Fargate profile, with
    the cluster's endpoint and CA set to the real apiserver's (aws.py);
 4. starts the CloudWatch CBOR bridge and the Fargate stand-in when their modules exist;
@@ -34,7 +35,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from testbed import aws, pki
+from testbed import admission, aws, pki
+from testbed.tokens import make_token
 
 log = logging.getLogger("testbed.supervisor")
 
@@ -309,6 +311,23 @@ class Supervisor:
         if out.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {out.stderr}")
 
+    def wait_admission_policy(self) -> None:
+        """Waits until the apiserver enforces the eks-reaper ValidatingAdmissionPolicy
+        (admission.py: a dry-run delete of a Pending probe pod in `default` by the reaper
+        identity, until the policy refuses it). The probe pod is deleted afterwards."""
+        admin = self._admin_session()
+        reaper = requests.Session()
+        reaper.trust_env = False
+        reaper.verify = str(self.pki["ca"])
+        reaper.headers["Authorization"] = "Bearer " + make_token(
+            REAPER_KEY, self.reaper_secret, aws.CLUSTER, aws.REGION)
+        pod = admission.create_probe_pod(admin, self.apiserver_url, "default")
+        try:
+            waited, seen = admission.wait_enforced(reaper, pod, enforced=True, timeout=60)
+            log.info("admission policy in force after %.1fs (probe statuses %s)", waited, seen)
+        finally:
+            admission.delete_probe_pod(admin, pod)
+
     # ---------------------------------------------------------------- optional parts
     def start_bridge(self) -> str:
         try:
@@ -412,6 +431,7 @@ class Supervisor:
         self.wait_apiserver()
         self.procs["kube-controller-manager"].start()
         self.kubectl("apply", "-f", str(self.root / "infra/rbac/eks-reaper-rbac.yaml"))
+        self.kubectl("apply", "-f", str(self.root / admission.POLICY_FILE))
         self.kubectl("create", "namespace", aws.FARGATE_NAMESPACE)
         self.moto = aws.start_moto(self.ports["moto"])
         self._wait("moto", lambda: requests.get(f"{self.moto_url}/moto-api/", timeout=2).ok, 30)
@@ -420,6 +440,7 @@ class Supervisor:
             env_int("EKS_REAPER_TESTBED_FARGATE_PREFIX", 28),
         )
         self.wait_controller_manager()
+        self.wait_admission_policy()
         cw = self.start_bridge()
         env = self.env(cw, res)
         self.start_fargate(env)
