@@ -127,7 +127,7 @@ pub struct ClusterReport {
     pub error_kind: Option<String>,
     /// Whether nothing was really deleted.
     pub dry_run: bool,
-    /// Low-headroom mode was in force (Fargate pods first, shorter retention).
+    /// Low-headroom mode was in force (shorter retention for finished Fargate pods).
     pub low_headroom: bool,
     /// Job counts.
     pub jobs: JobCounts,

@@ -63,11 +63,14 @@ def guard_policy(kube: Kube, env: dict, namespace: str, reason: str | None) -> s
     return name
 
 
-def wait_until_in_force(env: dict, kube: Kube, namespace: str, status: int) -> None:
+def wait_until_in_force(env: dict, kube: Kube, namespace: str, policy: str,
+                        status: int) -> None:
     """The apiserver loads new policies asynchronously: probe with a server-side dry-run
-    DELETE of a protected running pod, as the reaper, until the policy refuses it."""
+    DELETE, as the reaper, of a protected pod that just finished (so no other policy
+    refuses it, and the reaper keeps it: it is inside its retention) until `policy`
+    refuses it."""
     probe = "guard-probe"
-    fl._bare_pod(kube, namespace, probe, phase="Running", labels={PROTECTED_LABEL: "true"})
+    fl._bare_pod(kube, namespace, probe, phase="Succeeded", labels={PROTECTED_LABEL: "true"})
     reaper = Kube(env["TESTBED_APISERVER"], ca=env["TESTBED_CA_FILE"], token=token_for(env))
     path = f"/api/v1/namespaces/{namespace}/pods/{probe}"
     seen: list[int] = []
@@ -81,7 +84,7 @@ def wait_until_in_force(env: dict, kube: Kube, namespace: str, status: int) -> N
             return False
         except ApiError as e:
             seen.append(e.status)
-            return e.status == status and "ValidatingAdmissionPolicy" in e.message
+            return e.status == status and f"'{policy}'" in e.message
 
     try:
         fl.wait_until(refused, 30, 0.25, "the admission policy in force")
@@ -106,7 +109,7 @@ def test_admission_denial_is_counted_apart_from_rbac_and_does_not_fail_the_clust
         kube.patch("v1", "pods", name, label, namespace)
     policy = guard_policy(kube, env, namespace, reason)
     try:
-        wait_until_in_force(env, kube, namespace, status)
+        wait_until_in_force(env, kube, namespace, policy, status)
 
         # WHEN the reaper runs
         run = fl.run_cli(env, fl.cli_args(env["TESTBED_CLUSTER"], namespace))
