@@ -56,7 +56,7 @@ use crate::deadline::Deadline;
 use crate::report::{Report, RunStatus};
 
 /// Why a run failed as a whole.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum Error {
     /// The configuration or the event is invalid; nothing was done.
     #[error("invalid configuration: {0}")]
@@ -84,6 +84,14 @@ impl Error {
             Error::Config(_) => "ConfigError".to_owned(),
             Error::ClustersFailed { kind, .. } => format!("ClusterFailed.{kind}"),
         }
+    }
+}
+
+/// The same one line as `Display`: the Lambda runtime logs a failed invocation's error with
+/// `Debug`, and that line should name the failure, not dump the whole report.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -172,4 +180,31 @@ pub fn outcome(report: Report) -> Result<Report> {
 /// overrides such as `AWS_ENDPOINT_URL`).
 pub async fn load_aws_config() -> SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ClusterReport;
+
+    #[test]
+    fn a_failed_run_debugs_as_its_one_line_message_not_the_report() {
+        let mut cluster = ClusterReport::new("etl", None, false);
+        cluster.fail("Forbidden", "listing jobs: HTTP 403".to_owned());
+        let report = Report {
+            status: RunStatus::Failed,
+            dry_run: "off",
+            started_at: Timestamp::UNIX_EPOCH,
+            duration_ms: 1,
+            clusters: vec![cluster],
+            metrics: None,
+        };
+        let e = outcome(report).expect_err("a failed cluster fails the run");
+        let debug = format!("{e:?}");
+        assert_eq!(debug, e.to_string());
+        assert_eq!(
+            debug,
+            "1 of 1 cluster(s) could not be processed: etl: Forbidden: listing jobs: HTTP 403"
+        );
+    }
 }
