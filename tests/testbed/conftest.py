@@ -1,7 +1,8 @@
 """Fixtures for tests against the running testbed (`scripts/testbed up` first).
 
-`env` is env.json as a dict; `admin` a requests session as system:masters; `as_identity`
-makes a session that authenticates with a fresh EKS token for `reaper` or `norbac`.
+`env` is env.json as a dict; `admin` a requests session as system:masters; `kube` the
+admin `Kube` client; `as_identity` makes a session that authenticates with a fresh EKS
+token for `reaper` or `norbac`.
 Unit tests that need no testbed simply do not use these fixtures.
 """
 
@@ -15,6 +16,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `import testbed` from tests/
 
+from testbed.kube import Kube  # noqa: E402
 from testbed.throttle import admin_session  # noqa: E402
 from testbed.state import STATE, load_env, trust_only_the_testbed_ca  # noqa: E402
 from testbed.tokens import token_for  # noqa: E402
@@ -33,6 +35,13 @@ def env() -> dict:
 @pytest.fixture(scope="session")
 def api(env) -> str:
     return env["TESTBED_APISERVER"]
+
+
+@pytest.fixture(scope="module")
+def kube(env) -> Kube:
+    k = Kube.from_kubeconfig(env["KUBECONFIG"])
+    yield k
+    k.close()
 
 
 @pytest.fixture

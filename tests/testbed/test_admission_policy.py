@@ -26,13 +26,6 @@ from testbed.workload import (BULK_MANAGER, finished_job_status, job_manifest,
 PROTECTED = ["kube-system", "kube-public", "kube-node-lease"]
 
 
-@pytest.fixture(scope="module")
-def kube(env):
-    k = Kube.from_kubeconfig(env["KUBECONFIG"])
-    yield k
-    k.close()
-
-
 @pytest.fixture
 def namespace(kube):
     name = f"vap-{secrets.token_hex(4)}"

@@ -14,15 +14,7 @@ import boto3
 import pytest
 
 from testbed.fargate import (COMPUTE_TYPE_LABEL, EC2_NODE, FARGATE_SCHEDULER, PROFILE_LABEL)
-from testbed.kube import Kube
 from testbed.workload import RUN_LABEL, job_finished, job_manifest
-
-
-@pytest.fixture(scope="module")
-def kube(env):
-    k = Kube.from_kubeconfig(env["KUBECONFIG"])
-    yield k
-    k.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,9 @@ import time
 import pytest
 
 from testbed.fargate import EC2_NODE
-from testbed.kube import Kube, parse_rfc3339
+from testbed.kube import parse_rfc3339
 from testbed.workload import (BULK_MANAGER, RUN_LABEL, bulk_finished, job_finished, retained,
                               stream, wait_jobs_finished)
-
-
-@pytest.fixture(scope="module")
-def kube(env):
-    k = Kube.from_kubeconfig(env["KUBECONFIG"])
-    yield k
-    k.close()
 
 
 @pytest.fixture
