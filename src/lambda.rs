@@ -1,7 +1,7 @@
 //! The Lambda entry point: init tracing → build clients once → serve invocations.
 //!
 //! Settings come from `REAPER_*` environment variables (read once at init), the invocation
-//! event may override the clusters and dry-run ([`crate::event`]). The handler returns the
+//! event may override the clusters and dry-run ([`crate::config::event`]). The handler returns the
 //! JSON report; it fails (Lambda `Errors` metric, retries) when the configuration is invalid
 //! or a cluster could not be processed at all, with a [`Diagnostic`] whose `errorType` says
 //! why (`ConfigError`, `ClusterFailed.Forbidden`, ...).
@@ -16,9 +16,12 @@ use tokio::time::Instant;
 use tracing::error;
 
 use crate::Error;
+use crate::clock::SystemClock;
+use crate::config::event::Overrides;
 use crate::config::{Config, Options};
 use crate::deadline::Deadline;
-use crate::event::Overrides;
+use crate::prune::RunContext;
+use crate::prune::tally::Progress;
 
 /// What every invocation shares.
 #[derive(Debug)]
@@ -41,7 +44,7 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
     let options = EnvOnly::try_parse_from(["eks-reaper"])?.options;
     let deps = Deps {
         options,
-        aws: crate::load_aws_config().await,
+        aws: crate::run::load_aws_config().await,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event| handler(event, deps))).await
@@ -57,7 +60,15 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
         )?;
     let end = instant_at(context.deadline());
     let deadline = Deadline::bounded(Some(end), config.max_run_time, config.deadline_margin);
-    let report = crate::outcome(crate::run(&config, &deps.aws, deadline).await)?;
+    // Per invocation: a warm container serves many, and each counts its own progress.
+    let progress = Progress::default();
+    let run = RunContext {
+        aws: &deps.aws,
+        deadline,
+        clock: &SystemClock,
+        progress: &progress,
+    };
+    let report = crate::run::outcome(crate::run::run(&config, run).await)?;
     Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
 }
 

@@ -102,13 +102,11 @@ impl ClusterAccess {
     }
 
     async fn build(&self) -> Result<kube::Client, Error> {
-        let credentials =
-            self.credentials
-                .provide_credentials()
-                .await
-                .map_err(|e| Error::Credentials {
-                    message: aws_sdk_eks::error::DisplayErrorContext(&e).to_string(),
-                })?;
+        let credentials = self
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(|source| Error::Credentials { source })?;
         let bearer = token::token(&credentials, &self.region, &self.cluster, SystemTime::now())?;
         self.tokens_signed.fetch_add(1, Ordering::Relaxed);
         kube_client(&self.endpoint, bearer)

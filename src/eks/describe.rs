@@ -1,4 +1,5 @@
-//! `eks:DescribeCluster`: the cluster's status, API endpoint and certificate authority.
+//! `eks:DescribeCluster`: the cluster's status, API endpoint, certificate authority and
+//! subnets, read once per cluster per run.
 
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_eks::types::ClusterStatus;
@@ -6,18 +7,46 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::Error;
+use crate::failure::ClusterFailure;
 
-/// What the reaper needs to know about an EKS cluster.
+/// What the reaper needs to know about an EKS cluster, from one `DescribeCluster`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Described {
-    /// The cluster is `ACTIVE`: its endpoint and CA.
-    Active(Endpoint),
-    /// Any other status (`CREATING`, `UPDATING`, `DELETING`, `FAILED`, `PENDING`): reported,
-    /// not touched.
-    NotActive {
-        /// The status as EKS reports it.
-        status: String,
-    },
+pub struct Cluster {
+    /// The status as EKS reports it; only `ACTIVE` clusters are pruned.
+    pub status: String,
+    /// The API server URL, if EKS gave one.
+    pub endpoint: Option<String>,
+    /// The certificate authority (`certificateAuthority.data`: base64 of a PEM bundle).
+    pub ca_data: Option<String>,
+    /// The cluster's own subnets (`resourcesVpcConfig.subnetIds`).
+    pub subnet_ids: Vec<String>,
+}
+
+impl Cluster {
+    /// Whether the cluster is `ACTIVE`.
+    pub fn is_active(&self) -> bool {
+        self.status == ClusterStatus::Active.as_str()
+    }
+
+    /// How to reach the API server: the endpoint and the CA certificates, checked.
+    pub fn endpoint(&self) -> Result<Endpoint, Error> {
+        let url = self
+            .endpoint
+            .clone()
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| Error::ClusterData {
+                field: "cluster.endpoint",
+                reason: "missing".to_owned(),
+            })?;
+        let ca = self.ca_data.as_deref().ok_or_else(|| Error::ClusterData {
+            field: "cluster.certificateAuthority.data",
+            reason: "missing".to_owned(),
+        })?;
+        Ok(Endpoint {
+            url,
+            ca_der: ca_to_der(ca)?,
+        })
+    }
 }
 
 /// How to reach an active cluster's API server.
@@ -30,7 +59,7 @@ pub struct Endpoint {
 }
 
 /// Calls `DescribeCluster` for `cluster`.
-pub async fn describe(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Described, Error> {
+pub async fn describe(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Cluster, Error> {
     let out = eks
         .describe_cluster()
         .name(cluster)
@@ -45,50 +74,39 @@ pub async fn describe(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Descri
             };
             Error::Describe {
                 kind: describe_error_kind(&code),
-                code,
                 message,
+                source: Box::new(e.into()),
             }
         })?;
     let c = out.cluster.ok_or_else(|| Error::ClusterData {
         field: "cluster",
         reason: "DescribeCluster returned no cluster".to_owned(),
     })?;
-    let status = c
-        .status
-        .as_ref()
-        .map(|s| s.as_str().to_owned())
-        .unwrap_or_default();
-    if c.status != Some(ClusterStatus::Active) {
-        return Ok(Described::NotActive { status });
-    }
-    let url = c
-        .endpoint
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| Error::ClusterData {
-            field: "cluster.endpoint",
-            reason: "missing".to_owned(),
-        })?;
-    let ca = c
-        .certificate_authority
-        .and_then(|ca| ca.data)
-        .ok_or_else(|| Error::ClusterData {
-            field: "cluster.certificateAuthority.data",
-            reason: "missing".to_owned(),
-        })?;
-    Ok(Described::Active(Endpoint {
-        url,
-        ca_der: ca_to_der(&ca)?,
-    }))
+    Ok(Cluster {
+        status: c
+            .status
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        endpoint: c.endpoint,
+        ca_data: c.certificate_authority.and_then(|ca| ca.data),
+        subnet_ids: c
+            .resources_vpc_config
+            .map(|v| v.subnet_ids.unwrap_or_default())
+            .unwrap_or_default(),
+    })
 }
 
-fn describe_error_kind(code: &str) -> &'static str {
+fn describe_error_kind(code: &str) -> ClusterFailure {
     match code {
-        "ResourceNotFoundException" => "ClusterNotFound",
-        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => "AccessDenied",
-        "ExpiredTokenException" | "UnrecognizedClientException" | "InvalidSignatureException" => {
-            "AwsCredentials"
+        "ResourceNotFoundException" => ClusterFailure::ClusterNotFound,
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
+            ClusterFailure::AccessDenied
         }
-        _ => "DescribeClusterFailed",
+        "ExpiredTokenException" | "UnrecognizedClientException" | "InvalidSignatureException" => {
+            ClusterFailure::AwsCredentials
+        }
+        _ => ClusterFailure::DescribeClusterFailed,
     }
 }
 
@@ -159,9 +177,15 @@ mod tests {
     fn describe_errors_are_classified() {
         assert_eq!(
             describe_error_kind("ResourceNotFoundException"),
-            "ClusterNotFound"
+            ClusterFailure::ClusterNotFound
         );
-        assert_eq!(describe_error_kind("AccessDeniedException"), "AccessDenied");
-        assert_eq!(describe_error_kind("Throttling"), "DescribeClusterFailed");
+        assert_eq!(
+            describe_error_kind("AccessDeniedException"),
+            ClusterFailure::AccessDenied
+        );
+        assert_eq!(
+            describe_error_kind("Throttling"),
+            ClusterFailure::DescribeClusterFailed
+        );
     }
 }

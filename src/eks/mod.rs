@@ -1,9 +1,11 @@
-//! Reaching an EKS cluster from outside: AWS configuration for the cluster's region and
-//! (optionally) an assumed role, `DescribeCluster`, and a Kubernetes client authenticated
-//! with a presigned STS token.
+//! Everything that talks to EKS: AWS configuration for the cluster's region and
+//! (optionally) an assumed role, one `DescribeCluster` per cluster per run (status,
+//! endpoint, CA, subnets), the Fargate profiles' subnets, and a Kubernetes client
+//! authenticated with a presigned STS token.
 
 pub mod client;
 pub mod describe;
+pub mod fargate;
 pub mod token;
 
 use std::time::Duration;
@@ -14,10 +16,12 @@ use aws_types::SdkConfig;
 use aws_types::region::Region;
 
 pub use client::{ClusterAccess, TOKEN_MAX_AGE};
-pub use describe::{Described, Endpoint};
+pub use describe::{Cluster, Endpoint};
+pub use fargate::FargateProfile;
 
 use crate::config::ClusterTarget;
 use crate::deadline::{CallLimits, Cut, Deadline};
+use crate::failure::ClusterFailure;
 
 /// Names the credential resolution behind a new EKS token (possibly an `sts:AssumeRole`
 /// call) in a [`Cut`].
@@ -42,20 +46,22 @@ pub enum Error {
     #[error("no AWS credentials available")]
     NoCredentials,
     /// Resolving credentials (or assuming the role) failed.
-    #[error("AWS credentials: {message}")]
+    #[error("AWS credentials: {}", aws_sdk_eks::error::DisplayErrorContext(.source))]
     Credentials {
-        /// The provider's message (never key material).
-        message: String,
+        /// The provider's error (never key material).
+        #[source]
+        source: aws_credential_types::provider::error::CredentialsError,
     },
     /// `DescribeCluster` failed.
     #[error("eks:DescribeCluster failed: {message}")]
     Describe {
         /// Classification for the report and Lambda's `errorType`.
-        kind: &'static str,
-        /// The AWS error code, if any.
-        code: String,
-        /// The SDK's full message.
+        kind: ClusterFailure,
+        /// The AWS error code and message.
         message: String,
+        /// The SDK's error.
+        #[source]
+        source: Box<aws_sdk_eks::Error>,
     },
     /// `DescribeCluster` returned something unusable.
     #[error("{field}: {reason}")]
@@ -85,15 +91,15 @@ pub enum Error {
 
 impl Error {
     /// Short classification (report `errors` key, Lambda `errorType`).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ClusterFailure {
         match self {
-            Error::NoRegion => "NoRegion",
-            Error::NoCredentials | Error::Credentials { .. } => "AwsCredentials",
-            Error::Describe { kind, .. } => kind,
-            Error::ClusterData { .. } => "ClusterData",
-            Error::Token(_) => "Token",
-            Error::Timeout(_) => "Timeout",
-            Error::Kube { .. } => "KubeClient",
+            Error::NoRegion => ClusterFailure::NoRegion,
+            Error::NoCredentials | Error::Credentials { .. } => ClusterFailure::AwsCredentials,
+            Error::Describe { kind, .. } => *kind,
+            Error::ClusterData { .. } => ClusterFailure::ClusterData,
+            Error::Token(_) => ClusterFailure::Token,
+            Error::Timeout(_) => ClusterFailure::Timeout,
+            Error::Kube { .. } => ClusterFailure::KubeClient,
         }
     }
 }
@@ -105,7 +111,9 @@ pub struct Connection {
     pub region: String,
     /// Authenticated Kubernetes access.
     pub access: ClusterAccess,
-    /// EKS client for the cluster's region and identity.
+    /// The cluster's own subnets, as `DescribeCluster` gave them.
+    pub subnet_ids: Vec<String>,
+    /// EKS client for the cluster's region and identity (Fargate profiles).
     pub eks: aws_sdk_eks::Client,
     /// EC2 client for the cluster's region and identity (subnet headroom).
     pub ec2: aws_sdk_ec2::Client,
@@ -158,33 +166,35 @@ pub async fn connect(
     let eks = aws_sdk_eks::Client::new(&sdk);
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     // With a role to assume, its credentials are resolved (sts:AssumeRole) inside this call.
-    let described = deadline
+    let cluster = deadline
         .bound(
             "eks:DescribeCluster",
             AWS_CALL,
             describe::describe(&eks, &target.name),
         )
         .await??;
-    match described {
-        Described::NotActive { status } => Ok(Connected::NotActive { region, status }),
-        Described::Active(endpoint) => {
-            let access = ClusterAccess::new(
-                target.name.clone(),
-                region.clone(),
-                endpoint,
-                credentials,
-                token_max_age,
-            );
-            // Sign now so credential problems surface as a connection failure.
-            deadline
-                .bound(TOKEN_CREDENTIALS, AWS_CALL, access.client())
-                .await??;
-            Ok(Connected::Ready(Box::new(Connection {
-                region,
-                access,
-                eks,
-                ec2,
-            })))
-        }
+    if !cluster.is_active() {
+        return Ok(Connected::NotActive {
+            region,
+            status: cluster.status,
+        });
     }
+    let access = ClusterAccess::new(
+        target.name.clone(),
+        region.clone(),
+        cluster.endpoint()?,
+        credentials,
+        token_max_age,
+    );
+    // Sign now so credential problems surface as a connection failure.
+    deadline
+        .bound(TOKEN_CREDENTIALS, AWS_CALL, access.client())
+        .await??;
+    Ok(Connected::Ready(Box::new(Connection {
+        region,
+        access,
+        subnet_ids: cluster.subnet_ids,
+        eks,
+        ec2,
+    })))
 }

@@ -11,7 +11,7 @@
 //! as are transient network errors), bounded by per-attempt and per-operation timeouts so
 //! an unreachable endpoint cannot eat the invocation's deadline; and each call is bounded
 //! by the deadline [`put`] is given (the end of the run). The first call that still fails
-//! stops publishing; the [`Outcome`] says how much got through.
+//! stops publishing; the [`MetricsOutcome`] says how much got through.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -23,8 +23,9 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use jiff::Timestamp;
 
-use super::{Datum, Outcome, Unit};
+use super::{Datum, Unit};
 use crate::deadline::{CallLimits, Deadline};
+use crate::report::MetricsOutcome;
 
 /// Most metric values `PutMetricData` accepts per call.
 pub const MAX_DATA_PER_CALL: usize = 1000;
@@ -152,13 +153,13 @@ pub async fn put(
     data: &[Datum],
     at: Timestamp,
     deadline: &Deadline,
-) -> Outcome {
+) -> MetricsOutcome {
     let sizes: Vec<usize> = data.iter().map(estimated_size).collect();
     let budget = MAX_PAYLOAD_BYTES.saturating_sub(envelope_size(namespace));
     let plan = batches(&sizes, MAX_DATA_PER_CALL, budget);
-    let mut outcome = Outcome {
+    let mut outcome = MetricsOutcome {
         sink: "cloudwatch",
-        ..Outcome::default()
+        ..MetricsOutcome::default()
     };
     for (n, range) in plan.iter().enumerate() {
         outcome.calls += 1;
@@ -205,7 +206,8 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
 
     use super::*;
-    use crate::metrics::{Dimension as Dim, Metric, data, dimension, tests::full_figures};
+    use crate::metrics::{Dimension as Dim, Metric, data, dimension};
+    use crate::testing::full_figures;
 
     #[test]
     fn a_thousand_data_go_in_one_call() {

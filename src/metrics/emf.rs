@@ -22,7 +22,8 @@ use std::ops::Range;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::{Datum, Dimension, Outcome};
+use super::{Datum, Dimension};
+use crate::report::MetricsOutcome;
 
 /// Metric definitions per document (specification limit).
 pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
@@ -105,10 +106,15 @@ pub fn documents(namespace: &str, data: &[Datum], at: Timestamp) -> Vec<Value> {
 
 /// Writes the documents for `data` to `out`, one JSON line each (one `write` per line, so
 /// lines from other writers cannot interleave inside a document).
-pub fn print(out: &mut dyn Write, namespace: &str, data: &[Datum], at: Timestamp) -> Outcome {
-    let mut outcome = Outcome {
+pub fn print(
+    out: &mut dyn Write,
+    namespace: &str,
+    data: &[Datum],
+    at: Timestamp,
+) -> MetricsOutcome {
+    let mut outcome = MetricsOutcome {
         sink: "emf",
-        ..Outcome::default()
+        ..MetricsOutcome::default()
     };
     for doc in documents(namespace, data, at) {
         let metrics = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
@@ -134,7 +140,8 @@ pub fn print(out: &mut dyn Write, namespace: &str, data: &[Datum], at: Timestamp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Metric, data, tests::full_figures};
+    use crate::metrics::{Metric, data};
+    use crate::testing::full_figures;
 
     const UNITS: [&str; 27] = [
         "Seconds",

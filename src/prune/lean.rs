@@ -187,7 +187,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::policy::{self, Decision, Settings};
+    use crate::prune::policy::{self, Decision, Settings};
 
     /// A Job as the API server returns it, managed fields and template included.
     fn full_job() -> serde_json::Value {
@@ -276,12 +276,16 @@ mod tests {
             ..Settings::default()
         };
         let jobs = policy::JobIndex::default();
+        let context = policy::PodContext {
+            jobs: &jobs,
+            mode: policy::Mode::Normal,
+        };
         assert_eq!(
-            policy::plan_pod(&lean, now, &s, &jobs),
-            policy::plan_pod(&full, now, &s, &jobs)
+            policy::plan_pod(&lean, now, &s, context),
+            policy::plan_pod(&full, now, &s, context)
         );
         assert!(matches!(
-            policy::plan_pod(&lean, now, &s, &jobs),
+            policy::plan_pod(&lean, now, &s, context),
             Decision::Keep(_)
         ));
         assert!(policy::is_fargate_pod(&lean));

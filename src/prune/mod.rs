@@ -1,39 +1,68 @@
-//! One cluster, start to finish: connect → subnet headroom (decides low-headroom mode) →
-//! per pass (Jobs, Fargate pods, other pods): list + plan, streaming into delete → IP
-//! exhaustion forecast.
+//! The prune pipeline of one cluster, start to finish: connect → subnet headroom (decides
+//! the policy's [`Mode`]) → per [`Pass`] (Jobs, Fargate pods, other pods): list + plan
+//! ([`scan`], [`policy`]), streaming into [`delete`], counted in a [`Tally`] → IP exhaustion
+//! forecast.
 //!
 //! Whatever happens, the cluster yields a [`ClusterReport`]; a failure here is data for the
 //! report, never a panic or an early return that would hide the other clusters.
 
+pub mod delete;
+pub mod lean;
+pub mod pass;
+pub mod policy;
+pub mod scan;
+pub mod tally;
+
 use std::sync::RwLock;
 
 use aws_types::SdkConfig;
-use jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use self::delete::DeleteContext;
+use self::pass::Pass;
+use self::policy::{JobIndex, Mode};
+use self::scan::{Completion, ScanContext, ScanError};
+use self::tally::{Progress, Tally};
 use crate::api::ApiStats;
+use crate::clock::Clock;
 use crate::config::{ClusterTarget, Config};
 use crate::deadline::Deadline;
-use crate::delete::{self, DeleteContext};
 use crate::eks::{self, Connected};
-use crate::policy::JobIndex;
-use crate::report::{ClusterReport, ClusterStatus, Tally};
-use crate::scan::{self, Completion, Pass, ScanContext, ScanError};
-use crate::{forecast, subnets};
+use crate::failure::ClusterFailure;
+use crate::headroom::{Headroom, forecast, subnets};
+use crate::report::{ClusterReport, ClusterStatus};
 
 /// Candidates buffered between the lister and the deleters (~150 bytes each): lets listing
 /// run ahead of slow deletions without holding whole objects.
 const CANDIDATE_BUFFER: usize = 10_000;
 
+/// What every cluster of a run shares besides the configuration.
+#[derive(Clone, Copy)]
+pub struct RunContext<'a> {
+    /// Base AWS configuration.
+    pub aws: &'a SdkConfig,
+    /// Bounds the run.
+    pub deadline: Deadline,
+    /// Where the time is read.
+    pub clock: &'a dyn Clock,
+    /// The run's progress (objects due and dealt with).
+    pub progress: &'a Progress,
+}
+
 /// Processes one cluster and reports on it.
 pub async fn prune_cluster(
     target: &ClusterTarget,
     config: &Config,
-    aws: &SdkConfig,
-    deadline: Deadline,
+    run: RunContext<'_>,
 ) -> ClusterReport {
+    let RunContext {
+        aws,
+        deadline,
+        clock,
+        progress,
+    } = run;
     let started = Instant::now();
     let region = eks::region_of(aws, target);
     let mut report = ClusterReport::new(&target.name, region, config.dry_run.is_dry());
@@ -44,14 +73,14 @@ pub async fn prune_cluster(
         Ok(Connected::NotActive { status, .. }) => {
             warn!(cluster, status = %status, "cluster is not ACTIVE; skipped");
             report.skip(
-                "NotActive",
+                ClusterFailure::NotActive,
                 format!("cluster status is {status}, not ACTIVE"),
             );
             report.duration_ms = elapsed_ms(started);
             return report;
         }
         Err(e) => {
-            warn!(cluster, error = %e, kind = e.kind(), "cannot connect to the cluster");
+            warn!(cluster, error = %e, kind = %e.kind(), "cannot connect to the cluster");
             report.fail(e.kind(), e.to_string());
             report.duration_ms = elapsed_ms(started);
             return report;
@@ -63,9 +92,8 @@ pub async fn prune_cluster(
     // Read before pruning: it decides low-headroom mode. A failure is reported, not fatal.
     // A hung EC2 or EKS endpoint may take at most half the time left: pruning gets the rest.
     let headroom_deadline = deadline.share(0.5, "the headroom read's half of the time left");
-    match subnets::read(
-        &connection.eks,
-        &connection.ec2,
+    match read_headroom(
+        &connection,
         cluster,
         &config.extra_subnets,
         &headroom_deadline,
@@ -89,14 +117,15 @@ pub async fn prune_cluster(
             report.subnets_error = Some(e.to_string());
         }
     }
-    let low_headroom = report.low_headroom;
-    let mut settings = config.policy.clone();
-    settings.low_headroom = low_headroom;
+    let mode = if report.low_headroom {
+        Mode::LowHeadroom
+    } else {
+        Mode::Normal
+    };
 
     // ---- list + plan + delete, pass by pass ---------------------------------------------
     let stats = ApiStats::default();
-    let tally = Tally::default();
-    let clock = Timestamp::now;
+    let tally = Tally::new(progress);
     let jobs = RwLock::new(JobIndex::default());
     // Jobs first, in both modes: the pod passes need to know which Jobs keep their pods
     // (`eks-reaper/keep` on a Job), and a deleted Job's pods go with it (Background
@@ -108,12 +137,13 @@ pub async fn prune_cluster(
         access: &connection.access,
         stats: &stats,
         deadline: &deadline,
-        settings: &settings,
+        settings: &config.policy,
+        mode,
         label_selector: config.label_selector.as_deref(),
         page_size: config.page_size,
         tally: &tally,
         jobs: &jobs,
-        clock: &clock,
+        clock,
     };
     let delete_ctx = DeleteContext {
         access: &connection.access,
@@ -133,14 +163,14 @@ pub async fn prune_cluster(
                 break;
             }
             Err(e) => {
-                warn!(cluster, pass = pass.as_str(), error = %e, kind = e.kind(), "listing failed");
+                warn!(cluster, pass = pass.as_str(), error = %e, kind = %e.kind(), "listing failed");
                 report.listing_complete = false;
                 report.fail(e.kind(), e.to_string());
                 break;
             }
         }
     }
-    report.absorb(tally);
+    tally.into_report(&mut report);
     report.requests = stats.requests();
     report.throttled = stats.throttled();
     // A request the deadline cut in flight got no answer (a hung API server): the cluster
@@ -150,13 +180,15 @@ pub async fn prune_cluster(
         && report.status == ClusterStatus::Ok
     {
         warn!(cluster, error = %cut, "API server did not answer in time");
-        report.fail("Timeout", cut.to_owned());
+        report.fail(ClusterFailure::Timeout, cut.to_owned());
     }
     // Refused deletions mean the identity may list but not delete: the run must not look
     // healthy (Lambda Errors metric, CLI exit status), whatever else was counted.
-    let refused: u64 = ["forbidden", "unauthorized"]
+    let refused: u64 = report
+        .errors
         .iter()
-        .filter_map(|k| report.errors.get(*k))
+        .filter(|(kind, _)| kind.is_refusal())
+        .map(|(_, n)| n)
         .sum();
     if refused > 0 && report.status == ClusterStatus::Ok {
         warn!(
@@ -164,7 +196,7 @@ pub async fn prune_cluster(
             refused, "deletions refused by the API server (403/401)"
         );
         report.fail(
-            "DeleteForbidden",
+            ClusterFailure::DeleteForbidden,
             format!(
                 "{refused} deletion(s) refused with 403/401: the identity can list but not \
                  delete (check the eks-reaper ClusterRole and access entry)"
@@ -180,7 +212,7 @@ pub async fn prune_cluster(
         forecast::forecast(
             h.total_available,
             &report.fargate_pod_creations,
-            Timestamp::now(),
+            clock.now(),
         )
     });
 
@@ -215,6 +247,23 @@ async fn prune_pass(
     };
     let (listed, ()) = tokio::join!(lister, delete::drain(rx, delete_ctx));
     listed
+}
+
+/// The Fargate profiles' subnets (EKS), then the free addresses of every watched subnet
+/// (EC2).
+async fn read_headroom(
+    connection: &eks::Connection,
+    cluster: &str,
+    extra: &[String],
+    deadline: &Deadline,
+) -> Result<Headroom, String> {
+    let profiles = eks::fargate::profiles(&connection.eks, cluster, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let watched = subnets::watched(&connection.subnet_ids, &profiles, extra);
+    subnets::read(&connection.ec2, watched, deadline)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn elapsed_ms(since: Instant) -> u64 {

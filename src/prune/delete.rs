@@ -23,12 +23,13 @@ use kube::core::params::{DeleteParams, Preconditions, PropagationPolicy};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::pass::{Candidate, Kind};
+use super::tally::{Outcome, Tally};
 use crate::api::{self, ApiStats, CallError};
 use crate::config::DryRun;
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
-use crate::report::{Outcome, Tally};
-use crate::scan::{Candidate, Kind};
+use crate::failure::DeleteFailure;
 
 /// What the deleters need.
 pub struct DeleteContext<'a> {
@@ -43,7 +44,7 @@ pub struct DeleteContext<'a> {
     /// Deletions in flight.
     pub concurrency: usize,
     /// Where outcomes go.
-    pub tally: &'a Tally,
+    pub tally: &'a Tally<'a>,
 }
 
 /// Deletes every candidate received until the channel closes.
@@ -101,15 +102,15 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
         }
         Err(CallError::TimedOut(cut)) => {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %cut, "delete got no answer in time; it may have been applied");
-            return failed("timedOut", cut.to_string());
+            return failed(DeleteFailure::TimedOut, cut.to_string());
         }
         Err(e @ CallError::Throttled { .. }) => {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %e, "still throttled after every retry; delete failed");
-            return failed("throttled", e.to_string());
+            return failed(DeleteFailure::Throttled, e.to_string());
         }
         Err(e) => {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %e, "delete failed");
-            return failed("unreachable", e.to_string());
+            return failed(DeleteFailure::Unreachable, e.to_string());
         }
     };
     match response.status {
@@ -134,17 +135,14 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
         s => {
             let message = response.message();
             let refusal = refusal_kind(s, &message);
-            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = s.as_u16(), refusal, detail = %message, "delete refused");
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = s.as_u16(), refusal = refusal.as_str(), detail = %message, "delete refused");
             failed(refusal, message)
         }
     }
 }
 
-fn failed(kind: &str, message: String) -> Outcome {
-    Outcome::Failed {
-        kind: kind.to_owned(),
-        message,
-    }
+fn failed(kind: DeleteFailure, message: String) -> Outcome {
+    Outcome::Failed { kind, message }
 }
 
 /// Classifies a refused DELETE. An admission refusal (a validating webhook, or a
@@ -153,19 +151,19 @@ fn failed(kind: &str, message: String) -> Outcome {
 /// names the webhook or the policy. Admission refusals are per object and do not fail the
 /// cluster; RBAC refusals (`forbidden`, `unauthorized`) do. A 403 that is neither is counted
 /// as `forbidden`: unknown means loud.
-pub fn refusal_kind(status: StatusCode, message: &str) -> &'static str {
+pub fn refusal_kind(status: StatusCode, message: &str) -> DeleteFailure {
     let admission = message.contains("admission webhook")
         || message.contains("ValidatingAdmissionPolicy")
         || message.contains("denied the request");
     let rbac = message.contains(" cannot delete resource ");
     match status {
-        StatusCode::FORBIDDEN if admission && !rbac => "admissionDenied",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        _ if admission => "admissionDenied",
-        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "rejected",
-        s if s.is_server_error() => "serverError",
-        _ => "apiError",
+        StatusCode::FORBIDDEN if admission && !rbac => DeleteFailure::AdmissionDenied,
+        StatusCode::FORBIDDEN => DeleteFailure::Forbidden,
+        StatusCode::UNAUTHORIZED => DeleteFailure::Unauthorized,
+        _ if admission => DeleteFailure::AdmissionDenied,
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => DeleteFailure::Rejected,
+        s if s.is_server_error() => DeleteFailure::ServerError,
+        _ => DeleteFailure::ApiError,
     }
 }
 
@@ -174,7 +172,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::policy::Delete;
+    use crate::prune::policy::Delete;
 
     fn candidate(kind: Kind) -> Candidate {
         Candidate {
@@ -225,28 +223,34 @@ mod tests {
     fn rbac_denial_is_forbidden_and_admission_denials_are_told_apart() {
         let rbac = "jobs.batch \"run-1\" is forbidden: User \"eks-reaper\" cannot delete \
                     resource \"jobs\" in API group \"batch\" in the namespace \"etl\"";
-        assert_eq!(refusal_kind(StatusCode::FORBIDDEN, rbac), "forbidden");
+        assert_eq!(
+            refusal_kind(StatusCode::FORBIDDEN, rbac),
+            DeleteFailure::Forbidden
+        );
         let webhook = "admission webhook \"guard.example.com\" denied the request: protected";
         assert_eq!(
             refusal_kind(StatusCode::FORBIDDEN, webhook),
-            "admissionDenied"
+            DeleteFailure::AdmissionDenied
         );
         let vap = "pods \"p\" is forbidden: ValidatingAdmissionPolicy 'guard' with binding \
                    'guard' denied request: protected";
-        assert_eq!(refusal_kind(StatusCode::FORBIDDEN, vap), "admissionDenied");
+        assert_eq!(
+            refusal_kind(StatusCode::FORBIDDEN, vap),
+            DeleteFailure::AdmissionDenied
+        );
         let vap_invalid = "ValidatingAdmissionPolicy 'guard' with binding 'guard' denied \
                            request: protected";
         assert_eq!(
             refusal_kind(StatusCode::UNPROCESSABLE_ENTITY, vap_invalid),
-            "admissionDenied"
+            DeleteFailure::AdmissionDenied
         );
         assert_eq!(
             refusal_kind(StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-            "rejected"
+            DeleteFailure::Rejected
         );
         assert_eq!(
             refusal_kind(StatusCode::FORBIDDEN, "forbidden"),
-            "forbidden",
+            DeleteFailure::Forbidden,
             "an unexplained 403 stays a loud RBAC-style failure"
         );
     }

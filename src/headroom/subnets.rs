@@ -1,13 +1,14 @@
 //! Subnet IP headroom: which subnets a cluster draws pod IPs from, and how many are left.
 //!
 //! The watched subnets come from EKS itself — the cluster's `resourcesVpcConfig.subnetIds`
-//! and every Fargate profile's subnets — plus `REAPER_EXTRA_SUBNETS`. Their free IPv4
+//! and every Fargate profile's subnets, read by [`crate::eks`] — plus
+//! `REAPER_EXTRA_SUBNETS` ([`watched`]). Their free IPv4
 //! addresses come from `ec2:DescribeSubnets`, called with explicit IDs: EC2's guidance is at
 //! most 1,000 IDs per call and no `MaxResults` alongside IDs, so a cluster costs one call
 //! (a `NextToken`, should EC2 ever return one, is followed anyway).
 //!
 //! The arithmetic (capacity, utilisation, the tightest subnet) is pure and tested here;
-//! [`read`] is the thin adapter around the two AWS clients. Each of its calls is bounded by
+//! [`read`] is the thin adapter around the EC2 client. Each of its calls is bounded by
 //! the deadline it is given and [`eks::AWS_CALL`](crate::eks::AWS_CALL): a hung endpoint
 //! costs a `subnetsError`, not the run.
 
@@ -17,16 +18,13 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use serde::Serialize;
 
 use crate::deadline::{Cut, Deadline};
-use crate::eks::AWS_CALL;
+use crate::eks::{AWS_CALL, FargateProfile};
 
 /// Addresses AWS reserves in every subnet (network, router, DNS, future use, broadcast).
 pub const AWS_RESERVED_PER_SUBNET: u64 = 5;
 
 /// Subnet IDs per `DescribeSubnets` call (EC2: "should not specify more than 1,000 IDs").
 pub const IDS_PER_DESCRIBE_CALL: usize = 1000;
-
-/// Page size for `ListFargateProfiles` (the API's maximum).
-const FARGATE_PROFILES_PAGE: i32 = 100;
 
 /// Why a subnet is watched.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -176,35 +174,6 @@ impl Headroom {
 /// Failure to read the headroom; the run goes on without subnet figures.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `eks:DescribeCluster` failed.
-    #[error("eks:DescribeCluster {cluster}: {}", DisplayErrorContext(.source))]
-    DescribeCluster {
-        /// Cluster name.
-        cluster: String,
-        /// SDK error.
-        #[source]
-        source: aws_sdk_eks::Error,
-    },
-    /// `eks:ListFargateProfiles` failed.
-    #[error("eks:ListFargateProfiles {cluster}: {}", DisplayErrorContext(.source))]
-    ListFargateProfiles {
-        /// Cluster name.
-        cluster: String,
-        /// SDK error.
-        #[source]
-        source: aws_sdk_eks::Error,
-    },
-    /// `eks:DescribeFargateProfile` failed.
-    #[error("eks:DescribeFargateProfile {cluster}/{profile}: {}", DisplayErrorContext(.source))]
-    DescribeFargateProfile {
-        /// Cluster name.
-        cluster: String,
-        /// Fargate profile name.
-        profile: String,
-        /// SDK error.
-        #[source]
-        source: aws_sdk_eks::Error,
-    },
     /// `ec2:DescribeSubnets` failed.
     #[error("ec2:DescribeSubnets: {}", DisplayErrorContext(.source))]
     DescribeSubnets {
@@ -217,21 +186,44 @@ pub enum Error {
     Timeout(#[from] Cut),
 }
 
-/// Reads the IPv4 headroom of `cluster`'s subnets, its Fargate profiles' subnets and
-/// `extra` subnet IDs (duplicates are read once).
-///
-/// Calls: `eks:DescribeCluster`, `eks:ListFargateProfiles` (pages of 100),
-/// `eks:DescribeFargateProfile` per profile, and `ec2:DescribeSubnets` once per 1,000
-/// distinct subnet IDs. IDs EC2 does not know are reported as skipped (`NotFound`). Each
-/// call is bounded by `deadline` and [`AWS_CALL`].
-pub async fn read(
-    eks: &aws_sdk_eks::Client,
-    ec2: &aws_sdk_ec2::Client,
-    cluster: &str,
+/// Subnet IDs to watch, each with the reasons it is watched: the cluster's own, its
+/// Fargate profiles', and `extra` (each ID once).
+pub fn watched(
+    cluster: &[String],
+    profiles: &[FargateProfile],
     extra: &[String],
+) -> BTreeMap<String, Vec<Source>> {
+    let mut watched: BTreeMap<String, Vec<Source>> = BTreeMap::new();
+    let mut add = |id: &str, source: Source| {
+        let sources = watched.entry(id.trim().to_owned()).or_default();
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    };
+    for id in cluster {
+        add(id, Source::Cluster);
+    }
+    for profile in profiles {
+        for id in &profile.subnet_ids {
+            add(id, Source::FargateProfile(profile.name.clone()));
+        }
+    }
+    for id in extra.iter().filter(|id| !id.trim().is_empty()) {
+        add(id, Source::Extra);
+    }
+    watched
+}
+
+/// Reads the IPv4 headroom of the `watched` subnets (from [`watched`]).
+///
+/// Calls `ec2:DescribeSubnets` once per 1,000 distinct subnet IDs. IDs EC2 does not know
+/// are reported as skipped (`NotFound`). Each call is bounded by `deadline` and
+/// [`AWS_CALL`].
+pub async fn read(
+    ec2: &aws_sdk_ec2::Client,
+    watched: BTreeMap<String, Vec<Source>>,
     deadline: &Deadline,
 ) -> Result<Headroom, Error> {
-    let watched = watched_subnets(eks, cluster, extra, deadline).await?;
     let ids: Vec<String> = watched.keys().cloned().collect();
     let mut described = Vec::new();
     let mut not_found = Vec::new();
@@ -259,87 +251,6 @@ pub async fn read(
         }
     }
     Ok(headroom_from(described, not_found, watched))
-}
-
-/// Subnet IDs to watch, each with the reasons it is watched.
-async fn watched_subnets(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    extra: &[String],
-    deadline: &Deadline,
-) -> Result<BTreeMap<String, Vec<Source>>, Error> {
-    let mut watched: BTreeMap<String, Vec<Source>> = BTreeMap::new();
-    let mut add = |id: &str, source: Source| {
-        let sources = watched.entry(id.trim().to_owned()).or_default();
-        if !sources.contains(&source) {
-            sources.push(source);
-        }
-    };
-
-    let described = deadline
-        .bound(
-            "eks:DescribeCluster",
-            AWS_CALL,
-            eks.describe_cluster().name(cluster).send(),
-        )
-        .await?
-        .map_err(|e| Error::DescribeCluster {
-            cluster: cluster.to_owned(),
-            source: e.into(),
-        })?;
-    let vpc = described.cluster().and_then(|c| c.resources_vpc_config());
-    for id in vpc.map(|v| v.subnet_ids()).unwrap_or_default() {
-        add(id, Source::Cluster);
-    }
-
-    let mut pages = eks
-        .list_fargate_profiles()
-        .cluster_name(cluster)
-        .max_results(FARGATE_PROFILES_PAGE)
-        .into_paginator()
-        .send();
-    let mut profiles = Vec::new();
-    while let Some(page) = deadline
-        .bound("eks:ListFargateProfiles", AWS_CALL, pages.next())
-        .await?
-    {
-        let page = page.map_err(|e| Error::ListFargateProfiles {
-            cluster: cluster.to_owned(),
-            source: e.into(),
-        })?;
-        profiles.extend(page.fargate_profile_names().iter().cloned());
-    }
-    for profile in profiles {
-        let call = eks
-            .describe_fargate_profile()
-            .cluster_name(cluster)
-            .fargate_profile_name(&profile)
-            .send();
-        let out = deadline
-            .bound(
-                &format!("eks:DescribeFargateProfile {profile}"),
-                AWS_CALL,
-                call,
-            )
-            .await?
-            .map_err(|e| Error::DescribeFargateProfile {
-                cluster: cluster.to_owned(),
-                profile: profile.clone(),
-                source: e.into(),
-            })?;
-        let subnets = out
-            .fargate_profile()
-            .map(|p| p.subnets())
-            .unwrap_or_default();
-        for id in subnets {
-            add(id, Source::FargateProfile(profile.clone()));
-        }
-    }
-
-    for id in extra.iter().filter(|id| !id.trim().is_empty()) {
-        add(id, Source::Extra);
-    }
-    Ok(watched)
 }
 
 async fn describe(
@@ -633,17 +544,12 @@ mod tests {
     #[test]
     fn read_future_is_send() {
         fn assert_send<T: Send>(_: &T) {}
-        let eks = aws_sdk_eks::Client::from_conf(
-            aws_sdk_eks::Config::builder()
-                .behavior_version(aws_sdk_eks::config::BehaviorVersion::latest())
-                .build(),
-        );
         let ec2 = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::Config::builder()
                 .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
                 .build(),
         );
-        assert_send(&read(&eks, &ec2, "c", &[], &Deadline::none()));
+        assert_send(&read(&ec2, BTreeMap::new(), &Deadline::none()));
     }
 
     #[test]

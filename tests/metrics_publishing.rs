@@ -5,7 +5,9 @@
 //! use another interpreter with `moto[server]` and `cbor2`. `CBOR_BRIDGE_RECORD_DIR` makes
 //! the bridge save the SDK's requests (that is how the bridge's pytest fixtures were made).
 
-mod moto;
+mod common;
+
+use common::moto;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -15,11 +17,13 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat, Statistic,
 };
+use common::moto::{Process, sdk_config};
+use common::{free_port, root};
+use eks_reaper::config::MetricsSinkKind;
 use eks_reaper::deadline::Deadline;
-use eks_reaper::metrics::{
-    self, ClusterFigures, NamespaceDeletions, Sink, SinkKind, SubnetFigures,
-};
-use moto::{Process, free_port, root, sdk_config};
+use eks_reaper::metrics::{self, ClusterFigures, Sink, SubnetFigures};
+use eks_reaper::report::NamespaceDeletions;
+use jiff::Timestamp;
 
 /// moto on a free port, and the bridge in front of it; returns the bridge URL.
 fn start_moto_and_bridge() -> (Process, Process, String) {
@@ -129,12 +133,13 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
     let (_moto, _bridge, url) = start_moto_and_bridge();
     let sdk = sdk_config(&url).await;
     let namespace = "EKSReaperIT";
-    let sink = Sink::new(SinkKind::CloudWatch, namespace, &sdk);
+    let sink = Sink::new(MetricsSinkKind::CloudWatch, namespace, &sdk);
 
     // WHEN a run's figures for two clusters are published
     let outcome = metrics::publish(
         &sink,
         &[figures("prod"), figures("staging")],
+        Timestamp::now(),
         &Deadline::none(),
     )
     .await;
@@ -242,11 +247,17 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
 async fn unreachable_cloudwatch_is_reported_not_raised() {
     // GIVEN a CloudWatch endpoint where nothing listens
     let sdk = sdk_config(&format!("http://127.0.0.1:{}", free_port())).await;
-    let sink = Sink::new(SinkKind::CloudWatch, "EKSReaperIT", &sdk);
+    let sink = Sink::new(MetricsSinkKind::CloudWatch, "EKSReaperIT", &sdk);
     let started = Instant::now();
 
     // WHEN the run publishes
-    let outcome = metrics::publish(&sink, &[figures("prod")], &Deadline::none()).await;
+    let outcome = metrics::publish(
+        &sink,
+        &[figures("prod")],
+        Timestamp::now(),
+        &Deadline::none(),
+    )
+    .await;
 
     // THEN the outcome carries the failure, after the SDK's retries, well inside a run
     assert_eq!(outcome.metrics, 0);
@@ -283,10 +294,10 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
             })
             .collect(),
     );
-    let sink = Sink::new(SinkKind::CloudWatch, namespace, &sdk);
+    let sink = Sink::new(MetricsSinkKind::CloudWatch, namespace, &sdk);
 
     // WHEN it is published
-    let outcome = metrics::publish(&sink, &[big], &Deadline::none()).await;
+    let outcome = metrics::publish(&sink, &[big], Timestamp::now(), &Deadline::none()).await;
 
     // THEN one call carried all 316 values and moto has every one of them
     assert_eq!(outcome.error, None);

@@ -1,16 +1,15 @@
 //! moto in server mode on a free loopback port, for the Rust tests that call AWS APIs
-//! without the whole testbed (`metrics_cloudwatch.rs`, `subnets_moto.rs`).
+//! without the whole testbed.
 //!
 //! Uses the testbed's Python venv (`scripts/lib/common.sh`); set `EKS_REAPER_PYTHON` to use
 //! another interpreter with `moto[server]`.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
+use super::{free_port, root};
 
 /// Kills the child process when the test ends, pass or fail.
 pub struct Process(pub Child);
@@ -20,11 +19,6 @@ impl Drop for Process {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// The repository root.
-pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The Python with moto: `EKS_REAPER_PYTHON`, or the testbed venv (created if missing).
@@ -44,15 +38,6 @@ pub fn python() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().into()
-}
-
-/// A loopback port nothing listens on (yet).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Blocks until something accepts connections on `port` (30 s at most).
@@ -88,16 +73,5 @@ pub fn start() -> (Process, u16) {
 
 /// An SDK config for `endpoint` with static test credentials, in eu-west-1.
 pub async fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region("eu-west-1")
-        .credentials_provider(Credentials::new(
-            "AKIDTESTBED",
-            "secret",
-            None,
-            None,
-            "testbed",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await
+    super::aws_config("eu-west-1", endpoint, "AKIDTESTBED", "secret").await
 }

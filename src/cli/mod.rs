@@ -7,9 +7,14 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing::error;
 
+mod table;
+
+use crate::clock::SystemClock;
+use crate::config::event::Overrides;
 use crate::config::{Config, Options};
 use crate::deadline::Deadline;
-use crate::event::Overrides;
+use crate::prune::RunContext;
+use crate::prune::tally::Progress;
 use crate::report::Report;
 
 /// eks-reaper: prune finished Jobs and Pods on EKS from outside the cluster.
@@ -76,15 +81,22 @@ pub async fn main(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let aws = crate::load_aws_config().await;
+    let aws = crate::run::load_aws_config().await;
     let deadline = Deadline::bounded(None, config.max_run_time, config.deadline_margin);
     // The progress line shares stderr with the logs: only when they are quiet enough
     // (`RUST_LOG=warn` or less) not to print a line per object over it.
     let quiet_logs =
         tracing::level_filters::LevelFilter::current() <= tracing::level_filters::LevelFilter::WARN;
-    let ticker =
-        (std::io::stderr().is_terminal() && quiet_logs).then(|| tokio::spawn(progress_line()));
-    let report = crate::run(&config, &aws, deadline).await;
+    let progress = std::sync::Arc::new(Progress::default());
+    let ticker = (std::io::stderr().is_terminal() && quiet_logs)
+        .then(|| tokio::spawn(progress_line(progress.clone())));
+    let run = RunContext {
+        aws: &aws,
+        deadline,
+        clock: &SystemClock,
+        progress: &progress,
+    };
+    let report = crate::run::run(&config, run).await;
     if let Some(t) = ticker {
         t.abort();
         eprint!("\r\x1b[2K");
@@ -95,7 +107,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         Output::Json
     });
     print_report(&report, output);
-    match crate::outcome(report) {
+    match crate::run::outcome(report) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("eks-reaper: {e}");
@@ -105,11 +117,11 @@ pub async fn main(cli: Cli) -> ExitCode {
 }
 
 /// A progress line on the terminal during long deletions (`N/M due objects handled`).
-async fn progress_line() {
+async fn progress_line(progress: std::sync::Arc<Progress>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     loop {
         tick.tick().await;
-        let (done, due) = crate::report::PROGRESS.get();
+        let (done, due) = progress.get();
         if due > 0 {
             let width = 30u64;
             let filled = (done * width).checked_div(due).unwrap_or(0).min(width);
@@ -124,7 +136,7 @@ async fn progress_line() {
 
 fn print_report(report: &Report, output: Output) {
     match output {
-        Output::Table => print!("{}", report.to_table()),
+        Output::Table => print!("{}", table::render(report)),
         Output::Json => match serde_json::to_string_pretty(report) {
             Ok(json) => println!("{json}"),
             Err(e) => eprintln!("eks-reaper: cannot serialise the report: {e}"),
@@ -151,6 +163,9 @@ mod tests {
         let Command::Run(args) = cli.command;
         assert_eq!(args.output, Some(Output::Json));
         assert_eq!(args.options.clusters, ["etl"]);
-        assert_eq!(args.options.dry_run, "client");
+        assert_eq!(
+            args.options.dry_run.get(),
+            Ok(crate::config::DryRun::Client)
+        );
     }
 }

@@ -1,181 +1,24 @@
 //! Configuration: one typed, validated [`Config`] built from environment variables or CLI
 //! flags ([`Options`], the same names as the README table), then the invocation event's
-//! overrides ([`crate::event::Overrides`]).
+//! overrides ([`event::Overrides`]).
 //!
-//! Every value is taken as text and validated here, so an error always names the setting
+//! Values are typed by their parsers ([`values`]); an error always names the setting
 //! (environment variable and flag, or event field) and the offending value, and nothing is
 //! deleted when a value is bad.
 
+pub mod error;
+pub mod event;
+pub mod options;
+pub mod values;
+
 use std::time::Duration;
 
-use clap::Args;
-
-use crate::event::{ClusterOverride, Overrides};
-use crate::policy::{OwnerKind, Settings};
-
-/// Raw settings as given by environment variables or flags (clap reads both).
-#[derive(Debug, Clone, Args)]
-pub struct Options {
-    /// Clusters to prune: `name` or `name@region` (repeat, or comma list).
-    #[arg(
-        long = "cluster",
-        env = "REAPER_CLUSTERS",
-        value_delimiter = ',',
-        value_name = "NAME"
-    )]
-    pub clusters: Vec<String>,
-
-    /// Role to assume per cluster: `NAME=ARN` (repeat, or comma list).
-    #[arg(
-        long = "role-arn",
-        env = "REAPER_ROLE_ARNS",
-        value_delimiter = ',',
-        value_name = "NAME=ARN"
-    )]
-    pub role_arns: Vec<String>,
-
-    /// `true`/`client`: report only; `server`: send deletes with dryRun=All; `false`: delete.
-    #[arg(
-        long = "dry-run",
-        env = "REAPER_DRY_RUN",
-        num_args = 0..=1,
-        default_missing_value = "client",
-        default_value = "false",
-        value_name = "client|server"
-    )]
-    pub dry_run: String,
-
-    /// Retention of a Job after Complete=True.
-    #[arg(long, env = "REAPER_SUCCEEDED_JOB_TTL", default_value = "15m")]
-    pub succeeded_job_ttl: String,
-
-    /// Retention of a Job after Failed=True.
-    #[arg(long, env = "REAPER_FAILED_JOB_TTL", default_value = "24h")]
-    pub failed_job_ttl: String,
-
-    /// Retention of a finished Fargate pod, even while its (failed) Job is kept.
-    #[arg(long, env = "REAPER_FARGATE_POD_TTL", default_value = "15m")]
-    pub fargate_pod_ttl: String,
-
-    /// Retention of finished pods with no controller, and of Evicted pods.
-    #[arg(long, env = "REAPER_BARE_POD_TTL", default_value = "1h")]
-    pub bare_pod_ttl: String,
-
-    /// Only these namespaces (comma list; default all but kube-system, kube-public and
-    /// kube-node-lease, which are pruned only when named here).
-    #[arg(long, env = "REAPER_NAMESPACES", value_delimiter = ',')]
-    pub namespaces: Vec<String>,
-
-    /// Never these namespaces (comma list), besides the protected ones.
-    #[arg(long, env = "REAPER_EXCLUDE_NAMESPACES", value_delimiter = ',')]
-    pub exclude_namespaces: Vec<String>,
-
-    /// Controllers whose finished Jobs and pods are handed over: `group/Kind` (comma list;
-    /// `core/Kind` for the core group).
-    #[arg(
-        long,
-        env = "REAPER_PRUNE_OWNERS",
-        value_delimiter = ',',
-        value_name = "GROUP/KIND"
-    )]
-    pub prune_owners: Vec<String>,
-
-    /// Kubernetes label selector applied to Jobs and Pods.
-    #[arg(long, env = "REAPER_LABEL_SELECTOR")]
-    pub label_selector: Option<String>,
-
-    /// Leave Jobs that set ttlSecondsAfterFinished to the native TTL controller.
-    #[arg(
-        long,
-        env = "REAPER_RESPECT_NATIVE_TTL",
-        num_args = 0..=1,
-        default_missing_value = "true",
-        default_value = "true",
-        value_name = "BOOL"
-    )]
-    pub respect_native_ttl: String,
-
-    /// Leave CronJob-owned Jobs to the CronJob's history limits.
-    #[arg(
-        long,
-        env = "REAPER_SKIP_CRONJOB_JOBS",
-        num_args = 0..=1,
-        default_missing_value = "true",
-        default_value = "false",
-        value_name = "BOOL"
-    )]
-    pub skip_cronjob_jobs: String,
-
-    /// Deletions in flight per cluster.
-    #[arg(
-        long,
-        env = "REAPER_CONCURRENCY",
-        allow_negative_numbers = true,
-        default_value = "16"
-    )]
-    pub concurrency: String,
-
-    /// Clusters processed at once.
-    #[arg(
-        long,
-        env = "REAPER_CLUSTER_CONCURRENCY",
-        allow_negative_numbers = true,
-        default_value = "4"
-    )]
-    pub cluster_concurrency: String,
-
-    /// `limit` per list page.
-    #[arg(
-        long,
-        env = "REAPER_PAGE_SIZE",
-        allow_negative_numbers = true,
-        default_value = "500"
-    )]
-    pub page_size: String,
-
-    /// Stop starting deletions when less than this remains of the invocation.
-    #[arg(long, env = "REAPER_DEADLINE_MARGIN", default_value = "30s")]
-    pub deadline_margin: String,
-
-    /// Re-sign the EKS token when it is older than this (EKS accepts it for 15 minutes).
-    #[arg(long, env = "REAPER_TOKEN_MAX_AGE", default_value = "10m")]
-    pub token_max_age: String,
-
-    /// Upper bound for one run (default: none for the CLI, the invocation deadline in Lambda).
-    #[arg(long, env = "REAPER_MAX_RUN_TIME")]
-    pub max_run_time: Option<String>,
-
-    /// Subnet IDs to watch besides the cluster's and its Fargate profiles'.
-    #[arg(long, env = "REAPER_EXTRA_SUBNETS", value_delimiter = ',')]
-    pub extra_subnets: Vec<String>,
-
-    /// Low-headroom mode when the tightest subnet's free fraction falls under this.
-    #[arg(long, env = "REAPER_LOW_HEADROOM_FRACTION", default_value = "0.10")]
-    pub low_headroom_fraction: String,
-
-    /// Fargate pod retention while in low-headroom mode.
-    #[arg(long, env = "REAPER_LOW_HEADROOM_FARGATE_TTL", default_value = "1m")]
-    pub low_headroom_fargate_ttl: String,
-
-    /// `cloudwatch` (PutMetricData), `emf` (Embedded Metric Format log lines) or `none`.
-    #[arg(long, env = "REAPER_METRICS_SINK", default_value = "cloudwatch")]
-    pub metrics_sink: String,
-
-    /// CloudWatch namespace.
-    #[arg(long, env = "REAPER_METRICS_NAMESPACE", default_value = "EKSReaper")]
-    pub metrics_namespace: String,
-
-    /// Also publish deletion counts with a Namespace dimension.
-    #[arg(
-        long,
-        env = "REAPER_METRICS_PER_NAMESPACE",
-        num_args = 0..=1,
-        default_missing_value = "true",
-        default_value = "false",
-        value_name = "BOOL"
-    )]
-    pub metrics_per_namespace: String,
-}
+pub use self::error::ConfigError;
+use self::event::{ClusterOverride, Overrides};
+pub use self::options::Options;
+use self::options::field;
+pub use self::values::{DryRun, MetricsSinkKind};
+use crate::prune::policy::{OwnerKind, Settings};
 
 /// The validated configuration of one run.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,48 +62,6 @@ pub struct ClusterTarget {
     pub role_arn: Option<String>,
 }
 
-/// Dry-run mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DryRun {
-    /// Delete for real.
-    Off,
-    /// Report what would be deleted; send nothing.
-    Client,
-    /// Send deletes with `dryRun=All`: the API server checks RBAC and admission, persists
-    /// nothing.
-    Server,
-}
-
-impl DryRun {
-    /// Whether nothing is really deleted.
-    pub fn is_dry(self) -> bool {
-        self != DryRun::Off
-    }
-
-    /// Parses `true|client|server|false` (case-insensitive).
-    pub fn parse(field: &str, value: &str) -> Result<Self, ConfigError> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "" | "false" | "off" | "no" | "0" => Ok(DryRun::Off),
-            "true" | "client" | "yes" | "1" => Ok(DryRun::Client),
-            "server" => Ok(DryRun::Server),
-            _ => Err(ConfigError::invalid(
-                field,
-                value,
-                "expected true, false, client or server",
-            )),
-        }
-    }
-
-    /// `"off"`, `"client"` or `"server"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DryRun::Off => "off",
-            DryRun::Client => "client",
-            DryRun::Server => "server",
-        }
-    }
-}
-
 /// Metrics destination settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
@@ -272,64 +73,10 @@ pub struct MetricsConfig {
     pub per_namespace: bool,
 }
 
-/// Which metrics sink to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricsSinkKind {
-    /// CloudWatch `PutMetricData`.
-    CloudWatch,
-    /// Embedded Metric Format log lines.
-    Emf,
-    /// No metrics.
-    None,
-}
-
-/// A setting with a bad value.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A value could not be parsed or is out of range.
-    #[error("{field}: invalid value {value:?}: {reason}")]
-    Invalid {
-        /// The setting, e.g. `REAPER_CONCURRENCY (--concurrency)` or `event.dryRun`.
-        field: String,
-        /// The value as given.
-        value: String,
-        /// What was expected.
-        reason: String,
-    },
-    /// A required setting is missing or empty.
-    #[error("{field}: {reason}")]
-    Missing {
-        /// The setting.
-        field: String,
-        /// What is missing.
-        reason: String,
-    },
-}
-
-impl ConfigError {
-    /// Builds [`ConfigError::Invalid`].
-    pub fn invalid(field: &str, value: &str, reason: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            field: field.to_owned(),
-            value: value.to_owned(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The setting the error is about.
-    pub fn field(&self) -> &str {
-        match self {
-            ConfigError::Invalid { field, .. } | ConfigError::Missing { field, .. } => field,
-        }
-    }
-}
-
-const CLUSTERS: &str = "REAPER_CLUSTERS (--cluster)";
-const ROLE_ARNS: &str = "REAPER_ROLE_ARNS (--role-arn)";
-
 impl Config {
     /// Validates `options` and applies the event's `overrides` on top.
     pub fn resolve(options: &Options, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let clusters_field = field("clusters");
         let roles = parse_roles(&options.role_arns)?;
         let clusters = match &overrides.clusters {
             Some(list) => {
@@ -349,12 +96,12 @@ impl Config {
                 .iter()
                 .map(|s| s.trim())
                 .filter(|s| !s.is_empty())
-                .map(|s| parse_cluster(CLUSTERS, s, &roles))
+                .map(|s| parse_cluster(&clusters_field, s, &roles))
                 .collect::<Result<Vec<_>, _>>()?,
         };
         if clusters.is_empty() {
             return Err(ConfigError::Missing {
-                field: CLUSTERS.to_owned(),
+                field: clusters_field,
                 reason: "no cluster configured (set it, or pass `clusters` in the event)"
                     .to_owned(),
             });
@@ -365,98 +112,29 @@ impl Config {
                 .any(|o| o.name == c.name && o.region == c.region)
             {
                 return Err(ConfigError::invalid(
-                    CLUSTERS,
+                    &clusters_field,
                     &c.name,
                     "cluster listed twice",
                 ));
             }
         }
 
-        let dry_run = match &overrides.dry_run {
-            Some(d) => *d,
-            None => DryRun::parse("REAPER_DRY_RUN (--dry-run)", &options.dry_run)?,
+        let dry_run = match overrides.dry_run {
+            Some(d) => d,
+            None => options.dry_run.get()?,
         };
 
         let policy = Settings {
-            succeeded_job_ttl: duration(
-                "REAPER_SUCCEEDED_JOB_TTL (--succeeded-job-ttl)",
-                &options.succeeded_job_ttl,
-            )?,
-            failed_job_ttl: duration(
-                "REAPER_FAILED_JOB_TTL (--failed-job-ttl)",
-                &options.failed_job_ttl,
-            )?,
-            fargate_pod_ttl: duration(
-                "REAPER_FARGATE_POD_TTL (--fargate-pod-ttl)",
-                &options.fargate_pod_ttl,
-            )?,
-            bare_pod_ttl: duration(
-                "REAPER_BARE_POD_TTL (--bare-pod-ttl)",
-                &options.bare_pod_ttl,
-            )?,
+            succeeded_job_ttl: options.succeeded_job_ttl.get()?,
+            failed_job_ttl: options.failed_job_ttl.get()?,
+            fargate_pod_ttl: options.fargate_pod_ttl.get()?,
+            bare_pod_ttl: options.bare_pod_ttl.get()?,
             namespaces: include_namespaces(&options.namespaces)?,
             exclude_namespaces: list(&options.exclude_namespaces),
             prune_owners: prune_owners(&options.prune_owners)?,
-            respect_native_ttl: boolean(
-                "REAPER_RESPECT_NATIVE_TTL (--respect-native-ttl)",
-                &options.respect_native_ttl,
-            )?,
-            skip_cronjob_jobs: boolean(
-                "REAPER_SKIP_CRONJOB_JOBS (--skip-cronjob-jobs)",
-                &options.skip_cronjob_jobs,
-            )?,
-            low_headroom: false,
-            low_headroom_fargate_ttl: duration(
-                "REAPER_LOW_HEADROOM_FARGATE_TTL (--low-headroom-fargate-ttl)",
-                &options.low_headroom_fargate_ttl,
-            )?,
-        };
-
-        let low_headroom_fraction = {
-            let field = "REAPER_LOW_HEADROOM_FRACTION (--low-headroom-fraction)";
-            let v = &options.low_headroom_fraction;
-            let f: f64 = v
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::invalid(field, v, "expected a number from 0 to 1"))?;
-            if !(0.0..=1.0).contains(&f) {
-                return Err(ConfigError::invalid(
-                    field,
-                    v,
-                    "expected a number from 0 to 1",
-                ));
-            }
-            f
-        };
-
-        let metrics = MetricsConfig {
-            sink: match options.metrics_sink.trim().to_ascii_lowercase().as_str() {
-                "cloudwatch" => MetricsSinkKind::CloudWatch,
-                "emf" => MetricsSinkKind::Emf,
-                "none" | "off" => MetricsSinkKind::None,
-                _ => {
-                    return Err(ConfigError::invalid(
-                        "REAPER_METRICS_SINK (--metrics-sink)",
-                        &options.metrics_sink,
-                        "expected cloudwatch, emf or none",
-                    ));
-                }
-            },
-            namespace: {
-                let ns = options.metrics_namespace.trim();
-                if ns.is_empty() || ns.len() > 255 || ns.starts_with(':') {
-                    return Err(ConfigError::invalid(
-                        "REAPER_METRICS_NAMESPACE (--metrics-namespace)",
-                        &options.metrics_namespace,
-                        "expected 1-255 characters, not starting with ':'",
-                    ));
-                }
-                ns.to_owned()
-            },
-            per_namespace: boolean(
-                "REAPER_METRICS_PER_NAMESPACE (--metrics-per-namespace)",
-                &options.metrics_per_namespace,
-            )?,
+            respect_native_ttl: options.respect_native_ttl.get()?,
+            skip_cronjob_jobs: options.skip_cronjob_jobs.get()?,
+            low_headroom_fargate_ttl: options.low_headroom_fargate_ttl.get()?,
         };
 
         Ok(Config {
@@ -469,64 +147,19 @@ impl Config {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
-            concurrency: positive("REAPER_CONCURRENCY (--concurrency)", &options.concurrency)?,
-            cluster_concurrency: positive(
-                "REAPER_CLUSTER_CONCURRENCY (--cluster-concurrency)",
-                &options.cluster_concurrency,
-            )?,
-            page_size: {
-                let n = positive("REAPER_PAGE_SIZE (--page-size)", &options.page_size)?;
-                u32::try_from(n).map_err(|_| {
-                    ConfigError::invalid(
-                        "REAPER_PAGE_SIZE (--page-size)",
-                        &options.page_size,
-                        "too large",
-                    )
-                })?
+            concurrency: options.concurrency.get()?,
+            cluster_concurrency: options.cluster_concurrency.get()?,
+            page_size: options.page_size.get()?,
+            deadline_margin: options.deadline_margin.get()?,
+            max_run_time: options.max_run_time.get()?,
+            token_max_age: options.token_max_age.get()?,
+            extra_subnets: extra_subnets(&options.extra_subnets)?,
+            low_headroom_fraction: options.low_headroom_fraction.get()?,
+            metrics: MetricsConfig {
+                sink: options.metrics_sink.get()?,
+                namespace: options.metrics_namespace.get()?,
+                per_namespace: options.metrics_per_namespace.get()?,
             },
-            deadline_margin: duration(
-                "REAPER_DEADLINE_MARGIN (--deadline-margin)",
-                &options.deadline_margin,
-            )?,
-            max_run_time: match options.max_run_time.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(v) => {
-                    let d = duration("REAPER_MAX_RUN_TIME (--max-run-time)", v)?;
-                    if d.is_zero() {
-                        return Err(ConfigError::invalid(
-                            "REAPER_MAX_RUN_TIME (--max-run-time)",
-                            v,
-                            "must be greater than zero",
-                        ));
-                    }
-                    Some(d)
-                }
-            },
-            token_max_age: {
-                let field = "REAPER_TOKEN_MAX_AGE (--token-max-age)";
-                let d = duration(field, &options.token_max_age)?;
-                if d.is_zero() || d >= Duration::from_secs(14 * 60) {
-                    return Err(ConfigError::invalid(
-                        field,
-                        &options.token_max_age,
-                        "must be more than 0 and less than 14m (EKS accepts a token for 15m)",
-                    ));
-                }
-                d
-            },
-            extra_subnets: {
-                let subnets = list(&options.extra_subnets);
-                if let Some(bad) = subnets.iter().find(|s| !s.starts_with("subnet-")) {
-                    return Err(ConfigError::invalid(
-                        "REAPER_EXTRA_SUBNETS (--extra-subnets)",
-                        bad,
-                        "expected subnet IDs (subnet-...)",
-                    ));
-                }
-                subnets
-            },
-            low_headroom_fraction,
-            metrics,
         })
     }
 }
@@ -618,50 +251,34 @@ fn check_role_arn(field: &str, arn: &str) -> Result<String, ConfigError> {
 }
 
 fn parse_roles(entries: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    let field = field("role_arns");
     entries
         .iter()
         .map(|e| e.trim())
         .filter(|e| !e.is_empty())
         .map(|e| match e.split_once('=') {
             Some((name, arn)) if !name.trim().is_empty() => {
-                Ok((name.trim().to_owned(), check_role_arn(ROLE_ARNS, arn)?))
+                Ok((name.trim().to_owned(), check_role_arn(&field, arn)?))
             }
-            _ => Err(ConfigError::invalid(ROLE_ARNS, e, "expected NAME=ARN")),
+            _ => Err(ConfigError::invalid(&field, e, "expected NAME=ARN")),
         })
         .collect()
 }
 
-/// Parses a `humantime` duration, naming `field` on error.
-pub fn duration(field: &str, value: &str) -> Result<Duration, ConfigError> {
-    humantime::parse_duration(value.trim()).map_err(|e| {
-        ConfigError::invalid(
-            field,
-            value,
-            format!("expected a duration such as 90s, 15m, 24h ({e})"),
-        )
-    })
-}
-
-fn boolean(field: &str, value: &str) -> Result<bool, ConfigError> {
-    crate::policy::parse_flag(value)
-        .ok_or_else(|| ConfigError::invalid(field, value, "expected true or false"))
-}
-
-const PRUNE_OWNERS: &str = "REAPER_PRUNE_OWNERS (--prune-owners)";
-
 fn prune_owners(values: &[String]) -> Result<Vec<OwnerKind>, ConfigError> {
+    let field = field("prune_owners");
     let mut owners: Vec<OwnerKind> = Vec::new();
     for value in list(values) {
         let owner = OwnerKind::parse(&value).ok_or_else(|| {
             ConfigError::invalid(
-                PRUNE_OWNERS,
+                &field,
                 &value,
                 "expected group/Kind, e.g. argoproj.io/Workflow (core/Kind for the core group)",
             )
         })?;
         if owner.is_batch_job() || owner.is_batch_cronjob() {
             return Err(ConfigError::invalid(
-                PRUNE_OWNERS,
+                &field,
                 &value,
                 "batch Jobs and CronJobs are always understood (see REAPER_SKIP_CRONJOB_JOBS)",
             ));
@@ -673,21 +290,6 @@ fn prune_owners(values: &[String]) -> Result<Vec<OwnerKind>, ConfigError> {
     Ok(owners)
 }
 
-fn positive(field: &str, value: &str) -> Result<usize, ConfigError> {
-    match value.trim().parse::<i64>() {
-        Ok(n) if n >= 1 => {
-            usize::try_from(n).map_err(|_| ConfigError::invalid(field, value, "too large"))
-        }
-        _ => Err(ConfigError::invalid(
-            field,
-            value,
-            "expected a whole number of at least 1",
-        )),
-    }
-}
-
-const NAMESPACES: &str = "REAPER_NAMESPACES (--namespaces)";
-
 /// The include list: unset means all namespaces, but a set-yet-blank value (`""`, `","`,
 /// `" "`) is an error, not "all": widening the scope to every namespace is never what a
 /// blank value (often a templating slip) meant.
@@ -695,12 +297,25 @@ fn include_namespaces(values: &[String]) -> Result<Vec<String>, ConfigError> {
     let namespaces = list(values);
     if namespaces.is_empty() && !values.is_empty() {
         return Err(ConfigError::invalid(
-            NAMESPACES,
+            &field("namespaces"),
             &values.join(","),
             "no namespace given: list namespaces, or unset it for all namespaces",
         ));
     }
     Ok(namespaces)
+}
+
+/// Subnet IDs, as a list (see [`list`]), each `subnet-...`.
+fn extra_subnets(values: &[String]) -> Result<Vec<String>, ConfigError> {
+    let subnets = list(values);
+    if let Some(bad) = subnets.iter().find(|s| !s.starts_with("subnet-")) {
+        return Err(ConfigError::invalid(
+            &field("extra_subnets"),
+            bad,
+            "expected subnet IDs (subnet-...)",
+        ));
+    }
+    Ok(subnets)
 }
 
 /// Trimmed, blank entries dropped, each entry once (in first-seen order).

@@ -13,8 +13,6 @@
 //! `Status` usually carries a fresh continue token for an inconsistent continuation; if it
 //! does not, the list restarts from the beginning and skips objects already handled.
 
-pub mod lean;
-
 use std::collections::HashSet;
 use std::sync::RwLock;
 
@@ -28,125 +26,18 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::lean;
+use super::pass::{Candidate, Kind, Pass};
+use super::policy::{self, Decision, JobIndex, Mode, PodContext, Settings};
+use super::tally::{Seen, Tally};
 use crate::api::{self, ApiStats, CallError};
+use crate::clock::Clock;
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
-use crate::policy::{self, Decision, Delete, FARGATE_PROFILE_LABEL, JobIndex, Settings};
-use crate::report::Tally;
-
-/// Field selector keeping only terminal pods (evaluated by the API server).
-pub const FINISHED_PODS: &str = "status.phase!=Pending,status.phase!=Running,status.phase!=Unknown";
+use crate::failure::ClusterFailure;
 
 /// How many times one list may restart after 410 before the cluster is failed.
 const MAX_LIST_RESTARTS: u32 = 5;
-
-/// Which resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// batch/v1 Job.
-    Job,
-    /// core/v1 Pod.
-    Pod,
-}
-
-impl Kind {
-    /// `"job"` or `"pod"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Job => "job",
-            Kind::Pod => "pod",
-        }
-    }
-
-    /// Resource name in API paths and RBAC (`jobs`, `pods`).
-    pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Job => "jobs",
-            Kind::Pod => "pods",
-        }
-    }
-
-    /// Collection path, cluster-wide or in one namespace.
-    pub fn url_path(self, namespace: Option<&str>) -> String {
-        match self {
-            Kind::Job => <Job as kube::Resource>::url_path(&(), namespace),
-            Kind::Pod => <Pod as kube::Resource>::url_path(&(), namespace),
-        }
-    }
-}
-
-/// One list pass: a resource, and the part of it the API server sends back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Pass {
-    /// Every Job in scope.
-    Jobs,
-    /// Every pod labelled `eks.amazonaws.com/fargate-profile`, in any phase: finished ones
-    /// are planned, the others only give the forecast their creation time (and are kept).
-    FargatePods,
-    /// Finished pods without that label (server-side phase filter). A pod with the
-    /// `fargate-scheduler` but no label lands here and is still classified Fargate.
-    OtherPods,
-}
-
-impl Pass {
-    /// The resource listed.
-    pub fn kind(self) -> Kind {
-        match self {
-            Pass::Jobs => Kind::Job,
-            Pass::FargatePods | Pass::OtherPods => Kind::Pod,
-        }
-    }
-
-    /// Name in logs: `jobs`, `fargatePods`, `otherPods`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Pass::Jobs => "jobs",
-            Pass::FargatePods => "fargatePods",
-            Pass::OtherPods => "otherPods",
-        }
-    }
-
-    /// The pass's label selector ANDed (`,`) with the user's, if any.
-    pub fn label_selector(self, user: Option<&str>) -> Option<String> {
-        let own = match self {
-            Pass::Jobs => None,
-            Pass::FargatePods => Some(FARGATE_PROFILE_LABEL.to_owned()),
-            Pass::OtherPods => Some(format!("!{FARGATE_PROFILE_LABEL}")),
-        };
-        let user = user.map(str::trim).filter(|s| !s.is_empty());
-        match (user, own) {
-            (Some(u), Some(o)) => Some(format!("{u},{o}")),
-            (Some(u), None) => Some(u.to_owned()),
-            (None, own) => own,
-        }
-    }
-
-    /// The pass's field selector: the phase filter for non-Fargate pods only.
-    pub fn field_selector(self) -> Option<&'static str> {
-        (self == Pass::OtherPods).then_some(FINISHED_PODS)
-    }
-}
-
-/// A due object: everything the deleter needs, nothing more.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    /// Job or Pod.
-    pub kind: Kind,
-    /// Namespace.
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-    /// UID, sent as a deletion precondition (names are reused).
-    pub uid: String,
-    /// The resourceVersion the policy judged, also sent as a precondition: an object changed
-    /// since (a keep annotation added, another run already deleting it) is answered 409 and
-    /// left for the next run instead of being deleted on a stale decision.
-    pub resource_version: String,
-    /// Why it is due.
-    pub reason: Delete,
-    /// A Fargate pod (its deletion frees a subnet IP).
-    pub fargate: bool,
-}
 
 /// Why listing failed.
 #[derive(Debug, thiserror::Error)]
@@ -191,12 +82,12 @@ pub enum ScanError {
 
 impl ScanError {
     /// Short classification.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ClusterFailure {
         match self {
             ScanError::Call {
                 source: CallError::Throttled { .. },
                 ..
-            } => "Throttled",
+            } => ClusterFailure::Throttled,
             ScanError::Call {
                 source: CallError::Access(e),
                 ..
@@ -204,13 +95,13 @@ impl ScanError {
             ScanError::Call {
                 source: CallError::TimedOut(_),
                 ..
-            } => "Timeout",
-            ScanError::Call { .. } => "Unreachable",
-            ScanError::Status { code: 401, .. } => "Unauthorized",
-            ScanError::Status { code: 403, .. } => "Forbidden",
-            ScanError::Status { .. } => "ApiError",
-            ScanError::Decode { .. } => "Decode",
-            ScanError::Expired { .. } => "ContinueExpired",
+            } => ClusterFailure::Timeout,
+            ScanError::Call { .. } => ClusterFailure::Unreachable,
+            ScanError::Status { code: 401, .. } => ClusterFailure::Unauthorized,
+            ScanError::Status { code: 403, .. } => ClusterFailure::Forbidden,
+            ScanError::Status { .. } => ClusterFailure::ApiError,
+            ScanError::Decode { .. } => ClusterFailure::Decode,
+            ScanError::Expired { .. } => ClusterFailure::ContinueExpired,
         }
     }
 }
@@ -225,16 +116,18 @@ pub struct ScanContext<'a> {
     pub deadline: &'a Deadline,
     /// Policy settings.
     pub settings: &'a Settings,
+    /// Normal or low-headroom mode.
+    pub mode: Mode,
     /// Server-side label selector.
     pub label_selector: Option<&'a str>,
     /// `limit` per page.
     pub page_size: u32,
     /// Where counts go.
-    pub tally: &'a Tally,
+    pub tally: &'a Tally<'a>,
     /// Jobs listed so far, filled by the Jobs pass and read by the pod passes.
     pub jobs: &'a RwLock<JobIndex>,
     /// The clock (read once per page).
-    pub clock: &'a (dyn Fn() -> Timestamp + Sync),
+    pub clock: &'a dyn Clock,
 }
 
 /// Whether the scan went through every page.
@@ -273,17 +166,28 @@ pub async fn scan(
                     if let Some(uid) = job.metadata.uid.as_deref() {
                         write(ctx.jobs).record(uid, policy::job_keeps_its_pods(job));
                     }
-                    let decision = policy::plan_job(job, now, s);
-                    (decision, policy::is_finished_job(job), false, None)
+                    Assessment {
+                        decision: policy::plan_job(job, now, s),
+                        finished: policy::is_finished_job(job),
+                        fargate: false,
+                        created: None,
+                    }
                 })
                 .await?
             }
             Kind::Pod => {
                 scan_collection::<lean::LeanPod, Pod>(pass, ns, ctx, tx, |pod, now, s| {
-                    let decision = policy::plan_pod(pod, now, s, &read(ctx.jobs));
-                    let fargate = policy::is_fargate_pod(pod);
-                    let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
-                    (decision, policy::is_finished_pod(pod), fargate, created)
+                    let jobs = read(ctx.jobs);
+                    let context = PodContext {
+                        jobs: &jobs,
+                        mode: ctx.mode,
+                    };
+                    Assessment {
+                        decision: policy::plan_pod(pod, now, s, context),
+                        finished: policy::is_finished_pod(pod),
+                        fargate: policy::is_fargate_pod(pod),
+                        created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                    }
                 })
                 .await?
             }
@@ -305,8 +209,13 @@ fn read(jobs: &RwLock<JobIndex>) -> std::sync::RwLockReadGuard<'_, JobIndex> {
     jobs.read().unwrap_or_else(|p| p.into_inner())
 }
 
-/// (decision, finished, fargate, creation time)
-type Assessment = (Decision, bool, bool, Option<Timestamp>);
+/// One listed object as judged: the decision and what the counters need besides.
+struct Assessment {
+    decision: Decision,
+    finished: bool,
+    fargate: bool,
+    created: Option<Timestamp>,
+}
 
 async fn scan_collection<L, K>(
     pass: Pass,
@@ -392,7 +301,7 @@ where
             .map_err(|source| ScanError::Decode { resource, source })?;
         drop(response);
         pages += 1;
-        let now = (ctx.clock)();
+        let now = ctx.clock.now();
         let next = page.metadata.continue_.filter(|c| !c.is_empty());
         for item in page.items {
             let object: K = item.into();
@@ -403,9 +312,15 @@ where
                 // Seen before a 410 restart (or twice in an inconsistent continuation).
                 continue;
             }
-            let (decision, finished, fargate, created) = assess(&object, now, ctx.settings);
-            ctx.tally.saw(kind, finished, fargate, created, &decision);
-            if let Decision::Delete(reason) = decision {
+            let a = assess(&object, now, ctx.settings);
+            ctx.tally.saw(Seen {
+                kind,
+                finished: a.finished,
+                fargate: a.fargate,
+                created: a.created,
+                decision: &a.decision,
+            });
+            if let Decision::Delete(reason) = a.decision {
                 let candidate = Candidate {
                     kind,
                     namespace: meta.namespace.clone().unwrap_or_default(),
@@ -413,7 +328,7 @@ where
                     uid,
                     resource_version: meta.resource_version.clone().unwrap_or_default(),
                     reason,
-                    fargate,
+                    fargate: a.fargate,
                 };
                 debug!(
                     cluster,
@@ -439,89 +354,5 @@ where
             );
             return Ok(Completion::Complete);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn collection_paths_are_the_batch_and_core_ones() {
-        assert_eq!(Kind::Job.url_path(None), "/apis/batch/v1/jobs");
-        assert_eq!(
-            Kind::Job.url_path(Some("etl")),
-            "/apis/batch/v1/namespaces/etl/jobs"
-        );
-        assert_eq!(Kind::Pod.url_path(None), "/api/v1/pods");
-    }
-
-    fn query(pass: Pass, user: Option<&str>) -> String {
-        let params = ListParams {
-            label_selector: pass.label_selector(user),
-            field_selector: pass.field_selector().map(str::to_owned),
-            limit: Some(500),
-            continue_token: Some("tok".to_owned()),
-            ..ListParams::default()
-        };
-        let r = Request::new(pass.kind().url_path(None))
-            .list(&params)
-            .expect("request");
-        r.uri().query().expect("query").to_owned()
-    }
-
-    #[test]
-    fn other_pods_list_carries_limit_continue_the_phase_filter_and_no_fargate_label() {
-        let q = query(Pass::OtherPods, None);
-        assert!(q.contains("limit=500"), "{q}");
-        assert!(q.contains("continue=tok"), "{q}");
-        assert!(q.contains("fieldSelector=status.phase%21%3DPending"), "{q}");
-        assert!(
-            q.contains("labelSelector=%21eks.amazonaws.com%2Ffargate-profile"),
-            "{q}"
-        );
-    }
-
-    #[test]
-    fn fargate_pods_list_has_the_label_and_no_phase_filter() {
-        let q = query(Pass::FargatePods, None);
-        assert!(
-            q.contains("labelSelector=eks.amazonaws.com%2Ffargate-profile"),
-            "{q}"
-        );
-        assert!(
-            !q.contains("fieldSelector"),
-            "running Fargate pods count: {q}"
-        );
-    }
-
-    #[test]
-    fn jobs_list_has_only_the_users_selector() {
-        let q = query(Pass::Jobs, None);
-        assert!(
-            !q.contains("labelSelector") && !q.contains("fieldSelector"),
-            "{q}"
-        );
-        assert_eq!(
-            Pass::Jobs.label_selector(Some(" app=etl ")).as_deref(),
-            Some("app=etl")
-        );
-    }
-
-    #[test]
-    fn pod_passes_and_their_label_with_the_users_selector() {
-        let user = Some("app=etl,tier in (a,b)");
-        assert_eq!(
-            Pass::FargatePods.label_selector(user).as_deref(),
-            Some("app=etl,tier in (a,b),eks.amazonaws.com/fargate-profile")
-        );
-        assert_eq!(
-            Pass::OtherPods.label_selector(user).as_deref(),
-            Some("app=etl,tier in (a,b),!eks.amazonaws.com/fargate-profile")
-        );
-        assert_eq!(
-            Pass::OtherPods.label_selector(Some("  ")).as_deref(),
-            Some("!eks.amazonaws.com/fargate-profile")
-        );
     }
 }

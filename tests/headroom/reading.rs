@@ -1,13 +1,15 @@
-//! `subnets::read` against moto's EKS and EC2: the watched subnets come from the cluster,
-//! its Fargate profiles and the extra list, and the figures equal `DescribeSubnets`.
+//! The headroom read against moto's EKS and EC2: the watched subnets come from the cluster
+//! (`DescribeCluster`), its Fargate profiles and the extra list, and the figures equal
+//! `DescribeSubnets`.
 //!
 //! Starts its own moto (testbed venv, or `EKS_REAPER_PYTHON`).
 
-mod moto;
-
 use aws_sdk_eks::types::{FargateProfileSelector, VpcConfigRequest};
 use eks_reaper::deadline::Deadline;
-use eks_reaper::subnets::{self, SkipReason, Source};
+use eks_reaper::eks;
+use eks_reaper::headroom::subnets::{self, SkipReason, Source};
+
+use crate::common::moto;
 
 /// moto on a free port and an SDK config pointing at it.
 async fn start_moto() -> (moto::Process, aws_types::SdkConfig) {
@@ -84,10 +86,17 @@ async fn headroom_covers_cluster_fargate_and_extra_subnets_as_ec2_reports_them()
     }
     let extra = vec![d.clone(), a.clone(), "subnet-0doesnotexist0".to_owned()];
 
-    // WHEN the headroom is read
-    let headroom = subnets::read(&eks, &ec2, "prod", &extra, &Deadline::none())
+    // WHEN the headroom is read: the cluster's subnets from DescribeCluster, the profiles',
+    // then EC2
+    let deadline = Deadline::none();
+    let cluster = eks::describe::describe(&eks, "prod")
         .await
-        .expect("read");
+        .expect("DescribeCluster");
+    let profiles = eks::fargate::profiles(&eks, "prod", &deadline)
+        .await
+        .expect("profiles");
+    let watched = subnets::watched(&cluster.subnet_ids, &profiles, &extra);
+    let headroom = subnets::read(&ec2, watched, &deadline).await.expect("read");
 
     // THEN the four real subnets are there once each, with EC2's own figures
     let described = ec2
@@ -148,15 +157,16 @@ async fn headroom_covers_cluster_fargate_and_extra_subnets_as_ec2_reports_them()
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_cluster_is_an_error_naming_it() {
     let (_moto, sdk) = start_moto().await;
-    let err = subnets::read(
-        &aws_sdk_eks::Client::new(&sdk),
-        &aws_sdk_ec2::Client::new(&sdk),
-        "nope",
-        &[],
-        &Deadline::none(),
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, subnets::Error::DescribeCluster { .. }));
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    let err = eks::describe::describe(&eks, "nope").await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        eks_reaper::failure::ClusterFailure::ClusterNotFound
+    );
+    assert!(err.to_string().contains("nope"), "{err}");
+    let err = eks::fargate::profiles(&eks, "nope", &Deadline::none())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, eks::fargate::Error::List { .. }), "{err}");
     assert!(err.to_string().contains("nope"), "{err}");
 }

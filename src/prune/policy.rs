@@ -101,8 +101,6 @@ pub struct Settings {
     pub respect_native_ttl: bool,
     /// Leave CronJob-owned Jobs to the CronJob's history limits.
     pub skip_cronjob_jobs: bool,
-    /// Low-headroom mode: the cluster's subnets are nearly full of IPs.
-    pub low_headroom: bool,
     /// Fargate pod retention ceiling while in low-headroom mode.
     pub low_headroom_fargate_ttl: Duration,
 }
@@ -119,7 +117,6 @@ impl Default for Settings {
             prune_owners: Vec::new(),
             respect_native_ttl: true,
             skip_cronjob_jobs: false,
-            low_headroom: false,
             low_headroom_fargate_ttl: Duration::from_secs(60),
         }
     }
@@ -144,13 +141,32 @@ impl Settings {
     }
 
     /// The Fargate pod retention in force (lowered in low-headroom mode, never raised).
-    pub fn effective_fargate_pod_ttl(&self) -> Duration {
-        if self.low_headroom {
-            self.fargate_pod_ttl.min(self.low_headroom_fargate_ttl)
-        } else {
-            self.fargate_pod_ttl
+    pub fn effective_fargate_pod_ttl(&self, mode: Mode) -> Duration {
+        match mode {
+            Mode::Normal => self.fargate_pod_ttl,
+            Mode::LowHeadroom => self.fargate_pod_ttl.min(self.low_headroom_fargate_ttl),
         }
     }
+}
+
+/// The run's state the pod rules depend on, decided from the subnets before pruning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// The configured retentions.
+    #[default]
+    Normal,
+    /// The cluster's subnets are nearly full of IPs: finished Fargate pods get at most
+    /// `low_headroom_fargate_ttl`.
+    LowHeadroom,
+}
+
+/// What the run knows when it judges a pod: the Jobs it listed, and the mode.
+#[derive(Debug, Clone, Copy)]
+pub struct PodContext<'a> {
+    /// What the Jobs pass learned about the Jobs of pods.
+    pub jobs: &'a JobIndex,
+    /// Normal or low-headroom.
+    pub mode: Mode,
 }
 
 /// The outcome for one object.
@@ -343,15 +359,15 @@ impl fmt::Display for Keep {
 pub enum Object<'a> {
     /// A batch/v1 Job.
     Job(&'a Job),
-    /// A core/v1 Pod, with what the Jobs pass learned about the Jobs of pods.
-    Pod(&'a Pod, &'a JobIndex),
+    /// A core/v1 Pod, with what the run knows when it judges pods.
+    Pod(&'a Pod, PodContext<'a>),
 }
 
 /// Decides what to do with one object at instant `now`.
 pub fn plan(object: Object<'_>, now: Timestamp, settings: &Settings) -> Decision {
     match object {
         Object::Job(job) => plan_job(job, now, settings),
-        Object::Pod(pod, jobs) => plan_pod(pod, now, settings, jobs),
+        Object::Pod(pod, context) => plan_pod(pod, now, settings, context),
     }
 }
 
@@ -423,7 +439,13 @@ enum PodClass {
 
 /// Decides what to do with one Pod at instant `now`; `jobs` says what the Jobs pass learned
 /// about the Jobs that own pods.
-pub fn plan_pod(pod: &Pod, now: Timestamp, settings: &Settings, jobs: &JobIndex) -> Decision {
+pub fn plan_pod(
+    pod: &Pod,
+    now: Timestamp,
+    settings: &Settings,
+    context: PodContext<'_>,
+) -> Decision {
+    let PodContext { jobs, mode } = context;
     if let Some(keep) = common_guards(&pod.metadata, settings) {
         return Decision::Keep(keep);
     }
@@ -474,14 +496,14 @@ pub fn plan_pod(pod: &Pod, now: Timestamp, settings: &Settings, jobs: &JobIndex)
         return Decision::Keep(Keep::UnknownFinishTime);
     };
     let default_ttl = match class {
-        PodClass::Fargate => settings.effective_fargate_pod_ttl(),
+        PodClass::Fargate => settings.effective_fargate_pod_ttl(mode),
         PodClass::Evicted | PodClass::Bare => settings.bare_pod_ttl,
     };
     let ttl = match annotation_ttl(&pod.metadata) {
         // In low-headroom mode the Fargate ceiling applies to annotated pods too: the IP
         // matters more than an individual's wish to linger.
         Ok(Some(ttl)) => match class {
-            PodClass::Fargate if settings.low_headroom => {
+            PodClass::Fargate if mode == Mode::LowHeadroom => {
                 ttl.min(settings.low_headroom_fargate_ttl)
             }
             _ => ttl,

@@ -13,7 +13,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{ConfigError, DryRun};
+use super::error::ConfigError;
+use super::values::{self, DryRun};
 
 /// Overrides carried by the event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,7 +95,9 @@ fn overrides(map: &Map<String, Value>, prefix: &str) -> Result<Overrides, Config
                 out.dry_run = Some(match value {
                     Value::Bool(true) => DryRun::Client,
                     Value::Bool(false) => DryRun::Off,
-                    Value::String(s) => DryRun::parse(&field, s)?,
+                    Value::String(s) => {
+                        values::dry_run(s).map_err(|why| ConfigError::invalid(&field, s, why))?
+                    }
                     other => {
                         return Err(wrong_type(
                             &field,

@@ -1,0 +1,275 @@
+//! The settings as environment variables and flags ([`Options`], read by clap: every flag
+//! also reads its `REAPER_*` variable, named once, here).
+//!
+//! Single values are typed by their value parser ([`Parsed`]); a value that does not parse
+//! is kept as the [`ConfigError`] naming the setting and the value, and surfaces in
+//! [`Config::resolve`](super::Config::resolve), so the CLI and the Lambda report it the
+//! same way. Lists stay text here: they are cleaned and checked as lists there (blank
+//! entries, duplicates, a set-but-blank include list).
+
+use std::ffi::OsStr;
+use std::time::Duration;
+
+use clap::builder::TypedValueParser;
+use clap::{Arg, Args, Command};
+
+use super::error::ConfigError;
+use super::values::{self, DryRun, MetricsSinkKind, Reason};
+
+/// A single setting as read: its typed value, or why the text was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed<T> {
+    /// A valid value.
+    Valid(T),
+    /// A refused value, with the setting's name and the text.
+    Invalid(ConfigError),
+}
+
+impl<T: Clone> Parsed<T> {
+    /// The value, or the error naming the setting and the value.
+    pub fn get(&self) -> Result<T, ConfigError> {
+        match self {
+            Parsed::Valid(v) => Ok(v.clone()),
+            Parsed::Invalid(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// The clap value parser behind a [`Parsed`] setting.
+#[derive(Clone, Copy)]
+pub struct Parser<T>(fn(&str) -> Result<T, Reason>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Parser<T> {
+    type Value = Parsed<T>;
+
+    fn parse_ref(
+        &self,
+        _cmd: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<Parsed<T>, clap::Error> {
+        let text = value.to_string_lossy();
+        Ok(match (self.0)(&text) {
+            Ok(v) => Parsed::Valid(v),
+            Err(reason) => {
+                let field = arg.map(setting_name).unwrap_or_default();
+                Parsed::Invalid(ConfigError::invalid(&field, &text, reason))
+            }
+        })
+    }
+}
+
+/// The name errors give a setting: `REAPER_CONCURRENCY (--concurrency)`.
+fn setting_name(arg: &Arg) -> String {
+    let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+    match (env, arg.get_long()) {
+        (Some(env), Some(long)) => format!("{env} (--{long})"),
+        (Some(env), None) => env,
+        (None, Some(long)) => format!("--{long}"),
+        (None, None) => arg.get_id().to_string(),
+    }
+}
+
+/// The error name of the setting whose field in [`Options`] is `id`.
+pub fn field(id: &str) -> String {
+    let command = Options::augment_args(Command::new("eks-reaper"));
+    command
+        .get_arguments()
+        .find(|a| a.get_id() == id)
+        .map(setting_name)
+        .unwrap_or_else(|| id.to_owned())
+}
+
+/// Raw settings as given by environment variables or flags (clap reads both).
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    /// Clusters to prune: `name` or `name@region` (repeat, or comma list).
+    #[arg(
+        long = "cluster",
+        env = "REAPER_CLUSTERS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub clusters: Vec<String>,
+
+    /// Role to assume per cluster: `NAME=ARN` (repeat, or comma list).
+    #[arg(
+        long = "role-arn",
+        env = "REAPER_ROLE_ARNS",
+        value_delimiter = ',',
+        value_name = "NAME=ARN"
+    )]
+    pub role_arns: Vec<String>,
+
+    /// `true`/`client`: report only; `server`: send deletes with dryRun=All; `false`: delete.
+    #[arg(
+        long = "dry-run",
+        env = "REAPER_DRY_RUN",
+        num_args = 0..=1,
+        default_missing_value = "client",
+        default_value = "false",
+        value_name = "client|server",
+        value_parser = Parser(values::dry_run)
+    )]
+    pub dry_run: Parsed<DryRun>,
+
+    /// Retention of a Job after Complete=True.
+    #[arg(long, env = "REAPER_SUCCEEDED_JOB_TTL", default_value = "15m", value_parser = Parser(values::duration))]
+    pub succeeded_job_ttl: Parsed<Duration>,
+
+    /// Retention of a Job after Failed=True.
+    #[arg(long, env = "REAPER_FAILED_JOB_TTL", default_value = "24h", value_parser = Parser(values::duration))]
+    pub failed_job_ttl: Parsed<Duration>,
+
+    /// Retention of a finished Fargate pod, even while its (failed) Job is kept.
+    #[arg(long, env = "REAPER_FARGATE_POD_TTL", default_value = "15m", value_parser = Parser(values::duration))]
+    pub fargate_pod_ttl: Parsed<Duration>,
+
+    /// Retention of finished pods with no controller, and of Evicted pods.
+    #[arg(long, env = "REAPER_BARE_POD_TTL", default_value = "1h", value_parser = Parser(values::duration))]
+    pub bare_pod_ttl: Parsed<Duration>,
+
+    /// Only these namespaces (comma list; default all but kube-system, kube-public and
+    /// kube-node-lease, which are pruned only when named here).
+    #[arg(long, env = "REAPER_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Never these namespaces (comma list), besides the protected ones.
+    #[arg(long, env = "REAPER_EXCLUDE_NAMESPACES", value_delimiter = ',')]
+    pub exclude_namespaces: Vec<String>,
+
+    /// Controllers whose finished Jobs and pods are handed over: `group/Kind` (comma list;
+    /// `core/Kind` for the core group).
+    #[arg(
+        long,
+        env = "REAPER_PRUNE_OWNERS",
+        value_delimiter = ',',
+        value_name = "GROUP/KIND"
+    )]
+    pub prune_owners: Vec<String>,
+
+    /// Kubernetes label selector applied to Jobs and Pods.
+    #[arg(long, env = "REAPER_LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+
+    /// Leave Jobs that set ttlSecondsAfterFinished to the native TTL controller.
+    #[arg(
+        long,
+        env = "REAPER_RESPECT_NATIVE_TTL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "true",
+        value_name = "BOOL",
+        value_parser = Parser(values::flag)
+    )]
+    pub respect_native_ttl: Parsed<bool>,
+
+    /// Leave CronJob-owned Jobs to the CronJob's history limits.
+    #[arg(
+        long,
+        env = "REAPER_SKIP_CRONJOB_JOBS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "false",
+        value_name = "BOOL",
+        value_parser = Parser(values::flag)
+    )]
+    pub skip_cronjob_jobs: Parsed<bool>,
+
+    /// Deletions in flight per cluster.
+    #[arg(
+        long,
+        env = "REAPER_CONCURRENCY",
+        allow_negative_numbers = true,
+        default_value = "16",
+        value_parser = Parser(values::count)
+    )]
+    pub concurrency: Parsed<usize>,
+
+    /// Clusters processed at once.
+    #[arg(
+        long,
+        env = "REAPER_CLUSTER_CONCURRENCY",
+        allow_negative_numbers = true,
+        default_value = "4",
+        value_parser = Parser(values::count)
+    )]
+    pub cluster_concurrency: Parsed<usize>,
+
+    /// `limit` per list page.
+    #[arg(
+        long,
+        env = "REAPER_PAGE_SIZE",
+        allow_negative_numbers = true,
+        default_value = "500",
+        value_parser = Parser(values::page_size)
+    )]
+    pub page_size: Parsed<u32>,
+
+    /// Stop starting deletions when less than this remains of the invocation.
+    #[arg(long, env = "REAPER_DEADLINE_MARGIN", default_value = "30s", value_parser = Parser(values::duration))]
+    pub deadline_margin: Parsed<Duration>,
+
+    /// Re-sign the EKS token when it is older than this (EKS accepts it for 15 minutes).
+    #[arg(long, env = "REAPER_TOKEN_MAX_AGE", default_value = "10m", value_parser = Parser(values::token_max_age))]
+    pub token_max_age: Parsed<Duration>,
+
+    /// Upper bound for one run (default: none for the CLI, the invocation deadline in Lambda).
+    #[arg(
+        long,
+        env = "REAPER_MAX_RUN_TIME",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = Parser(values::optional_positive_duration)
+    )]
+    pub max_run_time: Parsed<Option<Duration>>,
+
+    /// Subnet IDs to watch besides the cluster's and its Fargate profiles'.
+    #[arg(long, env = "REAPER_EXTRA_SUBNETS", value_delimiter = ',')]
+    pub extra_subnets: Vec<String>,
+
+    /// Low-headroom mode when the tightest subnet's free fraction falls under this.
+    #[arg(long, env = "REAPER_LOW_HEADROOM_FRACTION", default_value = "0.10", value_parser = Parser(values::fraction))]
+    pub low_headroom_fraction: Parsed<f64>,
+
+    /// Fargate pod retention while in low-headroom mode.
+    #[arg(long, env = "REAPER_LOW_HEADROOM_FARGATE_TTL", default_value = "1m", value_parser = Parser(values::duration))]
+    pub low_headroom_fargate_ttl: Parsed<Duration>,
+
+    /// `cloudwatch` (PutMetricData), `emf` (Embedded Metric Format log lines) or `none`.
+    #[arg(long, env = "REAPER_METRICS_SINK", default_value = "cloudwatch", value_parser = Parser(values::metrics_sink))]
+    pub metrics_sink: Parsed<MetricsSinkKind>,
+
+    /// CloudWatch namespace.
+    #[arg(long, env = "REAPER_METRICS_NAMESPACE", default_value = "EKSReaper", value_parser = Parser(values::metrics_namespace))]
+    pub metrics_namespace: Parsed<String>,
+
+    /// Also publish deletion counts with a Namespace dimension.
+    #[arg(
+        long,
+        env = "REAPER_METRICS_PER_NAMESPACE",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "false",
+        value_name = "BOOL",
+        value_parser = Parser(values::flag)
+    )]
+    pub metrics_per_namespace: Parsed<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_named_by_its_variable_and_flag() {
+        let command = Options::augment_args(Command::new("eks-reaper"));
+        for arg in command.get_arguments() {
+            let name = field(arg.get_id().as_str());
+            assert!(name.starts_with("REAPER_"), "{name}");
+            assert!(name.contains(" (--"), "{name}");
+        }
+        assert_eq!(field("page_size"), "REAPER_PAGE_SIZE (--page-size)");
+        assert_eq!(field("clusters"), "REAPER_CLUSTERS (--cluster)");
+    }
+}

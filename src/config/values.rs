@@ -1,0 +1,167 @@
+//! The typed values settings take, and the pure functions that read them from text. Each
+//! returns what was expected when the text does not fit; the caller names the setting.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Why a text is not a valid value: what was expected.
+pub type Reason = String;
+
+/// Dry-run mode (`off`, `client` or `server` in the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DryRun {
+    /// Delete for real.
+    Off,
+    /// Report what would be deleted; send nothing.
+    Client,
+    /// Send deletes with `dryRun=All`: the API server checks RBAC and admission, persists
+    /// nothing.
+    Server,
+}
+
+impl DryRun {
+    /// Whether nothing is really deleted.
+    pub fn is_dry(self) -> bool {
+        self != DryRun::Off
+    }
+
+    /// `"off"`, `"client"` or `"server"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DryRun::Off => "off",
+            DryRun::Client => "client",
+            DryRun::Server => "server",
+        }
+    }
+}
+
+/// Which metrics sink to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsSinkKind {
+    /// CloudWatch `PutMetricData`.
+    CloudWatch,
+    /// Embedded Metric Format log lines.
+    Emf,
+    /// No metrics.
+    None,
+}
+
+impl MetricsSinkKind {
+    /// The configuration spelling (`cloudwatch`, `emf`, `none`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricsSinkKind::CloudWatch => "cloudwatch",
+            MetricsSinkKind::Emf => "emf",
+            MetricsSinkKind::None => "none",
+        }
+    }
+}
+
+/// `true|client|server|false` (case-insensitive; `yes`/`1`/`no`/`0`/`off` too).
+pub fn dry_run(value: &str) -> Result<DryRun, Reason> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "off" | "no" | "0" => Ok(DryRun::Off),
+        "true" | "client" | "yes" | "1" => Ok(DryRun::Client),
+        "server" => Ok(DryRun::Server),
+        _ => Err("expected true, false, client or server".to_owned()),
+    }
+}
+
+/// A `humantime` duration (`90s`, `15m`, `24h`).
+pub fn duration(value: &str) -> Result<Duration, Reason> {
+    humantime::parse_duration(value.trim())
+        .map_err(|e| format!("expected a duration such as 90s, 15m, 24h ({e})"))
+}
+
+/// An optional positive duration: blank means none.
+pub fn optional_positive_duration(value: &str) -> Result<Option<Duration>, Reason> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    match duration(value)? {
+        d if d.is_zero() => Err("must be greater than zero".to_owned()),
+        d => Ok(Some(d)),
+    }
+}
+
+/// How long an EKS token is used before it is re-signed: more than 0, less than 14 minutes
+/// (EKS accepts a token for 15).
+pub fn token_max_age(value: &str) -> Result<Duration, Reason> {
+    match duration(value)? {
+        d if d.is_zero() || d >= Duration::from_secs(14 * 60) => {
+            Err("must be more than 0 and less than 14m (EKS accepts a token for 15m)".to_owned())
+        }
+        d => Ok(d),
+    }
+}
+
+/// `true` or `false`, in the spellings the policy reads in annotations.
+pub fn flag(value: &str) -> Result<bool, Reason> {
+    crate::prune::policy::parse_flag(value).ok_or_else(|| "expected true or false".to_owned())
+}
+
+/// A whole number of at least 1.
+pub fn count(value: &str) -> Result<usize, Reason> {
+    match value.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => usize::try_from(n).map_err(|_| "too large".to_owned()),
+        _ => Err("expected a whole number of at least 1".to_owned()),
+    }
+}
+
+/// A list page size: a whole number from 1 to 2³²-1.
+pub fn page_size(value: &str) -> Result<u32, Reason> {
+    u32::try_from(count(value)?).map_err(|_| "too large".to_owned())
+}
+
+/// A number from 0 to 1.
+pub fn fraction(value: &str) -> Result<f64, Reason> {
+    match value.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err("expected a number from 0 to 1".to_owned()),
+    }
+}
+
+/// `cloudwatch`, `emf` or `none` (`off` too).
+pub fn metrics_sink(value: &str) -> Result<MetricsSinkKind, Reason> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "cloudwatch" => Ok(MetricsSinkKind::CloudWatch),
+        "emf" => Ok(MetricsSinkKind::Emf),
+        "none" | "off" => Ok(MetricsSinkKind::None),
+        _ => Err("expected cloudwatch, emf or none".to_owned()),
+    }
+}
+
+/// A CloudWatch namespace: 1–255 characters, not starting with `:`.
+pub fn metrics_namespace(value: &str) -> Result<String, Reason> {
+    let ns = value.trim();
+    if ns.is_empty() || ns.len() > 255 || ns.starts_with(':') {
+        return Err("expected 1-255 characters, not starting with ':'".to_owned());
+    }
+    Ok(ns.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_whole_numbers_of_at_least_one() {
+        assert_eq!(count(" 16 "), Ok(16));
+        for bad in ["0", "-3", "many", "1.5", ""] {
+            assert!(count(bad).is_err(), "{bad:?}");
+        }
+        assert!(page_size("4294967296").is_err());
+    }
+
+    #[test]
+    fn optional_durations_are_blank_or_positive() {
+        assert_eq!(optional_positive_duration(" "), Ok(None));
+        assert_eq!(
+            optional_positive_duration("90s"),
+            Ok(Some(Duration::from_secs(90)))
+        );
+        assert!(optional_positive_duration("0s").is_err());
+    }
+}

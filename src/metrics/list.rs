@@ -1,0 +1,163 @@
+//! The metric list: every metric's name and unit, and the dimensions they carry. The
+//! table in [`crate::metrics`]'s documentation describes each one.
+
+/// Dimension names.
+pub mod dimension {
+    /// EKS cluster name.
+    pub const CLUSTER_NAME: &str = "ClusterName";
+    /// EC2 subnet ID.
+    pub const SUBNET_ID: &str = "SubnetId";
+    /// Availability Zone name.
+    pub const AVAILABILITY_ZONE: &str = "AvailabilityZone";
+    /// Kubernetes namespace (per-namespace opt-in only).
+    pub const NAMESPACE: &str = "Namespace";
+}
+
+/// CloudWatch units used by the metric set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A number of things.
+    Count,
+    /// A duration in milliseconds.
+    Milliseconds,
+    /// A percentage, 0–100.
+    Percent,
+    /// A plain number (flags, hours: CloudWatch has no hour unit).
+    None,
+}
+
+impl Unit {
+    /// The unit as CloudWatch spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+            Unit::Percent => "Percent",
+            Unit::None => "None",
+        }
+    }
+}
+
+/// Every metric eks-reaper publishes; names and units are part of the alarm contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // the table in the module docs describes each one
+pub enum Metric {
+    JobsDeleted,
+    PodsDeleted,
+    FargatePodsDeleted,
+    DeleteErrors,
+    Throttled,
+    FinishedJobs,
+    RetainedJobs,
+    TerminatedPods,
+    FargatePodsHoldingIps,
+    Backlog,
+    RunDuration,
+    RunSucceeded,
+    LowHeadroomMode,
+    ClusterAvailableIps,
+    MinSubnetAvailableIps,
+    IpExhaustionHours,
+    SubnetAvailableIps,
+    SubnetIpUtilization,
+}
+
+impl Metric {
+    /// All metrics, in publishing order.
+    pub const ALL: [Metric; 18] = [
+        Metric::JobsDeleted,
+        Metric::PodsDeleted,
+        Metric::FargatePodsDeleted,
+        Metric::DeleteErrors,
+        Metric::Throttled,
+        Metric::FinishedJobs,
+        Metric::RetainedJobs,
+        Metric::TerminatedPods,
+        Metric::FargatePodsHoldingIps,
+        Metric::Backlog,
+        Metric::RunDuration,
+        Metric::RunSucceeded,
+        Metric::LowHeadroomMode,
+        Metric::ClusterAvailableIps,
+        Metric::MinSubnetAvailableIps,
+        Metric::IpExhaustionHours,
+        Metric::SubnetAvailableIps,
+        Metric::SubnetIpUtilization,
+    ];
+
+    /// The metric name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::JobsDeleted => "JobsDeleted",
+            Metric::PodsDeleted => "PodsDeleted",
+            Metric::FargatePodsDeleted => "FargatePodsDeleted",
+            Metric::DeleteErrors => "DeleteErrors",
+            Metric::Throttled => "Throttled",
+            Metric::FinishedJobs => "FinishedJobs",
+            Metric::RetainedJobs => "RetainedJobs",
+            Metric::TerminatedPods => "TerminatedPods",
+            Metric::FargatePodsHoldingIps => "FargatePodsHoldingIps",
+            Metric::Backlog => "Backlog",
+            Metric::RunDuration => "RunDuration",
+            Metric::RunSucceeded => "RunSucceeded",
+            Metric::LowHeadroomMode => "LowHeadroomMode",
+            Metric::ClusterAvailableIps => "ClusterAvailableIps",
+            Metric::MinSubnetAvailableIps => "MinSubnetAvailableIps",
+            Metric::IpExhaustionHours => "IpExhaustionHours",
+            Metric::SubnetAvailableIps => "SubnetAvailableIps",
+            Metric::SubnetIpUtilization => "SubnetIpUtilization",
+        }
+    }
+
+    /// The metric's unit.
+    pub fn unit(self) -> Unit {
+        match self {
+            Metric::RunDuration => Unit::Milliseconds,
+            Metric::SubnetIpUtilization => Unit::Percent,
+            Metric::LowHeadroomMode | Metric::IpExhaustionHours => Unit::None,
+            _ => Unit::Count,
+        }
+    }
+}
+
+/// A dimension of one datum.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dimension {
+    /// One of the names in [`dimension`].
+    pub name: &'static str,
+    /// Its value (never empty: CloudWatch rejects empty values).
+    pub value: String,
+}
+
+/// One value of one metric, ready for any sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datum {
+    /// Which metric.
+    pub metric: Metric,
+    /// The value (finite).
+    pub value: f64,
+    /// Its dimensions, in a fixed order.
+    pub dimensions: Vec<Dimension>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_are_cloudwatch_units() {
+        assert_eq!(Metric::RunDuration.unit().as_str(), "Milliseconds");
+        assert_eq!(Metric::SubnetIpUtilization.unit().as_str(), "Percent");
+        assert_eq!(Metric::IpExhaustionHours.unit().as_str(), "None");
+        assert_eq!(Metric::SubnetAvailableIps.unit().as_str(), "Count");
+    }
+
+    #[test]
+    fn documented_table_lists_every_metric_with_its_unit() {
+        let source = include_str!("mod.rs");
+        for m in Metric::ALL {
+            let row = format!("| `{}` | {} |", m.name(), m.unit().as_str());
+            assert!(source.contains(&row), "README table lacks {row}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Table tests and properties of the policy, one file per rule group. Fixtures are the
+//! shared builders of [`crate::testing`] on the real k8s-openapi types.
+
+mod guards;
+mod jobs;
+mod native_ttl;
+mod owners;
+mod pods;
+mod properties;
+mod strategies;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::Metadata;
+use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+
+use super::*;
+use crate::testing::*;
+
+fn settings() -> Settings {
+    Settings::default()
+}
+
+/// The Jobs pass listed the fixtures' owner Job (`uid-owner`), which keeps nothing.
+fn listed_jobs() -> JobIndex {
+    let mut index = JobIndex::default();
+    index.record("uid-owner", false);
+    index
+}
+
+fn decide_job(j: &Job) -> Decision {
+    plan(Object::Job(j), now(), &settings())
+}
+
+fn decide_pod(p: &Pod) -> Decision {
+    plan_pod_with(p, &settings())
+}
+
+fn plan_pod_with(p: &Pod, s: &Settings) -> Decision {
+    plan_pod_in(p, s, Mode::Normal)
+}
+
+fn plan_pod_in(p: &Pod, s: &Settings, mode: Mode) -> Decision {
+    let jobs = listed_jobs();
+    plan(Object::Pod(p, PodContext { jobs: &jobs, mode }), now(), s)
+}
+
+/// Pods judged in normal mode against `jobs`.
+fn normal(jobs: &JobIndex) -> PodContext<'_> {
+    PodContext {
+        jobs,
+        mode: Mode::Normal,
+    }
+}
+
+fn owned_by(group: &str, kind: &str) -> Keep {
+    Keep::OwnedByController {
+        owner: OwnerKind {
+            group: group.to_owned(),
+            kind: kind.to_owned(),
+        },
+    }
+}
+
+fn delete(d: Decision) -> Delete {
+    match d {
+        Decision::Delete(d) => d,
+        Decision::Keep(k) => panic!("expected Delete, got Keep::{k:?}"),
+    }
+}
+
+fn keep(d: Decision) -> Keep {
+    match d {
+        Decision::Keep(k) => k,
+        Decision::Delete(d) => panic!("expected Keep, got Delete::{d:?}"),
+    }
+}
+
+fn within(remaining: &str) -> Keep {
+    Keep::WithinRetention {
+        remaining: dur(remaining),
+    }
+}

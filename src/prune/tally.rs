@@ -1,0 +1,372 @@
+//! The live counters of one cluster's run, shared by the scanner (what was listed and how
+//! the policy judged it) and the deleters (what became of each due object); folded into the
+//! cluster's report at the end. The run-wide [`Progress`] is passed in, so a caller (the
+//! CLI's progress bar) can watch it.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jiff::Timestamp;
+
+use super::pass::Kind;
+use super::policy::{Decision, Delete, Keep};
+use crate::failure::DeleteFailure;
+use crate::report::{ClusterReport, JobCounts, NamespaceDeletions, PodCounts};
+
+/// How many Fargate pod creation instants are kept for the forecast.
+const MAX_FARGATE_CREATIONS: usize = 100_000;
+
+/// Progress of one run (all clusters): objects found due and objects dealt with (deleted,
+/// gone, skipped, failed or left as backlog).
+#[derive(Debug, Default)]
+pub struct Progress {
+    due: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Progress {
+    /// `(done, due)` so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.due.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One listed object, as the scanner saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'d> {
+    /// Job or Pod.
+    pub kind: Kind,
+    /// A finished Job (`Complete`/`Failed`) or a terminated pod.
+    pub finished: bool,
+    /// A Fargate pod.
+    pub fargate: bool,
+    /// Creation time (kept for the forecast for every Fargate pod, finished or not).
+    pub created: Option<Timestamp>,
+    /// The policy's decision.
+    pub decision: &'d Decision,
+}
+
+/// What became of one due object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Deleted (or accepted by a server-side dry run, or would be in a client dry run).
+    Deleted,
+    /// 404: already gone.
+    AlreadyGone,
+    /// 409: changed since it was listed (uid/resourceVersion precondition); skipped.
+    Conflict,
+    /// Not attempted: the deadline came first.
+    Backlog,
+    /// Failed.
+    Failed {
+        /// The kind of failure.
+        kind: DeleteFailure,
+        /// What the API server (or the transport) said.
+        message: String,
+    },
+}
+
+/// Counters shared by the scanner and the deleters of one cluster.
+#[derive(Debug)]
+pub struct Tally<'p> {
+    counts: Mutex<Counts>,
+    progress: &'p Progress,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    jobs: JobCounts,
+    pods: PodCounts,
+    errors: BTreeMap<DeleteFailure, u64>,
+    error_samples: BTreeMap<DeleteFailure, String>,
+    already_gone: u64,
+    /// Finished Fargate pods found already gone (404): they hold no IP either.
+    fargate_already_gone: u64,
+    conflicts: u64,
+    backlog: u64,
+    list_restarts: u64,
+    fargate_creations: Vec<Timestamp>,
+    by_namespace: BTreeMap<String, NamespaceDeletions>,
+}
+
+impl<'p> Tally<'p> {
+    /// Empty counters feeding `progress`.
+    pub fn new(progress: &'p Progress) -> Self {
+        Tally {
+            counts: Mutex::default(),
+            progress,
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Counts) -> R) -> R {
+        let mut guard = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Records one listed object and the policy's decision.
+    pub fn saw(&self, seen: Seen<'_>) {
+        let Seen {
+            kind,
+            finished,
+            fargate,
+            created,
+            decision,
+        } = seen;
+        if matches!(decision, Decision::Delete(_)) {
+            self.progress.due.fetch_add(1, Ordering::Relaxed);
+        }
+        self.with(|c| match kind {
+            Kind::Job => {
+                c.jobs.seen += 1;
+                c.jobs.finished += u64::from(finished);
+                if let Decision::Keep(k) = decision {
+                    *c.jobs.kept_by_reason.entry(k.label()).or_default() += 1;
+                    if let Keep::OwnedByController { owner } = k {
+                        *c.jobs.kept_by_owner.entry(owner.to_string()).or_default() += 1;
+                    }
+                }
+            }
+            Kind::Pod => {
+                if fargate
+                    && let Some(t) = created
+                    && c.fargate_creations.len() < MAX_FARGATE_CREATIONS
+                {
+                    c.fargate_creations.push(t);
+                }
+                if fargate && !finished {
+                    // Listed for the forecast only: not part of the finished-pod counts.
+                    c.pods.fargate_running += 1;
+                    return;
+                }
+                c.pods.seen += 1;
+                c.pods.terminated += u64::from(finished);
+                c.pods.fargate_finished += u64::from(fargate && finished);
+                if let Decision::Keep(k) = decision {
+                    *c.pods.kept_by_reason.entry(k.label()).or_default() += 1;
+                    if let Keep::OwnedByController { owner } = k {
+                        *c.pods.kept_by_owner.entry(owner.to_string()).or_default() += 1;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Records what became of one due object in `namespace`.
+    pub fn outcome(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        fargate: bool,
+        reason: &Delete,
+        outcome: &Outcome,
+    ) {
+        self.progress.done.fetch_add(1, Ordering::Relaxed);
+        self.with(|c| match outcome {
+            Outcome::Deleted => {
+                let n = c
+                    .by_namespace
+                    .entry(namespace.to_owned())
+                    .or_insert_with(|| NamespaceDeletions {
+                        namespace: namespace.to_owned(),
+                        ..NamespaceDeletions::default()
+                    });
+                match kind {
+                    Kind::Job => {
+                        n.jobs_deleted += 1;
+                        c.jobs.deleted += 1;
+                        *c.jobs.deleted_by_reason.entry(reason.label()).or_default() += 1;
+                    }
+                    Kind::Pod => {
+                        n.pods_deleted += 1;
+                        n.fargate_pods_deleted += u64::from(fargate);
+                        c.pods.deleted += 1;
+                        c.pods.fargate_deleted += u64::from(fargate);
+                        *c.pods.deleted_by_reason.entry(reason.label()).or_default() += 1;
+                    }
+                }
+            }
+            Outcome::AlreadyGone => {
+                c.already_gone += 1;
+                c.fargate_already_gone += u64::from(kind == Kind::Pod && fargate);
+            }
+            Outcome::Conflict => c.conflicts += 1,
+            Outcome::Backlog => c.backlog += 1,
+            Outcome::Failed { kind, message } => {
+                *c.errors.entry(*kind).or_default() += 1;
+                c.error_samples
+                    .entry(*kind)
+                    .or_insert_with(|| message.clone());
+            }
+        });
+    }
+
+    /// Records a list restart after 410.
+    pub fn list_restarted(&self) {
+        self.with(|c| c.list_restarts += 1);
+    }
+
+    /// Folds the counts into the cluster's report.
+    pub fn into_report(self, report: &mut ClusterReport) {
+        let t = self.counts.into_inner().unwrap_or_else(|p| p.into_inner());
+        report.jobs = t.jobs;
+        report.pods = t.pods;
+        report.errors = t.errors;
+        report.error_samples = t.error_samples;
+        report.already_gone = t.already_gone;
+        report.conflicts = t.conflicts;
+        report.backlog = t.backlog;
+        report.list_restarts = t.list_restarts;
+        report.fargate_pod_creations = t.fargate_creations;
+        report.deleted_by_namespace = t.by_namespace;
+        let really_deleted = if report.dry_run {
+            0
+        } else {
+            report.pods.fargate_deleted
+        };
+        report.pods.fargate_holding_ips = report
+            .pods
+            .fargate_finished
+            .saturating_sub(really_deleted + t.fargate_already_gone);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::prune::policy::OwnerKind;
+
+    const PAST_TTL: Delete = Delete::FargatePodPastTtl {
+        age: Duration::from_secs(1200),
+    };
+
+    fn pod(
+        finished: bool,
+        fargate: bool,
+        created: Option<Timestamp>,
+        decision: &Decision,
+    ) -> Seen<'_> {
+        Seen {
+            kind: Kind::Pod,
+            finished,
+            fargate,
+            created,
+            decision,
+        }
+    }
+
+    fn report_of(tally: Tally<'_>, dry_run: bool) -> ClusterReport {
+        let mut r = ClusterReport::new("etl", Some("eu-west-1".to_owned()), dry_run);
+        tally.into_report(&mut r);
+        r
+    }
+
+    #[test]
+    fn counts_decisions_and_outcomes_into_camel_case_json() {
+        let progress = Progress::default();
+        let t = Tally::new(&progress);
+        t.saw(pod(true, true, None, &Decision::Delete(PAST_TTL)));
+        t.saw(pod(true, true, None, &Decision::Keep(Keep::OptedOut)));
+        let within = Decision::Keep(Keep::WithinRetention {
+            remaining: Duration::from_secs(5),
+        });
+        t.saw(Seen {
+            kind: Kind::Job,
+            finished: true,
+            fargate: false,
+            created: None,
+            decision: &within,
+        });
+        t.outcome(Kind::Pod, "etl", true, &PAST_TTL, &Outcome::Deleted);
+        for message in ["jobs.batch \"x\" is forbidden", "a later message"] {
+            let failed = Outcome::Failed {
+                kind: DeleteFailure::Forbidden,
+                message: message.to_owned(),
+            };
+            t.outcome(Kind::Job, "etl", false, &PAST_TTL, &failed);
+        }
+        let owner = OwnerKind::parse("jobset.x-k8s.io/JobSet").expect("owner");
+        let owned = Decision::Keep(Keep::OwnedByController { owner });
+        t.saw(Seen {
+            kind: Kind::Job,
+            finished: true,
+            fargate: false,
+            created: None,
+            decision: &owned,
+        });
+        assert_eq!(progress.get(), (3, 1), "three outcomes, one due object");
+        let r = report_of(t, false);
+        assert_eq!(r.pods.fargate_finished, 2);
+        assert_eq!(r.pods.fargate_deleted, 1);
+        assert_eq!(r.pods.fargate_holding_ips, 1);
+        let v = serde_json::to_value(&r).expect("json");
+        assert_eq!(v["pods"]["fargateDeleted"], 1);
+        assert_eq!(v["pods"]["keptByReason"]["optedOut"], 1);
+        assert_eq!(v["jobs"]["keptByReason"]["withinRetention"], 1);
+        assert_eq!(v["errors"]["forbidden"], 2);
+        assert_eq!(
+            v["errorSamples"]["forbidden"],
+            "jobs.batch \"x\" is forbidden"
+        );
+        assert_eq!(v["jobs"]["keptByReason"]["ownedByController"], 1);
+        assert_eq!(v["jobs"]["keptByOwner"]["jobset.x-k8s.io/JobSet"], 1);
+        assert_eq!(v["status"], "ok");
+        assert!(v.get("error").is_none());
+    }
+
+    #[test]
+    fn running_fargate_pods_feed_the_forecast_but_not_the_finished_pod_counts() {
+        let progress = Progress::default();
+        let t = Tally::new(&progress);
+        let created: Timestamp = "2026-11-28T12:00:00Z".parse().expect("ts");
+        let running = Decision::Keep(Keep::NotFinished {
+            phase: "Running".to_owned(),
+        });
+        let opted_out = Decision::Keep(Keep::OptedOut);
+        t.saw(pod(false, true, Some(created), &running));
+        t.saw(pod(true, true, Some(created), &opted_out));
+        t.saw(pod(true, false, Some(created), &opted_out));
+        let r = report_of(t, false);
+        assert_eq!(r.fargate_pod_creations, vec![created; 2]);
+        assert_eq!(r.pods.fargate_running, 1);
+        assert_eq!((r.pods.seen, r.pods.terminated), (2, 2));
+        assert_eq!(r.pods.fargate_finished, 1);
+        assert_eq!(r.pods.fargate_holding_ips, 1);
+        assert_eq!(r.pods.kept_by_reason.get("notFinished"), None);
+        let v = serde_json::to_value(&r).expect("json");
+        assert_eq!(v["pods"]["fargateRunning"], 1);
+    }
+
+    #[test]
+    fn dry_run_pods_still_hold_their_ips() {
+        let progress = Progress::default();
+        let t = Tally::new(&progress);
+        t.saw(pod(true, true, None, &Decision::Delete(PAST_TTL)));
+        t.outcome(Kind::Pod, "etl", true, &PAST_TTL, &Outcome::Deleted);
+        let r = report_of(t, true);
+        assert_eq!(r.pods.fargate_holding_ips, 1);
+    }
+
+    #[test]
+    fn fargate_pods_already_gone_do_not_hold_ips() {
+        let progress = Progress::default();
+        let t = Tally::new(&progress);
+        for _ in 0..3 {
+            t.saw(pod(true, true, None, &Decision::Delete(PAST_TTL)));
+        }
+        t.outcome(Kind::Pod, "etl", true, &PAST_TTL, &Outcome::Deleted);
+        t.outcome(Kind::Pod, "etl", true, &PAST_TTL, &Outcome::AlreadyGone);
+        t.outcome(Kind::Pod, "etl", true, &PAST_TTL, &Outcome::Conflict);
+        let r = report_of(t, false);
+        assert_eq!(r.pods.fargate_finished, 3);
+        assert_eq!(
+            r.pods.fargate_holding_ips, 1,
+            "only the pod skipped on 409 may still hold one"
+        );
+    }
+}

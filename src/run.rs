@@ -1,0 +1,118 @@
+//! One run over every configured cluster: prune each (a bounded number at a time), publish
+//! the figures, and build the report; [`outcome`] turns the report into the run's result.
+
+use aws_types::SdkConfig;
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::failure::ClusterFailure;
+use crate::metrics::{self, ClusterFigures};
+use crate::prune::{self, RunContext};
+use crate::report::{Report, RunStatus};
+use crate::{Error, Result};
+
+/// Runs one pruning pass over every configured cluster and reports on it.
+///
+/// `run` holds the base AWS configuration (built once per process), the deadline bounding
+/// the run, the clock and the progress counters. Clusters are processed
+/// `config.cluster_concurrency` at a time; one cluster's failure is recorded in its report
+/// entry and does not stop the others.
+pub async fn run(config: &Config, run: RunContext<'_>) -> Report {
+    let started_at = run.clock.now();
+    let started = Instant::now();
+    let clusters: Vec<_> = futures::stream::iter(&config.clusters)
+        .map(|target| prune::prune_cluster(target, config, run))
+        .buffered(config.cluster_concurrency.max(1))
+        .collect()
+        .await;
+
+    let sink = metrics::Sink::new(
+        config.metrics.sink,
+        config.metrics.namespace.clone(),
+        run.aws,
+    );
+    let figures: Vec<_> = clusters
+        .iter()
+        .map(|c| ClusterFigures::of(c, config.metrics.per_namespace))
+        .collect();
+    // After pruning: metrics may use the margin, up to the end of the run.
+    let published =
+        metrics::publish(&sink, &figures, run.clock.now(), &run.deadline.end_of_run()).await;
+
+    let mut report = Report {
+        status: RunStatus::Ok,
+        dry_run: config.dry_run,
+        started_at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        clusters,
+        metrics: Some(published),
+    };
+    if report.failed_clusters().next().is_some() {
+        report.status = RunStatus::Failed;
+    }
+    report.log_summary();
+    report
+}
+
+/// Turns a report into the run's result: an error when a cluster could not be processed.
+pub fn outcome(report: Report) -> Result<Report> {
+    let failed: Vec<_> = report.failed_clusters().collect();
+    let Some(first) = failed.first() else {
+        return Ok(report);
+    };
+    let kind = first.error_kind.unwrap_or(ClusterFailure::Unreachable);
+    let details = failed
+        .iter()
+        .map(|c| {
+            let kind = c.error_kind.map_or("Error", ClusterFailure::as_str);
+            let error = c.error.as_deref().unwrap_or("");
+            format!("{}: {kind}: {error}", c.cluster)
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let failed = failed.len();
+    let total = report.clusters.len();
+    Err(Error::ClustersFailed {
+        failed,
+        total,
+        details,
+        kind,
+        report: Box::new(report),
+    })
+}
+
+/// Loads the base AWS configuration from the environment (region, credentials, endpoint
+/// overrides such as `AWS_ENDPOINT_URL`).
+pub async fn load_aws_config() -> SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ClusterReport;
+
+    #[test]
+    fn a_failed_run_debugs_as_its_kind_and_message_not_the_report() {
+        let mut cluster = ClusterReport::new("etl", None, false);
+        cluster.fail(
+            ClusterFailure::Forbidden,
+            "listing jobs: HTTP 403".to_owned(),
+        );
+        let report = Report {
+            status: RunStatus::Failed,
+            dry_run: crate::config::DryRun::Off,
+            started_at: jiff::Timestamp::UNIX_EPOCH,
+            duration_ms: 1,
+            clusters: vec![cluster],
+            metrics: None,
+        };
+        let e = outcome(report).expect_err("a failed cluster fails the run");
+        assert_eq!(
+            e.to_string(),
+            "1 of 1 cluster(s) could not be processed: etl: Forbidden: listing jobs: HTTP 403"
+        );
+        assert_eq!(format!("{e:?}"), format!("ClusterFailed.Forbidden: {e}"));
+    }
+}
