@@ -10,7 +10,7 @@ turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:
             A contender `reaper:policy-on` / `reaper:policy-off` is eks-reaper with the
             admission policy (infra/rbac/eks-reaper-admission-policy.yaml) applied /
             removed just before its drain, each switch confirmed by a probe deletion
-            (tests/testbed/admission.py); the policy is re-applied at the end.
+            (testbed/admission.py); the policy is re-applied at the end.
   ttl       the native TTL-after-finished controller on the same fixture with
             ttlSecondsAfterFinished set so that every Job falls due at one instant.
   idle      retained (not yet due) Jobs + running pods, nothing to delete: eks-reaper runs.
@@ -41,7 +41,7 @@ from typing import Any
 from requests import Session
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 from testbed import admission, workload  # noqa: E402
 from testbed.kube import Kube  # noqa: E402
@@ -619,7 +619,7 @@ def step_init(a: argparse.Namespace) -> None:
     RIE's own `Init Duration` in the REPORT line is not that: it reads ~0.02 ms.) One fresh
     RIE, hence one fresh runtime process, per sample."""
     env = load_env()
-    rie = subprocess.check_output([str(ROOT / "tests/lambda-rie/build.sh")], text=True).strip()
+    rie = subprocess.check_output([str(ROOT / "testbed/lambda-rie/build.sh")], text=True).strip()
     logs = Path(a.logs)
     logs.mkdir(parents=True, exist_ok=True)
     e = reaper_env(env)

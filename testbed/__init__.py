@@ -1,8 +1,9 @@
 """The eks-reaper testbed: real control plane + moto + the pieces AWS runs, on loopback.
 
 Start/stop with `scripts/testbed up|down|status|env|restart-apiserver` (README.md here).
-Tests load `$EKS_REAPER_TESTBED/env.json` (default /tmp/eks-reaper-testbed; conftest.py
-gives it as the `env` fixture).
+Tests load `$EKS_REAPER_TESTBED/env.json` (default /tmp/eks-reaper-testbed;
+pytest_plugin.py gives it as the `env` fixture to every suite). The package is imported
+from the repository root (`PYTHONPATH=.`; pytest.ini there does it for pytest).
 
 Layout:
     supervisor.py     the one detached process: ports, PKI, children, moto, env files

@@ -359,7 +359,7 @@ def start_bridge(
 
     ``record_dir``: save every request as received (``rust-sdk-<Op>-<sha256>.cbor`` + ``.json``);
     that is how ``fixtures/`` was made. ``credentials`` (access key, secret): re-sign every
-    forwarded request with them, for a moto that enforces IAM (tests/deploy).
+    forwarded request with them, for a moto that enforces IAM (e2e/deploy).
     """
     server = _BridgeServer((host, port), _Handler)
     server.moto_url = moto_url.rstrip("/")

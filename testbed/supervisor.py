@@ -1,6 +1,7 @@
 """The testbed supervisor: one detached process owning every component.
 
-`scripts/testbed up` starts `python -m testbed run ...` (PYTHONPATH=tests). This process:
+`scripts/testbed up` starts `python -m testbed run ...` (PYTHONPATH=the repository root).
+This process:
 
 1. picks free loopback ports, writes a CA + certs + SA key (pki.py) into the state dir;
 2. starts the token authenticator (child process), etcd, kube-apiserver and

@@ -1,6 +1,6 @@
 """Workload generator for the testbed: what a workflow engine does to an EKS cluster.
 
-Library and CLI (`PYTHONPATH=tests python -m testbed.workload --help`):
+Library and CLI (`PYTHONPATH=. python -m testbed.workload --help` from the repository root):
 
 - `stream()`: a Digdag-like stream of real batch/v1 Jobs (backoffLimit 0, restartPolicy
   Never) at a rate, with a success/failure mix, on Fargate (namespace `etl-fargate`, where

@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from moto_iam import CHECKED_ACTIONS, admin, enforce, for_moto, moto_server
-from template_policy import ACCOUNT, REGION, ROOT, actions_of, function_role_statements
+from template_policy import ACCOUNT, REGION, actions_of, function_role_statements
+from testbed import aws as testbed_aws  # the testbed's own resource layout
 
 STATE = Path(os.environ.get("EKS_REAPER_TESTBED", "/tmp/eks-reaper-testbed"))
 CACHE = Path(os.environ.get("EKS_REAPER_CACHE", Path.home() / ".cache" / "eks-reaper"))
@@ -67,9 +67,6 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def bed():
-    sys.path.insert(0, str(ROOT / "tests"))
-    from testbed import aws as testbed_aws  # the testbed's own resource layout
-
     with moto_server() as url:
         ca_pem = Path(TESTBED["TESTBED_CA_FILE"]).read_bytes()
         testbed_aws.create_resources(url, TESTBED["TESTBED_APISERVER"], ca_pem)

@@ -1,5 +1,6 @@
 """Fixtures for the fault-matrix tests. The testbed must be up (`scripts/testbed up`);
-$EKS_REAPER_TESTBED picks the state dir as everywhere else."""
+$EKS_REAPER_TESTBED picks the state dir as everywhere else, and `env` comes from
+testbed.pytest_plugin."""
 
 from __future__ import annotations
 
@@ -10,20 +11,9 @@ from pathlib import Path
 import pytest
 
 from testbed.kube import Kube
-from testbed.state import STATE, load_env, trust_only_the_testbed_ca
 from testbed.workload import delete_namespace
 
 from . import faultlib
-
-trust_only_the_testbed_ca()
-
-
-@pytest.fixture(scope="session")
-def env() -> dict:
-    loaded = load_env()
-    if loaded is None:
-        pytest.fail(f"testbed is not up (no {STATE}/ready): run scripts/testbed up")
-    return loaded
 
 
 @pytest.fixture(scope="session")

@@ -93,8 +93,8 @@ def build_reaper() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def rie_binary() -> Path:
-    """AWS's Lambda Runtime Interface Emulator, built (once, cached) by tests/lambda-rie."""
-    out = subprocess.run([str(ROOT / "tests/lambda-rie/build.sh")], check=True,
+    """AWS's Lambda Runtime Interface Emulator, built (once, cached) by testbed/lambda-rie."""
+    out = subprocess.run([str(ROOT / "testbed/lambda-rie/build.sh")], check=True,
                          capture_output=True, text=True, timeout=900)
     return Path(out.stdout.strip().splitlines()[-1])
 

@@ -1,4 +1,4 @@
-module github.com/eks-reaper/eks-reaper/tests/controlplane
+module github.com/eks-reaper/eks-reaper/testbed/controlplane
 
 go 1.26.0
 

@@ -1,4 +1,4 @@
-module github.com/eks-reaper/eks-reaper/tests/lambda-rie
+module github.com/eks-reaper/eks-reaper/testbed/lambda-rie
 
 go 1.26.6
 

@@ -1,35 +1,21 @@
-"""Fixtures for tests against the running testbed (`scripts/testbed up` first).
+"""Fixtures for the testbed's self-tests against the running testbed (`scripts/testbed up`
+first).
 
-`env` is env.json as a dict; `admin` a requests session as system:masters; `kube` the
-admin `Kube` client; `as_identity` makes a session that authenticates with a fresh EKS
-token for `reaper` or `norbac`.
+`env` (env.json as a dict) comes from testbed.pytest_plugin; `api` is the apiserver URL;
+`admin` a requests session as system:masters; `kube` the admin `Kube` client;
+`as_identity` makes a session that authenticates with a fresh EKS token for `reaper` or
+`norbac`.
 Unit tests that need no testbed simply do not use these fixtures.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `import testbed` from tests/
-
-from testbed.kube import Kube  # noqa: E402
-from testbed.throttle import admin_session  # noqa: E402
-from testbed.state import STATE, load_env, trust_only_the_testbed_ca  # noqa: E402
-from testbed.tokens import token_for  # noqa: E402
-
-trust_only_the_testbed_ca()
-
-
-@pytest.fixture(scope="session")
-def env() -> dict:
-    loaded = load_env()
-    if loaded is None:
-        pytest.fail(f"testbed is not up (no {STATE}/ready): run scripts/testbed up")
-    return loaded
+from testbed.kube import Kube
+from testbed.throttle import admin_session
+from testbed.tokens import token_for
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """Tests for cbor_bridge: rpc-v2-cbor requests in, moto behind, CBOR answers out.
 
-The fixtures under ``fixtures/`` are requests recorded from aws-sdk-cloudwatch itself
-(see ``fixtures/README.md``); the other requests are encoded here the way that SDK encodes
-them (indefinite-length maps, tag-1 float timestamps, CBOR doubles).
+The fixtures under ``testbed/fixtures/`` are requests recorded from aws-sdk-cloudwatch
+itself (see ``testbed/fixtures/README.md``); the other requests are encoded here the way
+that SDK encodes them (indefinite-length maps, tag-1 float timestamps, CBOR doubles).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from moto.server import ThreadedMotoServer
 from testbed import cbor_bridge
 from testbed.cbor_bridge import PATH_PREFIX, start_bridge
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # testbed/fixtures
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKIDTESTBED/20261128/eu-west-1/monitoring/aws4_request, "
     "SignedHeaders=host;x-amz-date, Signature=0000"
@@ -344,4 +344,4 @@ def test_rust_sdk_requests_replay(bridge, meta_path):
 
 
 def test_recorded_fixtures_exist():
-    assert recorded(), "fixtures/rust-sdk-*.json missing: see fixtures/README.md"
+    assert recorded(), "testbed/fixtures/rust-sdk-*.json missing: see testbed/fixtures/README.md"

@@ -17,7 +17,7 @@ GO_MOD = Path(__file__).resolve().parents[1] / "controlplane" / "go.mod"
 
 def kube_version() -> str:
     m = re.search(r"^\s*k8s\.io/kubernetes\s+(v\S+)", GO_MOD.read_text(), re.M)
-    assert m, "k8s.io/kubernetes not required in tests/controlplane/go.mod"
+    assert m, "k8s.io/kubernetes not required in testbed/controlplane/go.mod"
     return m.group(1)
 
 

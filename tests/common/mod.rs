@@ -422,10 +422,10 @@ fn rie_path() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
     PATH.get_or_init(|| {
         let root = env!("CARGO_MANIFEST_DIR");
-        let out = std::process::Command::new(format!("{root}/tests/lambda-rie/build.sh"))
+        let out = std::process::Command::new(format!("{root}/testbed/lambda-rie/build.sh"))
             .stderr(Stdio::inherit())
             .output()
-            .expect("tests/lambda-rie/build.sh");
+            .expect("testbed/lambda-rie/build.sh");
         assert!(out.status.success(), "building the Lambda RIE failed");
         String::from_utf8(out.stdout)
             .expect("path")
