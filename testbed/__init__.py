@@ -13,8 +13,14 @@ Layout:
     tokens.py         EKS tokens minted with botocore's presigner (good and broken ones)
     throttle.py       throttle_user(): real APF objects that make a user get 429s
     control.py        restart_apiserver(): kill and restart kube-apiserver in place
-    kube.py, fargate.py, workload.py   admin client, Fargate stand-in, job generator
+    admission.py      the eks-reaper admission policy: probe pod, wait until enforced
+    kube.py           admin REST client (list/continue, watch, informer, bulk)
+    fargate/          Fargate stand-in: webhook, scheduler, per-pod node + ENI, kubelet
+    workload.py       job generator (a workflow engine) and bulk finished fixtures
     cbor_bridge.py    CloudWatch rpc-v2-cbor -> moto bridge
+    state.py          where a running testbed keeps its state; env.json for tests
+    pytest_plugin.py  the `env` fixture shared by every suite
+    tests/            the testbed's self-tests
 
 Helpers for integration tests:
 

@@ -10,7 +10,7 @@ This process:
    and the admission policy (and waits until the apiserver enforces it);
 3. starts moto in-process and creates the VPC, subnets, cluster and Fargate profile, with
    the cluster's endpoint and CA set to the real apiserver's (aws.py);
-4. starts the CloudWatch CBOR bridge and the Fargate stand-in when their modules exist;
+4. starts the CloudWatch CBOR bridge (cbor_bridge.py) and the Fargate stand-in (fargate/);
 5. writes env.sh / env.json, then the `ready` marker, and serves control requests
    (`control/restart-apiserver`) until SIGTERM, when it stops everything in reverse order.
 """
@@ -36,7 +36,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from testbed import admission, aws, pki
+from testbed import admission, aws, cbor_bridge, pki
+from testbed.fargate.standin import FargateStandIn
 from testbed.tokens import make_token
 
 log = logging.getLogger("testbed.supervisor")
@@ -329,26 +330,15 @@ class Supervisor:
         finally:
             admission.delete_probe_pod(admin, pod)
 
-    # ---------------------------------------------------------------- optional parts
+    # ---------------------------------------------------------------- AWS's side
     def start_bridge(self) -> str:
-        try:
-            from testbed import cbor_bridge  # written by another engineer; optional
-        except ImportError as e:
-            log.info("no CBOR bridge (%s); CloudWatch endpoint is moto itself", e)
-            return self.moto_url
         self.bridge = cbor_bridge.start_bridge(self.moto_url, "127.0.0.1", self.ports["bridge"])
         url = f"http://127.0.0.1:{self.ports['bridge']}"
         log.info("CBOR bridge on %s -> %s", url, self.moto_url)
         return url
 
     def start_fargate(self, env: dict) -> None:
-        try:
-            from testbed import fargate  # written by another engineer; optional
-        except ImportError as e:
-            log.info("no Fargate stand-in (%s)", e)
-            return
-        standin = fargate.FargateStandIn.from_env(env) if hasattr(
-            fargate.FargateStandIn, "from_env") else fargate.FargateStandIn(env)
+        standin = FargateStandIn.from_env(env)
         self.fargate = standin
 
         def run():
@@ -361,8 +351,7 @@ class Supervisor:
         self.fargate_thread.start()
         # `synced` is set once its webhook is registered and it has listed pods: only then
         # is a pod created in the Fargate namespace treated as a Fargate pod.
-        synced = getattr(standin, "synced", None)
-        if synced is not None and not synced.wait(60):
+        if not standin.synced.wait(60):
             raise RuntimeError("Fargate stand-in did not sync within 60s (see logs/fargate.log)")
         log.info("Fargate stand-in started")
 

@@ -40,7 +40,8 @@ import threading
 import time
 from typing import Any
 
-from .fargate import EC2_NODE, EXIT_CODE, KUBELET, RUN_SECONDS
+from .fargate.kubelet import EXIT_CODE, KUBELET, RUN_SECONDS
+from .fargate.nodes import EC2_NODE
 from .kube import ApiError, Kube, now_rfc3339
 
 JSON = dict[str, Any]

@@ -26,7 +26,8 @@ from typing import Any, Iterator
 
 import requests
 
-from testbed.fargate import EC2_NODE, KUBELET
+from testbed.fargate.kubelet import KUBELET
+from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import ApiError, Kube, now_rfc3339
 from testbed.workload import (BULK_MANAGER, RUN_LABEL, bulk_finished, finished_job_status,
                               job_manifest, terminated_pod_status)

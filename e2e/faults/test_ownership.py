@@ -8,7 +8,8 @@ a non-Job controller, so only the ownership rules decide.
 
 from __future__ import annotations
 
-from testbed.fargate import EC2_NODE, KUBELET
+from testbed.fargate.kubelet import KUBELET
+from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import Kube, now_rfc3339
 
 from . import faultlib as fl

@@ -18,7 +18,8 @@ import time
 import pytest
 
 from testbed.admission import DENIED_PREFIX, GUARD_TEXT, POLICY
-from testbed.fargate import EC2_NODE, KUBELET, RUN_SECONDS
+from testbed.fargate.kubelet import KUBELET, RUN_SECONDS
+from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import Kube, now_rfc3339, resource_path
 from testbed.workload import (BULK_MANAGER, finished_job_status, job_manifest,
                               terminated_pod_status)

@@ -13,7 +13,9 @@ import time
 import boto3
 import pytest
 
-from testbed.fargate import (COMPUTE_TYPE_LABEL, EC2_NODE, FARGATE_SCHEDULER, PROFILE_LABEL)
+from testbed.fargate.nodes import COMPUTE_TYPE_LABEL, EC2_NODE
+from testbed.fargate.profiles import FARGATE_SCHEDULER, PROFILE_LABEL
+from testbed.fargate.standin import FargateStandIn
 from testbed.workload import RUN_LABEL, job_finished, job_manifest
 
 
@@ -248,8 +250,6 @@ def test_full_subnets_leave_the_next_fargate_pod_pending_until_an_ip_frees(kube,
 
 
 def test_a_restarted_stand_in_recovers_its_allocations_from_moto(kube, env, fargate_run):
-    from testbed.fargate import FargateStandIn
-
     ns, run = fargate_run
     for i in range(2):
         kube.create("batch/v1", "jobs", job_manifest(f"keep-{run}-{i}", ns, run_seconds=-1,
@@ -259,7 +259,7 @@ def test_a_restarted_stand_in_recovers_its_allocations_from_moto(kube, env, farg
     # A second instance (not run: the testbed's own keeps serving) rebuilds its state from
     # moto alone, as the stand-in does when it starts.
     fresh = FargateStandIn.from_env(env, webhook=False, log=lambda _line: None)
-    allocs = fresh.recover_allocations()
+    allocs = fresh.nodes.recover_allocations()
     for pod in pods:
         alloc = allocs[pod["metadata"]["uid"]]
         assert alloc["ip"] == pod["status"]["podIP"]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from testbed.fargate import EC2_NODE
+from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import parse_rfc3339
 from testbed.workload import (BULK_MANAGER, RUN_LABEL, bulk_finished, job_finished, retained,
                               stream, wait_jobs_finished)
