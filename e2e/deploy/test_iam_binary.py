@@ -9,8 +9,9 @@ WHEN `eks-reaper run --cluster etl --dry-run` runs with AWS_ENDPOINT_URL at that
 THEN it succeeds, and with any one action removed from the policy it reports that call
 denied.
 
-Needs the testbed (`scripts/testbed up`) and a built binary (EKS_REAPER_BIN, else
-$CARGO_TARGET_DIR/{debug,release}/eks-reaper); skipped with the reason otherwise.
+Needs the testbed (`scripts/testbed up`) and a built binary (EKS_REAPER_BIN, else the
+newer of $CARGO_TARGET_DIR/{debug,release}/eks-reaper); without either the tests fail,
+saying which command provides it (`scripts/test` always has both).
 Not enforced by moto, and so checked only statically in test_iam_policy.py: resource
 scoping to the cluster ARNs and the cloudwatch:namespace condition.
 """
@@ -29,7 +30,6 @@ from moto_iam import CHECKED_ACTIONS, admin, enforce, for_moto, moto_server
 from template_policy import ACCOUNT, REGION, actions_of, function_role_statements
 from testbed import aws as testbed_aws  # the testbed's own resource layout
 
-STATE = Path(os.environ.get("EKS_REAPER_TESTBED", "/tmp/eks-reaper-testbed"))
 CACHE = Path(os.environ.get("EKS_REAPER_CACHE", Path.home() / ".cache" / "eks-reaper"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
 USER = "eks-reaper-iam-test"
@@ -43,33 +43,27 @@ RUN_ACTIONS = [
 ]
 
 
-def _binary() -> Path | None:
+@pytest.fixture(scope="module")
+def reaper_bin() -> Path:
     if os.environ.get("EKS_REAPER_BIN"):
-        return Path(os.environ["EKS_REAPER_BIN"])
+        path = Path(os.environ["EKS_REAPER_BIN"])
+        if not path.exists():
+            pytest.fail(f"EKS_REAPER_BIN={path} does not exist")
+        return path
     found = [p for p in (TARGET / "debug" / "eks-reaper", TARGET / "release" / "eks-reaper") if p.exists()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
-def _testbed_env() -> dict | None:
-    if not (STATE / "ready").exists() or not (STATE / "env.json").exists():
-        return None
-    return json.loads((STATE / "env.json").read_text())
-
-
-BIN = _binary()
-_CLOUDWATCH: dict[str, str] = {}  # the CBOR bridge in front of this module's moto
-TESTBED = _testbed_env()
-pytestmark = [
-    pytest.mark.skipif(BIN is None, reason=f"no eks-reaper binary (EKS_REAPER_BIN or {TARGET}/debug)"),
-    pytest.mark.skipif(TESTBED is None, reason=f"no testbed up at {STATE} (scripts/testbed up)"),
-]
+    if not found:
+        pytest.fail(f"no eks-reaper binary in {TARGET}/{{debug,release}}: run `cargo build --locked` "
+                    "(with the same CARGO_TARGET_DIR) or set EKS_REAPER_BIN")
+    return max(found, key=lambda p: p.stat().st_mtime)
 
 
 @pytest.fixture(scope="module")
-def bed():
+def bed(env, reaper_bin):
+    """Our own moto with the testbed's resources and IAM enforcement; `env` (the running
+    testbed's env.json) fails the test with `run scripts/testbed up` when it is down."""
     with moto_server() as url:
-        ca_pem = Path(TESTBED["TESTBED_CA_FILE"]).read_bytes()
-        testbed_aws.create_resources(url, TESTBED["TESTBED_APISERVER"], ca_pem)
+        ca_pem = Path(env["TESTBED_CA_FILE"]).read_bytes()
+        testbed_aws.create_resources(url, env["TESTBED_APISERVER"], ca_pem)
         iam = admin(url, "iam", REGION)
         iam.create_user(UserName=USER)
         iam.create_access_key(UserName=USER)
@@ -78,23 +72,24 @@ def bed():
         from moto.iam.models import iam_backends
 
         key = iam_backends[ACCOUNT]["aws"].users[USER].access_keys[0]
-        key.access_key_id = TESTBED["AWS_ACCESS_KEY_ID"]
-        key.secret_access_key = TESTBED["AWS_SECRET_ACCESS_KEY"]
+        key.access_key_id = env["AWS_ACCESS_KEY_ID"]
+        key.secret_access_key = env["AWS_SECRET_ACCESS_KEY"]
         # aws-sdk-cloudwatch speaks rpc-v2-cbor, moto does not: CloudWatch goes through the
         # testbed's bridge, which re-signs the translated request with the same key so
         # moto's IAM check sees this user.
         from testbed.cbor_bridge import start_bridge
 
-        bridge = start_bridge(url, credentials=(TESTBED["AWS_ACCESS_KEY_ID"], TESTBED["AWS_SECRET_ACCESS_KEY"]))
-        _CLOUDWATCH["url"] = f"http://127.0.0.1:{bridge.port}"
+        bridge = start_bridge(url, credentials=(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]))
         try:
-            yield url
+            yield {"url": url, "cloudwatch": f"http://127.0.0.1:{bridge.port}", "env": env,
+                   "bin": reaper_bin}
         finally:
             bridge.shutdown()
 
 
-def run_with_policy(url: str, statements: list[dict]) -> tuple[int, dict | None, str]:
+def run_with_policy(bed: dict, statements: list[dict]) -> tuple[int, dict | None, str]:
     """Sets the user's only policy, turns enforcement on, runs the binary."""
+    url, testbed = bed["url"], bed["env"]
     requests.post(f"{url}/moto-api/reset-auth", data=b"inf", timeout=5).raise_for_status()
     doc = {"Version": "2012-10-17", "Statement": for_moto(statements)}
     admin(url, "iam", REGION).put_user_policy(UserName=USER, PolicyName="eks-reaper", PolicyDocument=json.dumps(doc))
@@ -102,15 +97,15 @@ def run_with_policy(url: str, statements: list[dict]) -> tuple[int, dict | None,
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REAPER_"))}
     env.update({
         "AWS_ENDPOINT_URL": url,
-        "AWS_ENDPOINT_URL_CLOUDWATCH": _CLOUDWATCH["url"],
+        "AWS_ENDPOINT_URL_CLOUDWATCH": bed["cloudwatch"],
         "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": TESTBED["AWS_ACCESS_KEY_ID"],
-        "AWS_SECRET_ACCESS_KEY": TESTBED["AWS_SECRET_ACCESS_KEY"],
+        "AWS_ACCESS_KEY_ID": testbed["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": testbed["AWS_SECRET_ACCESS_KEY"],
         "AWS_EC2_METADATA_DISABLED": "true",
         "REAPER_METRICS_SINK": "cloudwatch",
         "RUST_LOG": "warn",
     })
-    p = subprocess.run([str(BIN), "run", "--cluster", "etl", "--dry-run", "--output", "json"],
+    p = subprocess.run([str(bed["bin"]), "run", "--cluster", "etl", "--dry-run", "--output", "json"],
                        env=env, capture_output=True, text=True, timeout=120)
     try:
         report = json.loads(p.stdout)
@@ -135,12 +130,6 @@ def without(action: str) -> list[dict]:
 # Calls that only feed subnet headroom: a denial is reported, never fatal.
 HEADROOM_ACTIONS = {"eks:ListFargateProfiles", "eks:DescribeFargateProfile", "ec2:DescribeSubnets"}
 
-# Calls that arrive with the subnet-headroom and metrics work (issue 4). Until the binary
-# makes them, "the policy grants nothing the binary does not use" is an expected failure,
-# reported as xfail with this reason; it becomes a hard check once the report has subnets.
-ISSUE_4_ACTIONS = {"eks:ListFargateProfiles", "eks:DescribeFargateProfile", "ec2:DescribeSubnets",
-                   "cloudwatch:PutMetricData"}
-
 
 @pytest.fixture(scope="module")
 def full_run(bed):
@@ -163,17 +152,14 @@ def test_binary_runs_with_exactly_the_template_policy(full_run):
 def test_policy_grants_nothing_the_binary_does_not_use(full_run):
     granted = {a for s in template_statements() for a in actions_of(s)} - {"logs:CreateLogStream", "logs:PutLogEvents"}
     unused = granted - full_run["actions"]
-    cluster = (full_run["report"] or {"clusters": [{}]})["clusters"][0]
-    if unused and unused <= ISSUE_4_ACTIONS and "subnets" not in cluster:
-        pytest.xfail(f"binary without subnet headroom/metrics yet (issue 4) does not call {sorted(unused)}")
     assert not unused, f"granted but never called: {sorted(unused)}"
     assert full_run["actions"] <= granted
 
 
 @pytest.mark.parametrize("action", RUN_ACTIONS)
 def test_binary_reports_the_denied_call_when_one_action_is_missing(bed, full_run, action):
-    if action not in full_run["actions"]:
-        pytest.skip(f"the binary does not call {action} (see test_policy_grants_nothing_the_binary_does_not_use)")
+    # Removing an action the full run never called would prove nothing.
+    assert action in full_run["actions"], f"the binary never called {action} with the full policy"
     code, report, stderr = run_with_policy(bed, without(action))
     assert action in CHECKED_ACTIONS
     text = stderr + json.dumps(report or {})
