@@ -1,4 +1,4 @@
-"""eks-reaper benchmarks on the local testbed (issue 6). Entry point: `scripts/bench`.
+"""eks-reaper benchmarks on the local testbed. Entry point: `scripts/bench`.
 
 Each step appends one JSON object per measurement to `--out` (JSON lines); `summary`
 turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:

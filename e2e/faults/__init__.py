@@ -1,1 +1,1 @@
-"""Fault-matrix tests (issue 7): the real eks-reaper binary against the real testbed."""
+"""Fault-matrix tests: the real eks-reaper binary against the real testbed."""

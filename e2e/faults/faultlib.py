@@ -41,14 +41,13 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class SafetyError(Exception):
-    """A wrong deletion or a report that does not match the apiserver. Deliberately not an
-    AssertionError: tests marked `xfail(raises=AssertionError)` for a known reporting gap
-    still fail loudly when safety is broken."""
+    """A wrong deletion or a report that does not match the apiserver: a named error type,
+    so a failing case says which of the four checks broke."""
 
 
 class ScenarioNotReached(Exception):
-    """The fault could not be produced as intended (the test proves nothing); also not an
-    AssertionError, so it is never taken for an expected failure."""
+    """The fault could not be produced as intended: the test proves nothing, so it fails
+    with this instead of passing."""
 
 
 def require(cond: bool, msg: str) -> None:
