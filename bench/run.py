@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from testbed import admission, workload  # noqa: E402
 from testbed.kube import Kube  # noqa: E402
+from testbed.ports import free_ports  # noqa: E402
 from testbed.tokens import token_for  # noqa: E402
 
 JSON = dict[str, Any]
@@ -605,12 +606,6 @@ def step_package(a: argparse.Namespace) -> None:
                          "buildSeconds": built, "command": "scripts/package"})
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def step_init(a: argparse.Namespace) -> None:
     """Cold starts of the x86_64 release binary under the Lambda RIE. The RIE starts the
     runtime process at the first invocation; its rapid core logs `INIT REPORT(durationMs: X)`
@@ -629,7 +624,7 @@ def step_init(a: argparse.Namespace) -> None:
     inits, durations = [], []
     import urllib.request
     for i in range(a.samples):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = free_ports(2)
         lf = logs / f"init-{i}.log"
         with lf.open("w") as out:
             proc = subprocess.Popen([rie, "--runtime-interface-emulator-address",

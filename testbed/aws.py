@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import boto3
 
@@ -31,7 +33,7 @@ FARGATE_NAMESPACE = "etl-fargate"
 
 
 def start_moto(port: int):
-    """Starts moto's ThreadedMotoServer on 127.0.0.1:port in this process."""
+    """Starts moto's ThreadedMotoServer on 127.0.0.1:port (0: any free one) in this process."""
     from moto.server import ThreadedMotoServer
 
     srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -39,11 +41,18 @@ def start_moto(port: int):
     return srv
 
 
-def client(service: str, moto_url: str):
-    return boto3.client(
-        service, region_name=REGION, endpoint_url=moto_url,
-        aws_access_key_id="testbed-admin", aws_secret_access_key="testbed-admin",
-    )
+#: What the testbed's own AWS calls sign with: moto without IAM enforcement accepts any key.
+ADMIN_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testbed-admin", "AWS_SECRET_ACCESS_KEY": "testbed-admin"}
+
+
+def client(service: str, endpoint_url: str, *, region: str = REGION,
+           credentials: Mapping[str, str] = ADMIN_CREDENTIALS) -> Any:
+    """A boto3 client for moto (or the CBOR bridge) at `endpoint_url`. `credentials` has
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: an env.json dict to sign as the reaper,
+    a user's key for a moto that enforces IAM, the testbed admin's by default."""
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url,
+                        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"])
 
 
 def create_resources(moto_url: str, apiserver_url: str, ca_pem: bytes, fargate_prefix: int = 28) -> dict:

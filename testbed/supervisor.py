@@ -26,7 +26,6 @@ import os
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +37,7 @@ import yaml
 
 from testbed import admission, aws, cbor_bridge, pki
 from testbed.fargate.standin import FargateStandIn
+from testbed.ports import free_ports
 from testbed.tokens import make_token
 
 log = logging.getLogger("testbed.supervisor")
@@ -55,18 +55,6 @@ def _die_with_parent() -> None:
     # Runs in the child between fork and exec. Popen is only ever called from the main
     # thread (PDEATHSIG fires when the *thread* that forked exits).
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def env_int(name: str, default: int) -> int:

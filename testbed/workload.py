@@ -92,6 +92,25 @@ def job_manifest(name: str, namespace: str, *, run_seconds: float = 2.0, exit_co
             "spec": spec}
 
 
+def pod_manifest(name: str, namespace: str, *, command: list[str] | None = None,
+                 node: str | None = None, labels: dict[str, str] | None = None,
+                 annotations: dict[str, str] | None = None, owner: JSON | None = None) -> JSON:
+    """A one-container pod with no controller, or controlled by `owner` (any object's
+    apiVersion/kind/metadata). `node` binds it at creation, so nothing schedules it; the
+    stand-in's annotations (RUN_SECONDS, KUBELET...) go in `annotations`."""
+    spec: JSON = {"restartPolicy": "Never",
+                  "containers": [{"name": "task", "image": IMAGE, "command": command or ["true"]}]}
+    if node:
+        spec["nodeName"] = node
+    metadata: JSON = {"name": name, "namespace": namespace, "labels": dict(labels or {}),
+                      "annotations": dict(annotations or {})}
+    if owner:
+        metadata["ownerReferences"] = [{"apiVersion": owner["apiVersion"], "kind": owner["kind"],
+                                        "name": owner["metadata"]["name"],
+                                        "uid": owner["metadata"]["uid"], "controller": True}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
 def finished_job_status(succeeded: bool, start: str, finish: str) -> JSON:
     """Status of a Job that ran one pod from `start` to `finish` (1.31+ validation:
     interim condition first, completionTime only for success, counters consistent)."""
@@ -369,14 +388,10 @@ def running_pods(kube: Kube, *, count: int, namespace: str = "etl",
     out: list[JSON] = []
 
     def one(i: int) -> None:
-        out.append(kube.create("v1", "pods", {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"running-{run_id}-{i:05d}", "namespace": namespace,
-                         "labels": {RUN_LABEL: run_id, KIND_LABEL: "running"},
-                         "annotations": {RUN_SECONDS: "-1"}},
-            "spec": {"restartPolicy": "Never", "containers": [
-                {"name": "svc", "image": IMAGE, "command": ["sleep", "infinity"]}]}},
-            namespace=namespace))
+        out.append(kube.create("v1", "pods", pod_manifest(
+            f"running-{run_id}-{i:05d}", namespace, command=["sleep", "infinity"],
+            labels={RUN_LABEL: run_id, KIND_LABEL: "running"},
+            annotations={RUN_SECONDS: "-1"}), namespace=namespace))
 
     kube.bulk(one, range(count), workers=workers)
     return out

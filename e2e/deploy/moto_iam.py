@@ -24,10 +24,10 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import requests
+
+from testbed.aws import client, start_moto
 
 
 def _patch_signature_payload() -> None:
@@ -70,12 +70,9 @@ def _record_checked_actions() -> None:
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """An in-process moto server (auth off until `enforce`); yields its URL."""
-    from moto.server import ThreadedMotoServer
-
     _patch_signature_payload()
     _record_checked_actions()
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
+    srv = start_moto(0)
     host, port = srv.get_host_and_port()
     url = f"http://{host}:{port}"
     # Backends are per process, not per server: start from nothing.
@@ -105,14 +102,9 @@ def for_moto(statements: list[dict]) -> list[dict]:
     return out
 
 
-def admin(url: str, service: str, region: str) -> Any:
-    return boto3.client(service, endpoint_url=url, region_name=region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
 def user_with_policy(url: str, region: str, name: str, statements: list[dict]) -> dict[str, str]:
     """Creates an IAM user holding exactly `statements`; returns its access key."""
-    iam = admin(url, "iam", region)
+    iam = client("iam", url, region=region)
     iam.create_user(UserName=name)
     doc = {"Version": "2012-10-17", "Statement": statements or [
         {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]}

@@ -26,9 +26,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from moto_iam import CHECKED_ACTIONS, admin, enforce, for_moto, moto_server
+from moto_iam import CHECKED_ACTIONS, enforce, for_moto, moto_server
 from template_policy import ACCOUNT, REGION, actions_of, function_role_statements
 from testbed import aws as testbed_aws  # the testbed's own resource layout
+from testbed.aws import client
 
 CACHE = Path(os.environ.get("EKS_REAPER_CACHE", Path.home() / ".cache" / "eks-reaper"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
@@ -64,7 +65,7 @@ def bed(env, reaper_bin):
     with moto_server() as url:
         ca_pem = Path(env["TESTBED_CA_FILE"]).read_bytes()
         testbed_aws.create_resources(url, env["TESTBED_APISERVER"], ca_pem)
-        iam = admin(url, "iam", REGION)
+        iam = client("iam", url, region=REGION)
         iam.create_user(UserName=USER)
         iam.create_access_key(UserName=USER)
         # The testbed's authenticator knows the reaper key; give our user that key so the
@@ -92,7 +93,7 @@ def run_with_policy(bed: dict, statements: list[dict]) -> tuple[int, dict | None
     url, testbed = bed["url"], bed["env"]
     requests.post(f"{url}/moto-api/reset-auth", data=b"inf", timeout=5).raise_for_status()
     doc = {"Version": "2012-10-17", "Statement": for_moto(statements)}
-    admin(url, "iam", REGION).put_user_policy(UserName=USER, PolicyName="eks-reaper", PolicyDocument=json.dumps(doc))
+    client("iam", url, region=REGION).put_user_policy(UserName=USER, PolicyName="eks-reaper", PolicyDocument=json.dumps(doc))
     enforce(url)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REAPER_"))}
     env.update({

@@ -19,8 +19,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from moto_iam import admin, enforce, for_moto, moto_server, user_with_policy
+from moto_iam import enforce, for_moto, moto_server, user_with_policy
 from template_policy import ACCOUNT, PARTITION, REGION, actions_of, function_role_statements
+from testbed.aws import client
 
 CLUSTER = "etl"
 PARAMS = {"ClusterNames": CLUSTER}
@@ -95,9 +96,9 @@ def test_vpc_eni_permissions_only_in_a_vpc():
 def moto():
     """moto with one cluster, one Fargate profile and a subnet; enforcement still off."""
     with moto_server() as url:
-        ec2 = admin(url, "ec2", REGION)
-        eks = admin(url, "eks", REGION)
-        iam = admin(url, "iam", REGION)
+        ec2 = client("ec2", url, region=REGION)
+        eks = client("eks", url, region=REGION)
+        iam = client("iam", url, region=REGION)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/28", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
         role = iam.create_role(RoleName="cluster", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -109,11 +110,8 @@ def moto():
 
 def run_calls(moto: dict, key: dict) -> dict[str, str]:
     """The AWS calls of one eks-reaper run, in order; 'ok' or the error code per action."""
-    kw = dict(endpoint_url=moto["url"], region_name=REGION, aws_access_key_id=key["AWS_ACCESS_KEY_ID"],
-              aws_secret_access_key=key["AWS_SECRET_ACCESS_KEY"])
-    import boto3
-
-    eks, ec2, cw = (boto3.client(s, **kw) for s in ("eks", "ec2", "cloudwatch"))
+    eks, ec2, cw = (client(s, moto["url"], region=REGION, credentials=key)
+                    for s in ("eks", "ec2", "cloudwatch"))
     calls = {
         "eks:DescribeCluster": lambda: eks.describe_cluster(name=CLUSTER),
         "eks:ListFargateProfiles": lambda: eks.list_fargate_profiles(clusterName=CLUSTER),
@@ -169,8 +167,6 @@ def test_enforcement_is_really_on(moto, principals):
 def test_moto_ignores_the_namespace_condition_and_resource_scoping(moto, principals):
     """Documents moto's limits: if this starts failing, moto learned to enforce them and
     for_moto() should stop widening the policy."""
-    import boto3
-
     url = moto["url"]
     requests.post(f"{url}/moto-api/reset-auth", data=b"inf", timeout=5).raise_for_status()
     try:
@@ -183,12 +179,8 @@ def test_moto_ignores_the_namespace_condition_and_resource_scoping(moto, princip
     finally:
         enforce(url)
 
-    def client(service, key):
-        return boto3.client(service, endpoint_url=url, region_name=REGION,
-                            aws_access_key_id=key["AWS_ACCESS_KEY_ID"], aws_secret_access_key=key["AWS_SECRET_ACCESS_KEY"])
-
     # Allowed although the namespace differs: the condition is not evaluated.
-    client("cloudwatch", wrong_ns).put_metric_data(Namespace="EKSReaper", MetricData=[{"MetricName": "X", "Value": 1}])
+    client("cloudwatch", url, region=REGION, credentials=wrong_ns).put_metric_data(Namespace="EKSReaper", MetricData=[{"MetricName": "X", "Value": 1}])
     # Denied although the resource is the right one: moto checks against "*".
     with pytest.raises(ClientError, match="AccessDenied"):
-        client("ec2", scoped).describe_subnets(SubnetIds=[moto["subnet"]])
+        client("ec2", url, region=REGION, credentials=scoped).describe_subnets(SubnetIds=[moto["subnet"]])

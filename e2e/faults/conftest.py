@@ -1,5 +1,5 @@
 """Fixtures for the fault-matrix tests. The testbed must be up (`scripts/testbed up`);
-$EKS_REAPER_TESTBED picks the state dir as everywhere else, and `env` comes from
+$EKS_REAPER_TESTBED picks the state dir as everywhere else; `env` and `kube` come from
 testbed.pytest_plugin."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from testbed.kube import Kube
 from testbed.workload import delete_namespace
 
 from . import faultlib
@@ -26,13 +25,6 @@ def reaper_bin() -> Path:
     if not path.exists():
         pytest.fail(f"no eks-reaper binary at {path}")
     return path
-
-
-@pytest.fixture(scope="session")
-def kube(env) -> Kube:
-    k = Kube.from_kubeconfig(env["KUBECONFIG"])
-    yield k
-    k.close()
 
 
 @pytest.fixture

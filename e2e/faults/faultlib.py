@@ -29,8 +29,9 @@ import requests
 from testbed.fargate.kubelet import KUBELET
 from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import ApiError, Kube, now_rfc3339
+from testbed.ports import free_ports
 from testbed.workload import (BULK_MANAGER, RUN_LABEL, bulk_finished, finished_job_status,
-                              job_manifest, terminated_pod_status)
+                              job_manifest, pod_manifest, terminated_pod_status)
 
 JSON = dict[str, Any]
 
@@ -272,12 +273,6 @@ def paused(p: subprocess.Popen, after: str, timeout: float = 30) -> Iterator[Non
 
 # ---- the Lambda entry point under the Runtime Interface Emulator -------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclasses.dataclass
 class Invocation:
     status: int
@@ -306,8 +301,7 @@ class LambdaRie:
                  timeout_seconds: int = 120):
         self.env = env
         self.extra = {"AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout_seconds), **(extra_env or {})}
-        self.port = free_port()
-        self.api_port = free_port()
+        self.port, self.api_port = free_ports(2)
         self.log = tempfile.NamedTemporaryFile(mode="w+", prefix="faults-rie-", suffix=".log")
         self.proc: subprocess.Popen | None = None
 
@@ -392,12 +386,8 @@ def _bare_pod(kube: Kube, ns: str, name: str, *, phase: str, finished_ago: float
     """A pod with no owner, bound to the testbed's EC2-like node; the Fargate stand-in
     keeps off it (KUBELET=none) and the status is written here."""
     ann = {KUBELET: "none", **(annotations or {})}
-    pod = kube.create("v1", "pods", {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "labels": labels or {}, "annotations": ann},
-        "spec": {"restartPolicy": "Never", "nodeName": EC2_NODE,
-                 "containers": [{"name": "task", "image": "busybox:1.36",
-                                 "command": ["true"]}]}}, namespace=ns)
+    pod = kube.create("v1", "pods", pod_manifest(name, ns, node=EC2_NODE, labels=labels,
+                                                 annotations=ann), namespace=ns)
     if phase == "Running":
         start = now_rfc3339(-60)
         status = {"phase": "Running", "startTime": start, "hostIP": "10.0.0.10",

@@ -13,15 +13,17 @@ import base64
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
+
+from testbed.aws import client, start_moto
+from testbed.ports import free_port
 
 from . import faultlib as fl
 from .faultlib import assert_counts_match, assert_nothing_deleted, assert_nothing_wrong_deleted
 
 
 def closed_port_url() -> str:
-    return f"http://127.0.0.1:{fl.free_port()}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 # ---- a second moto with a cluster we can put in any state ---------------------------------
@@ -29,14 +31,11 @@ def closed_port_url() -> str:
 @pytest.fixture(scope="module")
 def own_moto(env):
     from moto.eks.models import eks_backends
-    from moto.server import ThreadedMotoServer
 
-    port = fl.free_port()
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    srv.start()
+    port = free_port()
+    srv = start_moto(port)
     url = f"http://127.0.0.1:{port}"
-    eks = boto3.client("eks", region_name=env["AWS_REGION"], endpoint_url=url,
-                       aws_access_key_id="faults", aws_secret_access_key="faults")
+    eks = client("eks", url, region=env["AWS_REGION"])
     eks.create_cluster(name=env["TESTBED_CLUSTER"], version="1.37",
                        roleArn=f"arn:aws:iam::{env['TESTBED_ACCOUNT_ID']}:role/eks-cluster",
                        resourcesVpcConfig={"subnetIds": []})
@@ -161,9 +160,7 @@ def test_one_failing_cluster_does_not_stop_the_others(env, kube, namespace):
 def metrics_in(env: dict, namespace: str) -> set[str]:
     """Metric names moto's CloudWatch holds in `namespace` (query protocol, straight to
     moto: the CBOR bridge is only for the product's SDK)."""
-    cw = boto3.client("cloudwatch", region_name=env["AWS_REGION"],
-                      endpoint_url=env["TESTBED_MOTO_URL"],
-                      aws_access_key_id="faults", aws_secret_access_key="faults")
+    cw = client("cloudwatch", env["TESTBED_MOTO_URL"], region=env["AWS_REGION"])
     return {m["MetricName"] for m in cw.list_metrics(Namespace=namespace)["Metrics"]}
 
 

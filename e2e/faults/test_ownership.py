@@ -11,6 +11,7 @@ from __future__ import annotations
 from testbed.fargate.kubelet import KUBELET
 from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import Kube, now_rfc3339
+from testbed.workload import pod_manifest
 
 from . import faultlib as fl
 from .faultlib import KEEP_ANNOTATION, TWO_DAYS
@@ -21,16 +22,9 @@ JOB_ID_LABEL = "faults.eks-reaper/owned"
 def owned_pod(kube: Kube, ns: str, name: str, owner: dict, *, evicted: bool) -> str:
     """A pod controlled by `owner` (an object's apiVersion/kind/metadata) that finished two
     days ago, Evicted or Failed; returns its uid."""
-    ref = {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-           "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-           "controller": True}
-    pod = kube.create("v1", "pods", {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "ownerReferences": [ref],
-                     "labels": {JOB_ID_LABEL: "true"}, "annotations": {KUBELET: "none"}},
-        "spec": {"restartPolicy": "Never", "nodeName": EC2_NODE,
-                 "containers": [{"name": "task", "image": "busybox:1.36", "command": ["true"]}]},
-    }, namespace=ns)
+    pod = kube.create("v1", "pods", pod_manifest(
+        name, ns, node=EC2_NODE, owner=owner, labels={JOB_ID_LABEL: "true"},
+        annotations={KUBELET: "none"}), namespace=ns)
     at = now_rfc3339(-TWO_DAYS)
     status = {"phase": "Failed", "startTime": at,
               "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": at}]}

@@ -9,8 +9,7 @@ import tempfile
 import threading
 from typing import Any, Callable
 
-import boto3
-
+from ..aws import client
 from ..kube import ApiError, Kube
 from .kubelet import KUBELET, Kubelet
 from .nodes import EC2_NODE, Nodes
@@ -69,10 +68,8 @@ class FargateStandIn:
         Fargate profile as moto's EKS describes it. Logs to $TESTBED_LOGS/fargate.log."""
 
         def aws(service: str) -> Any:
-            return boto3.client(service, region_name=env.get("AWS_REGION", "us-east-1"),
-                                endpoint_url=env["TESTBED_MOTO_URL"],
-                                aws_access_key_id="testbed-admin",
-                                aws_secret_access_key="testbed-admin")
+            return client(service, env["TESTBED_MOTO_URL"],
+                          region=env.get("AWS_REGION", "us-east-1"))
 
         kube = Kube.from_kubeconfig(env["KUBECONFIG"])
         profile = aws("eks").describe_fargate_profile(

@@ -1,14 +1,17 @@
 """Fixtures for the testbed's self-tests against the running testbed (`scripts/testbed up`
 first).
 
-`env` (env.json as a dict) comes from testbed.pytest_plugin; `api` is the apiserver URL;
-`admin` a requests session as system:masters; `kube` the admin `Kube` client;
+`env` (env.json as a dict) and `kube` (the admin `Kube` client) come from
+testbed.pytest_plugin; `api` is the apiserver URL; `admin` a requests session as
+system:masters; `namespace` a fresh namespace where pods can be created at once;
 `as_identity` makes a session that authenticates with a fresh EKS token for `reaper` or
 `norbac`.
 Unit tests that need no testbed simply do not use these fixtures.
 """
 
 from __future__ import annotations
+
+import secrets
 
 import pytest
 import requests
@@ -23,11 +26,13 @@ def api(env) -> str:
     return env["TESTBED_APISERVER"]
 
 
-@pytest.fixture(scope="module")
-def kube(env) -> Kube:
-    k = Kube.from_kubeconfig(env["KUBECONFIG"])
-    yield k
-    k.close()
+@pytest.fixture
+def namespace(kube: Kube) -> str:
+    name = f"t-{secrets.token_hex(4)}"
+    kube.ensure_namespace(name)
+    kube.wait_for_pod_admission(name)
+    yield name
+    kube.delete("v1", "namespaces", name, missing_ok=True)
 
 
 @pytest.fixture

@@ -21,19 +21,10 @@ from testbed.admission import DENIED_PREFIX, GUARD_TEXT, POLICY
 from testbed.fargate.kubelet import KUBELET, RUN_SECONDS
 from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import Kube, now_rfc3339, resource_path
-from testbed.workload import (BULK_MANAGER, finished_job_status, job_manifest,
+from testbed.workload import (BULK_MANAGER, finished_job_status, job_manifest, pod_manifest,
                               terminated_pod_status)
 
 PROTECTED = ["kube-system", "kube-public", "kube-node-lease"]
-
-
-@pytest.fixture
-def namespace(kube):
-    name = f"vap-{secrets.token_hex(4)}"
-    kube.ensure_namespace(name)
-    kube.wait_for_pod_admission(name)
-    yield name
-    kube.delete("v1", "namespaces", name, missing_ok=True)
 
 
 @pytest.fixture
@@ -53,23 +44,12 @@ def protected_cleanup(kube):
 
 # ---- fixtures: objects in a known state --------------------------------------------------
 
-def bare_pod(name: str, namespace: str, annotations: dict[str, str],
-             node: str | None = None) -> dict:
-    spec: dict = {"restartPolicy": "Never",
-                  "containers": [{"name": "c", "image": "busybox:1.36",
-                                  "command": ["sleep", "infinity"]}]}
-    if node:
-        spec["nodeName"] = node
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
-            "spec": spec}
-
-
 def finished_pod(kube: Kube, namespace: str, succeeded: bool = True) -> dict:
     """A bare pod on the EC2-like node whose status (Succeeded/Failed) is written here; the
     Fargate stand-in's kubelet is told to leave it alone."""
     name = f"done-{secrets.token_hex(3)}"
-    pod = kube.create("v1", "pods", bare_pod(name, namespace, {KUBELET: "none"}, EC2_NODE),
+    pod = kube.create("v1", "pods", pod_manifest(name, namespace, node=EC2_NODE,
+                                                 annotations={KUBELET: "none"}),
                       namespace=namespace)
     status = terminated_pod_status(pod, succeeded, now_rfc3339(-120), now_rfc3339(-60))
     pod = kube.patch_status("v1", "pods", name, {"status": status}, namespace,
@@ -80,8 +60,9 @@ def finished_pod(kube: Kube, namespace: str, succeeded: bool = True) -> dict:
 
 def pending_pod(kube: Kube, namespace: str) -> dict:
     """Unbound and left alone by the stand-in: Pending for good."""
-    pod = kube.create("v1", "pods", bare_pod(f"pending-{secrets.token_hex(3)}", namespace,
-                                             {KUBELET: "none"}), namespace=namespace)
+    pod = kube.create("v1", "pods", pod_manifest(f"pending-{secrets.token_hex(3)}", namespace,
+                                                 annotations={KUBELET: "none"}),
+                      namespace=namespace)
     assert pod["status"]["phase"] == "Pending"
     return pod
 
@@ -89,7 +70,8 @@ def pending_pod(kube: Kube, namespace: str) -> dict:
 def running_pod(kube: Kube, namespace: str) -> dict:
     """Run by the stand-in's kubelet until deleted; returned once it is Running."""
     name = f"running-{secrets.token_hex(3)}"
-    kube.create("v1", "pods", bare_pod(name, namespace, {RUN_SECONDS: "-1"}), namespace=namespace)
+    kube.create("v1", "pods", pod_manifest(name, namespace, command=["sleep", "infinity"],
+                                           annotations={RUN_SECONDS: "-1"}), namespace=namespace)
     deadline = time.monotonic() + 60
     while True:
         pod = kube.get("v1", "pods", name, namespace)

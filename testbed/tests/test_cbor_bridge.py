@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import socket
 import struct
 import urllib.error
 import urllib.request
@@ -23,18 +22,13 @@ from moto.server import ThreadedMotoServer
 
 from testbed import cbor_bridge
 from testbed.cbor_bridge import PATH_PREFIX, start_bridge
+from testbed.ports import free_port
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # testbed/fixtures
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKIDTESTBED/20261128/eu-west-1/monitoring/aws4_request, "
     "SignedHeaders=host;x-amz-date, Signature=0000"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

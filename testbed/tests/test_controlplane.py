@@ -10,7 +10,8 @@ import time
 import uuid
 from pathlib import Path
 
-import boto3
+from testbed.aws import client
+from testbed.workload import job_manifest
 
 GO_MOD = Path(__file__).resolve().parents[1] / "controlplane" / "go.mod"
 
@@ -22,9 +23,7 @@ def kube_version() -> str:
 
 
 def aws(env, service):
-    return boto3.client(service, region_name=env["AWS_REGION"], endpoint_url=env["AWS_ENDPOINT_URL"],
-                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    return client(service, env["AWS_ENDPOINT_URL"], region=env["AWS_REGION"], credentials=env)
 
 
 def kubectl(env, *args) -> subprocess.CompletedProcess:
@@ -80,9 +79,7 @@ def test_job_controller_and_namespace_controller_run(admin, api):
             assert time.monotonic() < deadline, "serviceaccount controller did not create default SA"
             time.sleep(0.2)
         # WHEN a Job is created
-        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "probe"},
-               "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
-                   {"name": "c", "image": "busybox", "command": ["true"]}]}}}}
+        job = job_manifest("probe", ns)
         r = admin.post(f"{api}/apis/batch/v1/namespaces/{ns}/jobs", json=job, timeout=10)
         assert r.status_code == 201, r.text
         uid = r.json()["metadata"]["uid"]

@@ -10,28 +10,19 @@ from __future__ import annotations
 import secrets
 import time
 
-import boto3
 import pytest
 
+from testbed.aws import client
+from testbed.fargate.kubelet import RUN_SECONDS
 from testbed.fargate.nodes import COMPUTE_TYPE_LABEL, EC2_NODE
 from testbed.fargate.profiles import FARGATE_SCHEDULER, PROFILE_LABEL
 from testbed.fargate.standin import FargateStandIn
-from testbed.workload import RUN_LABEL, job_finished, job_manifest
+from testbed.workload import RUN_LABEL, job_finished, job_manifest, pod_manifest
 
 
 @pytest.fixture(scope="module")
 def ec2(env):
-    return boto3.client("ec2", region_name=env["AWS_REGION"], endpoint_url=env["TESTBED_MOTO_URL"],
-                        aws_access_key_id="testbed-admin", aws_secret_access_key="testbed-admin")
-
-
-@pytest.fixture
-def namespace(kube):
-    name = f"t-{secrets.token_hex(4)}"
-    kube.ensure_namespace(name)
-    kube.wait_for_pod_admission(name)
-    yield name
-    kube.delete("v1", "namespaces", name, missing_ok=True)
+    return client("ec2", env["TESTBED_MOTO_URL"], region=env["AWS_REGION"])
 
 
 @pytest.fixture
@@ -199,11 +190,10 @@ def test_pods_outside_the_profile_run_on_the_ec2_node_without_an_eni(kube, env, 
 
 
 def test_running_pod_deleted_gracefully_is_killed_and_removed_by_the_kubelet(kube, namespace):
-    kube.create("v1", "pods", {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {
-            "name": "svc", "annotations": {"testbed.eks-reaper/run-seconds": "-1"}},
-        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 30,
-                 "containers": [{"name": "c", "image": "busybox:1.36"}]}}, namespace=namespace)
+    pod = pod_manifest("svc", namespace, command=["sleep", "infinity"],
+                       annotations={RUN_SECONDS: "-1"})
+    pod["spec"]["terminationGracePeriodSeconds"] = 30
+    kube.create("v1", "pods", pod, namespace=namespace)
     wait_for(lambda: kube.get("v1", "pods", "svc", namespace)["status"].get("phase") == "Running",
              30, "pod running")
     t0 = time.monotonic()

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 
-import pytest
-
+from testbed.aws import client
 from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import parse_rfc3339
 from testbed.workload import (BULK_MANAGER, RUN_LABEL, bulk_finished, job_finished, retained,
                               stream, wait_jobs_finished)
-
-
-@pytest.fixture
-def namespace(kube):
-    name = f"t-{secrets.token_hex(4)}"
-    kube.ensure_namespace(name)
-    yield name
-    kube.delete("v1", "namespaces", name, missing_ok=True)
 
 
 def test_bulk_jobs_are_finished_in_the_past_and_left_alone_by_the_job_controller(kube, namespace):
@@ -118,10 +108,7 @@ def test_ttl_controller_acts_on_bulk_jobs_exactly_when_the_testbed_runs_it(kube,
 
 
 def test_bulk_run_pods_are_finished_by_the_stand_in_and_fargate_ones_hold_an_ip(kube, env):
-    import boto3
-
-    ec2 = boto3.client("ec2", region_name=env["AWS_REGION"], endpoint_url=env["TESTBED_MOTO_URL"],
-                       aws_access_key_id="testbed-admin", aws_secret_access_key="testbed-admin")
+    ec2 = client("ec2", env["TESTBED_MOTO_URL"], region=env["AWS_REGION"])
     subnets = env["TESTBED_FARGATE_SUBNETS"].split(",")
 
     def free():
