@@ -19,6 +19,7 @@ Layout:
     workload.py       job generator (a workflow engine) and bulk finished fixtures
     cbor_bridge.py    CloudWatch rpc-v2-cbor -> moto bridge
     state.py          where a running testbed keeps its state; env.json for tests
+    ports.py          free loopback ports
     pytest_plugin.py  the `env` fixture shared by every suite
     tests/            the testbed's self-tests
 
