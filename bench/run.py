@@ -1,4 +1,4 @@
-"""eks-reaper benchmarks on the local testbed (issue 6). Entry point: `scripts/bench`.
+"""eks-reaper benchmarks on the local testbed. Entry point: `scripts/bench`.
 
 Each step appends one JSON object per measurement to `--out` (JSON lines); `summary`
 turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:
@@ -10,7 +10,7 @@ turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:
             A contender `reaper:policy-on` / `reaper:policy-off` is eks-reaper with the
             admission policy (infra/rbac/eks-reaper-admission-policy.yaml) applied /
             removed just before its drain, each switch confirmed by a probe deletion
-            (tests/testbed/admission.py); the policy is re-applied at the end.
+            (testbed/admission.py); the policy is re-applied at the end.
   ttl       the native TTL-after-finished controller on the same fixture with
             ttlSecondsAfterFinished set so that every Job falls due at one instant.
   idle      retained (not yet due) Jobs + running pods, nothing to delete: eks-reaper runs.
@@ -41,10 +41,11 @@ from typing import Any
 from requests import Session
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 from testbed import admission, workload  # noqa: E402
 from testbed.kube import Kube  # noqa: E402
+from testbed.ports import free_ports  # noqa: E402
 from testbed.tokens import token_for  # noqa: E402
 
 JSON = dict[str, Any]
@@ -605,12 +606,6 @@ def step_package(a: argparse.Namespace) -> None:
                          "buildSeconds": built, "command": "scripts/package"})
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def step_init(a: argparse.Namespace) -> None:
     """Cold starts of the x86_64 release binary under the Lambda RIE. The RIE starts the
     runtime process at the first invocation; its rapid core logs `INIT REPORT(durationMs: X)`
@@ -619,7 +614,7 @@ def step_init(a: argparse.Namespace) -> None:
     RIE's own `Init Duration` in the REPORT line is not that: it reads ~0.02 ms.) One fresh
     RIE, hence one fresh runtime process, per sample."""
     env = load_env()
-    rie = subprocess.check_output([str(ROOT / "tests/lambda-rie/build.sh")], text=True).strip()
+    rie = subprocess.check_output([str(ROOT / "testbed/lambda-rie/build.sh")], text=True).strip()
     logs = Path(a.logs)
     logs.mkdir(parents=True, exist_ok=True)
     e = reaper_env(env)
@@ -629,7 +624,7 @@ def step_init(a: argparse.Namespace) -> None:
     inits, durations = [], []
     import urllib.request
     for i in range(a.samples):
-        p1, p2 = free_port(), free_port()
+        p1, p2 = free_ports(2)
         lf = logs / f"init-{i}.log"
         with lf.open("w") as out:
             proc = subprocess.Popen([rie, "--runtime-interface-emulator-address",

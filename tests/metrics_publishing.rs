@@ -1,5 +1,5 @@
 //! The CloudWatch sink through the real SDK path: aws-sdk-cloudwatch (rpc-v2-cbor) →
-//! `tests/testbed/cbor_bridge.py` → moto, and the metrics read back the same way.
+//! `testbed/cbor_bridge.py` → moto, and the metrics read back the same way.
 //!
 //! Needs the testbed's Python venv (`scripts/lib/common.sh`); set `EKS_REAPER_PYTHON` to
 //! use another interpreter with `moto[server]` and `cbor2`. `CBOR_BRIDGE_RECORD_DIR` makes
@@ -30,7 +30,7 @@ fn start_moto_and_bridge() -> (Process, Process, String) {
     let (moto, moto_port) = moto::start();
     let mut command = Command::new(moto::python());
     command
-        .arg(root().join("tests/testbed/cbor_bridge.py"))
+        .arg(root().join("testbed/cbor_bridge.py"))
         .args([
             "--moto-url",
             &format!("http://127.0.0.1:{moto_port}"),

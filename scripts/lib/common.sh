@@ -9,12 +9,12 @@ mkdir -p "$CACHE"
 # Prints the path of the project venv (created on first use, keyed by requirements hash).
 venv() {
   local key dir
-  key="$(sha256sum "$ROOT/tests/requirements.txt" | cut -c1-16)"
+  key="$(sha256sum "$ROOT/testbed/requirements.txt" | cut -c1-16)"
   dir="$CACHE/venv-$key"
   if [[ ! -x "$dir/bin/python" || ! -f "$dir/.complete" ]]; then
     rm -rf "$dir"
     python3 -m venv "$dir" >&2
-    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/requirements.txt" >&2
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/testbed/requirements.txt" >&2
     touch "$dir/.complete"
   fi
   echo "$dir"

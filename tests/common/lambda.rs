@@ -14,10 +14,10 @@ use super::{eventually, free_port, root};
 fn rie_path() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
     PATH.get_or_init(|| {
-        let out = std::process::Command::new(root().join("tests/lambda-rie/build.sh"))
+        let out = std::process::Command::new(root().join("testbed/lambda-rie/build.sh"))
             .stderr(Stdio::inherit())
             .output()
-            .expect("tests/lambda-rie/build.sh");
+            .expect("testbed/lambda-rie/build.sh");
         assert!(out.status.success(), "building the Lambda RIE failed");
         String::from_utf8(out.stdout)
             .expect("path")

@@ -215,7 +215,7 @@ impl Fargate {
 }
 
 /// Labels of test-made objects in the Fargate namespace: this harness's and the workload
-/// generator's (`tests/testbed/workload.py`, Python self-tests).
+/// generator's (`testbed/workload.py`, Python self-tests).
 pub(crate) const TEST_LABELS: [&str; 2] = [RUN_LABEL, "testbed.eks-reaper/run"];
 
 /// Deletes every test-made Job and pod in the Fargate namespace (any run id, by label) and

@@ -1,0 +1,186 @@
+"""The function role's policy in template.yaml: exactly what a run needs, enforced by moto.
+
+Static checks read the policy from template.yaml. The moto checks call the AWS APIs that
+eks-reaper calls (same operations, same protocols: boto3 here; the binary in
+test_iam_binary.py) as a principal holding only that policy, with moto's IAM enforcement
+on: every call succeeds, and with any one action removed exactly that call is denied.
+
+What moto cannot enforce, and is therefore only checked statically here:
+resource scoping (moto evaluates EKS/EC2/CloudWatch calls against "*") and the
+cloudwatch:namespace condition (moto ignores condition keys it has no value for).
+See moto_iam.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from moto_iam import enforce, for_moto, moto_server, user_with_policy
+from template_policy import ACCOUNT, PARTITION, REGION, actions_of, function_role_statements
+from testbed.aws import client
+
+CLUSTER = "etl"
+PARAMS = {"ClusterNames": CLUSTER}
+RUN_ACTIONS = [
+    "cloudwatch:PutMetricData",
+    "ec2:DescribeSubnets",
+    "eks:DescribeCluster",
+    "eks:DescribeFargateProfile",
+    "eks:ListFargateProfiles",
+]
+_names = itertools.count()
+
+
+def statements(**params: str) -> list[dict]:
+    return function_role_statements({**PARAMS, **params})
+
+
+# --- static: read from template.yaml -------------------------------------------------
+
+
+def test_role_grants_exactly_the_actions_of_a_run_plus_its_own_logs():
+    acts = sorted({a for s in statements() for a in actions_of(s)})
+    assert acts == sorted(RUN_ACTIONS + ["logs:CreateLogStream", "logs:PutLogEvents"])
+    assert all(s["Effect"] == "Allow" for s in statements())
+    assert not [a for a in acts if "*" in a], "no wildcard actions"
+
+
+def test_eks_actions_are_scoped_to_the_named_clusters():
+    st = statements(ClusterNames="etl,batch-prod")
+    eks = sorted((tuple(sorted(actions_of(s))), s["Resource"]) for s in st
+                 if any(a.startswith("eks:") for a in actions_of(s)))
+    arn = f"arn:{PARTITION}:eks:{REGION}:{ACCOUNT}"
+    assert eks == sorted([
+        (("eks:DescribeCluster", "eks:ListFargateProfiles"), f"{arn}:cluster/etl"),
+        (("eks:DescribeCluster", "eks:ListFargateProfiles"), f"{arn}:cluster/batch-prod"),
+        (("eks:DescribeFargateProfile",), f"{arn}:fargateprofile/etl/*"),
+        (("eks:DescribeFargateProfile",), f"{arn}:fargateprofile/batch-prod/*"),
+    ])
+
+
+def test_only_actions_without_resource_level_permissions_use_star():
+    star = sorted(a for s in statements() if s["Resource"] == "*" for a in actions_of(s))
+    assert star == ["cloudwatch:PutMetricData", "ec2:DescribeSubnets"]
+
+
+def test_put_metric_data_is_limited_to_the_namespace():
+    st = [s for s in statements(MetricsNamespace="Team/Reaper") if "cloudwatch:PutMetricData" in actions_of(s)]
+    assert [s["Condition"] for s in st] == [{"StringEquals": {"cloudwatch:namespace": "Team/Reaper"}}]
+
+
+def test_emf_sink_needs_no_put_metric_data():
+    assert "cloudwatch:PutMetricData" not in {a for s in statements(MetricsSink="emf") for a in actions_of(s)}
+
+
+def test_assume_role_only_on_the_given_arns():
+    assert "sts:AssumeRole" not in {a for s in statements() for a in actions_of(s)}
+    arns = "arn:aws:iam::444455556666:role/a,arn:aws:iam::777788889999:role/b"
+    st = [s for s in statements(AssumeRoleArns=arns, ClusterRoleArns="x=y") if "sts:AssumeRole" in actions_of(s)]
+    assert [s["Resource"] for s in st] == [arns.split(",")]
+
+
+def test_vpc_eni_permissions_only_in_a_vpc():
+    assert "ec2:CreateNetworkInterface" not in {a for s in statements() for a in actions_of(s)}
+    st = statements(VpcSubnetIds="subnet-1,subnet-2", VpcSecurityGroupIds="sg-1")
+    assert "ec2:CreateNetworkInterface" in {a for s in st for a in actions_of(s)}
+
+
+# --- moto: the same API calls, IAM enforced ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto():
+    """moto with one cluster, one Fargate profile and a subnet; enforcement still off."""
+    with moto_server() as url:
+        ec2 = client("ec2", url, region=REGION)
+        eks = client("eks", url, region=REGION)
+        iam = client("iam", url, region=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/28", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+        role = iam.create_role(RoleName="cluster", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        eks.create_cluster(name=CLUSTER, roleArn=role, resourcesVpcConfig={"subnetIds": [subnet]})
+        eks.create_fargate_profile(fargateProfileName="etl-fargate", clusterName=CLUSTER, podExecutionRoleArn=role,
+                                   subnets=[subnet], selectors=[{"namespace": "etl-fargate"}])
+        yield {"url": url, "subnet": subnet}
+
+
+def run_calls(moto: dict, key: dict) -> dict[str, str]:
+    """The AWS calls of one eks-reaper run, in order; 'ok' or the error code per action."""
+    eks, ec2, cw = (client(s, moto["url"], region=REGION, credentials=key)
+                    for s in ("eks", "ec2", "cloudwatch"))
+    calls = {
+        "eks:DescribeCluster": lambda: eks.describe_cluster(name=CLUSTER),
+        "eks:ListFargateProfiles": lambda: eks.list_fargate_profiles(clusterName=CLUSTER),
+        "eks:DescribeFargateProfile": lambda: eks.describe_fargate_profile(clusterName=CLUSTER, fargateProfileName="etl-fargate"),
+        "ec2:DescribeSubnets": lambda: ec2.describe_subnets(SubnetIds=[moto["subnet"]]),
+        "cloudwatch:PutMetricData": lambda: cw.put_metric_data(Namespace="EKSReaper", MetricData=[
+            {"MetricName": "RunSucceeded", "Value": 1, "Unit": "Count", "Dimensions": [{"Name": "ClusterName", "Value": CLUSTER}]}]),
+    }
+    out = {}
+    for action, call in calls.items():
+        try:
+            call()
+            out[action] = "ok"
+        except ClientError as e:
+            # moto answers EKS's REST-JSON calls with a query-style XML error body.
+            out[action] = "AccessDenied" if "AccessDenied" in str(e) else e.response["Error"]["Code"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def principals(moto):
+    """Users created while enforcement is off: the full template policy, and one per
+    action with that action removed. Then enforcement goes on for the rest of the module."""
+    full = for_moto(statements())
+    users = {"full": user_with_policy(moto["url"], REGION, f"reaper-full-{next(_names)}", full)}
+    for action in RUN_ACTIONS:
+        reduced = []
+        for s in statements():
+            kept = [a for a in actions_of(s) if a != action]
+            if kept:
+                reduced.append({**s, "Action": kept})
+        users[action] = user_with_policy(moto["url"], REGION, f"reaper-minus-{next(_names)}", for_moto(reduced))
+    users["nothing"] = user_with_policy(moto["url"], REGION, f"reaper-none-{next(_names)}", [])
+    enforce(moto["url"])
+    return users
+
+
+def test_template_policy_allows_every_call_of_a_run(moto, principals):
+    assert run_calls(moto, principals["full"]) == {a: "ok" for a in run_calls(moto, principals["full"])}
+
+
+@pytest.mark.parametrize("action", RUN_ACTIONS)
+def test_removing_one_action_denies_exactly_that_call(moto, principals, action):
+    result = run_calls(moto, principals[action])
+    assert result[action] == "AccessDenied", result
+    assert {a: r for a, r in result.items() if a != action} == {a: "ok" for a in result if a != action}
+
+
+def test_enforcement_is_really_on(moto, principals):
+    assert set(run_calls(moto, principals["nothing"]).values()) == {"AccessDenied"}
+
+
+def test_moto_ignores_the_namespace_condition_and_resource_scoping(moto, principals):
+    """Documents moto's limits: if this starts failing, moto learned to enforce them and
+    for_moto() should stop widening the policy."""
+    url = moto["url"]
+    requests.post(f"{url}/moto-api/reset-auth", data=b"inf", timeout=5).raise_for_status()
+    try:
+        wrong_ns = user_with_policy(url, REGION, f"wrong-ns-{next(_names)}", [{
+            "Effect": "Allow", "Action": "monitoring:PutMetricData", "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": "SomethingElse"}}}])
+        scoped = user_with_policy(url, REGION, f"scoped-{next(_names)}", [{
+            "Effect": "Allow", "Action": "ec2:DescribeSubnets",
+            "Resource": f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/{moto['subnet']}"}])
+    finally:
+        enforce(url)
+
+    # Allowed although the namespace differs: the condition is not evaluated.
+    client("cloudwatch", url, region=REGION, credentials=wrong_ns).put_metric_data(Namespace="EKSReaper", MetricData=[{"MetricName": "X", "Value": 1}])
+    # Denied although the resource is the right one: moto checks against "*".
+    with pytest.raises(ClientError, match="AccessDenied"):
+        client("ec2", url, region=REGION, credentials=scoped).describe_subnets(SubnetIds=[moto["subnet"]])

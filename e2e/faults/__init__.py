@@ -1,0 +1,1 @@
+"""Fault-matrix tests: the real eks-reaper binary against the real testbed."""

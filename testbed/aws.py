@@ -1,0 +1,117 @@
+"""moto side of the testbed: the in-process moto server and the AWS resources of cluster `etl`.
+
+Layout (VPC 10.0.0.0/16, us-east-1; capacity = 2^(32-prefix) - 5 as on AWS):
+
+    subnet        CIDR            AZ          usable  used by
+    cluster-a     10.0.0.0/26     us-east-1a  59      cluster (EC2-like nodes)
+    fargate-b     10.0.1.0/28     us-east-1b  11      cluster + Fargate profile
+    fargate-c     10.0.1.16/28    us-east-1c  11      cluster + Fargate profile
+
+All three are the cluster's `resourcesVpcConfig.subnetIds`; the Fargate profile
+`etl-fargate` (namespace `etl-fargate`) uses the last two, so 22 running Fargate pods
+exhaust it. `EKS_REAPER_TESTBED_FARGATE_PREFIX` (default 28) resizes the Fargate subnets
+(e.g. 27 → 27 usable each) for longer runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+
+log = logging.getLogger("testbed.aws")
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+CLUSTER = "etl"
+FARGATE_PROFILE = "etl-fargate"
+FARGATE_NAMESPACE = "etl-fargate"
+
+
+def start_moto(port: int):
+    """Starts moto's ThreadedMotoServer on 127.0.0.1:port (0: any free one) in this process."""
+    from moto.server import ThreadedMotoServer
+
+    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    srv.start()
+    return srv
+
+
+#: What the testbed's own AWS calls sign with: moto without IAM enforcement accepts any key.
+ADMIN_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testbed-admin", "AWS_SECRET_ACCESS_KEY": "testbed-admin"}
+
+
+def client(service: str, endpoint_url: str, *, region: str = REGION,
+           credentials: Mapping[str, str] = ADMIN_CREDENTIALS) -> Any:
+    """A boto3 client for moto (or the CBOR bridge) at `endpoint_url`. `credentials` has
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: an env.json dict to sign as the reaper,
+    a user's key for a moto that enforces IAM, the testbed admin's by default."""
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url,
+                        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"])
+
+
+def create_resources(moto_url: str, apiserver_url: str, ca_pem: bytes, fargate_prefix: int = 28) -> dict:
+    """Creates VPC, subnets, cluster and Fargate profile; points the cluster at the apiserver.
+
+    Returns ids for env.json.
+    """
+    ec2 = client("ec2", moto_url)
+    eks = client("eks", moto_url)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": "etl"}])
+    fargate_net = ipaddress.ip_network("10.0.1.0/24")
+    fargate_cidrs = [str(n) for n in fargate_net.subnets(new_prefix=fargate_prefix)][:2]
+    layout = [
+        ("etl-cluster-a", "10.0.0.0/26", "us-east-1a", False),
+        ("etl-fargate-b", fargate_cidrs[0], "us-east-1b", True),
+        ("etl-fargate-c", fargate_cidrs[1], "us-east-1c", True),
+    ]
+    subnets, fargate_subnets, described = [], [], []
+    for name, cidr, az, fargate in layout:
+        sn = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]
+        sid = sn["SubnetId"]
+        ec2.create_tags(
+            Resources=[sid],
+            Tags=[
+                {"Key": "Name", "Value": name},
+                {"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "shared"},
+                {"Key": "kubernetes.io/role/internal-elb", "Value": "1"},
+            ],
+        )
+        subnets.append(sid)
+        if fargate:
+            fargate_subnets.append(sid)
+        described.append({"id": sid, "name": name, "cidr": cidr, "az": az,
+                          "fargate": fargate, "available": sn["AvailableIpAddressCount"]})
+        log.info("subnet %s %s %s %s available=%d", name, sid, cidr, az, sn["AvailableIpAddressCount"])
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/eks-cluster-role"
+    eks.create_cluster(
+        name=CLUSTER, version="1.37", roleArn=role,
+        resourcesVpcConfig={"subnetIds": subnets, "endpointPublicAccess": True,
+                            "endpointPrivateAccess": True},
+    )
+    eks.create_fargate_profile(
+        fargateProfileName=FARGATE_PROFILE, clusterName=CLUSTER,
+        podExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-fargate-pod-execution",
+        subnets=fargate_subnets, selectors=[{"namespace": FARGATE_NAMESPACE}],
+    )
+    point_cluster_at(apiserver_url, ca_pem)
+    got = eks.describe_cluster(name=CLUSTER)["cluster"]
+    assert got["endpoint"] == apiserver_url, got["endpoint"]
+    log.info("cluster %s endpoint=%s", CLUSTER, got["endpoint"])
+    return {"vpc": vpc, "subnets": subnets, "fargate_subnets": fargate_subnets, "described": described}
+
+
+def point_cluster_at(apiserver_url: str, ca_pem: bytes) -> None:
+    """Sets the moto cluster's endpoint and CA to the local apiserver's (in-process)."""
+    from moto.eks.models import eks_backends
+
+    cluster = eks_backends[ACCOUNT][REGION].clusters[CLUSTER]
+    cluster.endpoint = apiserver_url
+    cluster.certificate_authority = {"data": base64.b64encode(ca_pem).decode()}
