@@ -15,6 +15,8 @@ import time
 
 import requests
 
+from .fargate.kubelet import KUBELET
+
 POLICY = "eks-reaper-guard"
 POLICY_FILE = "infra/rbac/eks-reaper-admission-policy.yaml"
 # What the apiserver puts before a ValidatingAdmissionPolicy's message (itself after
@@ -23,7 +25,7 @@ DENIED_PREFIX = f"ValidatingAdmissionPolicy '{POLICY}' with binding '{POLICY}' d
 GUARD_TEXT = "eks-reaper guard: refused to delete "
 PROBE_POD = "eks-reaper-policy-probe"
 # Left alone by the Fargate stand-in's kubelet: unbound, Pending for good.
-_KUBELET_OFF = {"testbed.eks-reaper/kubelet": "none"}
+_KUBELET_OFF = {KUBELET: "none"}
 
 
 def probe_pod_body(namespace: str) -> dict:

@@ -35,7 +35,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from testbed import admission, aws, cbor_bridge, pki
+from testbed import admission, aws, cbor_bridge, pki, workload
+from testbed.fargate import kubelet, nodes
 from testbed.fargate.standin import FargateStandIn
 from testbed.ports import free_ports
 from testbed.tokens import make_token
@@ -385,6 +386,13 @@ class Supervisor:
             "TESTBED_MAX_MUTATING_REQUESTS_INFLIGHT": str(self.limits[1]),
             "TESTBED_CONTROLLERS": self.controllers,
             "TESTBED_CONTROL_DIR": str(self.control),
+            # The stand-ins' protocol, for tests in any language.
+            "TESTBED_EC2_NODE": nodes.EC2_NODE,
+            "TESTBED_RUN_SECONDS_ANNOTATION": kubelet.RUN_SECONDS,
+            "TESTBED_EXIT_CODE_ANNOTATION": kubelet.EXIT_CODE,
+            "TESTBED_KUBELET_ANNOTATION": kubelet.KUBELET,
+            "TESTBED_BULK_MANAGER": workload.BULK_MANAGER,
+            "TESTBED_WORKLOAD_RUN_LABEL": workload.RUN_LABEL,
             "TESTBED_SUPERVISOR_PID": str(os.getpid()),
         }
 

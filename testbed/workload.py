@@ -494,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--namespace", default="etl")
     s.add_argument("--fargate", action="store_true", help=f"run in {FARGATE_NAMESPACE}")
     s.add_argument("--fail-ratio", type=float, default=0.1)
+    s.add_argument("--seed", type=int, default=None, help="which Jobs fail, reproducibly")
     s.add_argument("--run-seconds", type=float, default=2.0)
     s.add_argument("--reuse-names", type=int, default=0, metavar="N")
     s.add_argument("--ttl", type=int, default=None, help="ttlSecondsAfterFinished")
@@ -527,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         created = stream(kube, count=a.count, rate=a.rate, namespace=a.namespace,
                          fargate=a.fargate, fail_ratio=a.fail_ratio, run_seconds=a.run_seconds,
                          reuse_names=a.reuse_names, ttl_seconds_after_finished=a.ttl,
-                         run_id=run_id, log=lambda m: print(m, file=sys.stderr))
+                         run_id=run_id, seed=a.seed, log=lambda m: print(m, file=sys.stderr))
         ns = created[0].namespace if created else a.namespace
         out: JSON = {"run": run_id, "namespace": ns, "created": len(created)}
         if a.wait:

@@ -16,7 +16,7 @@ use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 
 pub use lambda::{Invocation, Lambda};
-pub use testbed::{EC2_NODE, End, Fixtures, RUN_LABEL, Testbed, ago, mins, set};
+pub use testbed::{End, Fixtures, RUN_LABEL, Testbed, ago, mins, set};
 
 /// The repository root.
 pub fn root() -> &'static Path {

@@ -17,12 +17,6 @@ use serde_json::{Value, json};
 
 /// Label every fixture carries, with the test's run id.
 pub const RUN_LABEL: &str = "eks-reaper.test/run";
-/// The EC2-like node the Fargate stand-in keeps for non-Fargate pods.
-pub const EC2_NODE: &str = "ip-10-0-0-10.ec2.internal";
-/// Stand-in annotation: leave this pod's status to the test.
-const KUBELET_NONE: (&str, &str) = ("testbed.eks-reaper/kubelet", "none");
-/// Jobs managed by "someone else", so the real job controller leaves their status to us.
-const MANAGED_BY: &str = "testbed.eks-reaper/bulk";
 
 /// The running testbed.
 pub struct Testbed {
@@ -93,6 +87,7 @@ impl Testbed {
             client: self.admin.clone(),
             namespace: name,
             run,
+            env: self.env.clone(),
         }
     }
 
@@ -199,6 +194,9 @@ pub struct Fixtures {
     pub namespace: String,
     /// Run id (label value).
     pub run: String,
+    /// env.json: the stand-ins' names (`TESTBED_EC2_NODE`, `TESTBED_KUBELET_ANNOTATION`,
+    /// `TESTBED_BULK_MANAGER`).
+    pub env: HashMap<String, String>,
 }
 
 /// RFC 3339, second precision, `ago` in the past.
@@ -232,15 +230,15 @@ impl Fixtures {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
-    /// A Job of this test's run that the real Job controller leaves alone (`managedBy`):
-    /// its status is the test's to write.
+    /// A Job of this test's run that the real Job controller leaves alone (`managedBy`
+    /// another manager): its status is the test's to write.
     fn job_manifest(&self, name: &str) -> Value {
         json!({
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": name, "namespace": self.namespace, "labels": {RUN_LABEL: self.run}},
             "spec": {
                 "backoffLimit": 0,
-                "managedBy": MANAGED_BY,
+                "managedBy": self.env["TESTBED_BULK_MANAGER"],
                 "template": {
                     "metadata": {"labels": {RUN_LABEL: self.run}},
                     "spec": {"restartPolicy": "Never", "containers": [{"name": "task", "image": "busybox:1.36"}]}
@@ -318,7 +316,8 @@ impl Fixtures {
         let mut meta = json!({
             "name": name, "namespace": self.namespace,
             "labels": {RUN_LABEL: self.run},
-            "annotations": {KUBELET_NONE.0: KUBELET_NONE.1}
+            // The stand-in's kubelet leaves this pod's status to the test.
+            "annotations": {&self.env["TESTBED_KUBELET_ANNOTATION"]: "none"}
         });
         if let Some(job) = owner {
             meta["ownerReferences"] = json!([{
@@ -329,7 +328,7 @@ impl Fixtures {
         }
         let pod: Pod = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Pod", "metadata": meta,
-            "spec": {"restartPolicy": "Never", "nodeName": EC2_NODE,
+            "spec": {"restartPolicy": "Never", "nodeName": self.env["TESTBED_EC2_NODE"],
                      "containers": [{"name": "task", "image": "busybox:1.36"}]}
         }))
         .expect("pod");

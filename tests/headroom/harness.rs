@@ -2,7 +2,7 @@
 //! namespace (real Jobs on the Fargate stand-in), reading published metrics back, and
 //! running the binary.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -82,6 +82,7 @@ pub(crate) async fn fresh_fargate(tb: &Testbed) -> (String, Fargate) {
 
 /// The shared Fargate namespace, for one test run id.
 pub(crate) struct Fargate {
+    pub(crate) env: HashMap<String, String>,
     pub(crate) namespace: String,
     pub(crate) selector: String,
     pub(crate) jobs: Api<Job>,
@@ -92,6 +93,7 @@ impl Fargate {
     pub(crate) fn new(tb: &Testbed, run: &str) -> Fargate {
         let namespace = tb.env["TESTBED_FARGATE_NAMESPACE"].clone();
         Fargate {
+            env: tb.env.clone(),
             selector: format!("{RUN_LABEL}={run}"),
             jobs: Api::namespaced(tb.admin.clone(), &namespace),
             pods: Api::namespaced(tb.admin.clone(), &namespace),
@@ -120,7 +122,8 @@ impl Fargate {
     /// `run_seconds` (negative: until deleted).
     pub(crate) async fn create_jobs(&self, run: &str, prefix: &str, n: usize, run_seconds: i32) {
         for i in 0..n {
-            let job = fargate_job(&format!("{prefix}-{run}-{i:03}"), run, run_seconds, 0);
+            let name = format!("{prefix}-{run}-{i:03}");
+            let job = fargate_job(&self.env, &name, run, run_seconds, 0);
             self.jobs
                 .create(&PostParams::default(), &job)
                 .await
@@ -214,15 +217,13 @@ impl Fargate {
     }
 }
 
-/// Labels of test-made objects in the Fargate namespace: this harness's and the workload
-/// generator's (`testbed/workload.py`, Python self-tests).
-pub(crate) const TEST_LABELS: [&str; 2] = [RUN_LABEL, "testbed.eks-reaper/run"];
-
 /// Deletes every test-made Job and pod in the Fargate namespace (any run id, by label) and
 /// waits until the Fargate subnets are empty again: the clean state every test starts from.
 pub(crate) async fn clean_fargate(tb: &Testbed) {
     let f = Fargate::new(tb, "none");
-    for label in TEST_LABELS {
+    // Labels of test-made objects in the Fargate namespace: this harness's and the workload
+    // generator's (`testbed/workload.py`, Python self-tests).
+    for label in [RUN_LABEL, &tb.env["TESTBED_WORKLOAD_RUN_LABEL"]] {
         let ours = ListParams::default().labels(label);
         let _ = f
             .jobs
@@ -430,7 +431,13 @@ pub(crate) fn deletions(logs: &[Value]) -> Vec<String> {
 
 /// A real Job of run `run` whose single pod runs on Fargate (the stand-in) for
 /// `run_seconds` (negative: until deleted), then exits with `exit_code`.
-pub(crate) fn fargate_job(name: &str, run: &str, run_seconds: i32, exit_code: i32) -> Job {
+pub(crate) fn fargate_job(
+    env: &HashMap<String, String>,
+    name: &str,
+    run: &str,
+    run_seconds: i32,
+    exit_code: i32,
+) -> Job {
     serde_json::from_value(json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name, "labels": {RUN_LABEL: run}},
@@ -438,8 +445,8 @@ pub(crate) fn fargate_job(name: &str, run: &str, run_seconds: i32, exit_code: i3
             "backoffLimit": 0,
             "template": {
                 "metadata": {"labels": {RUN_LABEL: run},
-                             "annotations": {"testbed.eks-reaper/run-seconds": run_seconds.to_string(),
-                                             "testbed.eks-reaper/exit-code": exit_code.to_string()}},
+                             "annotations": {&env["TESTBED_RUN_SECONDS_ANNOTATION"]: run_seconds.to_string(),
+                                             &env["TESTBED_EXIT_CODE_ANNOTATION"]: exit_code.to_string()}},
                 "spec": {"restartPolicy": "Never",
                          "containers": [{"name": "task", "image": "busybox:1.36"}]}
             }

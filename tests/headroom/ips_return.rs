@@ -109,7 +109,7 @@ async fn fargate_pod_of_a_kept_failed_job_is_deleted_and_its_ip_returns() {
     let pods: Api<Pod> = Api::namespaced(tb.admin.clone(), &ns);
 
     // GIVEN a real Job on Fargate whose only pod fails after a second
-    let job = fargate_job(&format!("etl-fails-{run}"), &run, 1, 1);
+    let job = fargate_job(&tb.env, &format!("etl-fails-{run}"), &run, 1, 1);
     let name = job.metadata.name.clone().expect("name");
     jobs.create(&PostParams::default(), &job)
         .await
