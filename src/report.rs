@@ -254,24 +254,94 @@ impl Report {
             .filter(|c| c.status == ClusterStatus::Failed)
     }
 
-    /// Emits the one JSON summary log line of the run.
-    pub fn log_summary(&self) {
+    /// Emits the run's one summary log line: its totals, and with JSON logs
+    /// (`AWS_LAMBDA_LOG_FORMAT=JSON`, as in Lambda) the whole report as a JSON object under
+    /// `fields.report`, so CloudWatch Logs Insights can filter on any of its fields
+    /// (`fields.report.clusters.0.status`, ...). A text log line carries the totals only: the
+    /// CLI prints the report itself.
+    pub fn log_summary(&self, json_logs: bool) {
         let sum = |f: fn(&ClusterReport) -> u64| self.clusters.iter().map(f).sum::<u64>();
-        let report = serde_json::to_string(self).unwrap_or_default();
+        let totals = Totals {
+            status: self.status,
+            dry_run: self.dry_run,
+            clusters: self.clusters.len(),
+            failed_clusters: self.failed_clusters().count(),
+            jobs_deleted: sum(|c| c.jobs.deleted),
+            pods_deleted: sum(|c| c.pods.deleted),
+            fargate_pods_deleted: sum(|c| c.pods.fargate_deleted),
+            errors: sum(|c| c.errors.values().sum()),
+            throttled: sum(|c| c.throttled),
+            backlog: sum(|c| c.backlog),
+            duration_ms: self.duration_ms,
+        };
+        if json_logs {
+            let line = SummaryLine {
+                timestamp: Timestamp::now(),
+                level: "INFO",
+                fields: SummaryFields {
+                    message: SUMMARY_MESSAGE,
+                    totals,
+                    report: self,
+                },
+                target: module_path!(),
+            };
+            match serde_json::to_string(&line) {
+                Ok(line) => eprintln!("{line}"),
+                Err(e) => tracing::warn!(error = %e, "cannot serialise the run summary"),
+            }
+            return;
+        }
         info!(
-            status = ?self.status,
-            dry_run = self.dry_run.as_str(),
-            clusters = self.clusters.len(),
-            failed_clusters = self.failed_clusters().count(),
-            jobs_deleted = sum(|c| c.jobs.deleted),
-            pods_deleted = sum(|c| c.pods.deleted),
-            fargate_pods_deleted = sum(|c| c.pods.fargate_deleted),
-            errors = sum(|c| c.errors.values().sum()),
-            throttled = sum(|c| c.throttled),
-            backlog = sum(|c| c.backlog),
-            duration_ms = self.duration_ms,
-            report = %report,
-            "eks-reaper run summary"
+            status = ?totals.status,
+            dry_run = totals.dry_run.as_str(),
+            clusters = totals.clusters,
+            failed_clusters = totals.failed_clusters,
+            jobs_deleted = totals.jobs_deleted,
+            pods_deleted = totals.pods_deleted,
+            fargate_pods_deleted = totals.fargate_pods_deleted,
+            errors = totals.errors,
+            throttled = totals.throttled,
+            backlog = totals.backlog,
+            duration_ms = totals.duration_ms,
+            "{SUMMARY_MESSAGE}"
         );
     }
+}
+
+/// The summary log line's message.
+pub const SUMMARY_MESSAGE: &str = "eks-reaper run summary";
+
+/// The JSON summary line: the shape of the JSON lines tracing writes, with the report
+/// nested as an object. Fields in this order: Logs Insights discovers the first 200 fields
+/// of a JSON event, and the totals come before the report.
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    timestamp: Timestamp,
+    level: &'static str,
+    fields: SummaryFields<'a>,
+    target: &'static str,
+}
+
+#[derive(Serialize)]
+struct SummaryFields<'a> {
+    message: &'static str,
+    totals: Totals,
+    report: &'a Report,
+}
+
+/// The run's totals over all clusters, as the summary log line gives them.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Totals {
+    status: RunStatus,
+    dry_run: DryRun,
+    clusters: usize,
+    failed_clusters: usize,
+    jobs_deleted: u64,
+    pods_deleted: u64,
+    fargate_pods_deleted: u64,
+    errors: u64,
+    throttled: u64,
+    backlog: u64,
+    duration_ms: u64,
 }

@@ -51,7 +51,7 @@ pub async fn run(config: &Config, run: RunContext<'_>) -> Report {
     if report.failed_clusters().next().is_some() {
         report.status = RunStatus::Failed;
     }
-    report.log_summary();
+    report.log_summary(run.json_logs);
     report
 }
 

@@ -275,6 +275,7 @@ pub(crate) fn full_figures(cluster: &str) -> ClusterFigures {
         run_duration: Duration::from_millis(1500),
         run_succeeded: true,
         low_headroom_mode: false,
+        subnets_read: true,
         per_namespace: Some(vec![NamespaceDeletions {
             namespace: "etl".into(),
             jobs_deleted: 3,
@@ -297,6 +298,7 @@ pub(crate) fn full_figures(cluster: &str) -> ClusterFigures {
         ]),
         cluster_available_ips: Some(4011),
         min_subnet_available_ips: Some(11),
+        min_subnet_free_percent: Some(100.0),
         ip_exhaustion_hours: Some(8.5),
     }
 }

@@ -81,8 +81,10 @@ fn figures(cluster: &str) -> ClusterFigures {
                 utilization_percent: 36.36,
             },
         ]),
+        subnets_read: true,
         cluster_available_ips: Some(4007),
         min_subnet_available_ips: Some(7),
+        min_subnet_free_percent: Some(63.64),
         ip_exhaustion_hours: Some(12.5),
         ..ClusterFigures::default()
     }
@@ -148,7 +150,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
     assert_eq!(outcome.error, None);
     assert_eq!(
         (outcome.sink, outcome.metrics, outcome.calls),
-        ("cloudwatch", 46, 1)
+        ("cloudwatch", 50, 1)
     );
 
     let client = aws_sdk_cloudwatch::Client::new(&sdk);
@@ -165,7 +167,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
                 .to_vec(),
         );
     }
-    assert_eq!(listed.len(), 46);
+    assert_eq!(listed.len(), 50);
     let subnet_metric = listed
         .iter()
         .find(|m| {
@@ -261,7 +263,7 @@ async fn unreachable_cloudwatch_is_reported_not_raised() {
 
     // THEN the outcome carries the failure, after the SDK's retries, well inside a run
     assert_eq!(outcome.metrics, 0);
-    assert_eq!(outcome.failed, 23);
+    assert_eq!(outcome.failed, 25);
     assert!(
         outcome
             .error
@@ -299,9 +301,9 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
     // WHEN it is published
     let outcome = metrics::publish(&sink, &[big], Timestamp::now(), &Deadline::none()).await;
 
-    // THEN one call carried all 316 values and moto has every one of them
+    // THEN one call carried all 318 values and moto has every one of them
     assert_eq!(outcome.error, None);
-    assert_eq!((outcome.metrics, outcome.calls), (16 + 300, 1));
+    assert_eq!((outcome.metrics, outcome.calls), (18 + 300, 1));
     let client = aws_sdk_cloudwatch::Client::new(&sdk);
     let mut count = 0;
     let mut pages = client
@@ -315,7 +317,7 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
             .metrics()
             .len();
     }
-    assert_eq!(count, 316);
+    assert_eq!(count, 318);
     let values = latest_value(
         &client,
         namespace,

@@ -204,10 +204,8 @@ def summary_report(text: str) -> JSON | None:
     runs whose report is not returned (a failed Lambda invocation)."""
     for e in reversed(parse_logs(text)):
         if log_message(e) == "eks-reaper run summary" and "report" in (e.get("fields") or {}):
-            try:
-                return json.loads(e["fields"]["report"])
-            except (TypeError, json.JSONDecodeError):
-                return None
+            report = e["fields"]["report"]
+            return report if isinstance(report, dict) else None
     return None
 
 

@@ -10,6 +10,7 @@ reaper ignored the fault it would reach the cluster and delete — the test woul
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import uuid
 from pathlib import Path
 
@@ -175,6 +176,18 @@ def test_ec2_unreachable_still_prunes(env, kube, namespace):
     assert o.due_left == 0, "every due object deleted although EC2 is down"
 
 
+def metric_values(env: dict, namespace: str, name: str) -> list[float]:
+    """Every value of `name` moto's CloudWatch holds in `namespace` (one run: one value)."""
+    cw = client("cloudwatch", env["TESTBED_MOTO_URL"], region=env["AWS_REGION"])
+    now = dt.datetime.now(dt.timezone.utc)
+    out = cw.get_metric_statistics(
+        Namespace=namespace, MetricName=name, Dimensions=[
+            {"Name": "ClusterName", "Value": env["TESTBED_CLUSTER"]}],
+        StartTime=now - dt.timedelta(minutes=15), EndTime=now + dt.timedelta(minutes=5),
+        Period=60, Statistics=["Minimum", "Maximum"])
+    return sorted(p["Minimum"] for p in out["Datapoints"])
+
+
 def test_ec2_unreachable_is_logged_and_subnet_metrics_are_missing(env, kube, namespace):
     s = fl.seed(kube, namespace, due_jobs=5, due_pods=1)
     metrics_ns = f"EKSReaperFaults/{uuid.uuid4().hex[:8]}"
@@ -191,7 +204,9 @@ def test_ec2_unreachable_is_logged_and_subnet_metrics_are_missing(env, kube, nam
     published = metrics_in(env, metrics_ns)
     assert "JobsDeleted" in published, f"pruning metrics must still be published: {published}"
     assert not published & {"SubnetAvailableIps", "ClusterAvailableIps",
-                            "MinSubnetAvailableIps"}, published
+                            "MinSubnetAvailableIps", "MinSubnetFreePercent"}, published
+    # the IP alarms' health figure says the subnets were not read: 0, not missing
+    assert metric_values(env, metrics_ns, "SubnetsRead") == [0.0], published
 
 
 def test_cloudwatch_unreachable_still_prunes(env, kube, namespace):

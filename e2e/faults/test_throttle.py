@@ -36,7 +36,10 @@ def test_429_storm_backs_off_and_completes(env, kube, namespace):
     # 3 list pages (jobs, Fargate pods, other finished pods), no hidden retries
     assert c["requests"] == due + 3 + c["throttled"], c
     # and the logs say so: the per-cluster line and the run summary count the 429s
-    counted = [e for e in run.logs if (e.get("fields") or {}).get("throttled", 0) > 0]
+    def throttled(e: dict) -> int:
+        fields = e.get("fields") or {}
+        return fields.get("throttled") or (fields.get("totals") or {}).get("throttled") or 0
+    counted = [e for e in run.logs if throttled(e) > 0]
     assert {fl.log_message(e) for e in counted} >= {"cluster done", "eks-reaper run summary"}, \
         run.tail()
 

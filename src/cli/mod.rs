@@ -62,8 +62,7 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_target(false)
         .with_writer(std::io::stderr);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    if json {
+    if crate::prune::json_logs_from_env() {
         builder.json().init();
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
@@ -95,6 +94,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         deadline,
         clock: &SystemClock,
         progress: &progress,
+        json_logs: crate::prune::json_logs_from_env(),
     };
     let report = crate::run::run(&config, run).await;
     if let Some(t) = ticker {

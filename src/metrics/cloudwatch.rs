@@ -374,7 +374,7 @@ mod tests {
         )
         .await;
 
-        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (46, 1, 0));
+        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (50, 1, 0));
         assert!(outcome.ok());
     }
 

@@ -55,6 +55,8 @@ pub struct ClusterFigures {
     pub run_succeeded: bool,
     /// Low-headroom mode was on.
     pub low_headroom_mode: bool,
+    /// The subnets were read this run (the IP figures below are there).
+    pub subnets_read: bool,
     /// Deletions per namespace: `Some` only with `REAPER_METRICS_PER_NAMESPACE`.
     pub per_namespace: Option<Vec<NamespaceDeletions>>,
     /// Per-subnet IPv4 figures: `None` when the subnets could not be read.
@@ -64,6 +66,9 @@ pub struct ClusterFigures {
     /// Free IPv4 addresses of the fullest watched subnet (`None`: not read, or no IPv4
     /// subnet).
     pub min_subnet_available_ips: Option<u64>,
+    /// Free share of the tightest watched subnet, 0–100 (`None`: not read, or no IPv4
+    /// subnet).
+    pub min_subnet_free_percent: Option<f64>,
     /// Forecast hours to IP exhaustion (`None`: no forecast).
     pub ip_exhaustion_hours: Option<f64>,
 }
@@ -129,8 +134,10 @@ impl ClusterFigures {
                 })
                 .collect(),
         );
+        self.subnets_read = true;
         self.cluster_available_ips = Some(headroom.total_available);
         self.min_subnet_available_ips = headroom.min_available.as_ref().map(|m| m.available);
+        self.min_subnet_free_percent = headroom.tightest_free_fraction().map(|f| f * 100.0);
     }
 }
 
@@ -190,11 +197,15 @@ pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
         );
         push(Metric::RunSucceeded, flag(f.run_succeeded), vec![]);
         push(Metric::LowHeadroomMode, flag(f.low_headroom_mode), vec![]);
+        push(Metric::SubnetsRead, flag(f.subnets_read), vec![]);
         if let Some(v) = f.cluster_available_ips {
             push(Metric::ClusterAvailableIps, v as f64, vec![]);
         }
         if let Some(v) = f.min_subnet_available_ips {
             push(Metric::MinSubnetAvailableIps, v as f64, vec![]);
+        }
+        if let Some(v) = f.min_subnet_free_percent {
+            push(Metric::MinSubnetFreePercent, v, vec![]);
         }
         if let Some(v) = f.ip_exhaustion_hours {
             push(Metric::IpExhaustionHours, v, vec![]);
@@ -250,8 +261,8 @@ mod tests {
         for m in Metric::ALL {
             assert!(data.iter().any(|d| d.metric == m), "{} missing", m.name());
         }
-        // 16 cluster-level + 2 subnets × 2 + 3 per-namespace.
-        assert_eq!(data.len(), 16 + 4 + 3);
+        // 18 cluster-level + 2 subnets × 2 + 3 per-namespace.
+        assert_eq!(data.len(), 18 + 4 + 3);
         let run = data
             .iter()
             .find(|d| d.metric == Metric::RunDuration)
@@ -281,8 +292,15 @@ mod tests {
             ..ClusterFigures::default()
         };
         let data = data(&[figures]);
-        assert_eq!(data.len(), 13);
+        assert_eq!(data.len(), 14);
         assert!(!names(&data).contains(&"ClusterAvailableIps"));
+        assert!(!names(&data).contains(&"MinSubnetFreePercent"));
+        let read = data.iter().find(|d| d.metric == Metric::SubnetsRead);
+        assert_eq!(
+            read.map(|d| d.value),
+            Some(0.0),
+            "subnets not read: 0, not missing"
+        );
         assert!(!names(&data).contains(&"IpExhaustionHours"));
         let heartbeat = data
             .iter()
@@ -373,6 +391,10 @@ mod tests {
         f.set_headroom(&headroom);
         assert_eq!(f.cluster_available_ips, Some(202));
         assert_eq!(f.min_subnet_available_ips, Some(2));
+        assert!(f.subnets_read);
+        // subnet-a: 2 free of 11 usable.
+        let free = f.min_subnet_free_percent.expect("free percent");
+        assert!((free - 2.0 * 100.0 / 11.0).abs() < 1e-9, "{free}");
         assert_eq!(f.subnets.as_ref().unwrap().len(), 2);
     }
 

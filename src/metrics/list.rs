@@ -55,8 +55,10 @@ pub enum Metric {
     RunDuration,
     RunSucceeded,
     LowHeadroomMode,
+    SubnetsRead,
     ClusterAvailableIps,
     MinSubnetAvailableIps,
+    MinSubnetFreePercent,
     IpExhaustionHours,
     SubnetAvailableIps,
     SubnetIpUtilization,
@@ -64,7 +66,7 @@ pub enum Metric {
 
 impl Metric {
     /// All metrics, in publishing order.
-    pub const ALL: [Metric; 18] = [
+    pub const ALL: [Metric; 20] = [
         Metric::JobsDeleted,
         Metric::PodsDeleted,
         Metric::FargatePodsDeleted,
@@ -78,8 +80,10 @@ impl Metric {
         Metric::RunDuration,
         Metric::RunSucceeded,
         Metric::LowHeadroomMode,
+        Metric::SubnetsRead,
         Metric::ClusterAvailableIps,
         Metric::MinSubnetAvailableIps,
+        Metric::MinSubnetFreePercent,
         Metric::IpExhaustionHours,
         Metric::SubnetAvailableIps,
         Metric::SubnetIpUtilization,
@@ -101,8 +105,10 @@ impl Metric {
             Metric::RunDuration => "RunDuration",
             Metric::RunSucceeded => "RunSucceeded",
             Metric::LowHeadroomMode => "LowHeadroomMode",
+            Metric::SubnetsRead => "SubnetsRead",
             Metric::ClusterAvailableIps => "ClusterAvailableIps",
             Metric::MinSubnetAvailableIps => "MinSubnetAvailableIps",
+            Metric::MinSubnetFreePercent => "MinSubnetFreePercent",
             Metric::IpExhaustionHours => "IpExhaustionHours",
             Metric::SubnetAvailableIps => "SubnetAvailableIps",
             Metric::SubnetIpUtilization => "SubnetIpUtilization",
@@ -113,7 +119,7 @@ impl Metric {
     pub fn unit(self) -> Unit {
         match self {
             Metric::RunDuration => Unit::Milliseconds,
-            Metric::SubnetIpUtilization => Unit::Percent,
+            Metric::SubnetIpUtilization | Metric::MinSubnetFreePercent => Unit::Percent,
             Metric::LowHeadroomMode | Metric::IpExhaustionHours => Unit::None,
             _ => Unit::Count,
         }

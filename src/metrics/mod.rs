@@ -26,14 +26,16 @@
 //! | `RunDuration` | Milliseconds | ClusterName | Wall time spent on the cluster (Maximum) |
 //! | `RunSucceeded` | Count | ClusterName | 1 when the cluster was pruned, 0 when it failed or was skipped (not ACTIVE) — the heartbeat (Sum; alarm on < 1, missing = breaching) |
 //! | `LowHeadroomMode` | None | ClusterName | 1 when low-headroom mode was on, else 0 (Maximum) |
+//! | `SubnetsRead` | Count | ClusterName | 1 when the run read the subnets, 0 when it could not (a lost permission, an SCP, a missing VPC endpoint, an unreachable cluster): the IP alarms' health (Minimum; alarm on < 1, missing = breaching) |
 //! | `ClusterAvailableIps` | Count | ClusterName | Free IPv4 addresses over the watched subnets (Minimum) |
 //! | `MinSubnetAvailableIps` | Count | ClusterName | Free IPv4 addresses of the fullest watched subnet (Minimum) |
+//! | `MinSubnetFreePercent` | Percent | ClusterName | Free share of the tightest watched subnet, 0–100: the size-independent IP alarm (Minimum) |
 //! | `IpExhaustionHours` | None | ClusterName | Forecast hours until the watched subnets are full if pruning stopped; not published without Fargate traffic (Minimum) |
 //! | `SubnetAvailableIps` | Count | ClusterName, SubnetId, AvailabilityZone | Free IPv4 addresses of one subnet (Minimum) |
 //! | `SubnetIpUtilization` | Percent | ClusterName, SubnetId, AvailabilityZone | Share of the subnet's usable IPv4 addresses in use (Maximum) |
 //!
 //! The subnet and IP metrics are left out for a run that could not read the subnets
-//! (rather than published as 0), and IPv6-only subnets have none. With
+//! (rather than published as 0; `SubnetsRead` says so), and IPv6-only subnets have none. With
 //! `REAPER_METRICS_PER_NAMESPACE=true`, `JobsDeleted`, `PodsDeleted` and
 //! `FargatePodsDeleted` are also published per namespace with dimensions `ClusterName,
 //! Namespace` — one more metric per namespace and name, each billed monthly.

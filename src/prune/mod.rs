@@ -49,6 +49,14 @@ pub struct RunContext<'a> {
     pub clock: &'a dyn Clock,
     /// The run's progress (objects due and dealt with).
     pub progress: &'a Progress,
+    /// Logs are JSON lines (`AWS_LAMBDA_LOG_FORMAT=JSON`), not text.
+    pub json_logs: bool,
+}
+
+/// Whether the environment asks for JSON log lines (`AWS_LAMBDA_LOG_FORMAT=JSON`, as the
+/// Lambda runtime and the CLI read it).
+pub fn json_logs_from_env() -> bool {
+    std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"))
 }
 
 /// Processes one cluster and reports on it.
@@ -62,6 +70,7 @@ pub async fn prune_cluster(
         deadline,
         clock,
         progress,
+        ..
     } = run;
     let started = Instant::now();
     let region = eks::region_of(aws, target);

@@ -100,6 +100,14 @@ async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
     assert_eq!(v, 6.0);
     let v = value(&cw, &ns, "LowHeadroomMode", by_cluster(), "None").await;
     assert_eq!(v, 0.0);
+    let v = value(&cw, &ns, "SubnetsRead", by_cluster(), "Count").await;
+    assert_eq!(v, 1.0);
+    // The tightest watched subnet: the least free share, as the report's `tightest` says.
+    let tightest = c["subnets"]["tightest"]["freeFraction"]
+        .as_f64()
+        .expect("tightest");
+    let v = value(&cw, &ns, "MinSubnetFreePercent", by_cluster(), "Percent").await;
+    assert!(close(v, tightest * 100.0), "{v} vs {tightest}");
 
     // AND the forecast: 6 Fargate pods created in the 15-minute window = 24 an hour, so the
     // free addresses last total / 24 hours — in the report and in moto
