@@ -73,6 +73,14 @@ pub enum Error {
         /// The full report, for callers that still want to show it.
         report: Box<Report>,
     },
+    /// Cluster discovery could not search a region: clusters there may have gone unpruned.
+    #[error("cluster discovery failed: {details}")]
+    DiscoveryFailed {
+        /// What failed, per region.
+        details: String,
+        /// The full report (the clusters found elsewhere were pruned).
+        report: Box<Report>,
+    },
 }
 
 impl Error {
@@ -81,6 +89,7 @@ impl Error {
         match self {
             Error::Config(_) => "ConfigError".to_owned(),
             Error::ClustersFailed { kind, .. } => format!("ClusterFailed.{kind}"),
+            Error::DiscoveryFailed { .. } => "DiscoveryFailed".to_owned(),
         }
     }
 }

@@ -26,11 +26,28 @@ pub struct Report {
     pub started_at: Timestamp,
     /// Wall time of the run.
     pub duration_ms: u64,
-    /// One entry per cluster, in configuration order.
+    /// One entry per cluster, in configuration order, then the discovered ones.
     pub clusters: Vec<ClusterReport>,
+    /// What cluster discovery found (absent without `REAPER_CLUSTER_TAG`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryReport>,
     /// What publishing the metrics did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsOutcome>,
+}
+
+/// What cluster discovery did this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveryReport {
+    /// The tag searched for (`key=value`).
+    pub tag: String,
+    /// The regions searched.
+    pub regions: Vec<String>,
+    /// Clusters found with the tag, as `name@region` (named ones are not repeated).
+    pub found: Vec<String>,
+    /// Regions that could not be searched, and why: the run is then `failed`.
+    pub errors: Vec<String>,
 }
 
 /// What publishing the metrics did. A failure is recorded, never raised.
@@ -147,6 +164,8 @@ pub struct ClusterReport {
     pub cluster: String,
     /// Region.
     pub region: Option<String>,
+    /// Found by its tag (cluster discovery), not named in the configuration.
+    pub discovered: bool,
     /// ok, skipped or failed.
     pub status: ClusterStatus,
     /// Why it was skipped or failed.
@@ -206,6 +225,7 @@ impl ClusterReport {
         Self {
             cluster: cluster.to_owned(),
             region,
+            discovered: false,
             status: ClusterStatus::Ok,
             error: None,
             error_kind: None,

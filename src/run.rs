@@ -5,11 +5,14 @@ use aws_types::SdkConfig;
 use futures::StreamExt;
 use tokio::time::Instant;
 
+use tracing::{info, warn};
+
 use crate::config::Config;
+use crate::eks::discover::{self, Found};
 use crate::failure::ClusterFailure;
 use crate::metrics::{self, ClusterFigures};
 use crate::prune::{self, RunContext};
-use crate::report::{Report, RunStatus};
+use crate::report::{DiscoveryReport, Report, RunStatus};
 use crate::{Error, Result};
 
 /// Runs one pruning pass over every configured cluster and reports on it.
@@ -21,11 +24,17 @@ use crate::{Error, Result};
 pub async fn run(config: &Config, run: RunContext<'_>) -> Report {
     let started_at = run.clock.now();
     let started = Instant::now();
-    let clusters: Vec<_> = futures::stream::iter(&config.clusters)
-        .map(|target| prune::prune_cluster(target, config, run))
+    let (found, discovery) = discover(config, &run).await;
+    let named = config.clusters.iter().map(|t| (t, None));
+    let discovered = found.iter().map(|f| (&f.target, Some(f.cluster.clone())));
+    let mut clusters: Vec<_> = futures::stream::iter(named.chain(discovered))
+        .map(|(target, described)| prune::prune_cluster(target, described, config, run))
         .buffered(config.cluster_concurrency.max(1))
         .collect()
         .await;
+    for c in clusters.iter_mut().skip(config.clusters.len()) {
+        c.discovered = true;
+    }
 
     let sink = metrics::Sink::new(
         config.metrics.sink,
@@ -46,17 +55,77 @@ pub async fn run(config: &Config, run: RunContext<'_>) -> Report {
         started_at,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         clusters,
+        discovery,
         metrics: Some(published),
     };
-    if report.failed_clusters().next().is_some() {
+    let discovery_failed = report
+        .discovery
+        .as_ref()
+        .is_some_and(|d| !d.errors.is_empty());
+    if report.failed_clusters().next().is_some() || discovery_failed {
         report.status = RunStatus::Failed;
     }
     report.log_summary(run.json_logs);
     report
 }
 
-/// Turns a report into the run's result: an error when a cluster could not be processed.
+/// The clusters carrying the discovery tag that are not named already, and what discovery
+/// did (`None` without a tag). A region that cannot be searched is an error in the
+/// report; the clusters found elsewhere are still pruned.
+async fn discover(config: &Config, run: &RunContext<'_>) -> (Vec<Found>, Option<DiscoveryReport>) {
+    let Some(d) = &config.discovery else {
+        return (Vec::new(), None);
+    };
+    let default_region = run.aws.region().map(|r| r.as_ref().to_owned());
+    let regions = if d.regions.is_empty() {
+        default_region.iter().cloned().collect()
+    } else {
+        d.regions.clone()
+    };
+    let (found, errors) = discover::discover(run.aws, &d.tag, &regions, &run.deadline).await;
+    let named = |f: &Found| {
+        config.clusters.iter().any(|t| {
+            t.name == f.target.name
+                && t.region.as_ref().or(default_region.as_ref()) == f.target.region.as_ref()
+        })
+    };
+    let found: Vec<Found> = found.into_iter().filter(|f| !named(f)).collect();
+    for e in &errors {
+        warn!(error = %e, "cluster discovery failed in a region");
+    }
+    let report = DiscoveryReport {
+        tag: d.tag.to_string(),
+        regions,
+        found: found
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}@{}",
+                    f.target.name,
+                    f.target.region.as_deref().unwrap_or("")
+                )
+            })
+            .collect(),
+        errors: errors.iter().map(ToString::to_string).collect(),
+    };
+    info!(tag = %report.tag, found = ?report.found, "clusters discovered");
+    (found, Some(report))
+}
+
+/// Turns a report into the run's result: an error when a cluster could not be processed,
+/// or a discovery region could not be searched.
 pub fn outcome(report: Report) -> Result<Report> {
+    if let Some(errors) = report
+        .discovery
+        .as_ref()
+        .map(|d| d.errors.join("; "))
+        .filter(|e| !e.is_empty())
+    {
+        return Err(Error::DiscoveryFailed {
+            details: errors,
+            report: Box::new(report),
+        });
+    }
     let failed: Vec<_> = report.failed_clusters().collect();
     let Some(first) = failed.first() else {
         return Ok(report);
@@ -106,6 +175,7 @@ mod tests {
             started_at: jiff::Timestamp::UNIX_EPOCH,
             duration_ms: 1,
             clusters: vec![cluster],
+            discovery: None,
             metrics: None,
         };
         let e = outcome(report).expect_err("a failed cluster fails the run");

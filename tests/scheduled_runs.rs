@@ -272,3 +272,64 @@ async fn classic_scheduled_event_runs_with_the_environment_configuration() {
     assert_eq!(fx.job_uid("succeeded-1h").await, None);
     fx.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_tagged_cluster_is_discovered_and_pruned_without_being_named() {
+    let tb = Testbed::connect().await;
+    let fx = tb.namespace("discovered").await;
+    fx.finished_job("succeeded-1h", End::Succeeded, mins(60), json!({}))
+        .await;
+    // GIVEN the testbed cluster carries a tag of this test's own
+    let eks = aws_sdk_eks::Client::new(&tb.aws("AWS_ENDPOINT_URL").await);
+    let cluster = &tb.env["TESTBED_CLUSTER"];
+    let arn = eks
+        .describe_cluster()
+        .name(cluster)
+        .send()
+        .await
+        .expect("DescribeCluster")
+        .cluster
+        .and_then(|c| c.arn)
+        .expect("cluster ARN");
+    let key = format!("eks-reaper-it-{}", fx.run);
+    eks.tag_resource()
+        .resource_arn(&arn)
+        .tags(&key, "on")
+        .send()
+        .await
+        .expect("TagResource");
+
+    // WHEN the function runs with no cluster named, only the tag
+    let lambda = Lambda::start(&tb.lambda_env(&[
+        ("REAPER_CLUSTERS", ""),
+        ("REAPER_CLUSTER_TAG", &format!("{key}=on")),
+        ("REAPER_NAMESPACES", &fx.namespace),
+    ]))
+    .await;
+    let inv = lambda.invoke(&json!({})).await;
+    lambda.stop().await;
+    let _ = eks
+        .untag_resource()
+        .resource_arn(&arn)
+        .tag_keys(&key)
+        .send()
+        .await;
+
+    // THEN the cluster was found in the default region, pruned, and marked discovered
+    let report = inv.report();
+    let region = &tb.env["AWS_REGION"];
+    assert_eq!(
+        report["discovery"]["found"],
+        json!([format!("{cluster}@{region}")]),
+        "{report}"
+    );
+    assert_eq!(report["discovery"]["errors"], json!([]), "{report}");
+    let c = inv.cluster();
+    assert_eq!(
+        (c["cluster"].as_str(), c["discovered"].as_bool()),
+        (Some(cluster.as_str()), Some(true))
+    );
+    assert_eq!(c["jobs"]["deleted"], 1, "{c}");
+    assert_eq!(fx.job_uid("succeeded-1h").await, None);
+    fx.cleanup().await;
+}

@@ -17,14 +17,16 @@ pub use self::error::ConfigError;
 use self::event::{ClusterOverride, Overrides};
 pub use self::options::Options;
 use self::options::field;
-pub use self::values::{DryRun, MetricsSinkKind};
+pub use self::values::{ClusterTag, DryRun, MetricsSinkKind};
 use crate::prune::policy::{OwnerKind, Settings};
 
 /// The validated configuration of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Clusters to process (never empty).
+    /// Clusters to process (never empty unless discovery is on).
     pub clusters: Vec<ClusterTarget>,
+    /// Clusters found by tag each run, besides the named ones.
+    pub discovery: Option<Discovery>,
     /// Whether and how to send deletions.
     pub dry_run: DryRun,
     /// Policy settings (retentions, namespaces, native TTL, CronJobs).
@@ -49,6 +51,15 @@ pub struct Config {
     pub low_headroom_fraction: f64,
     /// Where metrics go.
     pub metrics: MetricsConfig,
+}
+
+/// Cluster discovery: every cluster carrying `tag` in `regions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// The tag a cluster must carry.
+    pub tag: ClusterTag,
+    /// Regions searched (empty: the default region).
+    pub regions: Vec<String>,
 }
 
 /// One cluster to process.
@@ -99,10 +110,12 @@ impl Config {
                 .map(|s| parse_cluster(&clusters_field, s, &roles))
                 .collect::<Result<Vec<_>, _>>()?,
         };
-        if clusters.is_empty() {
+        let discovery = discovery(options)?;
+        if clusters.is_empty() && discovery.is_none() {
             return Err(ConfigError::Missing {
                 field: clusters_field,
-                reason: "no cluster configured (set it, or pass `clusters` in the event)"
+                reason: "no cluster configured (set it, pass `clusters` in the event, or \
+                         set REAPER_CLUSTER_TAG to discover them)"
                     .to_owned(),
             });
         }
@@ -139,6 +152,7 @@ impl Config {
 
         Ok(Config {
             clusters,
+            discovery,
             dry_run,
             policy,
             label_selector: options
@@ -305,6 +319,24 @@ fn include_namespaces(values: &[String]) -> Result<Vec<String>, ConfigError> {
     Ok(namespaces)
 }
 
+/// The discovery settings: a tag turns it on; regions without a tag are an error (they
+/// would silently do nothing).
+fn discovery(options: &Options) -> Result<Option<Discovery>, ConfigError> {
+    let regions_field = field("discovery_regions");
+    let regions = list(&options.discovery_regions)
+        .iter()
+        .map(|r| check_region(&regions_field, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    match options.cluster_tag.get()? {
+        Some(tag) => Ok(Some(Discovery { tag, regions })),
+        None if regions.is_empty() => Ok(None),
+        None => Err(ConfigError::Missing {
+            field: field("cluster_tag"),
+            reason: format!("{regions_field} is set but no tag says which clusters to discover"),
+        }),
+    }
+}
+
 /// Subnet IDs, as a list (see [`list`]), each `subnet-...`.
 fn extra_subnets(values: &[String]) -> Result<Vec<String>, ConfigError> {
     let subnets = list(values);
@@ -416,6 +448,29 @@ mod tests {
         .expect("valid");
         assert!(!c.policy.respect_native_ttl);
         assert!(c.policy.skip_cronjob_jobs);
+    }
+
+    #[test]
+    fn a_cluster_tag_turns_discovery_on_and_may_replace_the_cluster_list() {
+        let c = resolve(&[
+            "--cluster-tag",
+            "eks-reaper=enabled",
+            "--discovery-regions",
+            "eu-west-1, us-east-1",
+        ])
+        .expect("valid without named clusters");
+        assert!(c.clusters.is_empty());
+        let d = c.discovery.expect("discovery");
+        assert_eq!(d.tag.to_string(), "eks-reaper=enabled");
+        assert_eq!(d.regions, ["eu-west-1", "us-east-1"]);
+        let e = resolve(&["--cluster", "etl", "--discovery-regions", "eu-west-1"])
+            .expect_err("regions without a tag");
+        assert_eq!(e.field(), "REAPER_CLUSTER_TAG (--cluster-tag)");
+        let e = resolve(&["--cluster-tag", "team"]).expect_err("no value");
+        assert_eq!(e.field(), "REAPER_CLUSTER_TAG (--cluster-tag)");
+        let e =
+            resolve(&["--cluster-tag", "a=b", "--discovery-regions", "EU"]).expect_err("region");
+        assert_eq!(e.field(), "REAPER_DISCOVERY_REGIONS (--discovery-regions)");
     }
 
     #[test]

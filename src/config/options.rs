@@ -14,7 +14,7 @@ use clap::builder::TypedValueParser;
 use clap::{Arg, Args, Command};
 
 use super::error::ConfigError;
-use super::values::{self, DryRun, MetricsSinkKind, Reason};
+use super::values::{self, ClusterTag, DryRun, MetricsSinkKind, Reason};
 
 /// A single setting as read: its typed value, or why the text was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +91,22 @@ pub struct Options {
         value_name = "NAME"
     )]
     pub clusters: Vec<String>,
+
+    /// Also prune every cluster carrying this tag (`key=value`), found each run in the
+    /// discovery regions.
+    #[arg(
+        long,
+        env = "REAPER_CLUSTER_TAG",
+        value_name = "KEY=VALUE",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = Parser(values::cluster_tag)
+    )]
+    pub cluster_tag: Parsed<Option<ClusterTag>>,
+
+    /// Regions searched for tagged clusters (comma list; default: the default region).
+    #[arg(long, env = "REAPER_DISCOVERY_REGIONS", value_delimiter = ',')]
+    pub discovery_regions: Vec<String>,
 
     /// Role to assume per cluster: `NAME=ARN` (repeat, or comma list).
     #[arg(

@@ -59,6 +59,38 @@ impl MetricsSinkKind {
     }
 }
 
+/// A tag a cluster must carry to be discovered: `key=value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTag {
+    /// Tag key.
+    pub key: String,
+    /// Tag value.
+    pub value: String,
+}
+
+impl std::fmt::Display for ClusterTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// An optional `key=value` cluster tag: blank means no discovery.
+pub fn cluster_tag(value: &str) -> Result<Option<ClusterTag>, Reason> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match value.split_once('=') {
+        Some((key, tag)) if !key.trim().is_empty() && !tag.trim().is_empty() => {
+            Ok(Some(ClusterTag {
+                key: key.trim().to_owned(),
+                value: tag.trim().to_owned(),
+            }))
+        }
+        _ => Err("expected key=value, e.g. eks-reaper=enabled".to_owned()),
+    }
+}
+
 /// `true|client|server|false` (case-insensitive; `yes`/`1`/`no`/`0`/`off` too).
 pub fn dry_run(value: &str) -> Result<DryRun, Reason> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -153,6 +185,21 @@ mod tests {
             assert!(count(bad).is_err(), "{bad:?}");
         }
         assert!(page_size("4294967296").is_err());
+    }
+
+    #[test]
+    fn cluster_tags_are_blank_or_key_equals_value() {
+        assert_eq!(cluster_tag(" "), Ok(None));
+        assert_eq!(
+            cluster_tag(" eks-reaper = enabled "),
+            Ok(Some(ClusterTag {
+                key: "eks-reaper".to_owned(),
+                value: "enabled".to_owned()
+            }))
+        );
+        for bad in ["eks-reaper", "=x", "x=", "="] {
+            assert!(cluster_tag(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

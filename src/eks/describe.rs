@@ -20,6 +20,8 @@ pub struct Cluster {
     pub ca_data: Option<String>,
     /// The cluster's own subnets (`resourcesVpcConfig.subnetIds`).
     pub subnet_ids: Vec<String>,
+    /// The cluster's tags.
+    pub tags: std::collections::HashMap<String, String>,
 }
 
 impl Cluster {
@@ -94,6 +96,7 @@ pub async fn describe(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Cluste
             .resources_vpc_config
             .map(|v| v.subnet_ids.unwrap_or_default())
             .unwrap_or_default(),
+        tags: c.tags.unwrap_or_default(),
     })
 }
 

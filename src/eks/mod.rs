@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod describe;
+pub mod discover;
 pub mod fargate;
 pub mod token;
 
@@ -141,11 +142,12 @@ pub fn region_of(base: &SdkConfig, target: &ClusterTarget) -> Option<String> {
         .or_else(|| base.region().map(|r| r.as_ref().to_owned()))
 }
 
-/// Describes the cluster and prepares authenticated access to it; each call is bounded by
-/// `deadline` and [`AWS_CALL`].
+/// Describes the cluster (unless `described` already has it, from discovery) and prepares
+/// authenticated access to it; each call is bounded by `deadline` and [`AWS_CALL`].
 pub async fn connect(
     base: &SdkConfig,
     target: &ClusterTarget,
+    described: Option<Cluster>,
     token_max_age: Duration,
     deadline: &Deadline,
 ) -> Result<Connected, Error> {
@@ -166,13 +168,18 @@ pub async fn connect(
     let eks = aws_sdk_eks::Client::new(&sdk);
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     // With a role to assume, its credentials are resolved (sts:AssumeRole) inside this call.
-    let cluster = deadline
-        .bound(
-            "eks:DescribeCluster",
-            AWS_CALL,
-            describe::describe(&eks, &target.name),
-        )
-        .await??;
+    let cluster = match described {
+        Some(cluster) => cluster,
+        None => {
+            deadline
+                .bound(
+                    "eks:DescribeCluster",
+                    AWS_CALL,
+                    describe::describe(&eks, &target.name),
+                )
+                .await??
+        }
+    };
     if !cluster.is_active() {
         return Ok(Connected::NotActive {
             region,

@@ -59,9 +59,11 @@ pub fn json_logs_from_env() -> bool {
     std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"))
 }
 
-/// Processes one cluster and reports on it.
+/// Processes one cluster and reports on it. `described` is the cluster's description when
+/// discovery already read it.
 pub async fn prune_cluster(
     target: &ClusterTarget,
+    described: Option<eks::Cluster>,
     config: &Config,
     run: RunContext<'_>,
 ) -> ClusterReport {
@@ -77,24 +79,25 @@ pub async fn prune_cluster(
     let mut report = ClusterReport::new(&target.name, region, config.dry_run.is_dry());
     let cluster = target.name.as_str();
 
-    let connection = match eks::connect(aws, target, config.token_max_age, &deadline).await {
-        Ok(Connected::Ready(c)) => c,
-        Ok(Connected::NotActive { status, .. }) => {
-            warn!(cluster, status = %status, "cluster is not ACTIVE; skipped");
-            report.skip(
-                ClusterFailure::NotActive,
-                format!("cluster status is {status}, not ACTIVE"),
-            );
-            report.duration_ms = elapsed_ms(started);
-            return report;
-        }
-        Err(e) => {
-            warn!(cluster, error = %e, kind = %e.kind(), "cannot connect to the cluster");
-            report.fail(e.kind(), e.to_string());
-            report.duration_ms = elapsed_ms(started);
-            return report;
-        }
-    };
+    let connection =
+        match eks::connect(aws, target, described, config.token_max_age, &deadline).await {
+            Ok(Connected::Ready(c)) => c,
+            Ok(Connected::NotActive { status, .. }) => {
+                warn!(cluster, status = %status, "cluster is not ACTIVE; skipped");
+                report.skip(
+                    ClusterFailure::NotActive,
+                    format!("cluster status is {status}, not ACTIVE"),
+                );
+                report.duration_ms = elapsed_ms(started);
+                return report;
+            }
+            Err(e) => {
+                warn!(cluster, error = %e, kind = %e.kind(), "cannot connect to the cluster");
+                report.fail(e.kind(), e.to_string());
+                report.duration_ms = elapsed_ms(started);
+                return report;
+            }
+        };
     report.region = Some(connection.region.clone());
 
     // ---- subnet headroom ---------------------------------------------------------------

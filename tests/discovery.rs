@@ -1,0 +1,99 @@
+//! Cluster discovery against moto's EKS: in every region searched, exactly the clusters
+//! carrying the tag (key and value) are found, described once, with their region; a region
+//! that cannot be searched is an error, not an empty result.
+//!
+//! Starts its own moto (testbed venv, or `EKS_REAPER_PYTHON`).
+
+mod common;
+
+use aws_sdk_eks::types::VpcConfigRequest;
+use aws_types::region::Region;
+use common::moto::{self, sdk_config};
+use eks_reaper::config::ClusterTag;
+use eks_reaper::deadline::Deadline;
+use eks_reaper::eks::discover::{DiscoveryError, discover};
+
+async fn cluster(sdk: &aws_types::SdkConfig, region: &str, name: &str, tags: &[(&str, &str)]) {
+    let sdk = sdk
+        .to_builder()
+        .region(Region::new(region.to_owned()))
+        .build();
+    let mut create = aws_sdk_eks::Client::new(&sdk)
+        .create_cluster()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/eks")
+        .resources_vpc_config(VpcConfigRequest::builder().subnet_ids("subnet-0a").build());
+    for (k, v) in tags {
+        create = create.tags(*k, *v);
+    }
+    create.send().await.expect("CreateCluster");
+}
+
+fn tag() -> ClusterTag {
+    ClusterTag {
+        key: "eks-reaper".to_owned(),
+        value: "enabled".to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tagged_clusters_are_found_in_every_region_searched() {
+    // GIVEN tagged clusters in two regions, and clusters with another value, another key,
+    // no tags, and a tagged one in a region not searched
+    let (_moto, port) = moto::start();
+    let sdk = sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    let on = [("eks-reaper", "enabled"), ("team", "etl")];
+    cluster(&sdk, "eu-west-1", "etl-prod", &on).await;
+    cluster(&sdk, "us-east-1", "etl-us", &[("eks-reaper", "enabled")]).await;
+    cluster(&sdk, "eu-west-1", "web", &[("eks-reaper", "disabled")]).await;
+    cluster(&sdk, "eu-west-1", "ml", &[("team", "enabled")]).await;
+    cluster(&sdk, "us-east-1", "bare", &[]).await;
+    cluster(&sdk, "ap-south-1", "elsewhere", &on).await;
+
+    // WHEN two regions are searched
+    let regions = ["eu-west-1".to_owned(), "us-east-1".to_owned()];
+    let (found, errors) = discover(&sdk, &tag(), &regions, &Deadline::none()).await;
+
+    // THEN exactly the two tagged clusters, each with its region and description
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut names: Vec<_> = found
+        .iter()
+        .map(|f| {
+            (
+                f.target.name.as_str(),
+                f.target.region.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, [("etl-prod", "eu-west-1"), ("etl-us", "us-east-1")]);
+    for f in &found {
+        assert_eq!(f.target.role_arn, None);
+        assert_eq!(f.cluster.subnet_ids, ["subnet-0a"]);
+        assert_eq!(
+            f.cluster.tags.get("eks-reaper").map(String::as_str),
+            Some("enabled")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_region_that_cannot_be_searched_is_an_error() {
+    // GIVEN an EKS endpoint that refuses connections
+    let port = common::free_port();
+    let sdk = sdk_config(&format!("http://127.0.0.1:{port}")).await;
+
+    // WHEN discovery searches it
+    let (found, errors) =
+        discover(&sdk, &tag(), &["eu-west-1".to_owned()], &Deadline::none()).await;
+
+    // THEN nothing is found and the region's failure is reported, naming the region
+    assert!(found.is_empty());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        matches!(&errors[0], DiscoveryError::List { region, .. } if region == "eu-west-1"),
+        "{:?}",
+        errors[0]
+    );
+    assert!(errors[0].to_string().contains("eu-west-1"), "{}", errors[0]);
+}
