@@ -9,8 +9,9 @@
 //!    classic scheduled event, or nothing) and the environment variables / CLI flags
 //!    ([`config::Options`], typed by [`config::values`]) become one validated
 //!    [`config::Config`]. A bad value stops the run here, before anything is deleted.
-//! 2. [`run`] — processes the clusters concurrently (bounded), each through [`prune`], then
-//!    publishes the figures and builds the report:
+//! 2. [`run`] — adds the clusters found by tag ([`eks::discover`]) to the named ones,
+//!    processes them concurrently (bounded), each through [`prune`], then publishes the
+//!    figures and builds the report:
 //!    - [`eks`] — one `DescribeCluster` (status, endpoint, CA, subnets), the Fargate
 //!      profiles' subnets ([`eks::fargate`]), a presigned-STS bearer token
 //!      ([`eks::token`]) re-signed before EKS's 15 minutes run out ([`eks::client`]);
