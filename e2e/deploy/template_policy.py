@@ -1,15 +1,17 @@
-"""The function role's IAM policy as template.yaml would deploy it, for given parameters.
+"""template.yaml and infra/cluster-onboarding.yaml as they would deploy, for given parameters.
 
-Reads template.yaml with cfn-lint's decoder (it understands the short-form tags), expands
-the `Fn::ForEach` loops over `ClusterNames` and resolves the intrinsics the role's policies
-use (Ref, Fn::Sub, Fn::If + Conditions, Fn::Join, Fn::GetAtt, Fn::FindInMap,
-Fn::ToJsonString, AWS::NoValue). Small on purpose: it supports what the template uses and fails loudly on
-anything else, so a template change cannot silently escape the tests.
+Reads a template with cfn-lint's decoder (it understands the short-form tags) and resolves
+the intrinsics the templates use (Ref, Fn::Sub, Fn::If + Conditions, Fn::Join, Fn::Split,
+Fn::Select, Fn::GetAtt, Fn::FindInMap, Fn::ToJsonString, AWS::NoValue) and the Rules
+functions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::Contains). Small on purpose: it
+supports what the templates use and fails loudly on anything else (an `Fn::ForEach`
+included: the SAM CLI cannot build it), so a template change cannot silently escape the
+tests.
 """
 
 from __future__ import annotations
 
-import copy
+import functools
 import json
 import re
 from pathlib import Path
@@ -19,6 +21,7 @@ from cfnlint.decode import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+ONBOARDING = ROOT / "infra" / "cluster-onboarding.yaml"
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -26,7 +29,9 @@ PARTITION = "aws"
 NO_VALUE = object()
 
 
+@functools.lru_cache(maxsize=None)
 def load_template(path: Path = TEMPLATE) -> dict:
+    """The parsed template (cached: callers must not modify it)."""
     tpl, matches = decode(str(path))
     if matches:
         raise ValueError(f"cannot parse {path}: {matches}")
@@ -45,6 +50,9 @@ class Resolver:
                 raise ValueError(f"parameter {name} has no default; pass a value")
             if spec["Type"] == "CommaDelimitedList" and isinstance(value, str):
                 value = [v.strip() for v in value.split(",")] if value else [""]
+            elif spec["Type"] == "Number":
+                # CloudFormation hands parameters to intrinsics and Rules as strings.
+                value = str(value)
             self.params[name] = value
         self.params.update({
             "AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": PARTITION,
@@ -123,6 +131,18 @@ class Resolver:
     def _Or(self, arg: list) -> bool:
         return any(self.value(a) for a in arg)
 
+    def _Split(self, arg: list) -> list[str]:
+        sep, text = arg
+        return str(self.value(text)).split(sep)
+
+    def _Select(self, arg: list) -> Any:
+        index, items = arg
+        return self.value(items)[int(self.value(index))]
+
+    def _Contains(self, arg: list) -> bool:
+        items, item = self.value(arg)
+        return item in items
+
     def _ToJsonString(self, arg: Any) -> str:
         return json.dumps(self.value(arg))
 
@@ -131,51 +151,45 @@ class Resolver:
         return self.t["Mappings"][m][k1][k2]
 
 
-def expand_foreach(template: dict, resolver: Resolver) -> dict[str, dict]:
-    """Resources with every Fn::ForEach loop expanded (logical ids per &{} rules)."""
-    out: dict[str, dict] = {}
-    for key, body in template["Resources"].items():
-        if not key.startswith("Fn::ForEach::"):
-            out[key] = body
+def resources(template: dict, resolver: Resolver) -> dict[str, dict]:
+    """The resources whose Condition holds, properties resolved."""
+    out = {}
+    for key, res in template["Resources"].items():
+        if key.startswith("Fn::ForEach"):
+            raise AssertionError(f"{key}: the SAM CLI cannot build templates with Fn::ForEach")
+        if "Condition" in res and not resolver.condition(res["Condition"]):
             continue
-        var, collection, resources = body
-        for item in resolver.value(collection):
-            for id_template, resource in resources.items():
-                logical = id_template.replace("&{%s}" % var, re.sub(r"[^A-Za-z0-9]", "", item))
-                logical = logical.replace("${%s}" % var, item)
-                out[logical] = _substitute_local(copy.deepcopy(resource), var, item)
+        out[key] = {**res, "Properties": resolver.value(res.get("Properties", {}))}
     return out
 
 
-def _substitute_local(node: Any, var: str, item: str) -> Any:
-    """Replaces Ref var and ${var} in Fn::Sub strings inside a loop body."""
-    if isinstance(node, list):
-        return [_substitute_local(n, var, item) for n in node]
-    if isinstance(node, dict):
-        if node == {"Ref": var}:
-            return item
-        if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
-            return {"Fn::Sub": node["Fn::Sub"].replace("${%s}" % var, item)}
-        return {k: _substitute_local(v, var, item) for k, v in node.items()}
-    return node
+def rule_failures(parameters: dict[str, Any], path: Path = TEMPLATE) -> list[str]:
+    """AssertDescriptions of the template's Rules that these parameters violate."""
+    template = load_template(path)
+    r = Resolver(template, parameters)
+    failures = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not r.value(rule["RuleCondition"]):
+            continue
+        failures += [a["AssertDescription"] for a in rule["Assertions"] if not r.value(a["Assert"])]
+    return failures
 
 
 def function_role_statements(parameters: dict[str, Any], path: Path = TEMPLATE) -> list[dict]:
     """Every statement the deployed function role would hold, intrinsics resolved."""
     template = load_template(path)
     r = Resolver(template, parameters)
-    resources = expand_foreach(template, r)
-    statements: list[dict] = []
-    role = resources["ReaperRole"]["Properties"]
+    res = resources(template, r)
+    role = res["ReaperRole"]["Properties"]
     if role.get("ManagedPolicyArns"):
         raise AssertionError("the function role must not carry managed policies")
+    statements: list[dict] = []
     for policy in role.get("Policies", []):
-        statements += r.value(policy["PolicyDocument"])["Statement"]
-    for res in resources.values():
-        if res.get("Type") == "AWS::IAM::RolePolicy" and res["Properties"]["RoleName"] == {"Ref": "ReaperRole"}:
-            if "Condition" in res and not r.condition(res["Condition"]):
-                continue
-            statements += r.value(res["Properties"]["PolicyDocument"])["Statement"]
+        statements += policy["PolicyDocument"]["Statement"]
+    # Policies attached from outside the role would escape the checks below.
+    others = [k for k, v in res.items() if v["Type"] in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")]
+    if others:
+        raise AssertionError(f"policies outside the role's own: {others}")
     return statements
 
 

@@ -6,14 +6,16 @@ test_iam_binary.py) as a principal holding only that policy, with moto's IAM enf
 on: every call succeeds, and with any one action removed exactly that call is denied.
 
 What moto cannot enforce, and is therefore only checked statically here:
-resource scoping (moto evaluates EKS/EC2/CloudWatch calls against "*") and the
-cloudwatch:namespace condition (moto ignores condition keys it has no value for).
+resource scoping (moto evaluates EKS/EC2/CloudWatch calls against "*"), the
+cloudwatch:namespace condition and the aws:ResourceTag/eks-reaper condition (moto ignores
+condition keys it has no value for).
 See moto_iam.py.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 import requests
@@ -49,17 +51,25 @@ def test_role_grants_exactly_the_actions_of_a_run_plus_its_own_logs():
     assert not [a for a in acts if "*" in a], "no wildcard actions"
 
 
-def test_eks_actions_are_scoped_to_the_named_clusters():
-    st = statements(ClusterNames="etl,batch-prod")
-    eks = sorted((tuple(sorted(actions_of(s))), s["Resource"]) for s in st
-                 if any(a.startswith("eks:") for a in actions_of(s)))
+def test_eks_actions_are_scoped_to_tagged_clusters_of_this_account_and_region():
     arn = f"arn:{PARTITION}:eks:{REGION}:{ACCOUNT}"
-    assert eks == sorted([
-        (("eks:DescribeCluster", "eks:ListFargateProfiles"), f"{arn}:cluster/etl"),
-        (("eks:DescribeCluster", "eks:ListFargateProfiles"), f"{arn}:cluster/batch-prod"),
-        (("eks:DescribeFargateProfile",), f"{arn}:fargateprofile/etl/*"),
-        (("eks:DescribeFargateProfile",), f"{arn}:fargateprofile/batch-prod/*"),
-    ])
+    for tag_value in ("enabled", "batch-prod"):
+        st = statements(ClusterNames="etl,batch-prod", ClusterTagValue=tag_value)
+        eks = sorted((tuple(sorted(actions_of(s))), s["Resource"], json.dumps(s.get("Condition"), sort_keys=True))
+                     for s in st if any(a.startswith("eks:") for a in actions_of(s)))
+        assert eks == sorted([
+            # Only clusters carrying the opt-in tag with the stack's value.
+            (("eks:DescribeCluster", "eks:ListFargateProfiles"), f"{arn}:cluster/*",
+             json.dumps({"StringEquals": {"aws:ResourceTag/eks-reaper": tag_value}})),
+            # The profiles' own tags are not the cluster's; the names come from the tagged
+            # cluster's ListFargateProfiles. Read-only, this account and region only.
+            (("eks:DescribeFargateProfile",), f"{arn}:fargateprofile/*", "null"),
+        ])
+
+
+def test_no_statement_depends_on_the_cluster_list():
+    """Nothing per cluster in the reaper stack: clusters join by tag and onboarding stack."""
+    assert statements(ClusterNames="etl") == statements(ClusterNames="etl,batch-prod,a,b,c")
 
 
 def test_only_actions_without_resource_level_permissions_use_star():
@@ -173,6 +183,9 @@ def test_moto_ignores_the_namespace_condition_and_resource_scoping(moto, princip
         wrong_ns = user_with_policy(url, REGION, f"wrong-ns-{next(_names)}", [{
             "Effect": "Allow", "Action": "monitoring:PutMetricData", "Resource": "*",
             "Condition": {"StringEquals": {"cloudwatch:namespace": "SomethingElse"}}}])
+        wrong_tag = user_with_policy(url, REGION, f"wrong-tag-{next(_names)}", [{
+            "Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/eks-reaper": "not-this-cluster"}}}])
         scoped = user_with_policy(url, REGION, f"scoped-{next(_names)}", [{
             "Effect": "Allow", "Action": "ec2:DescribeSubnets",
             "Resource": f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/{moto['subnet']}"}])
@@ -181,6 +194,8 @@ def test_moto_ignores_the_namespace_condition_and_resource_scoping(moto, princip
 
     # Allowed although the namespace differs: the condition is not evaluated.
     client("cloudwatch", url, region=REGION, credentials=wrong_ns).put_metric_data(Namespace="EKSReaper", MetricData=[{"MetricName": "X", "Value": 1}])
+    # Allowed although the cluster carries no such tag: the tag condition is not evaluated.
+    client("eks", url, region=REGION, credentials=wrong_tag).describe_cluster(name=CLUSTER)
     # Denied although the resource is the right one: moto checks against "*".
     with pytest.raises(ClientError, match="AccessDenied"):
         client("ec2", url, region=REGION, credentials=scoped).describe_subnets(SubnetIds=[moto["subnet"]])

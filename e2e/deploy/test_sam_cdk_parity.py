@@ -1,9 +1,11 @@
 """template.yaml (SAM) and the CDK app deploy the same thing.
 
-Compares template.yaml, resolved for clusters batch-prod and etl-dev, with the template
-`scripts/check-deploy` synthesizes from infra/ for the same clusters
-($EKS_REAPER_CACHE/cdk.out/EksReaper.template.json; a missing synth output is a failure:
-run scripts/check-deploy).
+Compares template.yaml, resolved for clusters batch-prod and etl-dev with an alarm
+e-mail, with the template `scripts/check-deploy` synthesizes from infra/ for the same
+clusters and e-mail ($EKS_REAPER_CACHE/cdk.out/EksReaper.template.json; a missing synth
+output is a failure: run scripts/check-deploy). The CDK construct creates the access
+entries that SAM users get from infra/cluster-onboarding.yaml, one stack per cluster:
+those are compared with that template resolved per cluster.
 """
 
 from __future__ import annotations
@@ -14,23 +16,26 @@ from pathlib import Path
 
 import pytest
 
-from template_policy import Resolver, actions_of, expand_foreach, function_role_statements, load_template
+from template_policy import ONBOARDING, Resolver, actions_of, function_role_statements, load_template, resources
 
 CACHE = Path(os.environ.get("EKS_REAPER_CACHE", Path.home() / ".cache" / "eks-reaper"))
 CDK_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_TEMPLATE", CACHE / "cdk.out" / "EksReaper.template.json"))
 CLUSTERS = "batch-prod,etl-dev"
+# scripts/check-deploy synthesizes with -c alarmEmail=ALARM_EMAIL.
+ALARM_EMAIL = "oncall@example.com"
+PARAMS = {"ClusterNames": CLUSTERS, "AlarmEmail": ALARM_EMAIL}
 
 
 @pytest.fixture(scope="module")
 def sam() -> dict:
     t = load_template()
-    r = Resolver(t, {"ClusterNames": CLUSTERS})
-    resources = {}
-    for k, v in expand_foreach(t, r).items():
-        if "Condition" in v and not r.condition(v["Condition"]):
-            continue
-        resources[k] = {**v, "Properties": r.value(v.get("Properties", {}))}
-    return resources
+    return resources(t, Resolver(t, PARAMS))
+
+
+@pytest.fixture(scope="module")
+def sam_raw() -> dict:
+    """Unresolved resources, for the attributes outside Properties."""
+    return load_template()["Resources"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,7 @@ def cdk_role_actions(cdk: dict) -> set[str]:
 
 
 def test_same_function_role_actions(cdk):
-    sam_actions = {a for s in function_role_statements({"ClusterNames": CLUSTERS}) for a in actions_of(s)}
+    sam_actions = {a for s in function_role_statements(PARAMS) for a in actions_of(s)}
     assert cdk_role_actions(cdk) == sam_actions
 
 
@@ -65,7 +70,8 @@ def test_same_function_settings(sam, cdk):
     keys = ["Runtime", "Architectures", "Handler", "MemorySize", "Timeout", "ReservedConcurrentExecutions"]
     (s,) = of_type(sam, "AWS::Serverless::Function")
     (c,) = of_type(cdk, "AWS::Lambda::Function")
-    assert {k: s[k] for k in keys} == {k: c[k] for k in keys}
+    # Parameters reach the template as strings (MemorySize "1024"), CDK writes numbers.
+    assert {k: str(s[k]) for k in keys} == {k: str(c[k]) for k in keys}
     assert s["LoggingConfig"]["LogFormat"] == c["LoggingConfig"]["LogFormat"] == "JSON"
     # CDK leaves unset settings to the binary's defaults; SAM passes its parameter defaults.
     assert set(c["Environment"]["Variables"]) <= set(s["Environment"]["Variables"])
@@ -80,11 +86,62 @@ def test_same_schedule_input_and_rate(sam, cdk):
     assert sched["ScheduleExpression"] == c["ScheduleExpression"]
 
 
-def test_same_access_entries(sam, cdk):
-    def entries(res):
-        return sorted((e["ClusterName"], e["Type"], tuple(e["KubernetesGroups"]), "AccessPolicies" in e)
-                      for e in of_type(res, "AWS::EKS::AccessEntry"))
-    assert entries(sam) == entries(cdk)
+def _entries(entries: list[dict]) -> list[tuple]:
+    return sorted((e["ClusterName"], e["Type"], tuple(e["KubernetesGroups"]), "AccessPolicies" in e) for e in entries)
+
+
+def test_same_access_entries_as_one_onboarding_stack_per_cluster(sam, cdk):
+    assert of_type(sam, "AWS::EKS::AccessEntry") == [], "the reaper stack has nothing per cluster"
+    t = load_template(ONBOARDING)
+    onboarded = []
+    for cluster in CLUSTERS.split(","):
+        r = Resolver(t, {"ClusterName": cluster, "ReaperRoleArn": "arn:aws:iam::123456789012:role/eks-reaper"})
+        onboarded += of_type(resources(t, r), "AWS::EKS::AccessEntry")
+    assert _entries(onboarded) == _entries(of_type(cdk, "AWS::EKS::AccessEntry"))
+
+
+def _one(resources: dict, type_: str) -> dict:
+    (r,) = [r for r in resources.values() if r["Type"] == type_]
+    return r
+
+
+def test_log_group_is_retained_with_the_same_retention(sam, sam_raw, cdk):
+    """The logs are the record of what was deleted: neither deployment deletes them."""
+    (s_id,) = [k for k, r in sam_raw.items() if r["Type"] == "AWS::Logs::LogGroup"]
+    c = _one(cdk, "AWS::Logs::LogGroup")
+    for r in (sam_raw[s_id], c):
+        assert (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+    assert int(sam[s_id]["Properties"]["RetentionInDays"]) == int(c["Properties"]["RetentionInDays"])
+
+
+def _scheduler_trust(resources: dict) -> list[dict]:
+    roles = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"
+             and "scheduler.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
+    assert len(roles) == 1
+    return roles[0]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+
+
+def test_scheduler_role_trust_is_bound_to_this_account_and_schedule_group(sam, cdk):
+    for statements in (_scheduler_trust(sam), _scheduler_trust(cdk)):
+        (st,) = statements
+        keys = {k for op in st["Condition"].values() for k in op}
+        assert keys == {"aws:SourceAccount", "aws:SourceArn"}, st
+        arn = next(op["aws:SourceArn"] for op in st["Condition"].values() if "aws:SourceArn" in op)
+        assert "schedule-group/default" in (arn if isinstance(arn, str) else _flat(arn))
+
+
+def _alarm_names(resources: dict, stack_name: str) -> list[str]:
+    names = []
+    for a in of_type(resources, "AWS::CloudWatch::Alarm"):
+        name = a["AlarmName"] if isinstance(a["AlarmName"], str) else _flat(a["AlarmName"])
+        assert name.startswith(stack_name + "-"), name
+        names.append(name[len(stack_name) + 1:])
+    return sorted(names)
+
+
+def test_same_alarm_names(sam, cdk):
+    """The runbook's names hold for either deployment: `<stack>-<name>`."""
+    assert _alarm_names(sam, "eks-reaper") == _alarm_names(cdk, "<AWS::StackName>")
 
 
 def _alarm_key(a: dict) -> tuple:
@@ -117,6 +174,8 @@ def _flat(v) -> str:
         return v
     if "Fn::Join" in v:
         return v["Fn::Join"][0].join(_flat(x) for x in v["Fn::Join"][1])
+    if "Ref" in v and v["Ref"].startswith("AWS::"):
+        return f"<{v['Ref']}>"
     return "<ref>"
 
 

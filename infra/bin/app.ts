@@ -6,6 +6,8 @@
  *                without it, cargo-lambda-cdk runs `cargo lambda build --release --arm64`
  *                during synth
  *   alarmEmail   address subscribed to a new alarm topic
+ *   alarmNotifications  none: deploy alarms without a destination (otherwise alarmEmail
+ *                is required)
  *   dryRun       true | false | server
  */
 import 'source-map-support/register';
@@ -31,4 +33,5 @@ new EksReaper(stack, 'Reaper', {
   code: lambdaZip ? lambda.Code.fromAsset(lambdaZip) : undefined,
   dryRun: dryRun === 'server' ? 'server' : dryRun === 'true',
   alarmEmail: ctx('alarmEmail'),
+  alarmNotifications: ctx('alarmNotifications') === 'none' ? 'none' : 'required',
 });

@@ -1,10 +1,13 @@
 /**
  * `EksReaper`: the eks-reaper Lambda with everything it needs to run unattended —
- * schedule, least-privilege IAM, EKS access entries, alarms and a dashboard. The same
- * deployment as the SAM `template.yaml` at the repo root, as a reusable CDK construct.
+ * schedule, least-privilege IAM, EKS access entries, alarms and a dashboard. The SAM
+ * reaper stack (`template.yaml`) as a reusable CDK construct, with the same resources,
+ * alarm names and queries; on top of it, the typed cluster list scopes IAM to each
+ * cluster's ARN and creates the access entries that SAM users get from
+ * `infra/cluster-onboarding.yaml`.
  */
 import * as path from 'node:path';
-import { Annotations, Duration, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -57,18 +60,25 @@ export interface ReaperSettings {
   readonly metricsPerNamespace?: boolean;
 }
 
-/** Alarm thresholds. */
+/** Alarm thresholds. Every alarm covers all clusters (Metrics Insights, GROUP BY ClusterName). */
 export interface ReaperAlarmThresholds {
-  /** Free IPs over all of a cluster's watched subnets. @default 500 */
+  /** Free share (%) of a cluster's tightest watched subnet (MinSubnetFreePercent). @default 10 */
+  readonly subnetFreePercent?: number;
+  /** Also alarm on absolute free-IP counts (the two thresholds below). @default false */
+  readonly absoluteIpAlarms?: boolean;
+  /** With absoluteIpAlarms: free IPs over all of a cluster's watched subnets. @default 500 */
   readonly clusterAvailableIps?: number;
-  /** Free IPs in any one watched subnet (Metrics Insights alarm). @default 100 */
+  /** With absoluteIpAlarms: free IPs in any one watched subnet. @default 100 */
   readonly subnetAvailableIps?: number;
   /** Forecast hours to IP exhaustion. @default 6 */
   readonly forecastHours?: number;
-  /** Consecutive runs without RunSucceeded before the heartbeat alarm fires. @default 3 */
+  /**
+   * Consecutive runs without RunSucceeded before the heartbeat alarm fires. Times the
+   * interval it must exceed the function timeout (checked at synth). @default 4
+   */
   readonly heartbeatMissedRuns?: number;
-  /** Consecutive runs of a growing Backlog before the backlog alarm fires. @default 3 */
-  readonly backlogGrowthRuns?: number;
+  /** Consecutive runs ending with a Backlog above 0 before the backlog alarm fires. @default 3 */
+  readonly backlogRuns?: number;
 }
 
 /** Where the function runs when the cluster endpoints are private. */
@@ -137,6 +147,11 @@ export interface EksReaperProps {
   readonly alarmTopic?: sns.ITopic;
   /** When no alarmTopic is given, create a topic with this address subscribed. */
   readonly alarmEmail?: string;
+  /**
+   * `'required'`: synth fails unless alarmTopic or alarmEmail is given. `'none'`: alarms
+   * that notify nobody, on purpose. @default 'required'
+   */
+  readonly alarmNotifications?: 'required' | 'none';
 }
 
 const DEFAULT_GROUP = 'eks-reaper';
@@ -150,7 +165,7 @@ export class EksReaper extends Construct {
   public readonly schedule: scheduler.Schedule;
   /** Alarm actions go here, when there is a topic. */
   public readonly alarmTopic?: sns.ITopic;
-  /** Every alarm, by a stable key (`heartbeat:<cluster>`, `subnetIps`, ...). */
+  /** Every alarm, by a stable key (`heartbeat`, `subnetsUnread`, `functionErrors`, ...). */
   public readonly alarms: Record<string, cloudwatch.Alarm> = {};
   public readonly dashboard: cloudwatch.Dashboard;
 
@@ -173,8 +188,22 @@ export class EksReaper extends Construct {
       throw new Error(`EksReaper: kubernetesGroup must not start with "system:" (got ${group})`);
     }
 
+    if ((props.alarmNotifications ?? 'required') === 'required' && !props.alarmTopic && !props.alarmEmail) {
+      throw new Error("EksReaper: the alarms would notify nobody; give alarmTopic or alarmEmail, or alarmNotifications: 'none'");
+    }
+    const timeout = props.timeout ?? Duration.seconds(900);
+    const missedRuns = props.thresholds?.heartbeatMissedRuns ?? 4;
+    if (!interval.isUnresolved() && !timeout.isUnresolved()
+      && missedRuns * interval.toSeconds() <= timeout.toSeconds()) {
+      // A single run in progress must not look like missed runs.
+      throw new Error(`EksReaper: heartbeatMissedRuns x interval (${missedRuns} x ${interval.toSeconds()} s) `
+        + `must exceed the function timeout (${timeout.toSeconds()} s)`);
+    }
+
+    // Retained with the stack: the logs are the record of what was deleted.
     const logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     // Our own role, so nothing comes from AWSLambdaBasicExecutionRole (logs:* anywhere).
@@ -247,7 +276,7 @@ export class EksReaper extends Construct {
       description: 'Prunes finished Jobs/Pods on EKS and watches subnet IP headroom',
       role: this.role,
       memorySize: props.memorySize ?? 1024,
-      timeout: props.timeout ?? Duration.seconds(900),
+      timeout,
       architecture: lambda.Architecture.ARM_64,
       // One run at a time: a run still going when the next is due makes the next wait.
       reservedConcurrentExecutions: 1,
@@ -334,72 +363,102 @@ export class EksReaper extends Construct {
     }
     const t = props.thresholds ?? {};
     const period = interval;
-    const metric = (metricName: string, cluster: string, statistic: string) => new cloudwatch.Metric({
-      namespace, metricName, statistic, period, dimensionsMap: { ClusterName: cluster },
-    });
+    // Fleet-wide, as in template.yaml: one Metrics Insights alarm per condition, each
+    // cluster a contributor (GROUP BY ClusterName), so clusters added later are covered.
+    // Names are the SAM ones, so the README's runbook names match either deployment.
+    const fleetAlarm = (key: string, id: string, name: string, description: string, query: string,
+      label: string, opts: Omit<cloudwatch.AlarmProps, 'metric'>) => {
+      this.alarms[key] = new cloudwatch.Alarm(this, id, {
+        alarmName: `${Aws.STACK_NAME}-${name}`,
+        alarmDescription: description,
+        metric: new cloudwatch.MathExpression({ label, expression: query, usingMetrics: {}, period }),
+        ...opts,
+      });
+    };
+    const byCluster = (fn: string, name: string) => `${insights(fn, name, namespace, CLUSTER_SCHEMA)} GROUP BY ClusterName`;
 
     if (sink !== 'none') {
-      for (const c of clusters) {
-        const n = c.name;
-        this.alarms[`clusterIps:${n}`] = new cloudwatch.Alarm(this, `ClusterIpsLow-${n}`, {
-          alarmDescription: `${n}: free IPs over all watched subnets under ${t.clusterAvailableIps ?? 500}. New (Fargate) pods will soon fail to get an IP.`,
-          metric: metric('ClusterAvailableIps', n, 'Minimum'),
-          threshold: t.clusterAvailableIps ?? 500,
+      fleetAlarm('heartbeat', 'Heartbeat', 'heartbeat-missing',
+        `A cluster had no successful eks-reaper run for ${missedRuns} scheduled runs (RunSucceeded is 0 when its run failed). Nothing is pruning it.`,
+        byCluster('SUM', 'RunSucceeded'), 'Successful runs per cluster', {
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: missedRuns,
+          datapointsToAlarm: missedRuns,
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        });
+      fleetAlarm('reportsMissing', 'ReportsMissing', 'reports-missing',
+        `No cluster reported anything for ${missedRuns} scheduled runs: the schedule is off, the function does not start or cannot publish metrics.`,
+        insights('COUNT', 'RunSucceeded', namespace, CLUSTER_SCHEMA), 'Clusters reporting a run', {
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: missedRuns,
+          datapointsToAlarm: missedRuns,
+          // Absence is the signal: a reaper that stopped publishes nothing.
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        });
+      fleetAlarm('subnetsUnread', 'SubnetsUnread', 'subnets-unread',
+        'The reaper could not read a cluster\'s subnets (SubnetsRead 0 or missing) at two runs in a row: the IP alarms are blind for it.',
+        byCluster('MIN', 'SubnetsRead'), 'Subnets read per cluster', {
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: 2,
+          datapointsToAlarm: 2,
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        });
+      const freePercent = t.subnetFreePercent ?? 10;
+      fleetAlarm('subnetFreePercent', 'SubnetFreePercentLow', 'subnet-free-percent-low',
+        `A cluster's tightest watched subnet has less than ${freePercent}% of its addresses free. New (Fargate) pods there will soon fail to get an IP.`,
+        byCluster('MIN', 'MinSubnetFreePercent'), 'Free share of the tightest subnet per cluster', {
+          threshold: freePercent,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 1,
+          // Not published when the subnets were not read: that is subnets-unread.
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         });
-        this.alarms[`forecast:${n}`] = new cloudwatch.Alarm(this, `IpForecast-${n}`, {
-          alarmDescription: `${n}: at the current rate the watched subnets run out of IPs within ${t.forecastHours ?? 6} h.`,
-          metric: metric('IpExhaustionHours', n, 'Minimum'),
-          threshold: t.forecastHours ?? 6,
+      const hours = t.forecastHours ?? 6;
+      fleetAlarm('forecast', 'IpForecast', 'ip-exhaustion-forecast',
+        `At the current rate a cluster's watched subnets run out of IPs within ${hours} h.`,
+        byCluster('MIN', 'IpExhaustionHours'), 'Forecast hours to IP exhaustion per cluster', {
+          threshold: hours,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 2,
           datapointsToAlarm: 2,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         });
-        const missed = t.heartbeatMissedRuns ?? 3;
-        this.alarms[`heartbeat:${n}`] = new cloudwatch.Alarm(this, `Heartbeat-${n}`, {
-          alarmDescription: `${n}: no successful eks-reaper run for ${missed} scheduled runs. Nothing is pruning this cluster.`,
-          metric: metric('RunSucceeded', n, 'Sum'),
-          threshold: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-          evaluationPeriods: missed,
-          datapointsToAlarm: missed,
-          // Absence is the signal: a reaper that stopped publishes nothing.
-          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-        });
-        const growth = t.backlogGrowthRuns ?? 3;
-        this.alarms[`backlog:${n}`] = new cloudwatch.Alarm(this, `BacklogGrowing-${n}`, {
-          alarmDescription: `${n}: the backlog of finished objects due for deletion grew at each of the last ${growth} runs; the reaper is not keeping up.`,
-          metric: new cloudwatch.MathExpression({
-            label: 'Backlog change since the previous run',
-            expression: 'DIFF(backlog)',
-            usingMetrics: { backlog: metric('Backlog', n, 'Maximum') },
-            period,
-          }),
+      const backlogRuns = t.backlogRuns ?? 3;
+      fleetAlarm('backlog', 'Backlog', 'backlog-not-draining',
+        `A cluster ended each of the last ${backlogRuns} runs with finished objects due for deletion left undeleted: the reaper is not keeping up.`,
+        byCluster('MIN', 'Backlog'), 'Lowest backlog per cluster', {
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-          evaluationPeriods: growth,
-          datapointsToAlarm: growth,
+          evaluationPeriods: backlogRuns,
+          datapointsToAlarm: backlogRuns,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         });
+      if (t.absoluteIpAlarms) {
+        const clusterIps = t.clusterAvailableIps ?? 500;
+        fleetAlarm('clusterIps', 'ClusterIpsLow', 'cluster-available-ips-low',
+          `A cluster's free IPs over all its watched subnets are under ${clusterIps}.`,
+          byCluster('MIN', 'ClusterAvailableIps'), 'Free IPs per cluster', {
+            threshold: clusterIps,
+            comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluationPeriods: 1,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          });
+        const subnetIps = t.subnetAvailableIps ?? 100;
+        fleetAlarm('subnetIps', 'SubnetIpsLow', 'subnet-available-ips-low',
+          `A watched subnet has fewer than ${subnetIps} free IPs (one contributor per subnet).`,
+          `${insights('MIN', 'SubnetAvailableIps', namespace, SUBNET_SCHEMA)} GROUP BY ClusterName, SubnetId`, 'Free IPs per subnet', {
+            threshold: subnetIps,
+            comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluationPeriods: 1,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          });
       }
-      this.alarms.subnetIps = new cloudwatch.Alarm(this, 'SubnetIpsLow', {
-        alarmDescription: `Some watched subnet has fewer than ${t.subnetAvailableIps ?? 100} free IPs. One Metrics Insights query covers every subnet the reaper reports.`,
-        metric: new cloudwatch.MathExpression({
-          label: 'Lowest free IPs in any watched subnet',
-          expression: insights('MIN', 'SubnetAvailableIps', namespace, SUBNET_SCHEMA),
-          usingMetrics: {},
-          period,
-        }),
-        threshold: t.subnetAvailableIps ?? 100,
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
     }
     this.alarms.functionErrors = new cloudwatch.Alarm(this, 'FunctionErrors', {
+      alarmName: `${Aws.STACK_NAME}-function-errors`,
       alarmDescription: 'The eks-reaper function failed (bad configuration, crash, timeout). Per-object delete failures are the DeleteErrors metric.',
       metric: this.function.metricErrors({ period, statistic: 'Sum' }),
       threshold: 1,
@@ -429,8 +488,7 @@ export class EksReaper extends Construct {
       widgets: [
         [
           graph('Free IPs per subnet',
-            [q('', 'MIN', 'SubnetAvailableIps', SUBNET_SCHEMA, 'ClusterName, AvailabilityZone, SubnetId')],
-            { leftAnnotations: [{ label: 'Subnet alarm threshold', value: t.subnetAvailableIps ?? 100 }] }),
+            [q('', 'MIN', 'SubnetAvailableIps', SUBNET_SCHEMA, 'ClusterName, AvailabilityZone, SubnetId')]),
           graph('IP exhaustion forecast (hours)', [q('', 'MIN', 'IpExhaustionHours')],
             { leftAnnotations: [{ label: 'Forecast alarm threshold', value: t.forecastHours ?? 6 }] }),
         ],
@@ -460,12 +518,17 @@ export class EksReaper extends Construct {
         [
           graph('Heartbeat (successful runs) and low-headroom mode', [
             q('RunSucceeded', 'SUM', 'RunSucceeded'),
+            q('Subnets read', 'MIN', 'SubnetsRead'),
             q('Low-headroom mode', 'MAX', 'LowHeadroomMode'),
           ]),
           graph('Run duration (ms)', [
             q('RunDuration', 'MAX', 'RunDuration'),
             this.function.metricDuration({ period, statistic: 'Maximum', label: 'Lambda duration' }),
           ]),
+        ],
+        [
+          graph('Free share of the tightest subnet (%)', [q('', 'MIN', 'MinSubnetFreePercent')],
+            { leftAnnotations: [{ label: 'Free-share alarm threshold', value: t.subnetFreePercent ?? 10 }] }),
         ],
       ],
     });

@@ -18,6 +18,7 @@ function synth(props: Partial<EksReaperProps> = {}, app = new App()): { template
   const reaper = new EksReaper(stack, 'Reaper', {
     clusters: ['batch-prod', 'etl_dev'],
     code: lambda.Code.fromAsset(FAKE_CODE),
+    alarmNotifications: 'none',
     ...props,
   });
   return { template: Template.fromStack(stack), stack, reaper };
@@ -128,7 +129,7 @@ describe('IAM: least privilege', () => {
     const app = new App();
     const stack = new Stack(app, 'Net', { env: { account: ACCOUNT, region: REGION } });
     const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, subnetConfiguration: [{ name: 'fn', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
-    new EksReaper(stack, 'Reaper', { clusters: ['c'], code: lambda.Code.fromAsset(FAKE_CODE), vpc: { vpc } });
+    new EksReaper(stack, 'Reaper', { clusters: ['c'], code: lambda.Code.fromAsset(FAKE_CODE), vpc: { vpc }, alarmNotifications: 'none' });
     const t = Template.fromStack(stack);
     expect(allActions(t)).toEqual(expect.arrayContaining(['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface']));
     t.hasResourceProperties('AWS::Lambda::Function', { VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue() }) });
@@ -148,6 +149,8 @@ describe('function', () => {
       LoggingConfig: Match.objectLike({ LogFormat: 'JSON', ApplicationLogLevel: 'INFO' }),
     });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    // The logs are the record of what was deleted: they outlive the stack.
+    template.hasResource('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     // An overlapping (throttled) run is dropped after one interval, not queued for hours.
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 300, MaximumRetryAttempts: 0 });
   });
@@ -179,7 +182,7 @@ describe('function', () => {
     // synthesized without running cargo lambda.
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = new Stack(app, 'Rust', { env: { account: ACCOUNT, region: REGION } });
-    new EksReaper(stack, 'Reaper', { clusters: ['c'] });
+    new EksReaper(stack, 'Reaper', { clusters: ['c'], alarmNotifications: 'none' });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'provided.al2023', Architectures: ['arm64'], Handler: 'bootstrap', ReservedConcurrentExecutions: 1,
@@ -252,64 +255,55 @@ describe('alarms', () => {
     new EksReaper(stack, 'Reaper', { clusters: ['batch-prod'], code: lambda.Code.fromAsset(FAKE_CODE), alarmTopic: topic });
     return Template.fromStack(stack);
   };
+  const alarmNames = (t: Template): string[] => (Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[])
+    .map((a) => flat(a.Properties.AlarmName)).sort();
+  const query = (fn: string, name: string) => `SELECT ${fn}(${name}) FROM SCHEMA("EKSReaper", ClusterName) GROUP BY ClusterName`;
+  const byQuery = (t: Template, q: string) => (Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[])
+    .filter((a) => a.Properties.Metrics?.[0]?.Expression === q).map((a) => a.Properties);
 
-  test('per cluster: available IPs, forecast, heartbeat, backlog; plus subnets (Insights) and function errors', () => {
-    const { template } = synth();
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 * 4 + 2);
+  test('fleet-wide, the same whatever the cluster list, named as in template.yaml', () => {
+    const expected = ['backlog-not-draining', 'function-errors', 'heartbeat-missing', 'ip-exhaustion-forecast',
+      'reports-missing', 'subnet-free-percent-low', 'subnets-unread'].map((n) => `\${AWS::StackName}-${n}`);
+    expect(alarmNames(synth().template)).toEqual(expected);
+    expect(alarmNames(synth({ clusters: ['a', 'b', 'c', 'd'] }).template)).toEqual(expected);
   });
 
-  test('heartbeat: RunSucceeded absent for 3 runs is breaching', () => {
-    const t = withTopic();
-    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'EKSReaper',
-      MetricName: 'RunSucceeded',
-      Dimensions: [{ Name: 'ClusterName', Value: 'batch-prod' }],
-      Statistic: 'Sum',
-      Period: 300,
-      EvaluationPeriods: 3,
-      DatapointsToAlarm: 3,
-      Threshold: 1,
-      ComparisonOperator: 'LessThanThreshold',
-      TreatMissingData: 'breaching',
-      AlarmActions: [topicArn],
-      OKActions: [topicArn],
+  test('heartbeat: per cluster (GROUP BY), RunSucceeded absent or 0 for 4 runs is breaching', () => {
+    const [a] = byQuery(withTopic(), query('SUM', 'RunSucceeded'));
+    expect(a).toMatchObject({
+      Metrics: [{ Period: 300, ReturnData: true }],
+      EvaluationPeriods: 4, DatapointsToAlarm: 4, Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching',
+      AlarmActions: [topicArn], OKActions: [topicArn],
     });
   });
 
-  test('cluster available IPs and exhaustion forecast under their thresholds', () => {
-    const { template } = synth({ thresholds: { clusterAvailableIps: 800, forecastHours: 4 } });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ClusterAvailableIps', Statistic: 'Minimum', Threshold: 800, ComparisonOperator: 'LessThanThreshold',
-      Dimensions: [{ Name: 'ClusterName', Value: 'etl_dev' }],
-    });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'IpExhaustionHours', Statistic: 'Minimum', Threshold: 4, ComparisonOperator: 'LessThanThreshold',
-      TreatMissingData: 'notBreaching',
-    });
+  test('a reaper that publishes nothing at all is caught by an ungrouped query', () => {
+    const [a] = byQuery(synth().template, 'SELECT COUNT(RunSucceeded) FROM SCHEMA("EKSReaper", ClusterName)');
+    expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching', EvaluationPeriods: 4 });
   });
 
-  test('backlog growing: DIFF of Backlog above 0 at each of N runs', () => {
-    synth().template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: 'DIFF(backlog)', ReturnData: true }),
-        Match.objectLike({ Id: 'backlog', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Backlog' }), Stat: 'Maximum' }) }),
-      ]),
-      Threshold: 0,
-      ComparisonOperator: 'GreaterThanThreshold',
-      EvaluationPeriods: 3,
-      DatapointsToAlarm: 3,
-    });
+  test('subnets not read (SubnetsRead 0 or missing) alarms per cluster, missing data breaching', () => {
+    const [a] = byQuery(synth().template, query('MIN', 'SubnetsRead'));
+    expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching', EvaluationPeriods: 2 });
   });
 
-  test('one Metrics Insights alarm covers every watched subnet', () => {
-    synth().template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Metrics: [Match.objectLike({
-        Expression: 'SELECT MIN(SubnetAvailableIps) FROM SCHEMA("EKSReaper", AvailabilityZone, ClusterName, SubnetId)',
-        Period: 300,
-        ReturnData: true,
-      })],
-      Threshold: 100,
-      ComparisonOperator: 'LessThanThreshold',
+  test('default IP alarm is the free share of the tightest subnet; absolute counts only on request', () => {
+    const { template } = synth({ thresholds: { subnetFreePercent: 15 } });
+    const [a] = byQuery(template, query('MIN', 'MinSubnetFreePercent'));
+    expect(a).toMatchObject({ Threshold: 15, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'notBreaching' });
+    expect(JSON.stringify(template.toJSON())).not.toContain('ClusterAvailableIps)');
+    const abs = synth({ thresholds: { absoluteIpAlarms: true, clusterAvailableIps: 800 } }).template;
+    expect(byQuery(abs, query('MIN', 'ClusterAvailableIps'))[0]).toMatchObject({ Threshold: 800 });
+    expect(byQuery(abs, 'SELECT MIN(SubnetAvailableIps) FROM SCHEMA("EKSReaper", AvailabilityZone, ClusterName, SubnetId) GROUP BY ClusterName, SubnetId')[0])
+      .toMatchObject({ Threshold: 100 });
+  });
+
+  test('forecast under its threshold at 2 runs; backlog above 0 at N runs', () => {
+    const { template } = synth({ thresholds: { forecastHours: 4, backlogRuns: 5 } });
+    expect(byQuery(template, query('MIN', 'IpExhaustionHours'))[0]).toMatchObject({ Threshold: 4, EvaluationPeriods: 2, DatapointsToAlarm: 2 });
+    expect(byQuery(template, query('MIN', 'Backlog'))[0]).toMatchObject({
+      Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 5, DatapointsToAlarm: 5,
     });
   });
 
@@ -323,10 +317,25 @@ describe('alarms', () => {
   test('every alarm notifies the topic; an e-mail creates one', () => {
     const t = withTopic();
     const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[];
-    expect(alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(7);
     for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([topicArn]);
-    const { template } = synth({ alarmEmail: 'oncall@example.com' });
+    const { template } = synth({ alarmEmail: 'oncall@example.com', alarmNotifications: undefined });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
+  });
+
+  test('refuses to synthesize alarms that notify nobody unless told so', () => {
+    expect(() => synth({ alarmNotifications: undefined })).toThrow(/notify nobody/);
+    expect(() => synth({ alarmNotifications: 'required' })).toThrow(/notify nobody/);
+    expect(synth({ alarmNotifications: 'none' }).template.toJSON().Resources).toBeDefined();
+  });
+
+  test('heartbeat window must exceed the function timeout', () => {
+    // 3 x 300 s = 900 s: a single 15-minute run would look like three missed runs.
+    expect(() => synth({ thresholds: { heartbeatMissedRuns: 3 } })).toThrow(/must exceed the function timeout/);
+    expect(() => synth({ interval: Duration.minutes(1), timeout: Duration.seconds(120), thresholds: { heartbeatMissedRuns: 2 } }))
+      .toThrow(/2 x 60 s/);
+    synth({ interval: Duration.minutes(1), timeout: Duration.seconds(120), thresholds: { heartbeatMissedRuns: 3 } });
+    synth({ thresholds: { heartbeatMissedRuns: 4 } });
   });
 
   test('metrics sink none: no metric alarms (they would all fire), function errors stays', () => {
@@ -348,12 +357,13 @@ describe('dashboard', () => {
       'Terminated pods and Fargate pods holding IPs',
       'Backlog (due but not yet deleted) and finished Jobs',
       'Throttles and errors',
+      'Free share of the tightest subnet (%)',
     ]));
     const text = JSON.stringify(body);
     for (const q of [
       'SELECT MIN(SubnetAvailableIps) FROM SCHEMA(\\"EKSReaper\\", AvailabilityZone, ClusterName, SubnetId) GROUP BY ClusterName, AvailabilityZone, SubnetId',
       'SELECT SUM(JobsDeleted) FROM SCHEMA(\\"EKSReaper\\", ClusterName) GROUP BY ClusterName',
-      'SELECT MAX(Backlog)', 'SELECT SUM(Throttled)', 'SELECT SUM(DeleteErrors)', 'SELECT MAX(TerminatedPods)', 'SELECT MIN(IpExhaustionHours)',
+      'SELECT MAX(Backlog)', 'SELECT SUM(Throttled)', 'SELECT MIN(SubnetsRead)', 'SELECT MIN(MinSubnetFreePercent)', 'SELECT SUM(DeleteErrors)', 'SELECT MAX(TerminatedPods)', 'SELECT MIN(IpExhaustionHours)',
     ]) {
       expect(text).toContain(q);
     }
