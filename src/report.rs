@@ -46,6 +46,9 @@ pub struct DiscoveryReport {
     pub regions: Vec<String>,
     /// Clusters found with the tag, as `name@region` (named ones are not repeated).
     pub found: Vec<String>,
+    /// Clusters the identity may not describe, as `name@region`: without the tag the
+    /// deployed role's tag condition requires, or refused by a policy above it. Not pruned.
+    pub denied: Vec<String>,
     /// Regions that could not be searched, and why: the run is then `failed`.
     pub errors: Vec<String>,
 }

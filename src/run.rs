@@ -82,7 +82,11 @@ async fn discover(config: &Config, run: &RunContext<'_>) -> (Vec<Found>, Option<
     } else {
         d.regions.clone()
     };
-    let (found, errors) = discover::discover(run.aws, &d.tag, &regions, &run.deadline).await;
+    let discover::Discovered {
+        found,
+        denied,
+        errors,
+    } = discover::discover(run.aws, &d.tag, &regions, &run.deadline).await;
     let named = |f: &Found| {
         config.clusters.iter().any(|t| {
             t.name == f.target.name
@@ -106,9 +110,10 @@ async fn discover(config: &Config, run: &RunContext<'_>) -> (Vec<Found>, Option<
                 )
             })
             .collect(),
+        denied,
         errors: errors.iter().map(ToString::to_string).collect(),
     };
-    info!(tag = %report.tag, found = ?report.found, "clusters discovered");
+    info!(tag = %report.tag, found = ?report.found, denied = ?report.denied, "clusters discovered");
     (found, Some(report))
 }
 

@@ -11,7 +11,7 @@ use aws_types::region::Region;
 use common::moto::{self, sdk_config};
 use eks_reaper::config::ClusterTag;
 use eks_reaper::deadline::Deadline;
-use eks_reaper::eks::discover::{DiscoveryError, discover};
+use eks_reaper::eks::discover::{Discovered, DiscoveryError, discover};
 
 async fn cluster(sdk: &aws_types::SdkConfig, region: &str, name: &str, tags: &[(&str, &str)]) {
     let sdk = sdk
@@ -52,10 +52,17 @@ async fn tagged_clusters_are_found_in_every_region_searched() {
 
     // WHEN two regions are searched
     let regions = ["eu-west-1".to_owned(), "us-east-1".to_owned()];
-    let (found, errors) = discover(&sdk, &tag(), &regions, &Deadline::none()).await;
+    let Discovered {
+        found,
+        denied,
+        errors,
+    } = discover(&sdk, &tag(), &regions, &Deadline::none()).await;
 
     // THEN exactly the two tagged clusters, each with its region and description
-    assert!(errors.is_empty(), "{errors:?}");
+    assert!(
+        errors.is_empty() && denied.is_empty(),
+        "{errors:?} {denied:?}"
+    );
     let mut names: Vec<_> = found
         .iter()
         .map(|f| {
@@ -84,7 +91,7 @@ async fn a_region_that_cannot_be_searched_is_an_error() {
     let sdk = sdk_config(&format!("http://127.0.0.1:{port}")).await;
 
     // WHEN discovery searches it
-    let (found, errors) =
+    let Discovered { found, errors, .. } =
         discover(&sdk, &tag(), &["eu-west-1".to_owned()], &Deadline::none()).await;
 
     // THEN nothing is found and the region's failure is reported, naming the region

@@ -324,6 +324,7 @@ async fn a_tagged_cluster_is_discovered_and_pruned_without_being_named() {
         "{report}"
     );
     assert_eq!(report["discovery"]["errors"], json!([]), "{report}");
+    assert_eq!(report["discovery"]["denied"], json!([]), "{report}");
     let c = inv.cluster();
     assert_eq!(
         (c["cluster"].as_str(), c["discovered"].as_bool()),

@@ -2,6 +2,10 @@
 //! (`eks:ListClusters`, then `eks:DescribeCluster` per cluster for its tags). A tagged
 //! cluster created after the deploy is pruned from its first run on, with no redeploy; its
 //! description is kept, so the run does not describe it a second time.
+//!
+//! The deployed role may describe only clusters carrying the tag (an IAM tag condition), so
+//! `DescribeCluster` is denied for the others: such a cluster is not the reaper's and is
+//! listed as denied, not an error. Any other failure fails the region.
 
 use aws_sdk_eks::error::DisplayErrorContext;
 use aws_types::SdkConfig;
@@ -11,6 +15,7 @@ use super::describe::{Cluster, describe};
 use super::{AWS_CALL, Error};
 use crate::config::{ClusterTag, ClusterTarget};
 use crate::deadline::{Cut, Deadline};
+use crate::failure::ClusterFailure;
 
 /// Page size for `ListClusters` (the API's maximum).
 const CLUSTERS_PAGE: i32 = 100;
@@ -56,23 +61,33 @@ pub enum DiscoveryError {
     },
 }
 
-/// Every cluster carrying `tag` in `regions`, and the regions that could not be searched.
-/// Each call is bounded by `deadline` and [`AWS_CALL`].
+/// What discovery found.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Clusters carrying the tag.
+    pub found: Vec<Found>,
+    /// Clusters the identity may not describe (`name@region`): not carrying the tag, as
+    /// the IAM tag condition says, or refused by a policy above it.
+    pub denied: Vec<String>,
+    /// Regions that could not be searched.
+    pub errors: Vec<DiscoveryError>,
+}
+
+/// Every cluster carrying `tag` in `regions`. Each call is bounded by `deadline` and
+/// [`AWS_CALL`].
 pub async fn discover(
     base: &SdkConfig,
     tag: &ClusterTag,
     regions: &[String],
     deadline: &Deadline,
-) -> (Vec<Found>, Vec<DiscoveryError>) {
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
+) -> Discovered {
+    let mut out = Discovered::default();
     for region in regions {
-        match in_region(base, tag, region, deadline).await {
-            Ok(clusters) => found.extend(clusters),
-            Err(e) => errors.push(e),
+        if let Err(e) = in_region(base, tag, region, deadline, &mut out).await {
+            out.errors.push(e);
         }
     }
-    (found, errors)
+    out
 }
 
 async fn in_region(
@@ -80,7 +95,8 @@ async fn in_region(
     tag: &ClusterTag,
     region: &str,
     deadline: &Deadline,
-) -> Result<Vec<Found>, DiscoveryError> {
+    out: &mut Discovered,
+) -> Result<(), DiscoveryError> {
     let sdk = base
         .to_builder()
         .region(Region::new(region.to_owned()))
@@ -107,18 +123,26 @@ async fn in_region(
         })?;
         names.extend(page.clusters().iter().cloned());
     }
-    let mut found = Vec::new();
     for name in names {
-        let cluster = deadline
+        let described = deadline
             .bound("eks:DescribeCluster", AWS_CALL, describe(&eks, &name))
             .await
-            .map_err(timeout)?
-            .map_err(|source| DiscoveryError::Describe {
-                region: region.to_owned(),
-                source,
-            })?;
+            .map_err(timeout)?;
+        let cluster = match described {
+            Ok(cluster) => cluster,
+            Err(e) if e.kind() == ClusterFailure::AccessDenied => {
+                out.denied.push(format!("{name}@{region}"));
+                continue;
+            }
+            Err(source) => {
+                return Err(DiscoveryError::Describe {
+                    region: region.to_owned(),
+                    source,
+                });
+            }
+        };
         if carries(&cluster, tag) {
-            found.push(Found {
+            out.found.push(Found {
                 target: ClusterTarget {
                     name,
                     region: Some(region.to_owned()),
@@ -128,7 +152,7 @@ async fn in_region(
             });
         }
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Whether the cluster's tags include `tag` (key and value exactly).
