@@ -35,7 +35,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from testbed import admission, aws, cbor_bridge, pki, workload
+from testbed import admission, aws, cbor_bridge, flowcontrol, pki, workload
 from testbed.fargate import kubelet, nodes
 from testbed.fargate.standin import FargateStandIn
 from testbed.ports import free_ports
@@ -302,16 +302,26 @@ class Supervisor:
         if out.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {out.stderr}")
 
-    def wait_admission_policy(self) -> None:
-        """Waits until the apiserver enforces the eks-reaper ValidatingAdmissionPolicy
-        (admission.py: a dry-run delete of a Pending probe pod in `default` by the reaper
-        identity, until the policy refuses it). The probe pod is deleted afterwards."""
-        admin = self._admin_session()
+    def _reaper_session(self) -> requests.Session:
         reaper = requests.Session()
         reaper.trust_env = False
         reaper.verify = str(self.pki["ca"])
         reaper.headers["Authorization"] = "Bearer " + make_token(
             REAPER_KEY, self.reaper_secret, aws.CLUSTER, aws.REGION)
+        return reaper
+
+    def wait_flowcontrol(self) -> None:
+        """Waits until the apiserver puts the reaper's requests in its own priority level."""
+        waited = flowcontrol.wait_classified(
+            self._admin_session(), self._reaper_session(), self.apiserver_url)
+        log.info("reaper priority level in force after %.1fs", waited)
+
+    def wait_admission_policy(self) -> None:
+        """Waits until the apiserver enforces the eks-reaper ValidatingAdmissionPolicy
+        (admission.py: a dry-run delete of a Pending probe pod in `default` by the reaper
+        identity, until the policy refuses it). The probe pod is deleted afterwards."""
+        admin = self._admin_session()
+        reaper = self._reaper_session()
         pod = admission.create_probe_pod(admin, self.apiserver_url, "default")
         try:
             waited, seen = admission.wait_enforced(reaper, pod, enforced=True, timeout=60)
@@ -418,6 +428,7 @@ class Supervisor:
         self.procs["kube-controller-manager"].start()
         self.kubectl("apply", "-f", str(self.root / "infra/rbac/eks-reaper-rbac.yaml"))
         self.kubectl("apply", "-f", str(self.root / admission.POLICY_FILE))
+        self.kubectl("apply", "-f", str(self.root / flowcontrol.FLOWCONTROL_FILE))
         self.kubectl("create", "namespace", aws.FARGATE_NAMESPACE)
         self.moto = aws.start_moto(self.ports["moto"])
         self._wait("moto", lambda: requests.get(f"{self.moto_url}/moto-api/", timeout=2).ok, 30)
@@ -427,6 +438,7 @@ class Supervisor:
         )
         self.wait_controller_manager()
         self.wait_admission_policy()
+        self.wait_flowcontrol()
         cw = self.start_bridge()
         env = self.env(cw, res)
         self.start_fargate(env)
