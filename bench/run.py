@@ -18,6 +18,10 @@ turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:
             (memory / 1,769 MB of a vCPU; cgroup v1 cpu controller, needs root).
   package   size of the arm64 Lambda zip (`scripts/package`).
   init      cold-start init of the x86_64 release binary under AWS's Lambda RIE.
+  apf       the reaper's API priority level (infra/rbac/eks-reaper-flowcontrol.yaml) and a
+            workload: another identity (a ServiceAccount) creates and reads ConfigMaps at a
+            steady rate throughout; its latency idle, during a drain with the level removed
+            (the reaper in global-default) and during a drain with it, and each drain's rate.
 
 The testbed must be up (`EKS_REAPER_TESTBED` selects its state dir) with
 EKS_REAPER_TESTBED_TTL_CONTROLLER=1 for `ttl`.
@@ -43,7 +47,7 @@ from requests import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testbed import admission, workload  # noqa: E402
+from testbed import admission, flowcontrol, workload  # noqa: E402
 from testbed.kube import Kube  # noqa: E402
 from testbed.ports import free_ports  # noqa: E402
 from testbed.tokens import token_for  # noqa: E402
@@ -760,6 +764,147 @@ def step_summary(a: argparse.Namespace) -> None:
                                                   if k not in ("step",)}))
 
 
+
+# ---- the reaper's priority level and a workload's latency ---------------------------------
+
+APF_WORKLOAD_NS = "bench-apf-workload"
+
+
+def workload_session(env: JSON, kube: Kube) -> Session:
+    """A ServiceAccount allowed to create, read and delete ConfigMaps in its namespace: a
+    workload client (service accounts are matched by the `service-accounts` FlowSchema, in
+    the `workload-low` level), with a token from the TokenRequest API."""
+    ns = APF_WORKLOAD_NS
+    kube.ensure_namespace(ns)
+    kube.wait_for_pod_admission(ns)
+    for api, plural, body in (
+        ("v1", "serviceaccounts", {"metadata": {"name": "workload"}}),
+        ("rbac.authorization.k8s.io/v1", "roles", {
+            "metadata": {"name": "workload"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"],
+                       "verbs": ["create", "get", "delete"]}]}),
+        ("rbac.authorization.k8s.io/v1", "rolebindings", {
+            "metadata": {"name": "workload"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                        "name": "workload"},
+            "subjects": [{"kind": "ServiceAccount", "name": "workload", "namespace": ns}]}),
+    ):
+        try:
+            kube.create(api, plural, body, namespace=ns)
+        except Exception as e:  # noqa: BLE001 - already there from an earlier run
+            if "AlreadyExists" not in str(e) and "already exists" not in str(e):
+                raise
+    token = kube.create("v1", "serviceaccounts", {"spec": {"expirationSeconds": 3600}},
+                        namespace=ns, name="workload", subresource="token")["status"]["token"]
+    s = Session()
+    s.trust_env = False
+    s.verify = env["TESTBED_CA_FILE"]
+    s.headers["Authorization"] = f"Bearer {token}"
+    return s
+
+
+class WorkloadProbe:
+    """Creates and reads back one ConfigMap every 1/rate s (each timed), in a thread, until
+    stopped; `latencies(t0, t1)` gives the request latencies started in [t0, t1)."""
+
+    def __init__(self, env: JSON, session: Session, rate: float):
+        self.api, self.s, self.period = env["TESTBED_APISERVER"], session, 1.0 / rate
+        self.samples: list[tuple[float, float, int]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        base = f"{self.api}/api/v1/namespaces/{APF_WORKLOAD_NS}/configmaps"
+        i = 0
+        next_at = time.monotonic()
+        while not self.stop.is_set():
+            name = f"probe-{i}"
+            for method, url, body in (("POST", base, {"metadata": {"name": name},
+                                                      "data": {"k": "v"}}),
+                                      ("GET", f"{base}/{name}", None),
+                                      ("DELETE", f"{base}/{name}", None)):
+                t = time.monotonic()
+                try:
+                    code = self.s.request(method, url, json=body, timeout=30).status_code
+                except Exception:  # noqa: BLE001 - a timeout is a sample too
+                    code = 0
+                self.samples.append((t, time.monotonic() - t, code))
+            i += 1
+            next_at += self.period
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def latencies(self, t0: float, t1: float) -> JSON:
+        window = [(d, c) for t, d, c in self.samples if t0 <= t < t1]
+        ms = sorted(d * 1000 for d, _ in window)
+        if not ms:
+            return {"requests": 0}
+        def pct(p: float) -> float:
+            return round(ms[min(len(ms) - 1, int(p * len(ms)))], 1)
+        return {"requests": len(ms), "p50Ms": pct(0.50), "p99Ms": pct(0.99),
+                "maxMs": round(ms[-1], 1),
+                "errors": sum(1 for _, c in window if not 200 <= c < 300)}
+
+
+def set_flowschema(env: JSON, kube: Kube, on: bool) -> float:
+    """Applies / removes the reaper's FlowSchema and level; returns the seconds until the
+    apiserver classifies the reaper's requests accordingly."""
+    verb = ["apply"] if on else ["delete", "--ignore-not-found"]
+    subprocess.run(["kubectl", *verb, "-f", str(ROOT / flowcontrol.FLOWCONTROL_FILE)],
+                   env=dict(os.environ, KUBECONFIG=env["KUBECONFIG"]), check=True,
+                   capture_output=True, text=True, timeout=60)
+    reaper = Session()
+    reaper.trust_env = False
+    reaper.verify = env["TESTBED_CA_FILE"]
+    reaper.headers["Authorization"] = f"Bearer {token_for(env, 'reaper')}"
+    if on:
+        return flowcontrol.wait_classified(kube.session, reaper, env["TESTBED_APISERVER"])
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 60:
+        fs, _ = flowcontrol.classified(reaper, env["TESTBED_APISERVER"])
+        if fs and kube.get_or_none("flowcontrol.apiserver.k8s.io/v1", "flowschemas",
+                                   flowcontrol.NAME) is None:
+            names = {i["metadata"]["uid"]: i["metadata"]["name"] for i in kube.list(
+                "flowcontrol.apiserver.k8s.io/v1", "flowschemas")}
+            if names.get(fs) != flowcontrol.NAME:
+                return time.monotonic() - t0
+        time.sleep(0.2)
+    raise SystemExit("the reaper's FlowSchema is still in use 60 s after its removal")
+
+
+def step_apf(a: argparse.Namespace) -> None:
+    env = load_env()
+    kube = admin(env)
+    logs = Path(a.logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    probe = WorkloadProbe(env, workload_session(env, kube), a.rate)
+    probe.thread.start()
+    try:
+        for rep in range(1, a.repeats + 1):
+            t0 = time.monotonic()
+            time.sleep(a.idle)
+            idle = probe.latencies(t0, time.monotonic())
+            record(Path(a.out), {"step": "apf", "label": a.label, "rep": rep, "phase": "idle",
+                                 "workload": idle, "loadavg": loadavg()})
+            for flowschema in (False, True) if rep % 2 else (True, False):
+                ns = f"bench-{a.label}-apf-{'on' if flowschema else 'off'}-{rep}"
+                fixture = seed(kube, ns, a.count, "none")
+                quiet(kube)
+                switched = set_flowschema(env, kube, flowschema)
+                t0 = time.monotonic()
+                r = run_reaper(env, logs, f"{a.label}-apf-{rep}-{flowschema}", ns,
+                               a.concurrency)
+                during = probe.latencies(t0, time.monotonic())
+                record(Path(a.out), {"step": "apf", "label": a.label, "rep": rep,
+                                     "phase": "drain", "flowSchema": flowschema,
+                                     "switchSeconds": round(switched, 2), **fixture,
+                                     "workload": during, "reaper": r, "loadavg": loadavg()})
+                kube.delete("v1", "namespaces", ns, missing_ok=True)
+    finally:
+        probe.stop.set()
+        probe.thread.join(timeout=60)
+        set_flowschema(env, kube, True)
+        workload.delete_namespace(kube, APF_WORKLOAD_NS, wait=120)
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "bench/results/results.jsonl"))
@@ -825,12 +970,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--build", action="store_true")
     n = sub.add_parser("init")
     n.add_argument("--samples", type=int, default=10)
+    f = sub.add_parser("apf")
+    f.add_argument("--label", default="apf")
+    f.add_argument("--count", type=int, default=10000)
+    f.add_argument("--rate", type=float, default=10.0, help="workload rounds per second "
+                   "(create, get, delete a ConfigMap)")
+    f.add_argument("--idle", type=float, default=20.0, help="seconds of idle baseline")
+    f.add_argument("--repeats", type=int, default=2)
+    f.add_argument("--concurrency", type=int, default=16)
     sub.add_parser("summary")
     a = ap.parse_args(argv)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     {"drain": step_drain, "one": step_one, "ttl": step_ttl, "idle": step_idle,
      "lambda-cpu": step_lambda_cpu, "package": step_package,
-     "init": step_init, "summary": step_summary}[a.step](a)
+     "init": step_init, "apf": step_apf, "summary": step_summary}[a.step](a)
     return 0
 
 
