@@ -3,7 +3,7 @@
 Reads a template with cfn-lint's decoder (it understands the short-form tags) and resolves
 the intrinsics the templates use (Ref, Fn::Sub, Fn::If + Conditions, Fn::Join, Fn::Split,
 Fn::Select, Fn::GetAtt, Fn::FindInMap, Fn::ToJsonString, AWS::NoValue) and the Rules
-functions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::Contains). Small on purpose: it
+functions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::Contains, Fn::EachMemberEquals). Small on purpose: it
 supports what the templates use and fails loudly on anything else (an `Fn::ForEach`
 included: the SAM CLI cannot build it), so a template change cannot silently escape the
 tests.
@@ -142,6 +142,10 @@ class Resolver:
     def _Contains(self, arg: list) -> bool:
         items, item = self.value(arg)
         return item in items
+
+    def _EachMemberEquals(self, arg: list) -> bool:
+        items, item = self.value(arg)
+        return all(i == item for i in items)
 
     def _ToJsonString(self, arg: Any) -> str:
         return json.dumps(self.value(arg))

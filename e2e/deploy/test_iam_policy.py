@@ -8,8 +8,8 @@ on: every call succeeds, and with any one action removed exactly that call is de
 What moto cannot enforce, and is therefore only checked statically here:
 resource scoping (moto evaluates EKS/EC2/CloudWatch calls against "*"), the
 cloudwatch:namespace condition and the aws:ResourceTag/eks-reaper condition (moto ignores
-condition keys it has no value for).
-See moto_iam.py.
+condition keys it has no value for), and the aws:RequestedRegion condition that scopes
+discovery to its regions. See moto_iam.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from moto_iam import enforce, for_moto, moto_server, user_with_policy
-from template_policy import ACCOUNT, PARTITION, REGION, actions_of, function_role_statements
+from template_policy import ACCOUNT, PARTITION, REGION, Resolver, actions_of, function_role_statements, load_template, resources
 from testbed.aws import client
 
 CLUSTER = "etl"
@@ -34,6 +34,10 @@ RUN_ACTIONS = [
     "eks:DescribeFargateProfile",
     "eks:ListFargateProfiles",
 ]
+# DiscoverTaggedClusters=true adds the listing that finds the tagged clusters.
+DISCOVERY = {"DiscoverTaggedClusters": "true"}
+DISCOVERY_ACTIONS = ["eks:ListClusters", *RUN_ACTIONS]
+ACTIONS = {"named": RUN_ACTIONS, "discovery": DISCOVERY_ACTIONS}
 _names = itertools.count()
 
 
@@ -41,14 +45,39 @@ def statements(**params: str) -> list[dict]:
     return function_role_statements({**PARAMS, **params})
 
 
+def mode_statements(mode: str) -> list[dict]:
+    return statements(**(DISCOVERY if mode == "discovery" else {}))
+
+
 # --- static: read from template.yaml -------------------------------------------------
 
 
-def test_role_grants_exactly_the_actions_of_a_run_plus_its_own_logs():
-    acts = sorted({a for s in statements() for a in actions_of(s)})
-    assert acts == sorted(RUN_ACTIONS + ["logs:CreateLogStream", "logs:PutLogEvents"])
-    assert all(s["Effect"] == "Allow" for s in statements())
+@pytest.mark.parametrize("mode", ACTIONS)
+def test_role_grants_exactly_the_actions_of_a_run_plus_its_own_logs(mode):
+    acts = sorted({a for s in mode_statements(mode) for a in actions_of(s)})
+    assert acts == sorted(ACTIONS[mode] + ["logs:CreateLogStream", "logs:PutLogEvents"])
+    assert all(s["Effect"] == "Allow" for s in mode_statements(mode))
     assert not [a for a in acts if "*" in a], "no wildcard actions"
+
+
+def test_list_clusters_only_with_discovery_on_all_resources_of_the_discovery_regions():
+    assert "eks:ListClusters" not in {a for s in statements() for a in actions_of(s)}
+    # It has no resource type: "*", scoped by the requested region.
+    for extra, regions in (({}, REGION), ({"DiscoveryRegions": "eu-west-1,us-east-1"}, ["eu-west-1", "us-east-1"])):
+        st = [s for s in statements(**DISCOVERY, **extra) if "eks:ListClusters" in actions_of(s)]
+        assert [(actions_of(s), s["Resource"], s["Condition"]) for s in st] == [
+            (["eks:ListClusters"], "*", {"StringEquals": {"aws:RequestedRegion": regions}})]
+
+
+def test_discovery_describes_only_clusters_with_the_tag_the_function_looks_for():
+    """IAM and discovery agree: REAPER_CLUSTER_TAG is the tag of the condition."""
+    for tag_value in ("enabled", "batch-prod"):
+        st = statements(**DISCOVERY, ClusterTagValue=tag_value)
+        (described,) = [s for s in st if "eks:DescribeCluster" in actions_of(s)]
+        assert described["Condition"] == {"StringEquals": {"aws:ResourceTag/eks-reaper": tag_value}}
+        t = load_template()
+        env = resources(t, Resolver(t, {**PARAMS, **DISCOVERY, "ClusterTagValue": tag_value}))["ReaperFunction"]["Properties"]["Environment"]["Variables"]
+        assert env["REAPER_CLUSTER_TAG"] == f"eks-reaper={tag_value}"
 
 
 def test_eks_actions_are_scoped_to_tagged_clusters_of_this_account_and_region():
@@ -67,14 +96,39 @@ def test_eks_actions_are_scoped_to_tagged_clusters_of_this_account_and_region():
         ])
 
 
+def test_eks_actions_cover_exactly_the_discovery_regions_when_given():
+    """An ARN per region cannot be built from the list (infra/README.md): the ARNs take any
+    region and aws:RequestedRegion names the discovery regions."""
+    regions = ["eu-west-1", "us-west-2"]
+    st = statements(**DISCOVERY, DiscoveryRegions=",".join(regions))
+    eks = sorted((tuple(sorted(actions_of(s))), s["Resource"], json.dumps(s.get("Condition"), sort_keys=True))
+                 for s in st if any(a.startswith("eks:") for a in actions_of(s)))
+    arn = f"arn:{PARTITION}:eks:*:{ACCOUNT}"
+    in_regions = {"aws:RequestedRegion": regions}
+    assert eks == sorted([
+        (("eks:DescribeCluster", "eks:ListFargateProfiles"), f"{arn}:cluster/*",
+         json.dumps({"StringEquals": {"aws:ResourceTag/eks-reaper": "enabled", **in_regions}}, sort_keys=True)),
+        (("eks:DescribeFargateProfile",), f"{arn}:fargateprofile/*", json.dumps({"StringEquals": in_regions}, sort_keys=True)),
+        (("eks:ListClusters",), "*", json.dumps({"StringEquals": in_regions}, sort_keys=True)),
+    ])
+
+
+def test_discovery_in_the_stack_region_keeps_the_region_scoped_arns():
+    named = [s for s in statements() if s.get("Sid") != "ListClustersToDiscover"]
+    assert [s for s in statements(**DISCOVERY) if s.get("Sid") != "ListClustersToDiscover"] == named
+
+
 def test_no_statement_depends_on_the_cluster_list():
     """Nothing per cluster in the reaper stack: clusters join by tag and onboarding stack."""
     assert statements(ClusterNames="etl") == statements(ClusterNames="etl,batch-prod,a,b,c")
+    assert statements(**DISCOVERY, ClusterNames="") == statements(**DISCOVERY, ClusterNames="etl,batch-prod")
 
 
 def test_only_actions_without_resource_level_permissions_use_star():
     star = sorted(a for s in statements() if s["Resource"] == "*" for a in actions_of(s))
     assert star == ["cloudwatch:PutMetricData", "ec2:DescribeSubnets"]
+    star = sorted(a for s in statements(**DISCOVERY) if s["Resource"] == "*" for a in actions_of(s))
+    assert star == ["cloudwatch:PutMetricData", "ec2:DescribeSubnets", "eks:ListClusters"]
 
 
 def test_put_metric_data_is_limited_to_the_namespace():
@@ -118,11 +172,13 @@ def moto():
         yield {"url": url, "subnet": subnet}
 
 
-def run_calls(moto: dict, key: dict) -> dict[str, str]:
+def run_calls(moto: dict, key: dict, mode: str = "named") -> dict[str, str]:
     """The AWS calls of one eks-reaper run, in order; 'ok' or the error code per action."""
     eks, ec2, cw = (client(s, moto["url"], region=REGION, credentials=key)
                     for s in ("eks", "ec2", "cloudwatch"))
+    discovery = {"eks:ListClusters": lambda: eks.list_clusters()} if mode == "discovery" else {}
     calls = {
+        **discovery,
         "eks:DescribeCluster": lambda: eks.describe_cluster(name=CLUSTER),
         "eks:ListFargateProfiles": lambda: eks.list_fargate_profiles(clusterName=CLUSTER),
         "eks:DescribeFargateProfile": lambda: eks.describe_fargate_profile(clusterName=CLUSTER, fargateProfileName="etl-fargate"),
@@ -145,33 +201,37 @@ def run_calls(moto: dict, key: dict) -> dict[str, str]:
 def principals(moto):
     """Users created while enforcement is off: the full template policy, and one per
     action with that action removed. Then enforcement goes on for the rest of the module."""
-    full = for_moto(statements())
-    users = {"full": user_with_policy(moto["url"], REGION, f"reaper-full-{next(_names)}", full)}
-    for action in RUN_ACTIONS:
-        reduced = []
-        for s in statements():
-            kept = [a for a in actions_of(s) if a != action]
-            if kept:
-                reduced.append({**s, "Action": kept})
-        users[action] = user_with_policy(moto["url"], REGION, f"reaper-minus-{next(_names)}", for_moto(reduced))
+    users = {}
+    for mode, run_actions in ACTIONS.items():
+        full = for_moto(mode_statements(mode))
+        users[mode, "full"] = user_with_policy(moto["url"], REGION, f"reaper-full-{next(_names)}", full)
+        for action in run_actions:
+            reduced = []
+            for s in mode_statements(mode):
+                kept = [a for a in actions_of(s) if a != action]
+                if kept:
+                    reduced.append({**s, "Action": kept})
+            users[mode, action] = user_with_policy(moto["url"], REGION, f"reaper-minus-{next(_names)}", for_moto(reduced))
     users["nothing"] = user_with_policy(moto["url"], REGION, f"reaper-none-{next(_names)}", [])
     enforce(moto["url"])
     return users
 
 
-def test_template_policy_allows_every_call_of_a_run(moto, principals):
-    assert run_calls(moto, principals["full"]) == {a: "ok" for a in run_calls(moto, principals["full"])}
+@pytest.mark.parametrize("mode", ACTIONS)
+def test_template_policy_allows_every_call_of_a_run(moto, principals, mode):
+    result = run_calls(moto, principals[mode, "full"], mode)
+    assert result == {a: "ok" for a in ACTIONS[mode]}
 
 
-@pytest.mark.parametrize("action", RUN_ACTIONS)
-def test_removing_one_action_denies_exactly_that_call(moto, principals, action):
-    result = run_calls(moto, principals[action])
+@pytest.mark.parametrize("mode, action", [(m, a) for m, acts in ACTIONS.items() for a in acts])
+def test_removing_one_action_denies_exactly_that_call(moto, principals, mode, action):
+    result = run_calls(moto, principals[mode, action], mode)
     assert result[action] == "AccessDenied", result
     assert {a: r for a, r in result.items() if a != action} == {a: "ok" for a in result if a != action}
 
 
 def test_enforcement_is_really_on(moto, principals):
-    assert set(run_calls(moto, principals["nothing"]).values()) == {"AccessDenied"}
+    assert set(run_calls(moto, principals["nothing"], "discovery").values()) == {"AccessDenied"}
 
 
 def test_moto_ignores_the_namespace_condition_and_resource_scoping(moto, principals):

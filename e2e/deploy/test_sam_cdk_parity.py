@@ -5,7 +5,10 @@ e-mail, with the template `scripts/check-deploy` synthesizes from infra/ for the
 clusters and e-mail ($EKS_REAPER_CACHE/cdk.out/EksReaper.template.json; a missing synth
 output is a failure: run scripts/check-deploy). The CDK construct creates the access
 entries that SAM users get from infra/cluster-onboarding.yaml, one stack per cluster:
-those are compared with that template resolved per cluster.
+those are compared with that template resolved per cluster. With cluster discovery on
+(DiscoverTaggedClusters=true and DiscoveryRegions in SAM, `discovery: {regions}` in CDK;
+$EKS_REAPER_CACHE/cdk.out-discovery), the discovery statements of the role, the function's
+cluster selection and the schedule input are compared too.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from template_policy import ONBOARDING, Resolver, actions_of, function_role_statements, load_template, resources
+from template_policy import (ACCOUNT, ONBOARDING, PARTITION, REGION, Resolver, actions_of, function_role_statements,
+                             load_template, resources)
 
 CACHE = Path(os.environ.get("EKS_REAPER_CACHE", Path.home() / ".cache" / "eks-reaper"))
 CDK_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_TEMPLATE", CACHE / "cdk.out" / "EksReaper.template.json"))
@@ -24,6 +28,12 @@ CLUSTERS = "batch-prod,etl-dev"
 # scripts/check-deploy synthesizes with -c alarmEmail=ALARM_EMAIL.
 ALARM_EMAIL = "oncall@example.com"
 PARAMS = {"ClusterNames": CLUSTERS, "AlarmEmail": ALARM_EMAIL}
+CDK_DISCOVERY_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_DISCOVERY_TEMPLATE",
+                                             CACHE / "cdk.out-discovery" / "EksReaper.template.json"))
+# scripts/check-deploy synthesizes with -c discovery=true -c discoveryRegions=DISCOVERY_REGIONS.
+DISCOVERY_REGIONS = "eu-west-1,us-east-1"
+DISCOVERY_PARAMS = {**PARAMS, "DiscoverTaggedClusters": "true", "DiscoveryRegions": DISCOVERY_REGIONS}
+DISCOVERY_SIDS = {"DescribeTaggedClusters", "DescribeFargateProfiles", "ListClustersToDiscover"}
 
 
 @pytest.fixture(scope="module")
@@ -38,32 +48,83 @@ def sam_raw() -> dict:
     return load_template()["Resources"]
 
 
+def _synthesized(path: Path) -> dict:
+    if not path.exists():
+        pytest.fail(f"no CDK synth output at {path}: run scripts/check-deploy")
+    return json.loads(path.read_text())["Resources"]
+
+
 @pytest.fixture(scope="module")
 def cdk() -> dict:
-    if not CDK_TEMPLATE.exists():
-        pytest.fail(f"no CDK synth output at {CDK_TEMPLATE}: run scripts/check-deploy")
-    return json.loads(CDK_TEMPLATE.read_text())["Resources"]
+    return _synthesized(CDK_TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def cdk_discovery() -> dict:
+    return _synthesized(CDK_DISCOVERY_TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def sam_discovery() -> dict:
+    t = load_template()
+    return resources(t, Resolver(t, DISCOVERY_PARAMS))
 
 
 def of_type(resources: dict, type_: str) -> list[dict]:
     return [r["Properties"] for r in resources.values() if r["Type"] == type_]
 
 
-def cdk_role_actions(cdk: dict) -> set[str]:
+def cdk_role_statements(cdk: dict) -> list[dict]:
     roles = [k for k, r in cdk.items() if r["Type"] == "AWS::IAM::Role"
              and "lambda.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
     assert len(roles) == 1
-    acts = set()
-    for r in cdk.values():
-        if r["Type"] == "AWS::IAM::Policy" and {"Ref": roles[0]} in r["Properties"]["Roles"]:
-            for s in r["Properties"]["PolicyDocument"]["Statement"]:
-                acts |= set(actions_of(s))
-    return acts
+    return [s for r in cdk.values() if r["Type"] == "AWS::IAM::Policy" and {"Ref": roles[0]} in r["Properties"]["Roles"]
+            for s in r["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def cdk_role_actions(cdk: dict) -> set[str]:
+    return {a for s in cdk_role_statements(cdk) for a in actions_of(s)}
 
 
 def test_same_function_role_actions(cdk):
     sam_actions = {a for s in function_role_statements(PARAMS) for a in actions_of(s)}
     assert cdk_role_actions(cdk) == sam_actions
+
+
+def test_same_function_role_actions_with_discovery(cdk_discovery):
+    sam_actions = {a for s in function_role_statements(DISCOVERY_PARAMS) for a in actions_of(s)}
+    assert "eks:ListClusters" in sam_actions
+    assert cdk_role_actions(cdk_discovery) == sam_actions
+
+
+def _pseudo(text: str) -> str:
+    """CDK's environment-agnostic ARNs with the pseudo parameters template_policy resolves."""
+    return (text.replace("<AWS::Partition>", PARTITION).replace("<AWS::AccountId>", ACCOUNT)
+            .replace("<AWS::Region>", REGION))
+
+
+def _discovery_grants(statements: list[dict], flatten=lambda v: v) -> list[tuple]:
+    return sorted((s["Sid"], tuple(sorted(actions_of(s))), flatten(s["Resource"]),
+                   json.dumps(s.get("Condition"), sort_keys=True))
+                  for s in statements if s.get("Sid") in DISCOVERY_SIDS)
+
+
+def test_same_discovery_statements(cdk_discovery):
+    """ListClusters on "*" and the tag-conditioned EKS grants, both scoped to the regions."""
+    sam = _discovery_grants(function_role_statements(DISCOVERY_PARAMS))
+    assert {g[0] for g in sam} == DISCOVERY_SIDS
+    assert _discovery_grants(cdk_role_statements(cdk_discovery), lambda r: _pseudo(_flat(r))) == sam
+
+
+def test_same_cluster_selection_and_schedule_input_with_discovery(sam_discovery, cdk_discovery):
+    (s,) = of_type(sam_discovery, "AWS::Serverless::Function")
+    (c,) = of_type(cdk_discovery, "AWS::Lambda::Function")
+    keys = ("REAPER_CLUSTERS", "REAPER_CLUSTER_TAG", "REAPER_DISCOVERY_REGIONS")
+    sam_env, cdk_env = s["Environment"]["Variables"], c["Environment"]["Variables"]
+    assert {k: sam_env.get(k) for k in keys} == {k: cdk_env.get(k) for k in keys} == {
+        "REAPER_CLUSTERS": CLUSTERS, "REAPER_CLUSTER_TAG": "eks-reaper=enabled", "REAPER_DISCOVERY_REGIONS": DISCOVERY_REGIONS}
+    (sched,) = of_type(cdk_discovery, "AWS::Scheduler::Schedule")
+    assert json.loads(s["Events"]["Schedule"]["Properties"]["Input"]) == json.loads(sched["Target"]["Input"])
 
 
 def test_same_function_settings(sam, cdk):

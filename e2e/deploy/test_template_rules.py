@@ -7,6 +7,8 @@ assertions (template_policy.rule_failures) over every combination that matters.
 from __future__ import annotations
 
 import itertools
+import json
+import re
 
 import pytest
 
@@ -65,6 +67,62 @@ def test_a_refusal_says_what_to_set():
     failures = rule_failures({**BASE, "ScheduleIntervalMinutes": "5", "FunctionTimeout": "900",
                               "HeartbeatMissedRuns": "3"})
     assert failures == ["With a 5-minute schedule and FunctionTimeout 900, HeartbeatMissedRuns must be at least 4."]
+
+
+# --- clusters named or discovered ---------------------------------------------------
+
+NOTIFIED = {"AlarmEmail": "oncall@example.com"}
+
+
+def function(**params: str) -> dict:
+    t = load_template()
+    return resources(t, Resolver(t, {**NOTIFIED, **params}))["ReaperFunction"]["Properties"]
+
+
+@pytest.mark.parametrize("names", ["", ","])
+def test_no_cluster_named_and_discovery_off_is_refused(names):
+    failures = rule_failures({**NOTIFIED, "ClusterNames": names})
+    assert len(failures) == 1 and failures[0].startswith("No cluster to prune."), failures
+
+
+@pytest.mark.parametrize("params", [
+    {"ClusterNames": "etl"},
+    {"DiscoverTaggedClusters": "true"},
+    {"DiscoverTaggedClusters": "true", "ClusterNames": "etl", "DiscoveryRegions": "eu-west-1,us-east-1"},
+])
+def test_named_clusters_or_discovery_are_accepted(params):
+    assert rule_failures({**NOTIFIED, **params}) == []
+
+
+def test_discovery_regions_without_discovery_are_refused():
+    failures = rule_failures({**NOTIFIED, "ClusterNames": "etl", "DiscoveryRegions": "eu-west-1"})
+    assert len(failures) == 1 and "DiscoverTaggedClusters is false" in failures[0], failures
+
+
+def test_discovery_gives_the_function_the_iam_tag_and_the_regions():
+    env = function(ClusterNames="etl")["Environment"]["Variables"]
+    assert "REAPER_CLUSTER_TAG" not in env and "REAPER_DISCOVERY_REGIONS" not in env
+    env = function(DiscoverTaggedClusters="true", ClusterTagValue="fleet-a")["Environment"]["Variables"]
+    assert (env["REAPER_CLUSTERS"], env["REAPER_CLUSTER_TAG"]) == ("", "eks-reaper=fleet-a")
+    assert "REAPER_DISCOVERY_REGIONS" not in env, "the function's own region by default"
+    env = function(DiscoverTaggedClusters="true", DiscoveryRegions="eu-west-1,us-east-1")["Environment"]["Variables"]
+    assert env["REAPER_DISCOVERY_REGIONS"] == "eu-west-1,us-east-1"
+
+
+def test_schedule_input_names_clusters_only_when_there_are_some():
+    """The function refuses an empty `clusters` list in the event: discovery-only omits it."""
+    def schedule_input(**params: str) -> dict:
+        return json.loads(function(**params)["Events"]["Schedule"]["Properties"]["Input"])
+
+    assert schedule_input(ClusterNames="etl,batch-prod") == {"clusters": ["etl", "batch-prod"], "dryRun": False}
+    assert schedule_input(DiscoverTaggedClusters="true", DryRun="server") == {"dryRun": "server"}
+    assert schedule_input(DiscoverTaggedClusters="true", ClusterNames="etl") == {"clusters": ["etl"], "dryRun": False}
+
+
+def test_discovery_regions_accept_region_names_only():
+    pattern = re.compile(params_of("DiscoveryRegions")["AllowedPattern"])
+    assert all(pattern.fullmatch(r) for r in ["", "us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-7"])
+    assert not any(pattern.fullmatch(r) for r in ["EU", " us-east-1", "us-east-1 ", "*", "us_east_1"])
 
 
 # --- the onboarding stack -----------------------------------------------------------

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 /**
  * Example stack. Context (`-c key=value` or cdk.json):
- *   clusters     comma list of cluster names (required for a real deploy)
+ *   clusters     comma list of cluster names (required for a real deploy, unless discovery)
+ *   discovery    true: also prune every cluster tagged eks-reaper=<clusterTagValue>
+ *   clusterTagValue     the tag value for discovery (default enabled)
+ *   discoveryRegions    comma list of regions searched (default the stack's region)
  *   lambdaZip    path to a prebuilt bootstrap.zip (or a directory holding `bootstrap`);
  *                without it, cargo-lambda-cdk runs `cargo lambda build --release --arm64`
  *                during synth
@@ -20,7 +23,9 @@ const ctx = (key: string): string | undefined => {
   const v = app.node.tryGetContext(key);
   return v === undefined || v === '' ? undefined : String(v);
 };
-const clusters = (ctx('clusters') ?? 'batch-prod').split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const discover = ctx('discovery') === 'true';
+const clusters = list(ctx('clusters') ?? (discover ? '' : 'batch-prod'));
 const lambdaZip = ctx('lambdaZip');
 const dryRun = ctx('dryRun');
 
@@ -30,6 +35,9 @@ const stack = new Stack(app, 'EksReaper', {
 });
 new EksReaper(stack, 'Reaper', {
   clusters,
+  discovery: discover
+    ? { tagValue: ctx('clusterTagValue'), regions: ctx('discoveryRegions') ? list(ctx('discoveryRegions')) : undefined }
+    : undefined,
   code: lambdaZip ? lambda.Code.fromAsset(lambdaZip) : undefined,
   dryRun: dryRun === 'server' ? 'server' : dryRun === 'true',
   alarmEmail: ctx('alarmEmail'),

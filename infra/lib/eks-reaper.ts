@@ -4,7 +4,8 @@
  * reaper stack (`template.yaml`) as a reusable CDK construct, with the same resources,
  * alarm names and queries; on top of it, the typed cluster list scopes IAM to each
  * cluster's ARN and creates the access entries that SAM users get from
- * `infra/cluster-onboarding.yaml`.
+ * `infra/cluster-onboarding.yaml`. With `discovery`, each run also prunes the clusters
+ * carrying the tag `eks-reaper=<tagValue>`, under the same tag-conditioned IAM as SAM.
  */
 import * as path from 'node:path';
 import { Annotations, Aws, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
@@ -35,6 +36,19 @@ export interface ReaperCluster {
    * in the cluster's account, for this role.
    */
   readonly roleArn?: string;
+}
+
+/**
+ * Cluster discovery: each run lists the clusters of these regions (`eks:ListClusters`) and
+ * prunes those tagged `eks-reaper=<tagValue>`, besides the named ones. The role may describe
+ * only clusters carrying that tag (an IAM tag condition), so IAM and discovery agree. A
+ * discovered cluster needs its access entry from `infra/cluster-onboarding.yaml`.
+ */
+export interface ReaperDiscovery {
+  /** Regions searched. @default the stack's region */
+  readonly regions?: string[];
+  /** Value of the `eks-reaper` tag marking a cluster to prune (SAM's `ClusterTagValue`). @default 'enabled' */
+  readonly tagValue?: string;
 }
 
 /** Settings passed to the function as `REAPER_*` variables (README configuration table). */
@@ -93,8 +107,10 @@ export interface ReaperVpcPlacement {
 }
 
 export interface EksReaperProps {
-  /** Clusters to prune. */
+  /** Clusters to prune. May be empty with `discovery`. */
   readonly clusters: Array<string | ReaperCluster>;
+  /** Also prune every cluster tagged `eks-reaper=<tagValue>`, found each run. @default off */
+  readonly discovery?: ReaperDiscovery;
   /**
    * A prebuilt deployment package (`Code.fromAsset('.../bootstrap.zip')` from
    * `cargo lambda build --release --arm64 --output-format zip`). When absent, the
@@ -156,6 +172,12 @@ export interface EksReaperProps {
 
 const DEFAULT_GROUP = 'eks-reaper';
 const DEFAULT_NAMESPACE = 'EKSReaper';
+/** The tag key of the IAM condition and of discovery (template.yaml fixes it too). */
+const TAG_KEY = 'eks-reaper';
+const DEFAULT_TAG_VALUE = 'enabled';
+// template.yaml's AllowedPatterns for ClusterTagValue and DiscoveryRegions.
+const TAG_VALUE_PATTERN = /^[A-Za-z0-9 _.:/=+@-]{1,256}$/;
+const REGION_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)+$/;
 
 export class EksReaper extends Construct {
   /** The eks-reaper function. */
@@ -173,8 +195,19 @@ export class EksReaper extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     const clusters = props.clusters.map((c) => (typeof c === 'string' ? { name: c } : c));
-    if (clusters.length === 0) {
-      throw new Error('EksReaper: clusters must name at least one cluster');
+    if (clusters.length === 0 && !props.discovery) {
+      throw new Error('EksReaper: clusters must name at least one cluster, or set discovery');
+    }
+    const discovery = props.discovery && {
+      tagValue: props.discovery.tagValue ?? DEFAULT_TAG_VALUE,
+      regions: [...new Set(props.discovery.regions ?? [])],
+    };
+    if (discovery && !Token.isUnresolved(discovery.tagValue) && !TAG_VALUE_PATTERN.test(discovery.tagValue)) {
+      throw new Error(`EksReaper: discovery.tagValue must match ${TAG_VALUE_PATTERN} (got "${discovery.tagValue}")`);
+    }
+    const badRegion = discovery?.regions.find((r) => !Token.isUnresolved(r) && !REGION_PATTERN.test(r));
+    if (badRegion !== undefined) {
+      throw new Error(`EksReaper: discovery.regions must be region names such as eu-west-1 (got "${badRegion}")`);
     }
     if (props.settings?.namespaces !== undefined && !props.settings.namespaces.some((n) => n.trim())) {
       // The function rejects a set-but-blank REAPER_NAMESPACES; say so at synth, not at 3 am.
@@ -249,6 +282,36 @@ export class EksReaper extends Construct {
         resources: [arn('fargateprofile', `${c.name}/*`)],
       }));
     });
+    if (discovery) {
+      // As template.yaml: clusters carrying the tag, in the stack's region, or with
+      // regions, in any region of the ARN and exactly those requested regions.
+      const regions = discovery.regions;
+      const arn = (type: string) => stack.formatArn({
+        service: 'eks', region: regions.length > 0 ? '*' : stack.region, resource: type, resourceName: '*',
+      });
+      const inRegions = regions.length > 0 ? { 'aws:RequestedRegion': regions } : {};
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'DescribeTaggedClusters',
+        actions: ['eks:DescribeCluster', 'eks:ListFargateProfiles'],
+        resources: [arn('cluster')],
+        conditions: { StringEquals: { [`aws:ResourceTag/${TAG_KEY}`]: discovery.tagValue, ...inRegions } },
+      }));
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'DescribeFargateProfiles',
+        // A profile's tags are its own, not the cluster's; its name comes from the tagged
+        // cluster's ListFargateProfiles.
+        actions: ['eks:DescribeFargateProfile'],
+        resources: [arn('fargateprofile')],
+        conditions: regions.length > 0 ? { StringEquals: inRegions } : undefined,
+      }));
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'ListClustersToDiscover',
+        // No resource type: the region condition is the scope.
+        actions: ['eks:ListClusters'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:RequestedRegion': regions.length > 0 ? regions : stack.region } },
+      }));
+    }
     if (remote.length > 0) {
       this.role.addToPolicy(new iam.PolicyStatement({
         sid: 'AssumeClusterRoles',
@@ -287,7 +350,7 @@ export class EksReaper extends Construct {
       applicationLogLevelV2: props.logLevel ?? lambda.ApplicationLogLevel.INFO,
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
       logGroup,
-      environment: reaperEnvironment(clusters, props, namespace, sink),
+      environment: reaperEnvironment(clusters, props, namespace, sink, discovery),
       vpc: props.vpc?.vpc,
       vpcSubnets: props.vpc?.vpcSubnets,
       securityGroups: props.vpc?.securityGroups,
@@ -314,10 +377,13 @@ export class EksReaper extends Construct {
         enforceSSL: true,
       })
       : props.deadLetterQueue || undefined;
+    // No `clusters` when none is named (discovery only): the function refuses an empty list.
     const input: Record<string, unknown> = {
-      clusters: clusters.map((c) => (c.region || c.roleArn
-        ? { name: c.name, ...(c.region ? { region: c.region } : {}), ...(c.roleArn ? { roleArn: c.roleArn } : {}) }
-        : c.name)),
+      ...(clusters.length > 0 ? {
+        clusters: clusters.map((c) => (c.region || c.roleArn
+          ? { name: c.name, ...(c.region ? { region: c.region } : {}), ...(c.roleArn ? { roleArn: c.roleArn } : {}) }
+          : c.name)),
+      } : {}),
       dryRun: props.dryRun ?? false,
     };
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
@@ -552,11 +618,15 @@ function reaperEnvironment(
   props: EksReaperProps,
   namespace: string,
   sink: string,
+  discovery: { tagValue: string; regions: string[] } | undefined,
 ): Record<string, string> {
   const s = props.settings ?? {};
   const env: Record<string, string | undefined> = {
     REAPER_CLUSTERS: clusters.map((c) => (c.region ? `${c.name}@${c.region}` : c.name)).join(','),
     REAPER_ROLE_ARNS: clusters.filter((c) => c.roleArn).map((c) => `${c.name}=${c.roleArn}`).join(',') || undefined,
+    // The tag of the IAM condition, so discovery finds exactly the clusters the role may describe.
+    REAPER_CLUSTER_TAG: discovery && `${TAG_KEY}=${discovery.tagValue}`,
+    REAPER_DISCOVERY_REGIONS: discovery?.regions.join(',') || undefined,
     REAPER_DRY_RUN: String(props.dryRun ?? false),
     REAPER_SUCCEEDED_JOB_TTL: s.succeededJobTtl,
     REAPER_FAILED_JOB_TTL: s.failedJobTtl,

@@ -136,6 +136,77 @@ describe('IAM: least privilege', () => {
   });
 });
 
+describe('cluster discovery', () => {
+  const eksStatements = (t: Template) => roleStatements(t)
+    .filter((s) => actions(s).some((a) => a.startsWith('eks:')))
+    .map((s) => [actions(s).sort().join('+'), flat(s.Resource), JSON.stringify(s.Condition ?? null)])
+    .sort();
+
+  test('off by default: no eks:ListClusters and no discovery variables', () => {
+    const { template } = synth();
+    expect(allActions(template)).not.toContain('eks:ListClusters');
+    const env = (Object.values(template.findResources('AWS::Lambda::Function'))[0] as any).Properties.Environment.Variables;
+    expect(env.REAPER_CLUSTER_TAG).toBeUndefined();
+    expect(env.REAPER_DISCOVERY_REGIONS).toBeUndefined();
+  });
+
+  test('in the stack region: ListClusters on "*" in that region, tagged clusters of that region', () => {
+    const { template } = synth({ clusters: [], discovery: {} });
+    const arn = `arn:\${AWS::Partition}:eks:${REGION}:${ACCOUNT}`;
+    expect(eksStatements(template)).toEqual([
+      ['eks:DescribeCluster+eks:ListFargateProfiles', `${arn}:cluster/*`,
+        JSON.stringify({ StringEquals: { 'aws:ResourceTag/eks-reaper': 'enabled' } })],
+      ['eks:DescribeFargateProfile', `${arn}:fargateprofile/*`, 'null'],
+      ['eks:ListClusters', '*', JSON.stringify({ StringEquals: { 'aws:RequestedRegion': REGION } })],
+    ].sort());
+    const star = roleStatements(template).filter((s) => s.Resource === '*').flatMap(actions).sort();
+    expect(star).toEqual(['cloudwatch:PutMetricData', 'ec2:DescribeSubnets', 'eks:ListClusters']);
+  });
+
+  test('with regions: any region of the ARN, exactly those requested regions', () => {
+    const regions = ['eu-west-1', 'us-east-1'];
+    const { template } = synth({ clusters: [], discovery: { regions, tagValue: 'fleet-a' } });
+    const arn = `arn:\${AWS::Partition}:eks:*:${ACCOUNT}`;
+    const inRegions = { 'aws:RequestedRegion': regions };
+    expect(eksStatements(template)).toEqual([
+      ['eks:DescribeCluster+eks:ListFargateProfiles', `${arn}:cluster/*`,
+        JSON.stringify({ StringEquals: { 'aws:ResourceTag/eks-reaper': 'fleet-a', ...inRegions } })],
+      ['eks:DescribeFargateProfile', `${arn}:fargateprofile/*`, JSON.stringify({ StringEquals: inRegions })],
+      ['eks:ListClusters', '*', JSON.stringify({ StringEquals: inRegions })],
+    ].sort());
+  });
+
+  test('the function looks for the tag its IAM condition names, in the given regions', () => {
+    const { template } = synth({ clusters: ['batch-prod'], discovery: { tagValue: 'fleet-a', regions: ['eu-west-1'] } });
+    const env = (Object.values(template.findResources('AWS::Lambda::Function'))[0] as any).Properties.Environment.Variables;
+    expect(env).toMatchObject({
+      REAPER_CLUSTERS: 'batch-prod', REAPER_CLUSTER_TAG: 'eks-reaper=fleet-a', REAPER_DISCOVERY_REGIONS: 'eu-west-1',
+    });
+    const tagged = roleStatements(template).find((s) => s.Sid === 'DescribeTaggedClusters');
+    expect(tagged?.Condition?.StringEquals['aws:ResourceTag/eks-reaper']).toBe('fleet-a');
+    // The named cluster keeps its own ARN-scoped grant and access entry.
+    template.resourceCountIs('AWS::EKS::AccessEntry', 1);
+    expect(eksStatements(template).map((s) => s[1])).toContain(`arn:\${AWS::Partition}:eks:${REGION}:${ACCOUNT}:cluster/batch-prod`);
+  });
+
+  test('discovery only: no clusters in the schedule input, no access entries', () => {
+    const { template } = synth({ clusters: [], discovery: {}, dryRun: 'server' });
+    const s = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0] as any;
+    expect(JSON.parse(s.Properties.Target.Input)).toEqual({ dryRun: 'server' });
+    template.resourceCountIs('AWS::EKS::AccessEntry', 0);
+    const env = (Object.values(template.findResources('AWS::Lambda::Function'))[0] as any).Properties.Environment.Variables;
+    expect(env.REAPER_CLUSTERS).toBe('');
+    expect(env.REAPER_DISCOVERY_REGIONS).toBeUndefined();
+  });
+
+  test('rejects a bad tag value or region at synth', () => {
+    expect(() => synth({ discovery: { tagValue: '' } })).toThrow(/discovery.tagValue/);
+    expect(() => synth({ discovery: { tagValue: 'a"b' } })).toThrow(/discovery.tagValue/);
+    expect(() => synth({ discovery: { regions: ['EU'] } })).toThrow(/discovery.regions/);
+    expect(() => synth({ discovery: { regions: ['*'] } })).toThrow(/discovery.regions/);
+  });
+});
+
 describe('function', () => {
   test('arm64 provided.al2023 bootstrap, 1024 MB, 900 s, reserved concurrency 1, JSON logs', () => {
     const { template } = synth();
@@ -190,7 +261,7 @@ describe('function', () => {
   });
 
   test('rejects an empty cluster list, a system: group and an empty namespace list', () => {
-    expect(() => synth({ clusters: [] })).toThrow(/at least one cluster/);
+    expect(() => synth({ clusters: [] })).toThrow(/at least one cluster, or set discovery/);
     expect(() => synth({ kubernetesGroup: 'system:masters' })).toThrow(/system:/);
     expect(() => synth({ settings: { namespaces: [] } })).toThrow(/settings.namespaces is empty/);
     expect(() => synth({ settings: { namespaces: [' '] } })).toThrow(/settings.namespaces is empty/);
