@@ -1,5 +1,10 @@
 //! eks-reaper binary: Lambda mode when `AWS_LAMBDA_RUNTIME_API` is set, otherwise the CLI.
 
+// Computing the layout of the entry futures (Lambda runtime → handler → run → cluster →
+// connect → AWS SDK, each holding the next) nests rustc's queries past its default limit
+// of 128.
+#![recursion_limit = "256"]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -29,6 +29,14 @@ The table (JSON, re-read on every request so tests can rewrite it):
                                         "userId": "AROA...", "sessionToken": null}},
      "accessEntries": {"<arn>": {"username": "eks-reaper", "groups": ["eks-reaper"]}}}
 
+Temporary credentials (an `sts:AssumeRole` session) are looked up in the sessions file
+(`--sessions`, moto's record mirrored by `sts_sessions.py`, also re-read on every request)
+when the access key is not in `identities`. As at STS, such a token must carry the
+session's `X-Amz-Security-Token`, and the credentials must not have expired. The caller's
+ARN is then `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`; like EKS, the access entry is
+looked up by its canonical form `arn:aws:iam::ACCOUNT:role/ROLE` (the role's path is not
+in the assumed-role ARN, so it is not in the canonical one either).
+
 An identity without an access entry is not authenticated (EKS answers 401 too). One log
 line per decision, never the token or a secret.
 """
@@ -71,11 +79,27 @@ class Rejected(Exception):
     """The token is not acceptable; the message is the reason (safe to log)."""
 
 
+ASSUMED_ROLE_RE = re.compile(
+    r"^arn:(?P<partition>[a-z-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.+)$"
+)
+
+
+def canonical_arn(arn: str) -> str:
+    """The ARN access entries are keyed by: an assumed-role session's role
+    (`arn:aws:iam::ACCOUNT:role/ROLE`), any other ARN as it is (aws-iam-authenticator's
+    `arn.Canonicalize`)."""
+    m = ASSUMED_ROLE_RE.match(arn)
+    if not m:
+        return arn
+    return f"arn:{m['partition']}:iam::{m['account']}:role/{m['role']}"
+
+
 @dataclass
 class Caller:
     """An authenticated IAM principal and its Kubernetes identity."""
 
     arn: str
+    canonical_arn: str
     access_key: str
     username: str
     uid: str
@@ -142,8 +166,12 @@ def decode_token(token: str) -> str:
         raise Rejected("token body does not decode to a UTF-8 URL") from None
 
 
-def verify(token: str, cluster: str, table: dict, now: dt.datetime) -> Caller:
-    """Checks an EKS token as EKS would; returns the mapped caller or raises `Rejected`."""
+def verify(
+    token: str, cluster: str, table: dict, now: dt.datetime, sessions: dict | None = None,
+) -> Caller:
+    """Checks an EKS token as EKS would; returns the mapped caller or raises `Rejected`.
+
+    `table` is the access-entries table; `sessions` the STS sessions (see the module doc)."""
     url = decode_token(token)
     parts = urlsplit(url)
     if parts.scheme != "https":
@@ -216,7 +244,17 @@ def verify(token: str, cluster: str, table: dict, now: dt.datetime) -> Caller:
 
     identity = table.get("identities", {}).get(access_key)
     if identity is None:
-        raise Rejected(f"unknown access key {access_key!r}")
+        identity = (sessions or {}).get(access_key)
+        if identity is None:
+            raise Rejected(f"unknown access key {access_key!r}")
+        # Temporary credentials: STS refuses them without their session token.
+        if "x-amz-security-token" not in seen:
+            raise Rejected(f"no session token for the temporary access key {access_key!r}")
+        expiration = dt.datetime.fromisoformat(identity["expiration"])
+        if now >= expiration:
+            raise Rejected(
+                f"credentials of {access_key!r} expired at {expiration.isoformat()}"
+            )
     want_session = identity.get("sessionToken")
     if want_session is not None and seen.get("x-amz-security-token") != want_session:
         raise Rejected("session token does not match the access key")
@@ -240,27 +278,47 @@ def verify(token: str, cluster: str, table: dict, now: dt.datetime) -> Caller:
         )
 
     arn = identity["arn"]
-    entry = table.get("accessEntries", {}).get(arn)
+    canonical = canonical_arn(arn)
+    entry = table.get("accessEntries", {}).get(canonical)
     if entry is None:
-        raise Rejected(f"no access entry for {arn}")
+        mapped = f" (from {arn})" if canonical != arn else ""
+        raise Rejected(f"no access entry for {canonical}{mapped}")
     account = arn.split(":")[4] if arn.count(":") >= 5 else "000000000000"
-    user_id = identity.get("userId") or access_key
+    # STS's UserId is `AROA...:SESSION` for a session; aws-iam-authenticator splits it.
+    user_id, _, session_name = (identity.get("userId") or access_key).partition(":")
+    extra = {
+        "arn": [arn],
+        "canonicalArn": [canonical],
+        "accessKeyId": [access_key],
+        "principalId": [user_id],
+    }
+    if session_name:
+        extra["sessionName"] = [session_name]
     return Caller(
         arn=arn,
+        canonical_arn=canonical,
         access_key=access_key,
         username=entry.get("username") or arn,
         uid=f"aws-iam-authenticator:{account}:{user_id}",
         groups=list(entry.get("groups", [])),
-        extra={
-            "arn": [arn],
-            "canonicalArn": [arn],
-            "accessKeyId": [access_key],
-            "principalId": [user_id],
-        },
+        extra=extra,
     )
 
 
-def review(body: dict, cluster: str, table_path: Path, now: dt.datetime | None = None) -> dict:
+def read_sessions(path: Path | None) -> dict:
+    """The sessions file, or none: it may not exist yet (no session issued)."""
+    if path is None:
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def review(
+    body: dict, cluster: str, table_path: Path, now: dt.datetime | None = None,
+    sessions_path: Path | None = None,
+) -> dict:
     """Answers a TokenReview (authentication.k8s.io/v1) request body."""
     now = now or dt.datetime.now(dt.timezone.utc)
     api_version = body.get("apiVersion") or "authentication.k8s.io/v1"
@@ -268,7 +326,7 @@ def review(body: dict, cluster: str, table_path: Path, now: dt.datetime | None =
     out = {"apiVersion": api_version, "kind": "TokenReview", "status": {"authenticated": False}}
     try:
         table = json.loads(table_path.read_text())
-        caller = verify(token, cluster, table, now)
+        caller = verify(token, cluster, table, now, read_sessions(sessions_path))
     except Rejected as e:
         log.info("decision=reject reason=%s", e)
         out["status"]["error"] = str(e)
@@ -278,8 +336,8 @@ def review(body: dict, cluster: str, table_path: Path, now: dt.datetime | None =
         out["status"]["error"] = "internal error"
         return out
     log.info(
-        "decision=accept arn=%s username=%s groups=%s",
-        caller.arn, caller.username, ",".join(caller.groups),
+        "decision=accept arn=%s username=%s groups=%s canonicalArn=%s",
+        caller.arn, caller.username, ",".join(caller.groups), caller.canonical_arn,
     )
     out["status"] = {
         "authenticated": True,
@@ -302,7 +360,7 @@ class _Server(ThreadingHTTPServer):
 
 def serve(
     host: str, port: int, cluster: str, table_path: Path,
-    cert: Path | None = None, key: Path | None = None,
+    cert: Path | None = None, key: Path | None = None, sessions_path: Path | None = None,
 ) -> _Server:
     """Starts the webhook in a background thread; returns the server (call .shutdown())."""
 
@@ -316,7 +374,9 @@ def serve(
             except ValueError:
                 self.send_error(400, "body is not JSON")
                 return
-            data = json.dumps(review(body, cluster, table_path)).encode()
+            data = json.dumps(
+                review(body, cluster, table_path, sessions_path=sessions_path)
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -341,6 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--cluster", required=True)
     ap.add_argument("--table", type=Path, required=True)
+    ap.add_argument("--sessions", type=Path, help="STS sessions file (sts_sessions.py)")
     ap.add_argument("--tls-cert", type=Path)
     ap.add_argument("--tls-key", type=Path)
     a = ap.parse_args(argv)
@@ -348,7 +409,7 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stdout, level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    srv = serve(a.host, a.port, a.cluster, a.table, a.tls_cert, a.tls_key)
+    srv = serve(a.host, a.port, a.cluster, a.table, a.tls_cert, a.tls_key, a.sessions)
     log.info("listening on %s:%d for cluster %s", a.host, a.port, a.cluster)
     import signal
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,15 @@ REGION = "us-east-1"
 CLUSTER = "etl"
 FARGATE_PROFILE = "etl-fargate"
 FARGATE_NAMESPACE = "etl-fargate"
+#: Roles the reaper identity may assume (`sts:AssumeRole` through moto): the first has an
+#: access entry mapping it to the reaper's group, the second has none.
+CROSS_ROLE = "eks-reaper-cross"
+NOENTRY_ROLE = "eks-reaper-noentry"
+
+
+def role_arn(name: str) -> str:
+    """The IAM ARN of role `name` in the testbed account."""
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
 
 
 def start_moto(port: int):
@@ -106,6 +116,25 @@ def create_resources(moto_url: str, apiserver_url: str, ca_pem: bytes, fargate_p
     assert got["endpoint"] == apiserver_url, got["endpoint"]
     log.info("cluster %s endpoint=%s", CLUSTER, got["endpoint"])
     return {"vpc": vpc, "subnets": subnets, "fargate_subnets": fargate_subnets, "described": described}
+
+
+def create_assumable_roles(moto_url: str, trusted_arn: str) -> dict[str, str]:
+    """Creates `CROSS_ROLE` and `NOENTRY_ROLE` in moto's IAM, trusting `trusted_arn`;
+    returns name -> ARN. moto does not evaluate trust policies (any caller may assume any
+    role, existing or not); the roles exist so STS gives their sessions a role id
+    (`AROA...:SESSION`), as AWS does."""
+    iam = client("iam", moto_url)
+    trust = json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": trusted_arn},
+                       "Action": "sts:AssumeRole"}],
+    })
+    arns = {}
+    for name in (CROSS_ROLE, NOENTRY_ROLE):
+        arns[name] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        assert arns[name] == role_arn(name), arns[name]
+        log.info("role %s", arns[name])
+    return arns
 
 
 def point_cluster_at(apiserver_url: str, ca_pem: bytes) -> None:

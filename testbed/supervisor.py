@@ -10,6 +10,8 @@ This process:
    and the admission policy (and waits until the apiserver enforces it);
 3. starts moto in-process and creates the VPC, subnets, cluster and Fargate profile, with
    the cluster's endpoint and CA set to the real apiserver's (aws.py);
+   moto's STS sessions are mirrored into `sts-sessions.json` for the authenticator
+   (sts_sessions.py), and two roles the reaper may assume are created in moto's IAM;
 4. starts the CloudWatch CBOR bridge (cbor_bridge.py) and the Fargate stand-in (fargate/);
 5. writes env.sh / env.json, then the `ready` marker, and serves control requests
    (`control/restart-apiserver`) until SIGTERM, when it stops everything in reverse order.
@@ -35,7 +37,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from testbed import admission, aws, cbor_bridge, flowcontrol, pki, workload
+from testbed import admission, aws, cbor_bridge, flowcontrol, pki, sts_sessions, workload
 from testbed.fargate import kubelet, nodes
 from testbed.fargate.standin import FargateStandIn
 from testbed.ports import free_ports
@@ -45,6 +47,8 @@ log = logging.getLogger("testbed.supervisor")
 
 REAPER_ARN = f"arn:aws:iam::{aws.ACCOUNT}:role/eks-reaper"
 NORBAC_ARN = f"arn:aws:iam::{aws.ACCOUNT}:role/eks-reaper-norbac"
+CROSS_ROLE_ARN = aws.role_arn(aws.CROSS_ROLE)
+NOENTRY_ROLE_ARN = aws.role_arn(aws.NOENTRY_ROLE)
 REAPER_KEY = "AKIAEKSREAPER0000001"
 NORBAC_KEY = "AKIAEKSNORBAC0000001"
 
@@ -148,6 +152,7 @@ class Supervisor:
         self.reaper_secret = secrets.token_urlsafe(30)[:40]
         self.norbac_secret = secrets.token_urlsafe(30)[:40]
         self.access_entries = self.state / "access-entries.json"
+        self.sts_sessions = self.state / "sts-sessions.json"
         self.access_entries.write_text(json.dumps({
             "maxTokenAgeSeconds": 900,
             "identities": {
@@ -159,6 +164,8 @@ class Supervisor:
             "accessEntries": {
                 REAPER_ARN: {"username": "eks-reaper", "groups": ["eks-reaper"]},
                 NORBAC_ARN: {"username": "eks-reaper-norbac", "groups": []},
+                # Sessions of this role (assumed-role ARNs) are mapped through it.
+                CROSS_ROLE_ARN: {"username": "eks-reaper-cross", "groups": ["eks-reaper"]},
             },
         }, indent=2) + "\n")
 
@@ -183,6 +190,7 @@ class Supervisor:
         self.procs["authenticator"] = Proc("authenticator", [
             py, "-m", "testbed.authenticator", "--port", str(p["authn"]),
             "--cluster", aws.CLUSTER, "--table", str(self.access_entries),
+            "--sessions", str(self.sts_sessions),
             "--tls-cert", str(k["serving_cert"]), "--tls-key", str(k["serving_key"]),
         ], self.logs, env=os.environ.copy())
         etcd_url = f"http://127.0.0.1:{p['etcd']}"
@@ -391,6 +399,10 @@ class Supervisor:
             "TESTBED_NORBAC_ACCESS_KEY_ID": NORBAC_KEY,
             "TESTBED_NORBAC_SECRET_ACCESS_KEY": self.norbac_secret,
             "TESTBED_ACCESS_ENTRIES": str(self.access_entries),
+            "TESTBED_STS_SESSIONS": str(self.sts_sessions),
+            "TESTBED_CROSS_ROLE_ARN": CROSS_ROLE_ARN,
+            "TESTBED_CROSS_USERNAME": "eks-reaper-cross",
+            "TESTBED_NOENTRY_ROLE_ARN": NOENTRY_ROLE_ARN,
             "TESTBED_AUTHENTICATOR_LOG": str(self.logs / "authenticator.log"),
             "TESTBED_MAX_REQUESTS_INFLIGHT": str(self.limits[0]),
             "TESTBED_MAX_MUTATING_REQUESTS_INFLIGHT": str(self.limits[1]),
@@ -430,8 +442,10 @@ class Supervisor:
         self.kubectl("apply", "-f", str(self.root / admission.POLICY_FILE))
         self.kubectl("apply", "-f", str(self.root / flowcontrol.FLOWCONTROL_FILE))
         self.kubectl("create", "namespace", aws.FARGATE_NAMESPACE)
+        sts_sessions.install(self.sts_sessions)
         self.moto = aws.start_moto(self.ports["moto"])
         self._wait("moto", lambda: requests.get(f"{self.moto_url}/moto-api/", timeout=2).ok, 30)
+        aws.create_assumable_roles(self.moto_url, REAPER_ARN)
         res = aws.create_resources(
             self.moto_url, self.apiserver_url, self.pki["ca"].read_bytes(),
             env_int("EKS_REAPER_TESTBED_FARGATE_PREFIX", 28),

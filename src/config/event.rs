@@ -2,8 +2,8 @@
 //!
 //! Three shapes are accepted:
 //! - an EventBridge Scheduler payload, which is the target's raw `Input` with no envelope:
-//!   `{"clusters": ["etl", {"name": "x", "region": "eu-west-1", "roleArn": "arn:..."}],
-//!   "dryRun": true}`;
+//!   `{"clusters": ["etl", {"name": "x", "region": "eu-west-1", "roleArn": "arn:...",
+//!   "externalId": "..."}], "dryRun": true}`;
 //! - a classic EventBridge scheduled event (`detail-type`, `source`, ... ), with the same
 //!   overrides inside `detail`;
 //! - nothing: `null` or `{}`.
@@ -14,7 +14,7 @@
 use serde_json::{Map, Value};
 
 use super::error::ConfigError;
-use super::values::{self, DryRun};
+use super::values::{self, DryRun, ExternalId};
 
 /// Overrides carried by the event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct ClusterOverride {
     pub region: Option<String>,
     /// Role to assume for this cluster.
     pub role_arn: Option<String>,
+    /// External id for assuming this cluster's role (instead of `REAPER_EXTERNAL_ID`).
+    pub external_id: Option<ExternalId>,
 }
 
 /// Standard fields of the classic EventBridge envelope.
@@ -119,18 +121,26 @@ fn cluster(item: &Value, field: &str) -> Result<ClusterOverride, ConfigError> {
             name: name.clone(),
             region: None,
             role_arn: None,
+            external_id: None,
         }),
         Value::Object(map) => {
             let mut name = None;
             let mut region = None;
             let mut role_arn = None;
+            let mut external_id = None;
             for (key, value) in map {
                 let f = format!("{field}.{key}");
                 let slot = match key.as_str() {
                     "name" => &mut name,
                     "region" => &mut region,
                     "roleArn" => &mut role_arn,
-                    _ => return Err(unknown(&f, "name, region, roleArn".to_owned())),
+                    "externalId" => {
+                        external_id = hidden_external_id(&f, value)?;
+                        continue;
+                    }
+                    _ => {
+                        return Err(unknown(&f, "name, region, roleArn, externalId".to_owned()));
+                    }
                 };
                 match value {
                     Value::String(s) => *slot = Some(s.clone()),
@@ -146,12 +156,28 @@ fn cluster(item: &Value, field: &str) -> Result<ClusterOverride, ConfigError> {
                 name,
                 region,
                 role_arn,
+                external_id,
             })
         }
         other => Err(wrong_type(
             field,
             other,
             "a cluster name or an object with name",
+        )),
+    }
+}
+
+/// A cluster's `externalId`: a string as `REAPER_EXTERNAL_ID` takes it (blank or `null`: not
+/// given); an error names the field but never shows the value.
+fn hidden_external_id(field: &str, value: &Value) -> Result<Option<ExternalId>, ConfigError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => values::external_id(s)
+            .map_err(|why| ConfigError::invalid(field, &values::hidden(s), why)),
+        other => Err(ConfigError::invalid(
+            field,
+            &values::hidden(&other.to_string()),
+            "expected a string",
         )),
     }
 }
@@ -256,6 +282,42 @@ mod tests {
     fn unknown_cluster_field_is_an_error_naming_it() {
         let e = parse(json!({"clusters": [{"name": "x", "role": "r"}]})).expect_err("bad");
         assert_eq!(e.field(), "event.clusters[0].role");
+    }
+
+    #[test]
+    fn a_cluster_may_carry_an_external_id() {
+        let o = parse(json!({"clusters": [
+            {"name": "x", "roleArn": "arn:aws:iam::1:role/r", "externalId": "tenant-42"},
+            {"name": "y", "externalId": null},
+            {"name": "z", "externalId": "  "}
+        ]}))
+        .expect("ok");
+        let clusters = o.clusters.expect("clusters");
+        assert_eq!(
+            clusters[0].external_id.as_ref().map(ExternalId::as_str),
+            Some("tenant-42")
+        );
+        assert_eq!(clusters[1].external_id, None);
+        assert_eq!(clusters[2].external_id, None, "blank means not given");
+    }
+
+    #[test]
+    fn a_bad_external_id_is_an_error_naming_the_field_not_the_value() {
+        for bad in [
+            json!("x"),
+            json!("has space secret"),
+            json!(42),
+            json!(["s3cr3t"]),
+        ] {
+            let e = parse(json!({"clusters": [{"name": "x", "externalId": bad}]}))
+                .expect_err("bad external id");
+            assert_eq!(e.field(), "event.clusters[0].externalId", "{bad}");
+            let msg = e.to_string();
+            assert!(msg.contains("<hidden, "), "{msg}");
+            for word in ["secret", "s3cr3t", "42"] {
+                assert!(!msg.contains(word), "{msg}");
+            }
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub use self::error::ConfigError;
 use self::event::{ClusterOverride, Overrides};
 pub use self::options::Options;
 use self::options::field;
-pub use self::values::{ClusterTag, DryRun, MetricsSinkKind};
+pub use self::values::{ClusterTag, DryRun, ExternalId, MetricsSinkKind};
 use crate::prune::policy::{OwnerKind, Settings};
 
 /// The validated configuration of one run.
@@ -71,6 +71,8 @@ pub struct ClusterTarget {
     pub region: Option<String>,
     /// Role to assume for this cluster (cross-account).
     pub role_arn: Option<String>,
+    /// External id sent when assuming `role_arn` (never without one).
+    pub external_id: Option<ExternalId>,
 }
 
 /// Metrics destination settings.
@@ -88,7 +90,10 @@ impl Config {
     /// Validates `options` and applies the event's `overrides` on top.
     pub fn resolve(options: &Options, overrides: &Overrides) -> Result<Config, ConfigError> {
         let clusters_field = field("clusters");
-        let roles = parse_roles(&options.role_arns)?;
+        let roles = Roles {
+            arns: parse_roles(&options.role_arns)?,
+            external_id: options.external_id.get()?,
+        };
         let clusters = match &overrides.clusters {
             Some(list) => {
                 if list.is_empty() {
@@ -178,10 +183,17 @@ impl Config {
     }
 }
 
+/// The roles to assume: `REAPER_ROLE_ARNS` by cluster name, and the external id every
+/// assumption presents.
+struct Roles {
+    arns: Vec<(String, String)>,
+    external_id: Option<ExternalId>,
+}
+
 fn from_override(
     i: usize,
     c: &ClusterOverride,
-    roles: &[(String, String)],
+    roles: &Roles,
 ) -> Result<ClusterTarget, ConfigError> {
     let field = format!("event.clusters[{i}]");
     let mut target = parse_cluster(&field, &c.name, roles)?;
@@ -197,15 +209,24 @@ fn from_override(
     }
     if let Some(arn) = &c.role_arn {
         target.role_arn = Some(check_role_arn(&format!("{field}.roleArn"), arn)?);
+        target.external_id.clone_from(&roles.external_id);
+    }
+    if let Some(id) = &c.external_id {
+        if target.role_arn.is_none() {
+            return Err(ConfigError::Missing {
+                field: format!("{field}.externalId"),
+                reason: format!(
+                    "an external id but no role to assume (give roleArn, or the cluster in {})",
+                    options::field("role_arns")
+                ),
+            });
+        }
+        target.external_id = Some(id.clone());
     }
     Ok(target)
 }
 
-fn parse_cluster(
-    field: &str,
-    value: &str,
-    roles: &[(String, String)],
-) -> Result<ClusterTarget, ConfigError> {
+fn parse_cluster(field: &str, value: &str, roles: &Roles) -> Result<ClusterTarget, ConfigError> {
     let (name, region) = match value.split_once('@') {
         Some((n, r)) => (n.trim(), Some(check_region(field, r.trim())?)),
         None => (value.trim(), None),
@@ -224,13 +245,16 @@ fn parse_cluster(
         ));
     }
     let role_arn = roles
+        .arns
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, arn)| arn.clone());
+    let external_id = role_arn.as_ref().and(roles.external_id.clone());
     Ok(ClusterTarget {
         name: name.to_owned(),
         region,
         role_arn,
+        external_id,
     })
 }
 
@@ -509,6 +533,131 @@ mod tests {
         assert!(e.to_string().contains("REAPER_ROLE_ARNS"), "{e}");
     }
 
+    fn external_id(text: &str) -> Option<ExternalId> {
+        values::external_id(text).expect("valid external id")
+    }
+
+    fn shown(id: &Option<ExternalId>) -> Option<&str> {
+        id.as_ref().map(ExternalId::as_str)
+    }
+
+    #[test]
+    fn the_external_id_goes_with_every_role_assumed_and_nowhere_else() {
+        let c = resolve(&[
+            "--cluster",
+            "etl,web,ml",
+            "--role-arn",
+            "web=arn:aws:iam::123456789012:role/reaper,ml=arn:aws:iam::210987654321:role/r",
+            "--external-id",
+            "tenant-42",
+        ])
+        .expect("valid");
+        let ids: Vec<_> = c.clusters.iter().map(|t| shown(&t.external_id)).collect();
+        assert_eq!(ids, [None, Some("tenant-42"), Some("tenant-42")]);
+    }
+
+    #[test]
+    fn a_blank_external_id_means_none() {
+        let c = resolve(&[
+            "--cluster",
+            "web",
+            "--role-arn",
+            "web=arn:aws:iam::1:role/r",
+            "--external-id",
+            " ",
+        ])
+        .expect("valid");
+        assert_eq!(c.clusters[0].external_id, None);
+        let unset = resolve(&[
+            "--cluster",
+            "web",
+            "--role-arn",
+            "web=arn:aws:iam::1:role/r",
+        ])
+        .expect("valid");
+        assert_eq!(unset.clusters[0].external_id, None);
+    }
+
+    #[test]
+    fn a_bad_external_id_is_an_error_naming_the_setting_but_not_the_value() {
+        let e = resolve(&["--cluster", "etl", "--external-id", "not a valid id"])
+            .expect_err("spaces are not allowed");
+        assert_eq!(e.field(), "REAPER_EXTERNAL_ID (--external-id)");
+        let msg = e.to_string();
+        assert!(msg.contains("<hidden, 14 characters>"), "{msg}");
+        assert!(!msg.contains("valid id"), "{msg}");
+    }
+
+    #[test]
+    fn the_external_id_is_hidden_from_debug_output() {
+        let c = resolve(&[
+            "--cluster",
+            "web",
+            "--role-arn",
+            "web=arn:aws:iam::1:role/r",
+            "--external-id",
+            "s3cr3t-tenant",
+        ])
+        .expect("valid");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert!(!format!("{:?}", options(&["--external-id", "s3cr3t-tenant"])).contains("s3cr3t"));
+    }
+
+    #[test]
+    fn an_event_cluster_external_id_replaces_the_configured_one() {
+        let role = |name: &str, arn: Option<&str>, id: Option<&str>| ClusterOverride {
+            name: name.to_owned(),
+            region: None,
+            role_arn: arn.map(str::to_owned),
+            external_id: id.and_then(external_id),
+        };
+        let o = Overrides {
+            clusters: Some(vec![
+                role("a", Some("arn:aws:iam::1:role/a"), Some("own-id")),
+                role("b", Some("arn:aws:iam::1:role/b"), None),
+                // A role from REAPER_ROLE_ARNS, an external id from the event.
+                role("web", None, Some("event-id")),
+                role("plain", None, None),
+            ]),
+            dry_run: None,
+        };
+        let opts = options(&[
+            "--cluster",
+            "etl",
+            "--role-arn",
+            "web=arn:aws:iam::1:role/web",
+            "--external-id",
+            "configured-id",
+        ]);
+        let c = Config::resolve(&opts, &o).expect("valid");
+        let ids: Vec<_> = c.clusters.iter().map(|t| shown(&t.external_id)).collect();
+        assert_eq!(
+            ids,
+            [
+                Some("own-id"),
+                Some("configured-id"),
+                Some("event-id"),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_external_id_without_a_role_is_an_error_naming_the_field() {
+        let o = Overrides {
+            clusters: Some(vec![ClusterOverride {
+                name: "etl".to_owned(),
+                region: None,
+                role_arn: None,
+                external_id: external_id("tenant-42"),
+            }]),
+            dry_run: None,
+        };
+        let e = Config::resolve(&options(&["--cluster", "etl"]), &o).expect_err("no role");
+        assert_eq!(e.field(), "event.clusters[0].externalId");
+        assert!(!e.to_string().contains("tenant-42"), "{e}");
+    }
+
     #[test]
     fn event_overrides_clusters_and_dry_run() {
         let o = Overrides {
@@ -516,6 +665,7 @@ mod tests {
                 name: "web".to_owned(),
                 region: Some("us-east-2".to_owned()),
                 role_arn: Some("arn:aws:iam::1:role/r".to_owned()),
+                external_id: None,
             }]),
             dry_run: Some(DryRun::Server),
         };

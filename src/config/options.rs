@@ -14,7 +14,7 @@ use clap::builder::TypedValueParser;
 use clap::{Arg, Args, Command};
 
 use super::error::ConfigError;
-use super::values::{self, ClusterTag, DryRun, MetricsSinkKind, Reason};
+use super::values::{self, ClusterTag, DryRun, ExternalId, MetricsSinkKind, Reason};
 
 /// A single setting as read: its typed value, or why the text was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,14 +48,41 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Parser<T> {
         arg: Option<&Arg>,
         value: &OsStr,
     ) -> Result<Parsed<T>, clap::Error> {
-        let text = value.to_string_lossy();
-        Ok(match (self.0)(&text) {
-            Ok(v) => Parsed::Valid(v),
-            Err(reason) => {
-                let field = arg.map(setting_name).unwrap_or_default();
-                Parsed::Invalid(ConfigError::invalid(&field, &text, reason))
-            }
-        })
+        Ok(parse(self.0, arg, value, |text| text.to_owned()))
+    }
+}
+
+/// A [`Parser`] for a setting whose value is never repeated, not even in the error about
+/// it: the error gives its length ([`values::hidden`]).
+#[derive(Clone, Copy)]
+pub struct HiddenParser<T>(fn(&str) -> Result<T, Reason>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for HiddenParser<T> {
+    type Value = Parsed<T>;
+
+    fn parse_ref(
+        &self,
+        _cmd: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<Parsed<T>, clap::Error> {
+        Ok(parse(self.0, arg, value, values::hidden))
+    }
+}
+
+fn parse<T>(
+    read: fn(&str) -> Result<T, Reason>,
+    arg: Option<&Arg>,
+    value: &OsStr,
+    shown: fn(&str) -> String,
+) -> Parsed<T> {
+    let text = value.to_string_lossy();
+    match read(&text) {
+        Ok(v) => Parsed::Valid(v),
+        Err(reason) => {
+            let field = arg.map(setting_name).unwrap_or_default();
+            Parsed::Invalid(ConfigError::invalid(&field, &shown(&text), reason))
+        }
     }
 }
 
@@ -116,6 +143,18 @@ pub struct Options {
         value_name = "NAME=ARN"
     )]
     pub role_arns: Vec<String>,
+
+    /// External id sent with every `sts:AssumeRole` (blank: none); never logged.
+    #[arg(
+        long,
+        env = "REAPER_EXTERNAL_ID",
+        value_name = "ID",
+        default_value = "",
+        hide_default_value = true,
+        hide_env_values = true,
+        value_parser = HiddenParser(values::external_id)
+    )]
+    pub external_id: Parsed<Option<ExternalId>>,
 
     /// `true`/`client`: report only; `server`: send deletes with dryRun=All; `false`: delete.
     #[arg(

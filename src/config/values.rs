@@ -91,6 +91,47 @@ pub fn cluster_tag(value: &str) -> Result<Option<ClusterTag>, Reason> {
     }
 }
 
+/// The external id presented to `sts:AssumeRole`, which a role's trust policy may require
+/// (`sts:ExternalId`). Not a secret to AWS, but it is one half of what lets another account's
+/// role be assumed, so it is kept out of logs: `Debug` hides it, and there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    /// The value, for the `AssumeRole` call only.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ExternalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExternalId(<hidden>)")
+    }
+}
+
+/// An optional external id: blank means none; otherwise 2–1224 characters of letters,
+/// digits and `+=,.@:/_-`, as `sts:AssumeRole` accepts.
+pub fn external_id(value: &str) -> Result<Option<ExternalId>, Reason> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c);
+    if !(2..=1224).contains(&value.len()) || !value.chars().all(allowed) {
+        return Err("expected 2-1224 characters: letters, digits and + = , . @ : / _ -".to_owned());
+    }
+    Ok(Some(ExternalId(value.to_owned())))
+}
+
+/// What an error shows instead of a value that must not be repeated: its length only.
+pub fn hidden(value: &str) -> String {
+    match value.chars().count() {
+        1 => "<hidden, 1 character>".to_owned(),
+        n => format!("<hidden, {n} characters>"),
+    }
+}
+
 /// `true|client|server|false` (case-insensitive; `yes`/`1`/`no`/`0`/`off` too).
 pub fn dry_run(value: &str) -> Result<DryRun, Reason> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -200,6 +241,34 @@ mod tests {
         for bad in ["eks-reaper", "=x", "x=", "="] {
             assert!(cluster_tag(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn external_ids_are_blank_or_what_assume_role_accepts() {
+        assert_eq!(external_id(" "), Ok(None));
+        let id = external_id(" tenant-42:etl/prod@x=y+z,w_v. ")
+            .expect("valid")
+            .expect("some");
+        assert_eq!(id.as_str(), "tenant-42:etl/prod@x=y+z,w_v.");
+        assert!(external_id("ab").expect("two characters").is_some());
+        assert!(external_id(&"a".repeat(1224)).expect("1224").is_some());
+        for bad in [
+            "a",
+            "has space",
+            "semi;colon",
+            "é-accent",
+            &"a".repeat(1225),
+        ] {
+            assert!(external_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_external_id_is_never_shown() {
+        let id = external_id("s3cr3t-tenant").expect("valid").expect("some");
+        assert!(!format!("{id:?}").contains("s3cr3t"));
+        assert_eq!(hidden("s3cr3t-tenant"), "<hidden, 13 characters>");
+        assert_eq!(hidden("x"), "<hidden, 1 character>");
     }
 
     #[test]

@@ -147,6 +147,7 @@ async fn in_region(
                     name,
                     region: Some(region.to_owned()),
                     role_arn: None,
+                    external_id: None,
                 },
                 cluster,
             });

@@ -155,12 +155,14 @@ pub async fn connect(
     let mut builder = base.to_builder();
     builder.set_region(Some(Region::new(region.clone())));
     if let Some(role) = &target.role_arn {
-        let provider = AssumeRoleProvider::builder(role.clone())
+        let mut assume = AssumeRoleProvider::builder(role.clone())
             .session_name("eks-reaper")
             .region(Region::new(region.clone()))
-            .configure(base)
-            .build()
-            .await;
+            .configure(base);
+        if let Some(id) = &target.external_id {
+            assume = assume.external_id(id.as_str());
+        }
+        let provider = assume.build().await;
         builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
     }
     let sdk = builder.build();

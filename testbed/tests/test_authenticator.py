@@ -186,3 +186,88 @@ def test_signature_of_the_products_golden_token_verifies():
     rejected(wrap(url), "expired", table=table, now=signed_at + dt.timedelta(minutes=16))
     rejected(wrap(url), "signature mismatch", cluster="web", table=table,
              now=signed_at + dt.timedelta(minutes=1))
+
+
+# --- temporary credentials (sts:AssumeRole sessions, looked up in the sessions file)
+
+TMP_AK, TMP_SK, TMP_ST = "ASIAEKSREAPERCROSS01", "tmp/secret+" + "y" * 29, "FQoGZXIvYXdzSESSION"
+ROLE_ARN = "arn:aws:iam::123456789012:role/eks-reaper-cross"
+SESSION_ARN = "arn:aws:sts::123456789012:assumed-role/eks-reaper-cross/eks-reaper"
+SESSIONS = {
+    TMP_AK: {"secretAccessKey": TMP_SK, "sessionToken": TMP_ST, "arn": SESSION_ARN,
+             "userId": "AROAEKSREAPERCROSS01:eks-reaper", "roleArn": ROLE_ARN,
+             "sessionName": "eks-reaper",
+             "expiration": (NOW + dt.timedelta(hours=1)).isoformat(), "externalId": None},
+}
+ROLE_TABLE = dict(TABLE, accessEntries=dict(
+    TABLE["accessEntries"], **{ROLE_ARN: {"username": "eks-reaper-cross", "groups": ["eks-reaper"]}}))
+
+
+def test_assumed_role_arns_are_mapped_to_their_role():
+    assert au.canonical_arn(SESSION_ARN) == ROLE_ARN
+    assert au.canonical_arn("arn:aws-cn:sts::123456789012:assumed-role/r/s@x") == (
+        "arn:aws-cn:iam::123456789012:role/r")
+    assert au.canonical_arn(ARN) == ARN
+    assert au.canonical_arn("arn:aws:iam::123456789012:user/u") == "arn:aws:iam::123456789012:user/u"
+
+
+def test_session_token_is_accepted_and_mapped_through_the_role_access_entry():
+    caller = au.verify(make_token(TMP_AK, TMP_SK, "etl", session_token=TMP_ST),
+                       "etl", ROLE_TABLE, NOW, SESSIONS)
+    assert (caller.arn, caller.canonical_arn) == (SESSION_ARN, ROLE_ARN)
+    assert caller.username == "eks-reaper-cross"
+    assert caller.groups == ["eks-reaper"]
+    assert caller.uid == "aws-iam-authenticator:123456789012:AROAEKSREAPERCROSS01"
+    assert caller.extra["arn"] == [SESSION_ARN]
+    assert caller.extra["canonicalArn"] == [ROLE_ARN]
+    assert caller.extra["sessionName"] == ["eks-reaper"]
+
+
+def test_session_with_another_session_token_is_rejected():
+    tok = make_token(TMP_AK, TMP_SK, "etl", session_token="FQoGZXIvYXdzOTHER")
+    with pytest.raises(au.Rejected, match="session token does not match"):
+        au.verify(tok, "etl", ROLE_TABLE, NOW, SESSIONS)
+
+
+def test_session_without_its_session_token_is_rejected():
+    with pytest.raises(au.Rejected, match="no session token"):
+        au.verify(make_token(TMP_AK, TMP_SK, "etl"), "etl", ROLE_TABLE, NOW, SESSIONS)
+
+
+def test_session_signed_with_another_secret_is_rejected():
+    tok = make_token(TMP_AK, "not-the-secret", "etl", session_token=TMP_ST)
+    with pytest.raises(au.Rejected, match="signature mismatch"):
+        au.verify(tok, "etl", ROLE_TABLE, NOW, SESSIONS)
+
+
+def test_session_of_a_role_without_access_entry_is_rejected():
+    with pytest.raises(au.Rejected, match=f"no access entry for {ROLE_ARN} \\(from {SESSION_ARN}\\)"):
+        au.verify(make_token(TMP_AK, TMP_SK, "etl", session_token=TMP_ST),
+                  "etl", TABLE, NOW, SESSIONS)
+
+
+def test_expired_session_is_rejected_even_with_a_fresh_token():
+    expires = NOW + dt.timedelta(hours=1)
+    later = expires + dt.timedelta(seconds=30)
+    tok = make_token(TMP_AK, TMP_SK, "etl", session_token=TMP_ST,
+                     when=later - dt.timedelta(seconds=5))
+    with pytest.raises(au.Rejected, match="expired at"):
+        au.verify(tok, "etl", ROLE_TABLE, later, SESSIONS)
+    # ...and the same credentials are fine a second before they expire.
+    tok = make_token(TMP_AK, TMP_SK, "etl", session_token=TMP_ST,
+                     when=expires - dt.timedelta(seconds=5))
+    au.verify(tok, "etl", ROLE_TABLE, expires - dt.timedelta(seconds=1), SESSIONS)
+
+
+def test_review_reads_the_sessions_file(tmp_path):
+    table, sessions = tmp_path / "entries.json", tmp_path / "sts-sessions.json"
+    table.write_text(json.dumps(ROLE_TABLE))
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": make_token(TMP_AK, TMP_SK, "etl", session_token=TMP_ST)}}
+    # No sessions file yet (no session issued): an unknown key, not an internal error.
+    out = au.review(body, "etl", table, sessions_path=sessions)
+    assert out["status"] == {"authenticated": False, "error": f"unknown access key {TMP_AK!r}"}
+    sessions.write_text(json.dumps(SESSIONS))
+    out = au.review(body, "etl", table, sessions_path=sessions)
+    assert out["status"]["authenticated"] is True
+    assert out["status"]["user"]["username"] == "eks-reaper-cross"
