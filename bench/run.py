@@ -830,7 +830,9 @@ class WorkloadProbe:
                     code = 0
                 self.samples.append((t, time.monotonic() - t, code))
             i += 1
-            next_at += self.period
+            # A steady rate: after a slow round, the next starts on schedule from now, with no
+            # burst to catch up.
+            next_at = max(next_at + self.period, time.monotonic())
             time.sleep(max(0.0, next_at - time.monotonic()))
 
     def latencies(self, t0: float, t1: float) -> JSON:
