@@ -62,6 +62,8 @@ export interface ReaperSettings {
   readonly labelSelector?: string;
   /** Controllers (`group/Kind`) whose finished Jobs and pods are handed over to the reaper. */
   readonly pruneOwners?: string[];
+  /** Sent with every `sts:AssumeRole` (cross-account roles that require an external id). */
+  readonly externalId?: string;
   readonly respectNativeTtl?: boolean;
   readonly skipCronJobJobs?: boolean;
   readonly concurrency?: number;
@@ -624,6 +626,7 @@ function reaperEnvironment(
   const env: Record<string, string | undefined> = {
     REAPER_CLUSTERS: clusters.map((c) => (c.region ? `${c.name}@${c.region}` : c.name)).join(','),
     REAPER_ROLE_ARNS: clusters.filter((c) => c.roleArn).map((c) => `${c.name}=${c.roleArn}`).join(',') || undefined,
+    REAPER_EXTERNAL_ID: s.externalId || undefined,
     // The tag of the IAM condition, so discovery finds exactly the clusters the role may describe.
     REAPER_CLUSTER_TAG: discovery && `${TAG_KEY}=${discovery.tagValue}`,
     REAPER_DISCOVERY_REGIONS: discovery?.regions.join(',') || undefined,

@@ -230,13 +230,14 @@ describe('function', () => {
     const { template } = synth({
       clusters: ['batch-prod', { name: 'eu', region: 'eu-central-1' }, { name: 'remote', roleArn: REMOTE_ROLE }],
       dryRun: 'server',
-      settings: { fargatePodTtl: '5m', excludeNamespaces: ['kube-system', 'ops'], lowHeadroomFraction: 0.2 },
+      settings: { fargatePodTtl: '5m', excludeNamespaces: ['kube-system', 'ops'], lowHeadroomFraction: 0.2, externalId: 'org-7f3a' },
     });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as any;
     const env = fn.Properties.Environment.Variables;
     expect(env).toMatchObject({
       REAPER_CLUSTERS: 'batch-prod,eu@eu-central-1,remote',
       REAPER_ROLE_ARNS: `remote=${REMOTE_ROLE}`,
+      REAPER_EXTERNAL_ID: 'org-7f3a',
       REAPER_DRY_RUN: 'server',
       REAPER_FARGATE_POD_TTL: '5m',
       REAPER_EXCLUDE_NAMESPACES: 'kube-system,ops',
