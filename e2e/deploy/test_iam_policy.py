@@ -9,7 +9,8 @@ What moto cannot enforce, and is therefore only checked statically here:
 resource scoping (moto evaluates EKS/EC2/CloudWatch calls against "*"), the
 cloudwatch:namespace condition and the aws:ResourceTag/eks-reaper condition (moto ignores
 condition keys it has no value for), and the aws:RequestedRegion condition that scopes
-discovery to its regions. See moto_iam.py.
+discovery to its regions, and the VPC-mode ENI scoping to the function's subnets, security
+groups and network interfaces. See moto_iam.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import requests
 from botocore.exceptions import ClientError
 
 from moto_iam import enforce, for_moto, moto_server, user_with_policy
-from template_policy import ACCOUNT, PARTITION, REGION, Resolver, actions_of, function_role_statements, load_template, resources
+from template_policy import (ACCOUNT, PARTITION, REGION, Resolver, actions_of, function_role_statements, load_template, resources,
+                             rule_failures)
 from testbed.aws import client
 
 CLUSTER = "etl"
@@ -147,10 +149,43 @@ def test_assume_role_only_on_the_given_arns():
     assert [s["Resource"] for s in st] == [arns.split(",")]
 
 
+ENI_ACTIONS = ["ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+               "ec2:DescribeNetworkInterfaces", "ec2:UnassignPrivateIpAddresses"]
+VPC = {"VpcSubnetIds": "subnet-1,subnet-2", "VpcSecurityGroupIds": "sg-1,sg-2"}
+ENIS = f"arn:{PARTITION}:ec2:{REGION}:{ACCOUNT}:network-interface/*"
+
+
 def test_vpc_eni_permissions_only_in_a_vpc():
-    assert "ec2:CreateNetworkInterface" not in {a for s in statements() for a in actions_of(s)}
-    st = statements(VpcSubnetIds="subnet-1,subnet-2", VpcSecurityGroupIds="sg-1")
-    assert "ec2:CreateNetworkInterface" in {a for s in st for a in actions_of(s)}
+    assert not set(ENI_ACTIONS) & {a for s in statements() for a in actions_of(s)}
+    acts = sorted({a for s in statements(**VPC) for a in actions_of(s)})
+    assert acts == sorted({*RUN_ACTIONS, *ENI_ACTIONS, "logs:CreateLogStream", "logs:PutLogEvents"})
+
+
+def test_in_a_vpc_only_describe_actions_use_star():
+    star = sorted(a for s in statements(**VPC) if s["Resource"] == "*" for a in actions_of(s))
+    assert star == ["cloudwatch:PutMetricData", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+
+
+def test_enis_are_created_only_in_the_given_subnets_with_the_given_security_groups():
+    (create,) = [s for s in statements(**VPC) if "ec2:CreateNetworkInterface" in actions_of(s)]
+    assert actions_of(create) == ["ec2:CreateNetworkInterface"]
+    assert sorted(create["Resource"]) == sorted([
+        "arn:*:ec2:*:*:subnet/subnet-1", "arn:*:ec2:*:*:subnet/subnet-2",
+        "arn:*:ec2:*:*:security-group/sg-1", "arn:*:ec2:*:*:security-group/sg-2", ENIS])
+    one = [s for s in statements(VpcSubnetIds="subnet-9", VpcSecurityGroupIds="sg-9") if s.get("Sid") == create["Sid"]]
+    assert sorted(one[0]["Resource"]) == sorted(["arn:*:ec2:*:*:subnet/subnet-9", "arn:*:ec2:*:*:security-group/sg-9", ENIS])
+
+
+def test_eni_changes_are_limited_to_network_interfaces_of_this_account_and_region():
+    acts = ["ec2:AssignPrivateIpAddresses", "ec2:DeleteNetworkInterface", "ec2:UnassignPrivateIpAddresses"]
+    st = [s for s in statements(**VPC) if set(actions_of(s)) & set(acts)]
+    assert [(sorted(actions_of(s)), s["Resource"]) for s in st] == [(acts, ENIS)]
+
+
+def test_vpc_subnets_without_security_groups_are_refused():
+    rules = rule_failures({**PARAMS, "AlarmEmail": "oncall@example.com", "VpcSubnetIds": "subnet-1"})
+    assert rules and "VpcSecurityGroupIds" in rules[0]
+    assert rule_failures({**PARAMS, "AlarmEmail": "oncall@example.com", **VPC}) == []
 
 
 # --- moto: the same API calls, IAM enforced ------------------------------------------

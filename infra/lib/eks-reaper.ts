@@ -95,6 +95,10 @@ export interface ReaperAlarmThresholds {
   readonly heartbeatMissedRuns?: number;
   /** Consecutive runs ending with a Backlog above 0 before the backlog alarm fires. @default 3 */
   readonly backlogRuns?: number;
+  /** Consecutive runs with DeleteErrors above 0 before the delete-errors alarm fires. @default 3 */
+  readonly deleteErrorRuns?: number;
+  /** Consecutive runs with Throttled (API 429s) above 0 before the api-throttled alarm fires. @default 3 */
+  readonly throttledRuns?: number;
 }
 
 /** Where the function runs when the cluster endpoints are private. */
@@ -321,22 +325,6 @@ export class EksReaper extends Construct {
         resources: [...new Set(remote.map((c) => c.roleArn!))],
       }));
     }
-    if (props.vpc) {
-      this.role.addToPolicy(new iam.PolicyStatement({
-        sid: 'ManageOwnVpcEnis',
-        // What AWSLambdaVPCAccessExecutionRole grants for ENIs, without its logs:*.
-        actions: [
-          'ec2:CreateNetworkInterface',
-          'ec2:DescribeNetworkInterfaces',
-          'ec2:DescribeSubnets',
-          'ec2:DeleteNetworkInterface',
-          'ec2:AssignPrivateIpAddresses',
-          'ec2:UnassignPrivateIpAddresses',
-        ],
-        resources: ['*'],
-      }));
-    }
-
     const functionProps: lambda.FunctionOptions = {
       description: 'Prunes finished Jobs/Pods on EKS and watches subnet IP headroom',
       role: this.role,
@@ -370,6 +358,36 @@ export class EksReaper extends Construct {
         binaryName: 'eks-reaper',
         bundling: { architecture: lambda.Architecture.ARM_64 },
       });
+
+    if (props.vpc) {
+      // As template.yaml: what AWSLambdaVPCAccessExecutionRole grants for ENIs, without its
+      // logs:*, scoped to the function's own subnets and security groups (the ones CDK
+      // creates when none are given). Here the ARNs are exact.
+      const ec2Arn = (resource: string, resourceName: string) => stack.formatArn({ service: 'ec2', resource, resourceName });
+      const subnetIds = props.vpc.vpc.selectSubnets(props.vpc.vpcSubnets).subnetIds;
+      const groupIds = this.function.connections.securityGroups.map((g) => g.securityGroupId);
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'CreateEnisInOwnSubnets',
+        actions: ['ec2:CreateNetworkInterface'],
+        resources: [
+          ...subnetIds.map((id) => ec2Arn('subnet', id)),
+          ...groupIds.map((id) => ec2Arn('security-group', id)),
+          ec2Arn('network-interface', '*'),
+        ],
+      }));
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'ManageOwnEnis',
+        actions: ['ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+        resources: [ec2Arn('network-interface', '*')],
+      }));
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'DescribeEnis',
+        // Describe* actions support no resource-level permissions (ec2:DescribeSubnets is
+        // ReadSubnetHeadroom's already).
+        actions: ['ec2:DescribeNetworkInterfaces'],
+        resources: ['*'],
+      }));
+    }
 
     // --- schedule ------------------------------------------------------------------------
     const dlq = props.deadLetterQueue === true
@@ -504,6 +522,26 @@ export class EksReaper extends Construct {
           datapointsToAlarm: backlogRuns,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         });
+      const deleteErrorRuns = t.deleteErrorRuns ?? 3;
+      fleetAlarm('deleteErrors', 'DeleteErrors', 'delete-errors',
+        `A cluster had delete errors at each of the last ${deleteErrorRuns} runs (RBAC, admission webhooks, API errors).`,
+        byCluster('SUM', 'DeleteErrors'), 'Delete errors per cluster', {
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: deleteErrorRuns,
+          datapointsToAlarm: deleteErrorRuns,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+      const throttledRuns = t.throttledRuns ?? 3;
+      fleetAlarm('apiThrottled', 'ApiThrottled', 'api-throttled',
+        `A cluster's API server answered 429 (Throttled) at each of the last ${throttledRuns} runs.`,
+        byCluster('SUM', 'Throttled'), 'API 429s per cluster', {
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: throttledRuns,
+          datapointsToAlarm: throttledRuns,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
       if (t.absoluteIpAlarms) {
         const clusterIps = t.clusterAvailableIps ?? 500;
         fleetAlarm('clusterIps', 'ClusterIpsLow', 'cluster-available-ips-low',
@@ -534,6 +572,51 @@ export class EksReaper extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    // Run health from AWS's own metrics, whatever the metrics sink.
+    const overZero = {
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    this.alarms.functionThrottles = new cloudwatch.Alarm(this, 'FunctionThrottles', {
+      alarmName: `${Aws.STACK_NAME}-function-throttles`,
+      alarmDescription: 'Lambda throttled an invocation of the eks-reaper function: with reserved concurrency 1, a run was due while the previous one was still going.',
+      metric: this.function.metricThrottles({ period, statistic: 'Sum' }),
+      ...overZero,
+    });
+    this.alarms.durationNearTimeout = new cloudwatch.Alarm(this, 'DurationNearTimeout', {
+      alarmName: `${Aws.STACK_NAME}-duration-near-timeout`,
+      alarmDescription: `An eks-reaper run took more than 80 % of the ${timeout.toSeconds()} s function timeout.`,
+      metric: this.function.metricDuration({ period, statistic: 'Maximum' }),
+      ...overZero,
+      threshold: timeout.toMilliseconds() * 0.8,
+    });
+    // AWS/Scheduler publishes per schedule group, not per schedule: the schedule is in
+    // the account's default group, so these also count that group's other schedules.
+    const schedulerMetric = (metricName: string) => new cloudwatch.Metric({
+      namespace: 'AWS/Scheduler', metricName, dimensionsMap: { ScheduleGroup: 'default' }, period, statistic: 'Sum',
+    });
+    this.alarms.scheduleTargetErrors = new cloudwatch.Alarm(this, 'ScheduleTargetErrors', {
+      alarmName: `${Aws.STACK_NAME}-schedule-target-errors`,
+      alarmDescription: 'EventBridge Scheduler could not invoke its target (TargetErrorCount of the default schedule group): the function was not started.',
+      metric: schedulerMetric('TargetErrorCount'),
+      ...overZero,
+    });
+    this.alarms.scheduleDropped = new cloudwatch.Alarm(this, 'ScheduleDropped', {
+      alarmName: `${Aws.STACK_NAME}-schedule-invocations-dropped`,
+      alarmDescription: 'EventBridge Scheduler gave up on an invocation after its retry policy (InvocationDroppedCount of the default schedule group): a run never happened.',
+      metric: schedulerMetric('InvocationDroppedCount'),
+      ...overZero,
+    });
+    if (dlq) {
+      this.alarms.scheduleDeadLetter = new cloudwatch.Alarm(this, 'ScheduleDeadLetter', {
+        alarmName: `${Aws.STACK_NAME}-schedule-dlq-not-empty`,
+        alarmDescription: "The schedule's dead-letter queue holds undelivered run events.",
+        metric: dlq.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+        ...overZero,
+      });
+    }
     if (this.alarmTopic) {
       const action = new cwActions.SnsAction(this.alarmTopic);
       for (const alarm of Object.values(this.alarms)) {

@@ -132,6 +132,18 @@ describe('IAM: least privilege', () => {
     new EksReaper(stack, 'Reaper', { clusters: ['c'], code: lambda.Code.fromAsset(FAKE_CODE), vpc: { vpc }, alarmNotifications: 'none' });
     const t = Template.fromStack(stack);
     expect(allActions(t)).toEqual(expect.arrayContaining(['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface']));
+    // Only the Describe* actions on "*"; creation limited to the function's subnets and security group.
+    const star = roleStatements(t).filter((st: any) => st.Resource === '*').flatMap((st: any) => [st.Action].flat());
+    expect(star.filter((a: string) => a.includes('NetworkInterface'))).toEqual(['ec2:DescribeNetworkInterfaces']);
+    const create = roleStatements(t).find((st: any) => st.Sid === 'CreateEnisInOwnSubnets')!;
+    const resources = (create.Resource as any[]).map((r) => flat(r));
+    const subnetIds = vpc.isolatedSubnets.map((sn) => stack.resolve(sn.subnetId).Ref);
+    expect(resources.filter((r) => r.includes(':subnet/'))).toEqual(subnetIds.map((id) => expect.stringContaining(`:subnet/\${${id}}`)));
+    expect(resources.filter((r) => r.includes(':security-group/'))).toHaveLength(1);
+    expect(resources.filter((r) => r.endsWith(':network-interface/*'))).toHaveLength(1);
+    expect(resources).toHaveLength(subnetIds.length + 2);
+    const manage = roleStatements(t).find((st: any) => st.Sid === 'ManageOwnEnis')!;
+    expect(flat(manage.Resource)).toMatch(/:network-interface\/\*$/);
     t.hasResourceProperties('AWS::Lambda::Function', { VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue() }) });
   });
 });
@@ -334,8 +346,9 @@ describe('alarms', () => {
     .filter((a) => a.Properties.Metrics?.[0]?.Expression === q).map((a) => a.Properties);
 
   test('fleet-wide, the same whatever the cluster list, named as in template.yaml', () => {
-    const expected = ['backlog-not-draining', 'function-errors', 'heartbeat-missing', 'ip-exhaustion-forecast',
-      'reports-missing', 'subnet-free-percent-low', 'subnets-unread'].map((n) => `\${AWS::StackName}-${n}`);
+    const expected = ['api-throttled', 'backlog-not-draining', 'delete-errors', 'duration-near-timeout', 'function-errors',
+      'function-throttles', 'heartbeat-missing', 'ip-exhaustion-forecast', 'reports-missing', 'schedule-invocations-dropped',
+      'schedule-target-errors', 'subnet-free-percent-low', 'subnets-unread'].map((n) => `\${AWS::StackName}-${n}`);
     expect(alarmNames(synth().template)).toEqual(expected);
     expect(alarmNames(synth({ clusters: ['a', 'b', 'c', 'd'] }).template)).toEqual(expected);
   });
@@ -389,7 +402,7 @@ describe('alarms', () => {
   test('every alarm notifies the topic; an e-mail creates one', () => {
     const t = withTopic();
     const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[];
-    expect(alarms).toHaveLength(7);
+    expect(alarms).toHaveLength(13);
     for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([topicArn]);
     const { template } = synth({ alarmEmail: 'oncall@example.com', alarmNotifications: undefined });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
@@ -410,9 +423,56 @@ describe('alarms', () => {
     synth({ thresholds: { heartbeatMissedRuns: 4 } });
   });
 
-  test('metrics sink none: no metric alarms (they would all fire), function errors stays', () => {
+  test('metrics sink none: no alarms on the reaper\'s metrics (they would all fire), the AWS-metric ones stay', () => {
     const { template } = synth({ metricsSink: 'none' });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 1);
+    expect(alarmNames(template)).toEqual(['duration-near-timeout', 'function-errors', 'function-throttles',
+      'schedule-invocations-dropped', 'schedule-target-errors'].map((n) => `\${AWS::StackName}-${n}`));
+  });
+
+  test('delete errors and API throttling above 0 at N consecutive runs, per cluster', () => {
+    const { template } = synth();
+    for (const name of ['DeleteErrors', 'Throttled']) {
+      expect(byQuery(template, query('SUM', name))[0]).toMatchObject({
+        Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 3, DatapointsToAlarm: 3,
+        TreatMissingData: 'notBreaching',
+      });
+    }
+    const custom = synth({ thresholds: { deleteErrorRuns: 2, throttledRuns: 6 } }).template;
+    expect(byQuery(custom, query('SUM', 'DeleteErrors'))[0]).toMatchObject({ EvaluationPeriods: 2, DatapointsToAlarm: 2 });
+    expect(byQuery(custom, query('SUM', 'Throttled'))[0]).toMatchObject({ EvaluationPeriods: 6, DatapointsToAlarm: 6 });
+  });
+
+  test('Lambda throttles above 0; maximum duration above 80 % of the timeout', () => {
+    const { template } = synth();
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda', MetricName: 'Throttles', Statistic: 'Sum', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda', MetricName: 'Duration', Statistic: 'Maximum', Threshold: 720000, ComparisonOperator: 'GreaterThanThreshold',
+    });
+    synth({ timeout: Duration.seconds(300), thresholds: { heartbeatMissedRuns: 2 } }).template
+      .hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Duration', Threshold: 240000 });
+  });
+
+  test('scheduler target errors and dropped invocations of the default schedule group', () => {
+    const { template } = synth();
+    for (const metric of ['TargetErrorCount', 'InvocationDroppedCount']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Scheduler', MetricName: metric, Dimensions: [{ Name: 'ScheduleGroup', Value: 'default' }],
+        Statistic: 'Sum', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold',
+      });
+    }
+  });
+
+  test('messages in the schedule\'s dead-letter queue, only when there is one', () => {
+    expect(alarmNames(synth().template)).not.toContain('${AWS::StackName}-schedule-dlq-not-empty');
+    const { template } = synth({ deadLetterQueue: true });
+    const [queue] = Object.keys(template.findResources('AWS::SQS::Queue'));
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: Match.anyValue(), Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Statistic: 'Maximum',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }], Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
   });
 });
 
