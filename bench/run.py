@@ -304,6 +304,15 @@ def run_kubectl(env: JSON, logs: Path, tag: str, namespace: str,
 
 # ---- the admission policy, on or off -----------------------------------------------------
 
+def reaper_session(env: JSON) -> Session:
+    """Requests as the reaper's identity (a presigned EKS token, as the binary sends)."""
+    s = Session()
+    s.trust_env = False
+    s.verify = env["TESTBED_CA_FILE"]
+    s.headers["Authorization"] = f"Bearer {token_for(env, 'reaper')}"
+    return s
+
+
 POLICY_PROBE_NAMESPACE = "bench-policy-probe"
 
 
@@ -329,19 +338,12 @@ class PolicySwitch:
         self.pod_url = admission.create_probe_pod(kube.session, env["TESTBED_APISERVER"],
                                                   POLICY_PROBE_NAMESPACE)
 
-    def reaper_session(self) -> Session:
-        s = Session()
-        s.trust_env = False
-        s.verify = self.env["TESTBED_CA_FILE"]
-        s.headers["Authorization"] = f"Bearer {token_for(self.env, 'reaper')}"
-        return s
-
     def set(self, on: bool) -> JSON:
         verb = ["apply"] if on else ["delete", "--ignore-not-found"]
         subprocess.run(["kubectl", *verb, "-f", str(ROOT / admission.POLICY_FILE)],
                        env=dict(os.environ, KUBECONFIG=self.env["KUBECONFIG"]), check=True,
                        capture_output=True, text=True, timeout=60)
-        waited, seen = admission.wait_enforced(self.reaper_session(), self.pod_url, on)
+        waited, seen = admission.wait_enforced(reaper_session(self.env), self.pod_url, on)
         log(f"admission policy {'on' if on else 'off'}: confirmed after {waited:.1f}s "
             f"({len(seen)} probes)")
         return {"admissionPolicy": "on" if on else "off",
@@ -851,24 +853,18 @@ def set_flowschema(env: JSON, kube: Kube, on: bool) -> float:
     """Applies / removes the reaper's FlowSchema and level; returns the seconds until the
     apiserver classifies the reaper's requests accordingly."""
     verb = ["apply"] if on else ["delete", "--ignore-not-found"]
+    # The schema being removed, to see the apiserver stop using it.
+    removed = ("", "") if on else flowcontrol.uids(kube.session, env["TESTBED_APISERVER"])
     subprocess.run(["kubectl", *verb, "-f", str(ROOT / flowcontrol.FLOWCONTROL_FILE)],
                    env=dict(os.environ, KUBECONFIG=env["KUBECONFIG"]), check=True,
                    capture_output=True, text=True, timeout=60)
-    reaper = Session()
-    reaper.trust_env = False
-    reaper.verify = env["TESTBED_CA_FILE"]
-    reaper.headers["Authorization"] = f"Bearer {token_for(env, 'reaper')}"
+    reaper = reaper_session(env)
     if on:
         return flowcontrol.wait_classified(kube.session, reaper, env["TESTBED_APISERVER"])
     t0 = time.monotonic()
     while time.monotonic() - t0 < 60:
-        fs, _ = flowcontrol.classified(reaper, env["TESTBED_APISERVER"])
-        if fs and kube.get_or_none("flowcontrol.apiserver.k8s.io/v1", "flowschemas",
-                                   flowcontrol.NAME) is None:
-            names = {i["metadata"]["uid"]: i["metadata"]["name"] for i in kube.list(
-                "flowcontrol.apiserver.k8s.io/v1", "flowschemas")}
-            if names.get(fs) != flowcontrol.NAME:
-                return time.monotonic() - t0
+        if flowcontrol.classified(reaper, env["TESTBED_APISERVER"])[0] != removed[0]:
+            return time.monotonic() - t0
         time.sleep(0.2)
     raise SystemExit("the reaper's FlowSchema is still in use 60 s after its removal")
 

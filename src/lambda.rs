@@ -67,7 +67,7 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
         deadline,
         clock: &SystemClock,
         progress: &progress,
-        json_logs: crate::prune::json_logs_from_env(),
+        json_logs: crate::report::json_logs_from_env(),
     };
     let report = crate::run::outcome(crate::run::run(&config, run).await)?;
     Ok(serde_json::to_value(&report).unwrap_or(Value::Null))

@@ -331,6 +331,12 @@ impl Report {
     }
 }
 
+/// Whether the environment asks for JSON log lines (`AWS_LAMBDA_LOG_FORMAT=JSON`, as the
+/// Lambda runtime and the CLI read it).
+pub fn json_logs_from_env() -> bool {
+    std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"))
+}
+
 /// The summary log line's message.
 pub const SUMMARY_MESSAGE: &str = "eks-reaper run summary";
 

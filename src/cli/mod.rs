@@ -62,7 +62,7 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_target(false)
         .with_writer(std::io::stderr);
-    if crate::prune::json_logs_from_env() {
+    if crate::report::json_logs_from_env() {
         builder.json().init();
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
@@ -94,7 +94,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         deadline,
         clock: &SystemClock,
         progress: &progress,
-        json_logs: crate::prune::json_logs_from_env(),
+        json_logs: crate::report::json_logs_from_env(),
     };
     let report = crate::run::run(&config, run).await;
     if let Some(t) = ticker {

@@ -53,12 +53,6 @@ pub struct RunContext<'a> {
     pub json_logs: bool,
 }
 
-/// Whether the environment asks for JSON log lines (`AWS_LAMBDA_LOG_FORMAT=JSON`, as the
-/// Lambda runtime and the CLI read it).
-pub fn json_logs_from_env() -> bool {
-    std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"))
-}
-
 /// Processes one cluster and reports on it. `described` is the cluster's description when
 /// discovery already read it.
 pub async fn prune_cluster(
