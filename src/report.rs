@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use tracing::info;
 
-use crate::config::DryRun;
+use crate::config::{DryRun, Emergency};
 use crate::failure::{ClusterFailure, DeleteFailure};
 use crate::headroom::{Forecast, Headroom};
 
@@ -31,6 +31,9 @@ pub struct Report {
     /// What cluster discovery found (absent without `REAPER_CLUSTER_TAG`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery: Option<DiscoveryReport>,
+    /// The alarm that asked for this run, when it is an emergency run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<Emergency>,
     /// What publishing the metrics did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsOutcome>,

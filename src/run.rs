@@ -56,6 +56,7 @@ pub async fn run(config: &Config, run: RunContext<'_>) -> Report {
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         clusters,
         discovery,
+        emergency: config.emergency.clone(),
         metrics: Some(published),
     };
     let discovery_failed = report
@@ -93,9 +94,22 @@ async fn discover(config: &Config, run: &RunContext<'_>) -> (Vec<Found>, Option<
                 && t.region.as_ref().or(default_region.as_ref()) == f.target.region.as_ref()
         })
     };
-    let found: Vec<Found> = found.into_iter().filter(|f| !named(f)).collect();
+    let mut found: Vec<Found> = found.into_iter().filter(|f| !named(f)).collect();
+    let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    if let Some(e) = &config.emergency {
+        found.retain(|f| f.target.name == e.cluster);
+        if found.is_empty() && config.clusters.is_empty() {
+            errors.push(format!(
+                "alarm {}: cluster {} is not among the clusters tagged {} in {}; nothing pruned",
+                e.alarm,
+                e.cluster,
+                d.tag,
+                regions.join(", ")
+            ));
+        }
+    }
     for e in &errors {
-        warn!(error = %e, "cluster discovery failed in a region");
+        warn!(error = %e, "cluster discovery failed");
     }
     let report = DiscoveryReport {
         tag: d.tag.to_string(),
@@ -111,7 +125,7 @@ async fn discover(config: &Config, run: &RunContext<'_>) -> (Vec<Found>, Option<
             })
             .collect(),
         denied,
-        errors: errors.iter().map(ToString::to_string).collect(),
+        errors,
     };
     info!(tag = %report.tag, found = ?report.found, denied = ?report.denied, "clusters discovered");
     (found, Some(report))
@@ -181,6 +195,7 @@ mod tests {
             duration_ms: 1,
             clusters: vec![cluster],
             discovery: None,
+            emergency: None,
             metrics: None,
         };
         let e = outcome(report).expect_err("a failed cluster fails the run");

@@ -244,3 +244,48 @@ def test_same_dashboard_widgets_and_queries(sam, cdk):
     (s,) = of_type(sam, "AWS::CloudWatch::Dashboard")
     (c,) = of_type(cdk, "AWS::CloudWatch::Dashboard")
     assert _dashboard_titles_and_queries(s["DashboardBody"]) == _dashboard_titles_and_queries(_flat(c["DashboardBody"]))
+
+
+def _emergency_rule(resources: dict, stack_name: str, alarm_name) -> tuple:
+    (rule,) = of_type(resources, "AWS::Events::Rule")
+    pattern = rule["EventPattern"]
+    names = sorted(alarm_name(n)[len(stack_name) + 1:] for n in pattern["detail"]["alarmName"])
+    (target,) = rule["Targets"]
+    retry = {k: int(v) for k, v in target["RetryPolicy"].items()}
+    return pattern["source"], pattern["detail-type"], pattern["detail"]["state"], names, retry
+
+
+def test_same_emergency_rule(sam, cdk):
+    """The same alarms start an emergency run, with the same retries."""
+    def sam_name(ref: str) -> str:
+        return sam[ref.strip("<>")]["Properties"]["AlarmName"]
+
+    def cdk_name(ref: dict) -> str:
+        return _flat(cdk[ref["Ref"]]["Properties"]["AlarmName"])
+
+    ours = _emergency_rule(sam, "eks-reaper", sam_name)
+    assert ours == _emergency_rule(cdk, "<AWS::StackName>", cdk_name)
+    assert ours[3] == ["ip-exhaustion-forecast", "subnet-free-percent-low"]
+    (perm,) = of_type(sam, "AWS::Lambda::Permission")
+    assert (perm["Principal"], perm["SourceArn"]) == ("events.amazonaws.com", "<EmergencyRule.Arn>")
+
+
+def test_sam_queue_records_runs_that_did_not_happen():
+    """With the queue: the function's on-failure destination, the rule's dead letters."""
+    params = {**PARAMS, "UseDeadLetterQueue": "true"}
+    t = load_template()
+    res = resources(t, Resolver(t, params))
+    config = res["ReaperInvokeConfig"]["Properties"]
+    assert config["DestinationConfig"] == {"OnFailure": {"Destination": "<ScheduleDeadLetterQueue.Arn>"}}
+    assert config["MaximumRetryAttempts"] == 0
+    grants = [s for s in function_role_statements(params) if "sqs:SendMessage" in actions_of(s)]
+    assert [s["Resource"] for s in grants] == ["<ScheduleDeadLetterQueue.Arn>"]
+    (rule,) = of_type(res, "AWS::Events::Rule")
+    assert rule["Targets"][0]["DeadLetterConfig"] == {"Arn": "<ScheduleDeadLetterQueue.Arn>"}
+    (policy,) = of_type(res, "AWS::SQS::QueuePolicy")
+    (st,) = policy["PolicyDocument"]["Statement"]
+    assert st["Principal"] == {"Service": "events.amazonaws.com"}
+    assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": "<EmergencyRule.Arn>"}}
+    without = resources(t, Resolver(t, PARAMS))
+    assert "DestinationConfig" not in without["ReaperInvokeConfig"]["Properties"]
+    assert of_type(without, "AWS::SQS::QueuePolicy") == []

@@ -13,8 +13,11 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -133,8 +136,18 @@ export interface EksReaperProps {
   readonly scheduleEnabled?: boolean;
   /** Scheduler retries of a failed delivery. @default 0 (the next run is minutes away) */
   readonly scheduleRetryAttempts?: number;
-  /** Dead-letter queue for failed schedule deliveries: true creates one. @default none */
+  /**
+   * Queue for runs that did not happen: failed schedule and emergency-rule deliveries, and
+   * the function's on-failure destination (a run that failed, or waited longer than one
+   * interval behind the one in flight). true creates one. @default none
+   */
   readonly deadLetterQueue?: boolean | sqs.IQueue;
+  /**
+   * When a cluster's free-IP or forecast alarm goes to ALARM, run at once for that cluster
+   * in low-headroom mode (an EventBridge rule on the alarm's per-cluster events). Needs a
+   * metrics sink (the alarms). @default true
+   */
+  readonly emergencyRuns?: boolean;
   /** `true` reports only; `'server'` sends deletes with dryRun=All. @default false */
   readonly dryRun?: boolean | 'server';
   /**
@@ -191,6 +204,8 @@ export class EksReaper extends Construct {
   /** Its execution role (principal of the EKS access entries). */
   public readonly role: iam.Role;
   public readonly schedule: scheduler.Schedule;
+  /** The emergency-run rule, unless `emergencyRuns` is false or there are no metrics. */
+  public readonly emergencyRule?: events.Rule;
   /** Alarm actions go here, when there is a topic. */
   public readonly alarmTopic?: sns.ITopic;
   /** Every alarm, by a stable key (`heartbeat`, `subnetsUnread`, `functionErrors`, ...). */
@@ -325,6 +340,13 @@ export class EksReaper extends Construct {
         resources: [...new Set(remote.map((c) => c.roleArn!))],
       }));
     }
+    const dlq = props.deadLetterQueue === true
+      ? new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
+        retentionPeriod: Duration.days(14),
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+      })
+      : props.deadLetterQueue || undefined;
     const functionProps: lambda.FunctionOptions = {
       description: 'Prunes finished Jobs/Pods on EKS and watches subnet IP headroom',
       role: this.role,
@@ -336,6 +358,7 @@ export class EksReaper extends Construct {
       // A throttled (overlapping) run waits in Lambda's async queue at most one interval.
       maxEventAge: Duration.seconds(Math.max(60, Math.min(21600, interval.toSeconds()))),
       retryAttempts: 0,
+      onFailure: dlq ? new destinations.SqsDestination(dlq) : undefined,
       loggingFormat: lambda.LoggingFormat.JSON,
       applicationLogLevelV2: props.logLevel ?? lambda.ApplicationLogLevel.INFO,
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
@@ -390,13 +413,6 @@ export class EksReaper extends Construct {
     }
 
     // --- schedule ------------------------------------------------------------------------
-    const dlq = props.deadLetterQueue === true
-      ? new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
-        retentionPeriod: Duration.days(14),
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-      })
-      : props.deadLetterQueue || undefined;
     // No `clusters` when none is named (discovery only): the function refuses an empty list.
     const input: Record<string, unknown> = {
       ...(clusters.length > 0 ? {
@@ -562,6 +578,27 @@ export class EksReaper extends Construct {
             treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
           });
       }
+    }
+    // --- emergency runs --------------------------------------------------------------------
+    // As template.yaml's EmergencyRule: each cluster is a contributor of the free-IP and
+    // forecast alarms, and a contributor going to ALARM sends an event naming it.
+    if (sink !== 'none' && (props.emergencyRuns ?? true)) {
+      const triggers = ['subnetFreePercent', 'forecast', 'clusterIps', 'subnetIps']
+        .filter((key) => this.alarms[key])
+        .map((key) => this.alarms[key].alarmName);
+      this.emergencyRule = new events.Rule(this, 'EmergencyRule', {
+        description: "eks-reaper emergency run when a cluster's IP alarm goes to ALARM",
+        eventPattern: {
+          source: ['aws.cloudwatch'],
+          detailType: ['CloudWatch Alarm Contributor State Change'],
+          detail: { alarmName: triggers, state: { value: ['ALARM'] } },
+        },
+        targets: [new eventsTargets.LambdaFunction(this.function, {
+          retryAttempts: 2,
+          maxEventAge: Duration.seconds(Math.max(60, Math.min(86400, interval.toSeconds()))),
+          deadLetterQueue: dlq,
+        })],
+      });
     }
     this.alarms.functionErrors = new cloudwatch.Alarm(this, 'FunctionErrors', {
       alarmName: `${Aws.STACK_NAME}-function-errors`,

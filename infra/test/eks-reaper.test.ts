@@ -305,6 +305,58 @@ describe('schedule', () => {
     expect(s.Properties.Target.DeadLetterConfig.Arn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/DeadLetterQueue/), 'Arn'] });
     template.resourceCountIs('AWS::SQS::Queue', 1);
   });
+
+  test('the queue is also the on-failure destination of the function', () => {
+    const { template } = synth({ deadLetterQueue: true });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 0,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('DeadLetterQueue'), 'Arn'] } } },
+    });
+    const { template: without } = synth({});
+    const config = Object.values(without.findResources('AWS::Lambda::EventInvokeConfig'))[0] as any;
+    expect(config.Properties.DestinationConfig).toBeUndefined();
+  });
+});
+
+describe('emergency runs', () => {
+  const rules = (template: Template) => Object.values(template.findResources('AWS::Events::Rule')) as any[];
+
+  test('a contributor of a free-IP or forecast alarm going to ALARM invokes the function', () => {
+    const { template } = synth({ deadLetterQueue: true });
+    const [rule] = rules(template);
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.cloudwatch'],
+      'detail-type': ['CloudWatch Alarm Contributor State Change'],
+      detail: {
+        alarmName: [
+          { Ref: expect.stringMatching(/SubnetFreePercentLow/) },
+          { Ref: expect.stringMatching(/IpForecast/) },
+        ],
+        state: { value: ['ALARM'] },
+      },
+    });
+    const [target] = rule.Properties.Targets;
+    expect(target.Arn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/Function/), 'Arn'] });
+    expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 300 });
+    expect(target.DeadLetterConfig.Arn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/DeadLetterQueue/), 'Arn'] });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('EmergencyRule'), 'Arn'] },
+    });
+  });
+
+  test('absolute IP alarms trigger it too', () => {
+    const { template } = synth({ thresholds: { absoluteIpAlarms: true } });
+    const names = rules(template)[0].Properties.EventPattern.detail.alarmName.map((n: any) => n.Ref);
+    expect(names).toHaveLength(4);
+    expect(names.join(' ')).toMatch(/ClusterIpsLow.*SubnetIpsLow/);
+  });
+
+  test('off on request, and without metrics (no alarms to follow)', () => {
+    expect(rules(synth({ emergencyRuns: false }).template)).toHaveLength(0);
+    expect(rules(synth({ metricsSink: 'none' }).template)).toHaveLength(0);
+  });
 });
 
 describe('EKS access entries', () => {

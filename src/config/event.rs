@@ -6,13 +6,17 @@
 //!   "externalId": "..."}], "dryRun": true}`;
 //! - a classic EventBridge scheduled event (`detail-type`, `source`, ... ), with the same
 //!   overrides inside `detail`;
-//! - nothing: `null` or `{}`.
+//! - nothing: `null` or `{}`;
+//! - a CloudWatch alarm state change (EventBridge envelope, `detail-type` `CloudWatch Alarm
+//!   [Contributor] State Change`): an emergency run of the alarm's cluster
+//!   ([`super::alarm`]).
 //!
 //! Anything else — an unknown field, a wrong type — is an error naming the field, so a typo
 //! in a schedule fails loudly instead of pruning with defaults.
 
 use serde_json::{Map, Value};
 
+use super::alarm::{self, Emergency};
 use super::error::ConfigError;
 use super::values::{self, DryRun, ExternalId};
 
@@ -23,6 +27,8 @@ pub struct Overrides {
     pub clusters: Option<Vec<ClusterOverride>>,
     /// Replaces the configured dry-run mode.
     pub dry_run: Option<DryRun>,
+    /// An alarm asks for an emergency run of one cluster.
+    pub emergency: Option<Emergency>,
 }
 
 /// One cluster entry of the event.
@@ -63,6 +69,16 @@ impl Overrides {
                     if !ENVELOPE_FIELDS.contains(&key.as_str()) {
                         return Err(unknown(&format!("event.{key}"), ENVELOPE_FIELDS.join(", ")));
                     }
+                }
+                if let Some(kind) = map
+                    .get("detail-type")
+                    .and_then(Value::as_str)
+                    .filter(|k| alarm::is_alarm_event(k))
+                {
+                    return Ok(Overrides {
+                        emergency: Some(alarm::emergency(kind, map.get("detail"))?),
+                        ..Overrides::default()
+                    });
                 }
                 match map.get("detail") {
                     None | Some(Value::Null) => Ok(Overrides::default()),
@@ -257,6 +273,30 @@ mod tests {
             parse(json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}))
                 .expect("ok");
         assert_eq!(o, Overrides::default());
+    }
+
+    #[test]
+    fn an_alarm_event_asks_for_an_emergency_run_and_overrides_nothing_else() {
+        let o = parse(json!({
+            "version": "0",
+            "detail-type": "CloudWatch Alarm Contributor State Change",
+            "source": "aws.cloudwatch",
+            "detail": {
+                "alarmName": "reaper-ip-exhaustion-forecast",
+                "alarmContributor": {"id": "1", "attributes": {"ClusterName": "etl"}},
+                "state": {"value": "ALARM"}
+            }
+        }))
+        .expect("ok");
+        let e = o.emergency.expect("emergency");
+        assert_eq!(
+            (e.alarm.as_str(), e.cluster.as_str()),
+            ("reaper-ip-exhaustion-forecast", "etl")
+        );
+        assert_eq!((o.clusters, o.dry_run), (None, None));
+        let e = parse(json!({"detail-type": "CloudWatch Alarm State Change", "detail": {}}))
+            .expect_err("no alarm name");
+        assert_eq!(e.field(), "event.detail.alarmName");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! (environment variable and flag, or event field) and the offending value, and nothing is
 //! deleted when a value is bad.
 
+pub mod alarm;
 pub mod error;
 pub mod event;
 pub mod options;
@@ -13,6 +14,7 @@ pub mod values;
 
 use std::time::Duration;
 
+pub use self::alarm::Emergency;
 pub use self::error::ConfigError;
 use self::event::{ClusterOverride, Overrides};
 pub use self::options::Options;
@@ -51,6 +53,8 @@ pub struct Config {
     pub low_headroom_fraction: f64,
     /// Where metrics go.
     pub metrics: MetricsConfig,
+    /// Set by an alarm event: only this cluster, in low-headroom mode.
+    pub emergency: Option<Emergency>,
 }
 
 /// Cluster discovery: every cluster carrying `tag` in `regions`.
@@ -115,7 +119,11 @@ impl Config {
                 .map(|s| parse_cluster(&clusters_field, s, &roles))
                 .collect::<Result<Vec<_>, _>>()?,
         };
-        let discovery = discovery(options)?;
+        let mut discovery = discovery(options)?;
+        let clusters = match &overrides.emergency {
+            Some(e) => emergency_clusters(e, clusters, &mut discovery)?,
+            None => clusters,
+        };
         if clusters.is_empty() && discovery.is_none() {
             return Err(ConfigError::Missing {
                 field: clusters_field,
@@ -179,8 +187,42 @@ impl Config {
                 namespace: options.metrics_namespace.get()?,
                 per_namespace: options.metrics_per_namespace.get()?,
             },
+            emergency: overrides.emergency.clone(),
         })
     }
+}
+
+/// The clusters an emergency run prunes: the configured ones of the alarm's name (in
+/// every region they are configured in), else, with discovery on, a discovered one of that
+/// name (the run fails when none is found). A cluster the function does not prune is an
+/// error: an alarm never widens what the function may touch.
+fn emergency_clusters(
+    e: &Emergency,
+    clusters: Vec<ClusterTarget>,
+    discovery: &mut Option<Discovery>,
+) -> Result<Vec<ClusterTarget>, ConfigError> {
+    let named: Vec<ClusterTarget> = clusters
+        .iter()
+        .filter(|t| t.name == e.cluster)
+        .cloned()
+        .collect();
+    if !named.is_empty() {
+        *discovery = None;
+        return Ok(named);
+    }
+    if discovery.is_some() {
+        return Ok(Vec::new());
+    }
+    let configured: Vec<&str> = clusters.iter().map(|t| t.name.as_str()).collect();
+    Err(ConfigError::invalid(
+        e.field,
+        &e.cluster,
+        format!(
+            "alarm {}: not a cluster this function prunes (configured: {}; discovery off)",
+            e.alarm,
+            configured.join(", ")
+        ),
+    ))
 }
 
 /// The roles to assume: `REAPER_ROLE_ARNS` by cluster name, and the external id every
@@ -497,6 +539,50 @@ mod tests {
         assert_eq!(e.field(), "REAPER_DISCOVERY_REGIONS (--discovery-regions)");
     }
 
+    fn emergency(cluster: &str) -> Overrides {
+        Overrides {
+            emergency: Some(Emergency {
+                alarm: "reaper-subnet-free-percent-low".to_owned(),
+                cluster: cluster.to_owned(),
+                field: "event.detail.alarmContributor.attributes.ClusterName",
+            }),
+            ..Overrides::default()
+        }
+    }
+
+    #[test]
+    fn an_emergency_runs_the_alarms_configured_cluster_only_in_every_region_it_is_in() {
+        let opts = options(&["--cluster", "etl,web,etl@eu-west-1", "--cluster-tag", "a=b"]);
+        let c = Config::resolve(&opts, &emergency("etl")).expect("configured");
+        let picked: Vec<_> = c
+            .clusters
+            .iter()
+            .map(|t| (t.name.as_str(), t.region.as_deref()))
+            .collect();
+        assert_eq!(picked, [("etl", None), ("etl", Some("eu-west-1"))]);
+        assert_eq!(c.discovery, None, "a named cluster needs no discovery");
+        assert_eq!(
+            c.emergency.expect("kept").alarm,
+            "reaper-subnet-free-percent-low"
+        );
+    }
+
+    #[test]
+    fn an_emergency_for_an_unconfigured_cluster_is_refused_or_left_to_discovery() {
+        let e = Config::resolve(&options(&["--cluster", "etl,web"]), &emergency("other"))
+            .expect_err("not ours");
+        assert_eq!(
+            e.field(),
+            "event.detail.alarmContributor.attributes.ClusterName"
+        );
+        assert!(e.to_string().contains("\"other\""), "{e}");
+        assert!(e.to_string().contains("etl, web"), "{e}");
+        let opts = options(&["--cluster", "etl", "--cluster-tag", "a=b"]);
+        let c = Config::resolve(&opts, &emergency("other")).expect("discovery may find it");
+        assert!(c.clusters.is_empty());
+        assert!(c.discovery.is_some());
+    }
+
     #[test]
     fn missing_clusters_is_an_error_naming_the_setting() {
         let e = resolve(&[]).expect_err("no clusters");
@@ -620,6 +706,7 @@ mod tests {
                 role("plain", None, None),
             ]),
             dry_run: None,
+            emergency: None,
         };
         let opts = options(&[
             "--cluster",
@@ -652,6 +739,7 @@ mod tests {
                 external_id: external_id("tenant-42"),
             }]),
             dry_run: None,
+            emergency: None,
         };
         let e = Config::resolve(&options(&["--cluster", "etl"]), &o).expect_err("no role");
         assert_eq!(e.field(), "event.clusters[0].externalId");
@@ -668,6 +756,7 @@ mod tests {
                 external_id: None,
             }]),
             dry_run: Some(DryRun::Server),
+            emergency: None,
         };
         let c = Config::resolve(&options(&["--cluster", "etl"]), &o).expect("valid");
         assert_eq!(c.clusters.len(), 1);
@@ -681,6 +770,7 @@ mod tests {
         let o = Overrides {
             clusters: Some(vec![]),
             dry_run: None,
+            emergency: None,
         };
         let e = Config::resolve(&options(&["--cluster", "etl"]), &o).expect_err("empty");
         assert_eq!(e.field(), "event.clusters");

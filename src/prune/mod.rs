@@ -108,7 +108,7 @@ pub async fn prune_cluster(
     {
         Ok(headroom) => {
             report.low_headroom = headroom.is_low(config.low_headroom_fraction);
-            if report.low_headroom {
+            if report.low_headroom && config.emergency.is_none() {
                 warn!(
                     cluster,
                     tightest_free_fraction = headroom.tightest_free_fraction().unwrap_or(0.0),
@@ -122,6 +122,12 @@ pub async fn prune_cluster(
             warn!(cluster, error = %e, "subnet headroom not read; low-headroom mode off");
             report.subnets_error = Some(e.to_string());
         }
+    }
+    if let Some(e) = &config.emergency {
+        // The alarm saw what this read may not (it is minutes newer than the last
+        // schedule's, or the read failed): its word is enough to shorten the retention.
+        warn!(cluster, alarm = %e.alarm, "emergency run: low-headroom mode forced by the alarm");
+        report.low_headroom = true;
     }
     let mode = if report.low_headroom {
         Mode::LowHeadroom

@@ -1,0 +1,302 @@
+//! CloudWatch alarm events as EventBridge delivers them: what starts an emergency run.
+//!
+//! When a cluster's free-IP or forecast alarm goes to ALARM, an EventBridge rule invokes
+//! the function with the alarm's event; the run then prunes that one cluster in
+//! low-headroom mode. Two shapes name a cluster:
+//! - `CloudWatch Alarm Contributor State Change`: one time series of a multi-time-series
+//!   (Metrics Insights `GROUP BY ClusterName`) alarm, the cluster in
+//!   `detail.alarmContributor.attributes.ClusterName`;
+//! - `CloudWatch Alarm State Change` of a single-metric alarm whose metrics carry a
+//!   `ClusterName` dimension (`detail.configuration.metrics[].metricStat.metric.dimensions`).
+//!
+//! The state must be `ALARM`, and exactly one cluster must be named: anything else is an
+//! error naming the field, and nothing is deleted. Fields this code does not read are
+//! ignored (AWS adds to these events over time: `muteDetail`, `alarmTags`, ...).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::ConfigError;
+
+/// `detail-type` of a multi-time-series alarm's per-contributor event.
+pub const CONTRIBUTOR_STATE_CHANGE: &str = "CloudWatch Alarm Contributor State Change";
+/// `detail-type` of an alarm's own state change.
+pub const STATE_CHANGE: &str = "CloudWatch Alarm State Change";
+
+/// Where a single-metric alarm event names its cluster.
+const DIMENSION_FIELD: &str =
+    "event.detail.configuration.metrics[].metricStat.metric.dimensions.ClusterName";
+/// Where a contributor event names its cluster.
+const CONTRIBUTOR_FIELD: &str = "event.detail.alarmContributor.attributes.ClusterName";
+
+/// An emergency run: one cluster, forced into low-headroom mode by an alarm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Emergency {
+    /// The alarm that went to ALARM.
+    pub alarm: String,
+    /// The cluster it names (the `ClusterName` dimension of the metrics).
+    pub cluster: String,
+    /// The event field the cluster came from, for errors.
+    #[serde(skip)]
+    pub field: &'static str,
+}
+
+/// Whether `detail_type` is an alarm state change this module reads.
+pub fn is_alarm_event(detail_type: &str) -> bool {
+    detail_type == CONTRIBUTOR_STATE_CHANGE || detail_type == STATE_CHANGE
+}
+
+/// Reads the emergency run an alarm event asks for.
+pub fn emergency(detail_type: &str, detail: Option<&Value>) -> Result<Emergency, ConfigError> {
+    let detail = detail
+        .filter(|d| d.is_object())
+        .ok_or_else(|| ConfigError::Missing {
+            field: "event.detail".to_owned(),
+            reason: format!("a {detail_type} event without its detail object"),
+        })?;
+    let alarm = string_at(detail, &["alarmName"], "event.detail.alarmName")?;
+    let state = string_at(detail, &["state", "value"], "event.detail.state.value")?;
+    if state != "ALARM" {
+        return Err(ConfigError::invalid(
+            "event.detail.state.value",
+            &state,
+            format!("alarm {alarm}: an emergency run starts only when an alarm goes to ALARM"),
+        ));
+    }
+    let (cluster, field) = if detail_type == CONTRIBUTOR_STATE_CHANGE {
+        let cluster = string_at(
+            detail,
+            &["alarmContributor", "attributes", "ClusterName"],
+            CONTRIBUTOR_FIELD,
+        )?;
+        (cluster, CONTRIBUTOR_FIELD)
+    } else {
+        (dimension_cluster(&alarm, detail)?, DIMENSION_FIELD)
+    };
+    Ok(Emergency {
+        alarm,
+        cluster,
+        field,
+    })
+}
+
+/// The one `ClusterName` the single-metric alarm's metrics carry.
+fn dimension_cluster(alarm: &str, detail: &Value) -> Result<String, ConfigError> {
+    let metrics = detail
+        .pointer("/configuration/metrics")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut names: Vec<&str> = Vec::new();
+    for metric in metrics {
+        match metric.pointer("/metricStat/metric/dimensions/ClusterName") {
+            None => {}
+            Some(Value::String(name)) => {
+                if !names.contains(&name.as_str()) {
+                    names.push(name);
+                }
+            }
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    DIMENSION_FIELD,
+                    &other.to_string(),
+                    "expected a string",
+                ));
+            }
+        }
+    }
+    match names.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(ConfigError::Missing {
+            field: DIMENSION_FIELD.to_owned(),
+            reason: format!(
+                "alarm {alarm} names no cluster: none of its metrics has a ClusterName \
+                 dimension (a Metrics Insights alarm's own state change names none; its \
+                 per-cluster events are {CONTRIBUTOR_STATE_CHANGE})"
+            ),
+        }),
+        several => Err(ConfigError::invalid(
+            DIMENSION_FIELD,
+            &several.join(", "),
+            format!("alarm {alarm} names several clusters; an emergency run takes one"),
+        )),
+    }
+}
+
+fn string_at(detail: &Value, path: &[&str], field: &str) -> Result<String, ConfigError> {
+    let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
+    match detail.pointer(&pointer) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        None | Some(Value::Null) => Err(ConfigError::Missing {
+            field: field.to_owned(),
+            reason: "not in the alarm event".to_owned(),
+        }),
+        Some(other) => Err(ConfigError::invalid(
+            field,
+            &other.to_string(),
+            "expected a non-empty string",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The per-contributor event of a Metrics Insights alarm, as CloudWatch documents it,
+    /// with this product's alarm and dimension.
+    fn contributor_event(cluster: &str, state: &str) -> Value {
+        json!({
+            "version": "0",
+            "id": "6d226bbc-07f0-9a31-3359-1736968f8ded",
+            "detail-type": "CloudWatch Alarm Contributor State Change",
+            "source": "aws.cloudwatch",
+            "account": "123456789012",
+            "time": "2026-11-30T13:42:04Z",
+            "region": "eu-west-1",
+            "resources": ["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:reaper-subnet-free-percent-low"],
+            "detail": {
+                "alarmName": "reaper-subnet-free-percent-low",
+                "alarmContributor": {
+                    "id": "6d442278dba546f6",
+                    "attributes": {"ClusterName": cluster, "SubnetId": "subnet-0abc"}
+                },
+                "state": {
+                    "value": state,
+                    "reason": "Threshold Crossed: 1 datapoint was less than the threshold (10.0).",
+                    "timestamp": "2026-11-30T13:42:04.919+0000"
+                },
+                "configuration": {
+                    "metrics": [{
+                        "id": "free",
+                        "expression": "SELECT MIN(MinSubnetFreePercent) FROM SCHEMA(\"EksReaper\", ClusterName) GROUP BY ClusterName",
+                        "returnData": true,
+                        "period": 300
+                    }],
+                    "description": "A cluster's tightest subnet is nearly full."
+                },
+                "muteDetail": {"mutedByArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm-mute-rule:m"}
+            }
+        })
+    }
+
+    fn single_metric_event(dimensions: &[Value]) -> Value {
+        let metrics: Vec<Value> = dimensions
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                json!({
+                    "id": format!("m{i}"),
+                    "metricStat": {
+                        "metric": {"dimensions": d, "name": "ClusterAvailableIps", "namespace": "EksReaper"},
+                        "period": 300,
+                        "stat": "Minimum"
+                    },
+                    "returnData": true
+                })
+            })
+            .collect();
+        json!({
+            "alarmName": "batch-prod-ips",
+            "configuration": {"metrics": metrics},
+            "previousState": {"value": "OK"},
+            "state": {"value": "ALARM", "reason": "Threshold Crossed"}
+        })
+    }
+
+    fn parse(event: &Value) -> Result<Emergency, ConfigError> {
+        let kind = event["detail-type"].as_str().expect("detail-type");
+        emergency(kind, event.get("detail"))
+    }
+
+    #[test]
+    fn a_contributor_event_names_its_cluster_and_alarm() {
+        let e = parse(&contributor_event("batch-prod", "ALARM")).expect("ok");
+        assert_eq!(e.cluster, "batch-prod");
+        assert_eq!(e.alarm, "reaper-subnet-free-percent-low");
+        assert_eq!(e.field, CONTRIBUTOR_FIELD);
+    }
+
+    #[test]
+    fn a_state_other_than_alarm_starts_nothing() {
+        for state in ["OK", "INSUFFICIENT_DATA"] {
+            let e = parse(&contributor_event("batch-prod", state)).expect_err(state);
+            assert_eq!(e.field(), "event.detail.state.value");
+            assert!(e.to_string().contains(state), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_contributor_without_a_cluster_name_is_an_error_naming_the_field() {
+        let mut event = contributor_event("x", "ALARM");
+        event["detail"]["alarmContributor"]["attributes"] = json!({"SubnetId": "subnet-1"});
+        assert_eq!(
+            parse(&event).expect_err("no cluster").field(),
+            CONTRIBUTOR_FIELD
+        );
+        event["detail"]["alarmContributor"]["attributes"] = json!({"ClusterName": 7});
+        let e = parse(&event).expect_err("not a string");
+        assert!(e.to_string().contains('7'), "{e}");
+    }
+
+    #[test]
+    fn a_single_metric_alarm_names_its_cluster_by_dimension() {
+        let detail = single_metric_event(&[json!({"ClusterName": "etl"})]);
+        let e = emergency(STATE_CHANGE, Some(&detail)).expect("ok");
+        assert_eq!(e.cluster, "etl");
+        assert_eq!(e.alarm, "batch-prod-ips");
+        let detail = single_metric_event(&[
+            json!({"ClusterName": "etl", "SubnetId": "subnet-1"}),
+            json!({"ClusterName": "etl", "SubnetId": "subnet-2"}),
+        ]);
+        assert_eq!(
+            emergency(STATE_CHANGE, Some(&detail)).expect("ok").cluster,
+            "etl"
+        );
+    }
+
+    #[test]
+    fn a_single_metric_alarm_without_or_with_several_clusters_is_an_error() {
+        let none = single_metric_event(&[json!({"InstanceId": "i-1"})]);
+        let e = emergency(STATE_CHANGE, Some(&none)).expect_err("none");
+        assert_eq!(e.field(), DIMENSION_FIELD);
+        assert!(e.to_string().contains(CONTRIBUTOR_STATE_CHANGE), "{e}");
+        let two = single_metric_event(&[json!({"ClusterName": "a"}), json!({"ClusterName": "b"})]);
+        let e = emergency(STATE_CHANGE, Some(&two)).expect_err("two");
+        assert!(e.to_string().contains("a, b"), "{e}");
+    }
+
+    #[test]
+    fn a_metrics_insights_alarms_own_state_change_names_no_cluster() {
+        let mut event = contributor_event("x", "ALARM");
+        event["detail-type"] = json!(STATE_CHANGE);
+        let detail = event["detail"].as_object_mut().expect("object");
+        detail.remove("alarmContributor");
+        assert_eq!(
+            parse(&event).expect_err("aggregate").field(),
+            DIMENSION_FIELD
+        );
+    }
+
+    #[test]
+    fn an_event_without_detail_or_alarm_name_is_an_error() {
+        assert_eq!(
+            emergency(STATE_CHANGE, None)
+                .expect_err("no detail")
+                .field(),
+            "event.detail"
+        );
+        let mut event = contributor_event("x", "ALARM");
+        event["detail"]
+            .as_object_mut()
+            .expect("object")
+            .remove("alarmName");
+        assert_eq!(
+            parse(&event).expect_err("no name").field(),
+            "event.detail.alarmName"
+        );
+    }
+}
