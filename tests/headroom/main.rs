@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cli;
 mod forecast;
 mod harness;
 mod ips_return;
