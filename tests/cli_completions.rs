@@ -12,7 +12,7 @@ async fn bash_completion_loads_and_completes_the_subcommands() {
     let script = format!(
         "source <({BIN:?} completions bash) && complete -p eks-reaper && \
          COMP_WORDS=(eks-reaper he) COMP_CWORD=1 COMP_LINE='eks-reaper he' COMP_POINT=13 && \
-         _eks-reaper eks-reaper he eks-reaper && printf '%s\\n' \"${{COMPREPLY[@]}}\""
+         _eks__reaper eks-reaper he eks-reaper && printf '%s\\n' \"${{COMPREPLY[@]}}\""
     );
     let out = cli::command("bash", &[])
         .args(["--norc", "-c", &script])
@@ -21,7 +21,7 @@ async fn bash_completion_loads_and_completes_the_subcommands() {
         .expect("bash");
     assert!(out.status.success(), "{}", cli::shown(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("complete -F _eks-reaper"), "{text}");
+    assert!(text.contains("-F _eks__reaper eks-reaper"), "{text}");
     assert!(text.lines().any(|l| l == "headroom"), "{text}");
 }
 
@@ -57,10 +57,9 @@ async fn the_man_page_names_every_subcommand() {
     assert!(out.status.success(), "{}", cli::shown(&out));
     let page = String::from_utf8_lossy(&out.stdout);
     assert!(page.contains(".TH eks-reaper"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
     for sub in ["run", "plan", "headroom", "token", "completions"] {
-        assert!(
-            page.contains(&format!("eks\\-reaper\\-{sub}")) || page.contains(sub),
-            "{sub}"
-        );
+        let entry = format!("eks\\-reaper\\-{sub}(1)");
+        assert!(page.contains(&entry), "no {entry} in:\n{page}");
     }
 }

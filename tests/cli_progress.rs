@@ -103,10 +103,13 @@ async fn on_a_terminal_a_bar_per_pass_and_log_lines_intact_above_it() {
     let bar = lines
         .iter()
         .find(|l| {
-            l.starts_with(&format!("{cluster} jobs")) && l.contains("/s") && l.contains("ETA")
+            l.starts_with(&format!("{cluster} jobs"))
+                && l.contains(&format!("/{JOBS} "))
+                && l.contains("/s")
+                && l.contains("ETA")
         })
-        .unwrap_or_else(|| panic!("no Jobs bar with rate and ETA in:\n{shown}"));
-    assert!(bar.contains(&format!("/{JOBS}")), "{bar}");
+        .unwrap_or_else(|| panic!("no Jobs bar with count, rate and ETA in:\n{shown}"));
+    assert!(bar.contains("(listed "), "{bar}");
     // Log lines come out whole, not torn by the bar.
     assert!(
         lines.iter().any(|l| l.contains("INFO")
