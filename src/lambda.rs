@@ -68,6 +68,7 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
         clock: &SystemClock,
         progress: &progress,
         json_logs: crate::report::json_logs_from_env(),
+        observer: &crate::prune::observe::Unobserved,
     };
     let report = crate::run::outcome(crate::run::run(&config, run).await)?;
     Ok(serde_json::to_value(&report).unwrap_or(Value::Null))

@@ -24,7 +24,8 @@
 //!      [`prune::pass::Candidate`]s to bounded concurrent DELETEs with preconditions
 //!      ([`prune::delete`]) through [`api`] (request counts, 429 `Retry-After`); every
 //!      decision and outcome counted in a [`prune::tally::Tally`]; the [`deadline`] stops
-//!      new work in time.
+//!      new work in time; a [`prune::observe::Observer`] may watch the passes (the CLI's
+//!      progress bars and `plan`; the Lambda watches nothing).
 //! 3. [`metrics`] — the report's figures ([`metrics::figures`]) as the fixed metric set
 //!    ([`metrics::list`]) through a [`metrics::Sink`]: CloudWatch `PutMetricData` or EMF
 //!    log lines.
@@ -33,7 +34,9 @@
 //!
 //! Shared below them: [`failure`] (why a cluster or a deletion failed, as typed kinds) and
 //! [`clock`] (where the time is read). The entry points are thin: [`lambda`] (Lambda
-//! runtime) and [`cli`] (command line, with the report's table); both end in [`run`].
+//! runtime) and [`cli`] (command line: `run` and `plan` end in [`run`]; `headroom` reads
+//! [`eks`] and [`headroom`] only; `token` prints [`eks::token`]'s token for kubectl; the
+//! tables and the terminal's progress bars).
 
 pub mod api;
 pub mod cli;

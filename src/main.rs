@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
             }
         };
     }
-    cli::init_tracing();
-    cli::main(cli::Cli::parse()).await
+    let cli = cli::Cli::parse();
+    let bars = cli::progress::init_tracing(cli.verbose);
+    cli::main(cli, bars).await
 }

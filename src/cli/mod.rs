@@ -1,5 +1,7 @@
 //! The command line: `eks-reaper run --cluster NAME [--dry-run] [--output table|json] ...`,
-//! with the same settings as the Lambda (every flag also reads its `REAPER_*` variable).
+//! with the same settings as the Lambda (every flag also reads its `REAPER_*` variable),
+//! and the on-call's read-only views: `plan` ([`plan`]), `headroom` ([`headroom`]),
+//! `token` ([`token`]); `completions` and `man` ([`completions`]).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -7,13 +9,22 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing::error;
 
+pub mod completions;
+pub mod headroom;
+pub mod plan;
+pub mod progress;
 mod table;
+pub mod token;
 
 use crate::clock::SystemClock;
 use crate::config::event::Overrides;
 use crate::config::{Config, Options};
 use crate::deadline::Deadline;
+use kube::config::Kubeconfig;
+
+use crate::config::{ConfigError, DryRun, KubeconfigContext};
 use crate::prune::RunContext;
+use crate::prune::observe::{Both, Observer, Unobserved};
 use crate::prune::tally::Progress;
 use crate::report::Report;
 
@@ -24,6 +35,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// On a terminal, also log every object deleted or judged (off a terminal they are
+    /// always logged).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 /// Subcommands.
@@ -31,6 +46,18 @@ pub struct Cli {
 pub enum Command {
     /// Run one pruning pass now.
     Run(RunArgs),
+    /// Print an ExecCredential with the EKS token the reaper signs (a kubeconfig exec
+    /// credential plugin, like `aws eks get-token`).
+    Token(token::TokenArgs),
+    /// Show what a run would delete now, grouped by namespace and reason (read-only).
+    Plan(plan::PlanArgs),
+    /// Show the subnets' free IPs, the forecast and whether low-headroom mode would engage
+    /// (EKS and EC2 reads; the forecast also lists Fargate pods).
+    Headroom(headroom::HeadroomArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// `eks-reaper run` arguments.
@@ -42,6 +69,70 @@ pub struct RunArgs {
     /// Report format: `table` (default on a terminal) or `json`.
     #[arg(long, value_enum)]
     pub output: Option<Output>,
+    /// Reach the cluster through a kubeconfig context.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// Reaching one cluster through a kubeconfig context instead of `DescribeCluster` (`run`,
+/// `plan`): clusters that are not EKS, or not reachable through the EKS API. The subnets
+/// and the forecast are read only when `--cluster` also names the EKS cluster.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KubeArgs {
+    /// Kubeconfig file (with --context alone: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Kubeconfig context (with --kubeconfig alone: the file's current-context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl KubeArgs {
+    /// The context to reach and its name, or `None` when neither flag is given.
+    fn context(&self) -> Result<Option<(KubeconfigContext, String)>, ConfigError> {
+        if self.kubeconfig.is_none() && self.context.is_none() {
+            return Ok(None);
+        }
+        let file = match &self.kubeconfig {
+            Some(path) => Kubeconfig::read_from(path).map_err(|e| {
+                ConfigError::invalid("--kubeconfig", &path.display().to_string(), e.to_string())
+            })?,
+            None => Kubeconfig::read().map_err(|e| {
+                ConfigError::invalid(
+                    "--kubeconfig",
+                    "$KUBECONFIG or ~/.kube/config",
+                    e.to_string(),
+                )
+            })?,
+        };
+        let name = match self.context.clone().or(file.current_context.clone()) {
+            Some(name) => name,
+            None => {
+                return Err(ConfigError::invalid(
+                    "--context",
+                    "",
+                    "the kubeconfig has no current-context: name one",
+                ));
+            }
+        };
+        if !file.contexts.iter().any(|c| c.name == name) {
+            let known: Vec<&str> = file.contexts.iter().map(|c| c.name.as_str()).collect();
+            return Err(ConfigError::invalid(
+                "--context",
+                &name,
+                format!(
+                    "no such context in the kubeconfig (it has: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let context = KubeconfigContext {
+            path: self.kubeconfig.clone(),
+            context: Some(name.clone()),
+            eks_cluster: false,
+        };
+        Ok(Some((context, name)))
+    }
 }
 
 /// Report format.
@@ -53,60 +144,86 @@ pub enum Output {
     Json,
 }
 
-/// Logs to stderr (stdout is the report): `RUST_LOG` (default `info`), JSON lines when
-/// `AWS_LAMBDA_LOG_FORMAT=JSON`, colours only on a terminal.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr);
-    if crate::report::json_logs_from_env() {
-        builder.json().init();
-    } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).init();
+/// Exit status: 0 ok, 1 a cluster could not be processed, 2 invalid configuration.
+/// `bars`: progress bars are drawn ([`progress::init_tracing`]).
+pub async fn main(cli: Cli, bars: bool) -> ExitCode {
+    match cli.command {
+        Command::Run(args) => run(args, bars).await,
+        Command::Token(args) => token::main(args).await,
+        Command::Plan(args) => plan::main(args, bars).await,
+        Command::Headroom(args) => headroom::main(args).await,
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man => completions::man(),
     }
 }
 
-/// Exit status: 0 ok, 1 a cluster could not be processed, 2 invalid configuration.
-pub async fn main(cli: Cli) -> ExitCode {
-    let Command::Run(args) = cli.command;
-    let config = match Config::resolve(&args.options, &Overrides::default()) {
+/// `eks-reaper run`: one pruning pass, the report on stdout.
+async fn run(args: RunArgs, bars: bool) -> ExitCode {
+    let config = match resolve(&args.options, &args.kube, None) {
         Ok(c) => c,
-        Err(e) => {
-            error!(error = %e, field = e.field(), "invalid configuration; nothing done");
-            eprintln!("eks-reaper: invalid configuration: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
+    let report = execute(&config, &Unobserved, bars).await;
+    print_report(&report, output(args.output));
+    exit_code(report)
+}
+
+/// The validated configuration (one cluster through a kubeconfig context with `kube`), with
+/// `dry_run` forced when given; on error, says so on stderr and gives exit status 2.
+fn resolve(
+    options: &Options,
+    kube: &KubeArgs,
+    dry_run: Option<DryRun>,
+) -> Result<Config, ExitCode> {
+    let overrides = Overrides {
+        dry_run,
+        ..Overrides::default()
+    };
+    let resolved = kube.context().and_then(|context| match context {
+        Some((context, name)) => {
+            Config::resolve_with_kubeconfig(options, &overrides, context, &name)
+        }
+        None => Config::resolve(options, &overrides),
+    });
+    resolved.map_err(|e| {
+        error!(error = %e, field = e.field(), "invalid configuration; nothing done");
+        eprintln!("eks-reaper: invalid configuration: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// One run of `config` (every cluster, metrics per its settings), watched by `observer`,
+/// and by progress bars when `bars`.
+async fn execute(config: &Config, observer: &dyn Observer, bars: bool) -> Report {
     let aws = crate::run::load_aws_config().await;
     let deadline = Deadline::bounded(None, config.max_run_time, config.deadline_margin);
-    // The progress line shares stderr with the logs: only when they are quiet enough
-    // (`RUST_LOG=warn` or less) not to print a line per object over it.
-    let quiet_logs =
-        tracing::level_filters::LevelFilter::current() <= tracing::level_filters::LevelFilter::WARN;
-    let progress = std::sync::Arc::new(Progress::default());
-    let ticker = (std::io::stderr().is_terminal() && quiet_logs)
-        .then(|| tokio::spawn(progress_line(progress.clone())));
+    let progress = Progress::default();
+    let drawn = progress::Bars::default();
+    let both = Both(observer, &drawn);
+    let observer: &dyn Observer = if bars { &both } else { observer };
     let run = RunContext {
         aws: &aws,
         deadline,
         clock: &SystemClock,
         progress: &progress,
         json_logs: crate::report::json_logs_from_env(),
+        observer,
     };
-    let report = crate::run::run(&config, run).await;
-    if let Some(t) = ticker {
-        t.abort();
-        eprint!("\r\x1b[2K");
-    }
-    let output = args.output.unwrap_or(if std::io::stdout().is_terminal() {
+    crate::run::run(config, run).await
+}
+
+/// The format asked for, or the default: a table on a terminal, JSON otherwise.
+fn output(asked: Option<Output>) -> Output {
+    asked.unwrap_or(if std::io::stdout().is_terminal() {
         Output::Table
     } else {
         Output::Json
-    });
-    print_report(&report, output);
+    })
+}
+
+/// Exit status of a run: 0 ok, 1 (said on stderr) a cluster could not be processed or a
+/// discovery region not searched.
+fn exit_code(report: Report) -> ExitCode {
     match crate::run::outcome(report) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
@@ -116,31 +233,18 @@ pub async fn main(cli: Cli) -> ExitCode {
     }
 }
 
-/// A progress line on the terminal during long deletions (`N/M due objects handled`).
-async fn progress_line(progress: std::sync::Arc<Progress>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-    loop {
-        tick.tick().await;
-        let (done, due) = progress.get();
-        if due > 0 {
-            let width = 30u64;
-            let filled = (done * width).checked_div(due).unwrap_or(0).min(width);
-            eprint!(
-                "\r[{}{}] {done}/{due} due objects handled",
-                "#".repeat(usize::try_from(filled).unwrap_or(0)),
-                " ".repeat(usize::try_from(width - filled).unwrap_or(0)),
-            );
-        }
+/// Pretty JSON on stdout.
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(json) => println!("{json}"),
+        Err(e) => eprintln!("eks-reaper: cannot serialise the output: {e}"),
     }
 }
 
 fn print_report(report: &Report, output: Output) {
     match output {
         Output::Table => print!("{}", table::render(report)),
-        Output::Json => match serde_json::to_string_pretty(report) {
-            Ok(json) => println!("{json}"),
-            Err(e) => eprintln!("eks-reaper: cannot serialise the report: {e}"),
-        },
+        Output::Json => print_json(report),
     }
 }
 
@@ -160,7 +264,9 @@ mod tests {
             "json",
         ])
         .expect("parses");
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else {
+            panic!("not run: {:?}", cli.command)
+        };
         assert_eq!(args.output, Some(Output::Json));
         assert_eq!(args.options.clusters, ["etl"]);
         assert_eq!(

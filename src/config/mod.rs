@@ -77,6 +77,22 @@ pub struct ClusterTarget {
     pub role_arn: Option<String>,
     /// External id sent when assuming `role_arn` (never without one).
     pub external_id: Option<ExternalId>,
+    /// Reach the Kubernetes API through this kubeconfig context instead of the EKS
+    /// endpoint and token (CLI only).
+    pub kubeconfig: Option<KubeconfigContext>,
+}
+
+/// A cluster's Kubernetes API reached through a kubeconfig context, with kube's config
+/// loading (client certificates, tokens, exec credential plugins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeconfigContext {
+    /// The kubeconfig file (`None`: `$KUBECONFIG`, else `~/.kube/config`).
+    pub path: Option<std::path::PathBuf>,
+    /// The context (`None`: the file's `current-context`).
+    pub context: Option<String>,
+    /// The target's name is the EKS cluster's, so `DescribeCluster` gives its subnets for
+    /// the headroom read and the forecast; otherwise those are skipped.
+    pub eks_cluster: bool,
 }
 
 /// Metrics destination settings.
@@ -93,6 +109,59 @@ pub struct MetricsConfig {
 impl Config {
     /// Validates `options` and applies the event's `overrides` on top.
     pub fn resolve(options: &Options, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::resolve_clusters(options, overrides, false)
+    }
+
+    /// As [`Config::resolve`], for one cluster reached through `kube` (`--kubeconfig`,
+    /// `--context`): the cluster named in `options`, if one is (its EKS subnets are then
+    /// read), else one named `context` (no subnets). Discovery and several clusters are
+    /// refused: a kubeconfig context reaches one cluster.
+    pub fn resolve_with_kubeconfig(
+        options: &Options,
+        overrides: &Overrides,
+        mut kube: KubeconfigContext,
+        context: &str,
+    ) -> Result<Config, ConfigError> {
+        let mut config = Self::resolve_clusters(options, overrides, true)?;
+        if let Some(d) = &config.discovery {
+            return Err(ConfigError::invalid(
+                &field("cluster_tag"),
+                &d.tag.to_string(),
+                "cannot be combined with --kubeconfig/--context, which reach one cluster",
+            ));
+        }
+        match config.clusters.as_mut_slice() {
+            [] => {
+                kube.eks_cluster = false;
+                config.clusters.push(ClusterTarget {
+                    name: context.to_owned(),
+                    region: None,
+                    role_arn: None,
+                    external_id: None,
+                    kubeconfig: Some(kube),
+                });
+            }
+            [one] => {
+                kube.eks_cluster = true;
+                one.kubeconfig = Some(kube);
+            }
+            several => {
+                let names: Vec<&str> = several.iter().map(|c| c.name.as_str()).collect();
+                return Err(ConfigError::invalid(
+                    &field("clusters"),
+                    &names.join(","),
+                    "--kubeconfig/--context reach one cluster: name at most one (its EKS name)",
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    fn resolve_clusters(
+        options: &Options,
+        overrides: &Overrides,
+        may_have_no_cluster: bool,
+    ) -> Result<Config, ConfigError> {
         let clusters_field = field("clusters");
         let roles = Roles {
             arns: parse_roles(&options.role_arns)?,
@@ -124,7 +193,7 @@ impl Config {
             Some(e) => emergency_clusters(e, clusters, &mut discovery)?,
             None => clusters,
         };
-        if clusters.is_empty() && discovery.is_none() {
+        if clusters.is_empty() && discovery.is_none() && !may_have_no_cluster {
             return Err(ConfigError::Missing {
                 field: clusters_field,
                 reason: "no cluster configured (set it, pass `clusters` in the event, or \
@@ -297,6 +366,7 @@ fn parse_cluster(field: &str, value: &str, roles: &Roles) -> Result<ClusterTarge
         region,
         role_arn,
         external_id,
+        kubeconfig: None,
     })
 }
 
@@ -446,6 +516,53 @@ mod tests {
 
     fn resolve(args: &[&str]) -> Result<Config, ConfigError> {
         Config::resolve(&options(args), &Overrides::default())
+    }
+
+    fn through_kubeconfig(args: &[&str]) -> Result<Config, ConfigError> {
+        let kube = KubeconfigContext {
+            path: Some("/tmp/kubeconfig".into()),
+            context: Some("admin@lab".to_owned()),
+            eks_cluster: false,
+        };
+        Config::resolve_with_kubeconfig(&options(args), &Overrides::default(), kube, "admin@lab")
+    }
+
+    #[test]
+    fn a_kubeconfig_context_alone_is_one_cluster_named_after_it_without_eks() {
+        let c = through_kubeconfig(&[]).expect("valid");
+        assert_eq!(c.clusters.len(), 1);
+        assert_eq!(c.clusters[0].name, "admin@lab");
+        assert_eq!(c.clusters[0].region, None);
+        let kube = c.clusters[0].kubeconfig.as_ref().expect("kubeconfig");
+        assert!(!kube.eks_cluster);
+    }
+
+    #[test]
+    fn a_kubeconfig_context_with_a_named_cluster_reads_that_eks_cluster() {
+        let c = through_kubeconfig(&["--cluster", "etl@eu-west-1"]).expect("valid");
+        assert_eq!(c.clusters[0].name, "etl");
+        assert_eq!(c.clusters[0].region.as_deref(), Some("eu-west-1"));
+        assert!(
+            c.clusters[0]
+                .kubeconfig
+                .as_ref()
+                .expect("kubeconfig")
+                .eks_cluster
+        );
+    }
+
+    #[test]
+    fn a_kubeconfig_context_refuses_several_clusters_and_discovery() {
+        let several = through_kubeconfig(&["--cluster", "a,b"]).expect_err("one cluster");
+        assert_eq!(several.field(), "REAPER_CLUSTERS (--cluster)");
+        assert!(several.to_string().contains("a,b"), "{several}");
+        let tagged = through_kubeconfig(&["--cluster-tag", "eks-reaper=on"]).expect_err("no tag");
+        assert_eq!(tagged.field(), "REAPER_CLUSTER_TAG (--cluster-tag)");
+    }
+
+    #[test]
+    fn without_a_kubeconfig_no_cluster_is_still_an_error() {
+        assert!(resolve(&[]).is_err());
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl<T: Clone> Parsed<T> {
 
 /// The clap value parser behind a [`Parsed`] setting.
 #[derive(Clone, Copy)]
-pub struct Parser<T>(fn(&str) -> Result<T, Reason>);
+pub struct Parser<T>(pub fn(&str) -> Result<T, Reason>);
 
 impl<T: Clone + Send + Sync + 'static> TypedValueParser for Parser<T> {
     type Value = Parsed<T>;
@@ -55,7 +55,7 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Parser<T> {
 /// A [`Parser`] for a setting whose value is never repeated, not even in the error about
 /// it: the error gives its length ([`values::hidden`]).
 #[derive(Clone, Copy)]
-pub struct HiddenParser<T>(fn(&str) -> Result<T, Reason>);
+pub struct HiddenParser<T>(pub fn(&str) -> Result<T, Reason>);
 
 impl<T: Clone + Send + Sync + 'static> TypedValueParser for HiddenParser<T> {
     type Value = Parsed<T>;

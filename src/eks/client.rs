@@ -1,5 +1,7 @@
 //! A Kubernetes client for one EKS cluster whose bearer token is re-signed before EKS stops
-//! accepting it (15 minutes after signing).
+//! accepting it (15 minutes after signing) — or, from the CLI, for a kubeconfig context,
+//! whose credentials kube's config loading provides (exec plugins re-run by kube as their
+//! credentials expire).
 //!
 //! kube's client carries a fixed token, so [`ClusterAccess`] keeps the current client with
 //! the instant its token was signed and builds a new one (fresh credentials, fresh token)
@@ -25,12 +27,22 @@ pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 /// run's deadline (`crate::api`); this only ends a connection silent for longer.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Where a [`ClusterAccess`] gets its clients from.
+enum Source {
+    /// The EKS endpoint, with tokens signed from `credentials` for `region`.
+    Eks {
+        region: String,
+        endpoint: Endpoint,
+        credentials: SharedCredentialsProvider,
+    },
+    /// A kubeconfig context, as kube loaded it.
+    Kubeconfig(Box<kube::Config>),
+}
+
 /// Authenticated access to one cluster's API server.
 pub struct ClusterAccess {
     cluster: String,
-    region: String,
-    endpoint: Endpoint,
-    credentials: SharedCredentialsProvider,
+    source: Source,
     max_age: Duration,
     current: Mutex<Option<(kube::Client, Instant)>>,
     tokens_signed: AtomicU64,
@@ -38,10 +50,13 @@ pub struct ClusterAccess {
 
 impl std::fmt::Debug for ClusterAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let endpoint = match &self.source {
+            Source::Eks { endpoint, .. } => endpoint.url.clone(),
+            Source::Kubeconfig(config) => config.cluster_url.to_string(),
+        };
         f.debug_struct("ClusterAccess")
             .field("cluster", &self.cluster)
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint.url)
+            .field("endpoint", &endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -57,9 +72,27 @@ impl ClusterAccess {
     ) -> Self {
         Self {
             cluster: cluster.into(),
-            region: region.into(),
-            endpoint,
-            credentials,
+            source: Source::Eks {
+                region: region.into(),
+                endpoint,
+                credentials,
+            },
+            max_age,
+            current: Mutex::new(None),
+            tokens_signed: AtomicU64::new(0),
+        }
+    }
+
+    /// Access to `cluster` through a kubeconfig context kube has loaded; a new client is
+    /// built from it after `max_age` or a 401, as for EKS.
+    pub fn from_kubeconfig(
+        cluster: impl Into<String>,
+        config: kube::Config,
+        max_age: Duration,
+    ) -> Self {
+        Self {
+            cluster: cluster.into(),
+            source: Source::Kubeconfig(Box::new(config)),
             max_age,
             current: Mutex::new(None),
             tokens_signed: AtomicU64::new(0),
@@ -102,15 +135,36 @@ impl ClusterAccess {
     }
 
     async fn build(&self) -> Result<kube::Client, Error> {
-        let credentials = self
-            .credentials
+        let (region, endpoint, credentials) = match &self.source {
+            Source::Eks {
+                region,
+                endpoint,
+                credentials,
+            } => (region, endpoint, credentials),
+            Source::Kubeconfig(config) => return kubeconfig_client(config),
+        };
+        let credentials = credentials
             .provide_credentials()
             .await
             .map_err(|source| Error::Credentials { source })?;
-        let bearer = token::token(&credentials, &self.region, &self.cluster, SystemTime::now())?;
+        let bearer = token::token(&credentials, region, &self.cluster, SystemTime::now())?;
         self.tokens_signed.fetch_add(1, Ordering::Relaxed);
-        kube_client(&self.endpoint, bearer)
+        kube_client(endpoint, bearer)
     }
+}
+
+/// A kube client from a loaded kubeconfig context, with the same transport settings as
+/// [`kube_client`].
+fn kubeconfig_client(config: &kube::Config) -> Result<kube::Client, Error> {
+    let mut config = config.clone();
+    config.read_timeout = Some(READ_TIMEOUT);
+    config.reset_reader_on_write = true;
+    config.default_retry = false;
+    let endpoint = config.cluster_url.to_string();
+    kube::Client::try_from(config).map_err(|source| Error::Kube {
+        endpoint,
+        source: Box::new(source),
+    })
 }
 
 /// Builds a kube client for `endpoint` with a fixed bearer token.

@@ -148,6 +148,7 @@ async fn in_region(
                     region: Some(region.to_owned()),
                     role_arn: None,
                     external_id: None,
+                    kubeconfig: None,
                 },
                 cluster,
             });

@@ -20,7 +20,7 @@ pub use client::{ClusterAccess, TOKEN_MAX_AGE};
 pub use describe::{Cluster, Endpoint};
 pub use fargate::FargateProfile;
 
-use crate::config::ClusterTarget;
+use crate::config::{ClusterTarget, ExternalId, KubeconfigContext};
 use crate::deadline::{CallLimits, Cut, Deadline};
 use crate::failure::ClusterFailure;
 
@@ -79,6 +79,14 @@ pub enum Error {
     /// its time limit, or there was no time left to start it.
     #[error(transparent)]
     Timeout(#[from] Cut),
+    /// The kubeconfig context could not be loaded.
+    #[error("kubeconfig {what}: {message}")]
+    Kubeconfig {
+        /// The file and context.
+        what: String,
+        /// kube's error.
+        message: String,
+    },
     /// Building the Kubernetes client failed.
     #[error("kubernetes client for {endpoint}: {source}")]
     Kube {
@@ -100,7 +108,7 @@ impl Error {
             Error::ClusterData { .. } => ClusterFailure::ClusterData,
             Error::Token(_) => ClusterFailure::Token,
             Error::Timeout(_) => ClusterFailure::Timeout,
-            Error::Kube { .. } => ClusterFailure::KubeClient,
+            Error::Kube { .. } | Error::Kubeconfig { .. } => ClusterFailure::KubeClient,
         }
     }
 }
@@ -118,6 +126,9 @@ pub struct Connection {
     pub eks: aws_sdk_eks::Client,
     /// EC2 client for the cluster's region and identity (subnet headroom).
     pub ec2: aws_sdk_ec2::Client,
+    /// The cluster's subnets are known from EKS. False for a kubeconfig context not named
+    /// as an EKS cluster: the headroom read and the forecast are skipped.
+    pub subnets_known: bool,
 }
 
 /// Outcome of connecting to one cluster.
@@ -142,6 +153,31 @@ pub fn region_of(base: &SdkConfig, target: &ClusterTarget) -> Option<String> {
         .or_else(|| base.region().map(|r| r.as_ref().to_owned()))
 }
 
+/// The AWS configuration for `region` and, with `role_arn`, the role assumed (session
+/// `eks-reaper`, presenting `external_id`). The role's credentials are resolved lazily, by
+/// the first call that needs them.
+pub async fn identity(
+    base: &SdkConfig,
+    region: &str,
+    role_arn: Option<&str>,
+    external_id: Option<&ExternalId>,
+) -> SdkConfig {
+    let mut builder = base.to_builder();
+    builder.set_region(Some(Region::new(region.to_owned())));
+    if let Some(role) = role_arn {
+        let mut assume = AssumeRoleProvider::builder(role.to_owned())
+            .session_name("eks-reaper")
+            .region(Region::new(region.to_owned()))
+            .configure(base);
+        if let Some(id) = external_id {
+            assume = assume.external_id(id.as_str());
+        }
+        let provider = assume.build().await;
+        builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
+    }
+    builder.build()
+}
+
 /// Describes the cluster (unless `described` already has it, from discovery) and prepares
 /// authenticated access to it; each call is bounded by `deadline` and [`AWS_CALL`].
 pub async fn connect(
@@ -151,21 +187,17 @@ pub async fn connect(
     token_max_age: Duration,
     deadline: &Deadline,
 ) -> Result<Connected, Error> {
-    let region = region_of(base, target).ok_or(Error::NoRegion)?;
-    let mut builder = base.to_builder();
-    builder.set_region(Some(Region::new(region.clone())));
-    if let Some(role) = &target.role_arn {
-        let mut assume = AssumeRoleProvider::builder(role.clone())
-            .session_name("eks-reaper")
-            .region(Region::new(region.clone()))
-            .configure(base);
-        if let Some(id) = &target.external_id {
-            assume = assume.external_id(id.as_str());
-        }
-        let provider = assume.build().await;
-        builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
+    if let Some(kube) = &target.kubeconfig {
+        return connect_kubeconfig(base, target, kube, described, token_max_age, deadline).await;
     }
-    let sdk = builder.build();
+    let region = region_of(base, target).ok_or(Error::NoRegion)?;
+    let sdk = identity(
+        base,
+        &region,
+        target.role_arn.as_deref(),
+        target.external_id.as_ref(),
+    )
+    .await;
     let credentials = sdk.credentials_provider().ok_or(Error::NoCredentials)?;
     let eks = aws_sdk_eks::Client::new(&sdk);
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
@@ -205,5 +237,93 @@ pub async fn connect(
         subnet_ids: cluster.subnet_ids,
         eks,
         ec2,
+        subnets_known: true,
     })))
+}
+
+/// Connects through a kubeconfig context; with `kube.eks_cluster`, also describes the EKS
+/// cluster of that name for its subnets (and status).
+async fn connect_kubeconfig(
+    base: &SdkConfig,
+    target: &ClusterTarget,
+    kube: &KubeconfigContext,
+    described: Option<Cluster>,
+    token_max_age: Duration,
+    deadline: &Deadline,
+) -> Result<Connected, Error> {
+    let config = kube_config(kube).await?;
+    let access = ClusterAccess::from_kubeconfig(target.name.clone(), config, token_max_age);
+    let (region, subnet_ids, sdk) = if kube.eks_cluster {
+        let region = region_of(base, target).ok_or(Error::NoRegion)?;
+        let sdk = identity(
+            base,
+            &region,
+            target.role_arn.as_deref(),
+            target.external_id.as_ref(),
+        )
+        .await;
+        let cluster = match described {
+            Some(cluster) => cluster,
+            None => {
+                let eks = aws_sdk_eks::Client::new(&sdk);
+                deadline
+                    .bound(
+                        "eks:DescribeCluster",
+                        AWS_CALL,
+                        describe::describe(&eks, &target.name),
+                    )
+                    .await??
+            }
+        };
+        if !cluster.is_active() {
+            return Ok(Connected::NotActive {
+                region,
+                status: cluster.status,
+            });
+        }
+        (region, cluster.subnet_ids, sdk)
+    } else {
+        // Not an EKS cluster as far as the run knows: no region, and no AWS call is made for
+        // it (the clients are never used).
+        (String::new(), Vec::new(), base.clone())
+    };
+    deadline
+        .bound("the kubeconfig's credentials", AWS_CALL, access.client())
+        .await??;
+    Ok(Connected::Ready(Box::new(Connection {
+        region,
+        access,
+        subnet_ids,
+        eks: aws_sdk_eks::Client::new(&sdk),
+        ec2: aws_sdk_ec2::Client::new(&sdk),
+        subnets_known: kube.eks_cluster,
+    })))
+}
+
+/// kube's configuration for a kubeconfig context (file and context as given, or kubectl's
+/// defaults).
+async fn kube_config(kube: &KubeconfigContext) -> Result<kube::Config, Error> {
+    let what = format!(
+        "{} context {}",
+        kube.path
+            .as_ref()
+            .map_or("$KUBECONFIG".to_owned(), |p| p.display().to_string()),
+        kube.context.as_deref().unwrap_or("(current)")
+    );
+    let fail = |message: String| Error::Kubeconfig {
+        what: what.clone(),
+        message,
+    };
+    let file = match &kube.path {
+        Some(path) => kube::config::Kubeconfig::read_from(path),
+        None => kube::config::Kubeconfig::read(),
+    }
+    .map_err(|e| fail(e.to_string()))?;
+    let options = kube::config::KubeConfigOptions {
+        context: kube.context.clone(),
+        ..Default::default()
+    };
+    kube::Config::from_custom_kubeconfig(file, &options)
+        .await
+        .map_err(|e| fail(e.to_string()))
 }

@@ -23,7 +23,8 @@ use kube::core::params::{DeleteParams, Preconditions, PropagationPolicy};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::pass::{Candidate, Kind};
+use super::observe::Observer;
+use super::pass::{Candidate, Kind, Pass};
 use super::tally::{Outcome, Tally};
 use crate::api::{self, ApiStats, CallError};
 use crate::config::DryRun;
@@ -45,6 +46,10 @@ pub struct DeleteContext<'a> {
     pub concurrency: usize,
     /// Where outcomes go.
     pub tally: &'a Tally<'a>,
+    /// Told of each object dealt with, and of what a client-side dry run would delete.
+    pub observer: &'a dyn Observer,
+    /// The pass whose candidates these are.
+    pub pass: Pass,
 }
 
 /// Deletes every candidate received until the channel closes.
@@ -61,6 +66,7 @@ pub async fn drain(rx: mpsc::Receiver<Candidate>, ctx: &DeleteContext<'_>) {
                 &candidate.reason,
                 &outcome,
             );
+            ctx.observer.handled(ctx.access.cluster(), ctx.pass);
         })
         .await;
 }
@@ -86,6 +92,7 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
     }
     if ctx.dry_run == DryRun::Client {
         info!(cluster, kind, namespace = %c.namespace, name = %c.name, fargate = c.fargate, reason = %c.reason, "would delete (dry run)");
+        ctx.observer.would_delete(cluster, c);
         return Outcome::Deleted;
     }
     let params = delete_params(c, ctx.dry_run);

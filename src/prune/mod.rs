@@ -8,6 +8,7 @@
 
 pub mod delete;
 pub mod lean;
+pub mod observe;
 pub mod pass;
 pub mod policy;
 pub mod scan;
@@ -38,6 +39,10 @@ use crate::report::{ClusterReport, ClusterStatus};
 /// run ahead of slow deletions without holding whole objects.
 const CANDIDATE_BUFFER: usize = 10_000;
 
+/// `subnetsError` of a cluster reached through a kubeconfig context without its EKS name.
+pub const SUBNETS_UNKNOWN: &str = "not read: the cluster was reached through a kubeconfig \
+     context; name its EKS cluster with --cluster to read its subnets and forecast";
+
 /// What every cluster of a run shares besides the configuration.
 #[derive(Clone, Copy)]
 pub struct RunContext<'a> {
@@ -51,6 +56,8 @@ pub struct RunContext<'a> {
     pub progress: &'a Progress,
     /// Logs are JSON lines (`AWS_LAMBDA_LOG_FORMAT=JSON`), not text.
     pub json_logs: bool,
+    /// Who watches the run as it goes ([`observe::Unobserved`] for none).
+    pub observer: &'a dyn observe::Observer,
 }
 
 /// Processes one cluster and reports on it. `described` is the cluster's description when
@@ -66,6 +73,7 @@ pub async fn prune_cluster(
         deadline,
         clock,
         progress,
+        observer,
         ..
     } = run;
     let started = Instant::now();
@@ -92,20 +100,25 @@ pub async fn prune_cluster(
                 return report;
             }
         };
-    report.region = Some(connection.region.clone());
+    // Empty for a kubeconfig context not named as an EKS cluster: it has no region.
+    report.region = Some(connection.region.clone()).filter(|r| !r.is_empty());
 
     // ---- subnet headroom ---------------------------------------------------------------
     // Read before pruning: it decides low-headroom mode. A failure is reported, not fatal.
     // A hung EC2 or EKS endpoint may take at most half the time left: pruning gets the rest.
     let headroom_deadline = deadline.share(0.5, "the headroom read's half of the time left");
-    match read_headroom(
-        &connection,
-        cluster,
-        &config.extra_subnets,
-        &headroom_deadline,
-    )
-    .await
-    {
+    let headroom = if connection.subnets_known {
+        read_headroom(
+            &connection,
+            cluster,
+            &config.extra_subnets,
+            &headroom_deadline,
+        )
+        .await
+    } else {
+        Err(SUBNETS_UNKNOWN.to_owned())
+    };
+    match headroom {
         Ok(headroom) => {
             report.low_headroom = headroom.is_low(config.low_headroom_fraction);
             if report.low_headroom && config.emergency.is_none() {
@@ -118,6 +131,7 @@ pub async fn prune_cluster(
             }
             report.subnets = Some(headroom);
         }
+        Err(e) if !connection.subnets_known => report.subnets_error = Some(e),
         Err(e) => {
             warn!(cluster, error = %e, "subnet headroom not read; low-headroom mode off");
             report.subnets_error = Some(e.to_string());
@@ -156,6 +170,7 @@ pub async fn prune_cluster(
         tally: &tally,
         jobs: &jobs,
         clock,
+        observer,
     };
     let delete_ctx = DeleteContext {
         access: &connection.access,
@@ -164,11 +179,16 @@ pub async fn prune_cluster(
         dry_run: config.dry_run,
         concurrency: config.concurrency,
         tally: &tally,
+        observer,
+        pass: Pass::Jobs,
     };
     for pass in order {
         // One pass at a time: its deletions finish before the next pass lists, so the next
         // list (tens of MB of JSON for the API server to encode) does not compete with them.
-        match prune_pass(pass, &scan_ctx, &delete_ctx).await {
+        observer.pass_started(cluster, pass);
+        let result = prune_pass(pass, &scan_ctx, &delete_ctx).await;
+        observer.pass_finished(cluster, pass);
+        match result {
             Ok(Completion::Complete) => {}
             Ok(Completion::Stopped) => {
                 report.listing_complete = false;
@@ -257,13 +277,17 @@ async fn prune_pass(
         // `tx` is dropped when the scan ends, which ends the drain.
         scan::scan(pass, scan_ctx, &tx).await
     };
-    let (listed, ()) = tokio::join!(lister, delete::drain(rx, delete_ctx));
+    let delete_ctx = DeleteContext {
+        pass,
+        ..*delete_ctx
+    };
+    let (listed, ()) = tokio::join!(lister, delete::drain(rx, &delete_ctx));
     listed
 }
 
 /// The Fargate profiles' subnets (EKS), then the free addresses of every watched subnet
 /// (EC2).
-async fn read_headroom(
+pub async fn read_headroom(
     connection: &eks::Connection,
     cluster: &str,
     extra: &[String],

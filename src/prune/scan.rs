@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::lean;
+use super::observe::Observer;
 use super::pass::{Candidate, Kind, Pass};
 use super::policy::{self, Decision, JobIndex, Mode, PodContext, Settings};
 use super::tally::{Seen, Tally};
@@ -128,6 +129,8 @@ pub struct ScanContext<'a> {
     pub jobs: &'a RwLock<JobIndex>,
     /// The clock (read once per page).
     pub clock: &'a dyn Clock,
+    /// Told of each page and each due object.
+    pub observer: &'a dyn Observer,
 }
 
 /// Whether the scan went through every page.
@@ -303,6 +306,14 @@ where
         pages += 1;
         let now = ctx.clock.now();
         let next = page.metadata.continue_.filter(|c| !c.is_empty());
+        ctx.observer.page_listed(
+            cluster,
+            pass,
+            page.items.len() as u64,
+            page.metadata
+                .remaining_item_count
+                .and_then(|n| u64::try_from(n).ok()),
+        );
         for item in page.items {
             let object: K = item.into();
             let meta = object.meta();
@@ -338,6 +349,7 @@ where
                     reason = %reason,
                     "due for deletion"
                 );
+                ctx.observer.due(cluster, pass);
                 if tx.send(candidate).await.is_err() {
                     return Ok(Completion::Stopped);
                 }

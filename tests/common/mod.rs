@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
+pub mod cli;
 pub mod lambda;
 pub mod moto;
 pub mod testbed;

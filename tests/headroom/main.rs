@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cli;
 mod emergency;
 mod forecast;
 mod harness;
