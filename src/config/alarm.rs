@@ -91,12 +91,8 @@ fn dimension_cluster(alarm: &str, detail: &Value) -> Result<String, ConfigError>
     let mut names: Vec<&str> = Vec::new();
     for metric in metrics {
         match metric.pointer("/metricStat/metric/dimensions/ClusterName") {
-            None => {}
-            Some(Value::String(name)) => {
-                if !names.contains(&name.as_str()) {
-                    names.push(name);
-                }
-            }
+            Some(Value::String(name)) if !names.contains(&name.as_str()) => names.push(name),
+            None | Some(Value::String(_)) => {}
             Some(other) => {
                 return Err(ConfigError::invalid(
                     DIMENSION_FIELD,
