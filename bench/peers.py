@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import time
@@ -281,12 +280,20 @@ def run_peer(env: JSON, kube: Kube, logs: Path, tag: str, who: str, ns: str,
                 break
             time.sleep(1)
         window = time.monotonic() - t0
+        # Counted at the limit: a peer may go on deleting until it has exited.
+        left = count_backlog(kube, "batch/v1", "jobs", ns)
         stopped = proc.poll() is None and (who == "kco" or drained is None)
         if stopped:
-            subprocess.call(["pkill", "-TERM", "-P", str(proc.pid)])  # the peer, not `time`
+            # The peer, not `time`. kube-janitor finishes its pass on SIGTERM (its graceful
+            # shutdown), so it is killed 10 s later.
+            subprocess.call(["pkill", "-TERM", "-P", str(proc.pid)])
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                subprocess.call(["pkill", "-KILL", "-P", str(proc.pid)])
         rc = proc.wait(timeout=120)
     process_wall = time.monotonic() - t0
-    left = count_backlog(kube, "batch/v1", "jobs", ns)
+    left_at_exit = count_backlog(kube, "batch/v1", "jobs", ns)
     tv = tfile.read_text()
 
     def field(label: str) -> str:
@@ -303,6 +310,7 @@ def run_peer(env: JSON, kube: Kube, logs: Path, tag: str, who: str, ns: str,
         "rc": rc, "stopped": stopped, "capped": drained is None,
         "timeLimitSeconds": time_limit, "wallSeconds": round(secs, 2),
         "processWallSeconds": round(process_wall, 2), "jobsAtStart": n0, "jobsLeft": left,
+        "jobsLeftAtExit": left_at_exit,
         "deleted": gone, "deletesPerSecond": round(gone / secs, 1) if secs else None,
         "maxRssKB": int(field("Maximum resident set size (kbytes)") or 0),
         "cpuSeconds": round(float(field("User time (seconds)") or 0)

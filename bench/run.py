@@ -718,7 +718,6 @@ def step_summary(a: argparse.Namespace) -> None:
                 ratios = [round(x / y, 2) for x, y in pairs if y]
                 print(f"- {mine} ÷ floor, round by round: {ratios}, median "
                       f"{statistics.median(ratios):.2f}×")
-            print(f"- {mine} ÷ kube-cleanup-operator's 5/s: {rates[mine] / 5:.0f}×")
         for on in [w for w in contenders if w.endswith(":policy-on")]:
             off = on.removesuffix(":policy-on") + ":policy-off"
             walls = {(r["who"], r.get("rep")): r["wallSeconds"] for r in group}
