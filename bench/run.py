@@ -18,6 +18,8 @@ turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:
             (memory / 1,769 MB of a vCPU; cgroup v1 cpu controller, needs root).
   package   size of the arm64 Lambda zip (`scripts/package`).
   init      cold-start init of the x86_64 release binary under AWS's Lambda RIE.
+  peers     eks-reaper against kube-cleanup-operator, kube-janitor, the TTL controller,
+            kubectl and the floor on one backlog, with running sentinels (bench/peers.py).
   apf       the reaper's API priority level (infra/rbac/eks-reaper-flowcontrol.yaml) and a
             workload: another identity (a ServiceAccount) creates and reads ConfigMaps at a
             steady rate throughout; its latency idle, during a drain with the level removed
@@ -47,6 +49,7 @@ from requests import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import peers  # noqa: E402
 from testbed import admission, flowcontrol, workload  # noqa: E402
 from testbed.kube import Kube  # noqa: E402
 from testbed.ports import free_ports  # noqa: E402
@@ -715,7 +718,6 @@ def step_summary(a: argparse.Namespace) -> None:
                 ratios = [round(x / y, 2) for x, y in pairs if y]
                 print(f"- {mine} ÷ floor, round by round: {ratios}, median "
                       f"{statistics.median(ratios):.2f}×")
-            print(f"- {mine} ÷ kube-cleanup-operator's 5/s: {rates[mine] / 5:.0f}×")
         for on in [w for w in contenders if w.endswith(":policy-on")]:
             off = on.removesuffix(":policy-on") + ":policy-off"
             walls = {(r["who"], r.get("rep")): r["wallSeconds"] for r in group}
@@ -731,6 +733,7 @@ def step_summary(a: argparse.Namespace) -> None:
         loads = [x for r in group for x in (r.get("loadavgBefore") or [None])[:1] if x]
         if loads:
             print(f"- 1-min load average before runs: {min(loads)}–{max(loads)} (2 cores)")
+    peers.summary(rows)
     idle_rows = [r for r in rows if r["step"] == "idle"]
     for label in sorted({r["label"] for r in idle_rows}):
         idle = [r for r in idle_rows if r["label"] == label]
@@ -976,12 +979,14 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--idle", type=float, default=20.0, help="seconds of idle baseline")
     f.add_argument("--repeats", type=int, default=2)
     f.add_argument("--concurrency", type=int, default=16)
+    peers.add_parser(sub)
     sub.add_parser("summary")
     a = ap.parse_args(argv)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     {"drain": step_drain, "one": step_one, "ttl": step_ttl, "idle": step_idle,
      "lambda-cpu": step_lambda_cpu, "package": step_package,
-     "init": step_init, "apf": step_apf, "summary": step_summary}[a.step](a)
+     "init": step_init, "apf": step_apf, "summary": step_summary,
+     "peers": lambda a: peers.step_peers(a, sys.modules[__name__])}[a.step](a)
     return 0
 
 
