@@ -11,7 +11,8 @@ mod table;
 
 use crate::clock::SystemClock;
 use crate::config::event::Overrides;
-use crate::config::{Config, Options};
+use crate::config::options::Parsed;
+use crate::config::{Config, MetricsSinkKind, Options};
 use crate::deadline::Deadline;
 use crate::prune::RunContext;
 use crate::prune::tally::Progress;
@@ -70,13 +71,25 @@ pub fn init_tracing() {
 }
 
 /// Exit status: 0 ok, 1 a cluster could not be processed, 2 invalid configuration.
+///
+/// Each failure reaches stderr once: with text logs as one plain line (`eks-reaper: ...`),
+/// the run's own failure log lines staying at debug level; with JSON logs as the log line
+/// (`errorKind`, `cluster`, `error`), with no plain line mixed in.
 pub async fn main(cli: Cli) -> ExitCode {
-    let Command::Run(args) = cli.command;
+    let Command::Run(mut args) = cli.command;
+    let json_logs = crate::report::json_logs_from_env();
+    let interactive = std::io::stdout().is_terminal() || std::io::stderr().is_terminal();
+    if args.options.metrics_sink.is_none() {
+        args.options.metrics_sink = Some(Parsed::Valid(default_metrics_sink(interactive)));
+    }
     let config = match Config::resolve(&args.options, &Overrides::default()) {
         Ok(c) => c,
         Err(e) => {
-            error!(error = %e, field = e.field(), "invalid configuration; nothing done");
-            eprintln!("eks-reaper: invalid configuration: {e}");
+            if json_logs {
+                error!(errorKind = "ConfigError", error = %e, field = e.field(), "invalid configuration; nothing done");
+            } else {
+                eprintln!("eks-reaper: invalid configuration: {e}");
+            }
             return ExitCode::from(2);
         }
     };
@@ -94,7 +107,8 @@ pub async fn main(cli: Cli) -> ExitCode {
         deadline,
         clock: &SystemClock,
         progress: &progress,
-        json_logs: crate::report::json_logs_from_env(),
+        json_logs,
+        failures_printed: !json_logs,
     };
     let report = crate::run::run(&config, run).await;
     if let Some(t) = ticker {
@@ -110,9 +124,26 @@ pub async fn main(cli: Cli) -> ExitCode {
     match crate::run::outcome(report) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("eks-reaper: {e}");
+            if !json_logs {
+                for line in e.lines() {
+                    eprintln!("eks-reaper: {line}");
+                }
+            }
             ExitCode::from(1)
         }
+    }
+}
+
+/// The metrics sink when `REAPER_METRICS_SINK` is unset. On a terminal a person is trying
+/// the tool, perhaps against a cluster the deployed function also watches: writing that
+/// cluster's metrics (heartbeat included) from a laptop would blur its alarms and bill
+/// metrics, so nothing is published unless asked. Elsewhere (cron, CI, a container) the CLI
+/// is a deployment and publishes to CloudWatch, as the Lambda does.
+pub fn default_metrics_sink(interactive: bool) -> MetricsSinkKind {
+    if interactive {
+        MetricsSinkKind::None
+    } else {
+        MetricsSinkKind::CloudWatch
     }
 }
 
@@ -167,5 +198,11 @@ mod tests {
             args.options.dry_run.get(),
             Ok(crate::config::DryRun::Client)
         );
+    }
+
+    #[test]
+    fn cli_on_a_terminal_publishes_no_metrics_unless_asked() {
+        assert_eq!(default_metrics_sink(true), MetricsSinkKind::None);
+        assert_eq!(default_metrics_sink(false), MetricsSinkKind::CloudWatch);
     }
 }

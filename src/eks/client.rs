@@ -71,6 +71,16 @@ impl ClusterAccess {
         &self.cluster
     }
 
+    /// The cluster's region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The API server URL.
+    pub fn endpoint_url(&self) -> &str {
+        &self.endpoint.url
+    }
+
     /// A client whose token is younger than the maximum age.
     pub async fn client(&self) -> Result<kube::Client, Error> {
         let mut current = self.current.lock().await;
