@@ -81,7 +81,7 @@ pub enum Error {
     #[error(transparent)]
     Timeout(#[from] Cut),
     /// Building the Kubernetes client failed.
-    #[error("kubernetes client for {endpoint}: {}", crate::failure::chain::Chain(.source.as_ref()))]
+    #[error("kubernetes client for {endpoint}: {}", crate::failure::chain::Chain(.source.as_ref() as &kube::Error))]
     Kube {
         /// The API server URL.
         endpoint: String,

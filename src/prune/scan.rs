@@ -115,8 +115,9 @@ impl ScanError {
                 source: CallError::Transport(e),
             } => {
                 let doing = format!("listing {resource}");
-                let cause = chain::root_cause(e.as_ref());
-                let text = chain::Chain(e.as_ref()).to_string().to_ascii_lowercase();
+                let e: &kube::Error = e;
+                let cause = chain::root_cause(e);
+                let text = chain::Chain(e).to_string().to_ascii_lowercase();
                 if ["certificate", "tls", "handshake"]
                     .iter()
                     .any(|w| text.contains(w))
