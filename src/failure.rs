@@ -1,6 +1,11 @@
 //! What went wrong, named the way the report, the logs and Lambda's `errorType` name it:
 //! why a cluster was skipped or failed ([`ClusterFailure`]) and why one deletion failed
-//! ([`DeleteFailure`]).
+//! ([`DeleteFailure`]); and how a failure reads: one line, what failed, the cause, what to
+//! do ([`hint`]), from AWS errors ([`aws`]) and error chains ([`chain`]).
+
+pub mod aws;
+pub mod chain;
+pub mod hint;
 
 use std::fmt;
 

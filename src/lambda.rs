@@ -56,7 +56,7 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
     let config = Overrides::from_event(&payload)
         .and_then(|overrides| Config::resolve(&deps.options, &overrides))
         .inspect_err(
-            |e| error!(error = %e, field = e.field(), "invalid configuration; nothing done"),
+            |e| error!(errorKind = "ConfigError", error = %e, field = e.field(), "invalid configuration; nothing done"),
         )?;
     let end = instant_at(context.deadline());
     let deadline = Deadline::bounded(Some(end), config.max_run_time, config.deadline_margin);
@@ -69,6 +69,7 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
         progress: &progress,
         json_logs: crate::report::json_logs_from_env(),
         observer: &crate::prune::observe::Unobserved,
+        failures_printed: false,
     };
     let report = crate::run::outcome(crate::run::run(&config, run).await)?;
     Ok(serde_json::to_value(&report).unwrap_or(Value::Null))

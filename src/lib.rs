@@ -70,7 +70,7 @@ pub enum Error {
         failed: usize,
         /// All clusters.
         total: usize,
-        /// `cluster: kind: message` per failed cluster.
+        /// `cluster: message` per failed cluster, joined by `; `.
         details: String,
         /// The first failure's kind.
         kind: failure::ClusterFailure,
@@ -94,6 +94,18 @@ impl Error {
             Error::Config(_) => "ConfigError".to_owned(),
             Error::ClustersFailed { kind, .. } => format!("ClusterFailed.{kind}"),
             Error::DiscoveryFailed { .. } => "DiscoveryFailed".to_owned(),
+        }
+    }
+
+    /// One line per failure, as a person reads them: each failed cluster's one-line message
+    /// after its name, or the configuration or discovery error.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Error::ClustersFailed { report, .. } => report
+                .failed_clusters()
+                .map(|c| format!("{}: {}", c.cluster, c.error.as_deref().unwrap_or("")))
+                .collect(),
+            other => vec![other.to_string()],
         }
     }
 }

@@ -223,6 +223,10 @@ pub struct ClusterReport {
     /// Fargate pod creation instants seen this run (forecast input; not serialised).
     #[serde(skip)]
     pub fargate_pod_creations: Vec<Timestamp>,
+    /// The run connected to the cluster (described it ACTIVE and signed a token): the
+    /// counts mean something. Not serialised: `status` and `errorKind` say why not.
+    #[serde(skip)]
+    pub reached: bool,
 }
 
 impl ClusterReport {
@@ -254,6 +258,7 @@ impl ClusterReport {
             forecast: None,
             deleted_by_namespace: BTreeMap::new(),
             fargate_pod_creations: Vec::new(),
+            reached: false,
         }
     }
 

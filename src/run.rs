@@ -109,7 +109,11 @@ async fn discover(config: &Config, run: &RunContext<'_>) -> (Vec<Found>, Option<
         }
     }
     for e in &errors {
-        warn!(error = %e, "cluster discovery failed");
+        if run.failures_printed {
+            tracing::debug!(errorKind = "DiscoveryFailed", error = %e, "cluster discovery failed ");
+        } else {
+            warn!(errorKind = "DiscoveryFailed", error = %e, "cluster discovery failed ");
+        }
     }
     let report = DiscoveryReport {
         tag: d.tag.to_string(),
@@ -152,11 +156,7 @@ pub fn outcome(report: Report) -> Result<Report> {
     let kind = first.error_kind.unwrap_or(ClusterFailure::Unreachable);
     let details = failed
         .iter()
-        .map(|c| {
-            let kind = c.error_kind.map_or("Error", ClusterFailure::as_str);
-            let error = c.error.as_deref().unwrap_or("");
-            format!("{}: {kind}: {error}", c.cluster)
-        })
+        .map(|c| format!("{}: {}", c.cluster, c.error.as_deref().unwrap_or("")))
         .collect::<Vec<_>>()
         .join("; ");
     let failed = failed.len();
@@ -186,7 +186,7 @@ mod tests {
         let mut cluster = ClusterReport::new("etl", None, false);
         cluster.fail(
             ClusterFailure::Forbidden,
-            "listing jobs: HTTP 403".to_owned(),
+            "listing jobs: RBAC forbids list on jobs.batch".to_owned(),
         );
         let report = Report {
             status: RunStatus::Failed,
@@ -201,8 +201,13 @@ mod tests {
         let e = outcome(report).expect_err("a failed cluster fails the run");
         assert_eq!(
             e.to_string(),
-            "1 of 1 cluster(s) could not be processed: etl: Forbidden: listing jobs: HTTP 403"
+            "1 of 1 cluster(s) could not be processed: etl: listing jobs: RBAC forbids list on \
+             jobs.batch"
         );
         assert_eq!(format!("{e:?}"), format!("ClusterFailed.Forbidden: {e}"));
+        assert_eq!(
+            e.lines(),
+            ["etl: listing jobs: RBAC forbids list on jobs.batch"]
+        );
     }
 }

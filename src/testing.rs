@@ -274,6 +274,7 @@ pub(crate) fn full_figures(cluster: &str) -> ClusterFigures {
         backlog: 0,
         run_duration: Duration::from_millis(1500),
         run_succeeded: true,
+        health_only: false,
         low_headroom_mode: false,
         subnets_read: true,
         per_namespace: Some(vec![NamespaceDeletions {

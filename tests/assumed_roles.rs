@@ -158,7 +158,8 @@ async fn a_role_without_an_access_entry_fails_the_cluster_as_unauthorized() {
     let (error_type, message) = inv.error();
     assert_eq!(error_type, "ClusterFailed.Unauthorized", "{message}");
     assert!(message.contains(&tb.env["TESTBED_CLUSTER"]), "{message}");
-    assert!(message.contains("HTTP 401"), "{message}");
+    assert!(message.contains("answered 401 Unauthorized"), "{message}");
+    assert!(message.contains("create-access-entry"), "{message}");
     let decisions = decisions_since(&tb, offset);
     let refused = format!(
         "decision=reject reason=no access entry for {role} (from {})",

@@ -225,7 +225,14 @@ async fn identity_without_rbac_fails_the_invocation_with_a_clear_error() {
     assert_eq!(error_type, "ClusterFailed.Forbidden", "{message}");
     assert!(message.contains("etl"), "{message}");
     assert!(message.contains("forbidden"), "{message}");
-    assert!(message.contains("HTTP 403"), "{message}");
+    assert!(
+        message.contains("RBAC forbids list on jobs.batch"),
+        "{message}"
+    );
+    assert!(
+        message.contains("kubectl auth can-i list jobs.batch"),
+        "{message}"
+    );
     assert!(fx.job_uid("succeeded-1h").await.is_some());
     fx.cleanup().await;
 }

@@ -18,7 +18,8 @@ pub mod token;
 
 use crate::clock::SystemClock;
 use crate::config::event::Overrides;
-use crate::config::{Config, Options};
+use crate::config::options::Parsed;
+use crate::config::{Config, MetricsSinkKind, Options};
 use crate::deadline::Deadline;
 use kube::config::Kubeconfig;
 
@@ -146,6 +147,10 @@ pub enum Output {
 
 /// Exit status: 0 ok, 1 a cluster could not be processed, 2 invalid configuration.
 /// `bars`: progress bars are drawn ([`progress::init_tracing`]).
+///
+/// Each failure reaches stderr once: with text logs as one plain line (`eks-reaper: ...`),
+/// the run's own failure log lines staying at debug level; with JSON logs as the log line
+/// (`errorKind`, `cluster`, `error`), with no plain line mixed in.
 pub async fn main(cli: Cli, bars: bool) -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args, bars).await,
@@ -169,12 +174,19 @@ async fn run(args: RunArgs, bars: bool) -> ExitCode {
 }
 
 /// The validated configuration (one cluster through a kubeconfig context with `kube`), with
-/// `dry_run` forced when given; on error, says so on stderr and gives exit status 2.
+/// `dry_run` forced when given and the CLI's metrics sink default; on error, says so once
+/// and gives exit status 2.
 fn resolve(
     options: &Options,
     kube: &KubeArgs,
     dry_run: Option<DryRun>,
 ) -> Result<Config, ExitCode> {
+    let mut options = options.clone();
+    if options.metrics_sink.is_none() {
+        let interactive = std::io::stdout().is_terminal() || std::io::stderr().is_terminal();
+        options.metrics_sink = Some(Parsed::Valid(default_metrics_sink(interactive)));
+    }
+    let options = &options;
     let overrides = Overrides {
         dry_run,
         ..Overrides::default()
@@ -186,8 +198,11 @@ fn resolve(
         None => Config::resolve(options, &overrides),
     });
     resolved.map_err(|e| {
-        error!(error = %e, field = e.field(), "invalid configuration; nothing done");
-        eprintln!("eks-reaper: invalid configuration: {e}");
+        if crate::report::json_logs_from_env() {
+            error!(errorKind = "ConfigError", error = %e, field = e.field(), "invalid configuration; nothing done");
+        } else {
+            eprintln!("eks-reaper: invalid configuration: {e}");
+        }
         ExitCode::from(2)
     })
 }
@@ -201,13 +216,15 @@ async fn execute(config: &Config, observer: &dyn Observer, bars: bool) -> Report
     let drawn = progress::Bars::default();
     let both = Both(observer, &drawn);
     let observer: &dyn Observer = if bars { &both } else { observer };
+    let json_logs = crate::report::json_logs_from_env();
     let run = RunContext {
         aws: &aws,
         deadline,
         clock: &SystemClock,
         progress: &progress,
-        json_logs: crate::report::json_logs_from_env(),
+        json_logs,
         observer,
+        failures_printed: !json_logs,
     };
     crate::run::run(config, run).await
 }
@@ -227,9 +244,26 @@ fn exit_code(report: Report) -> ExitCode {
     match crate::run::outcome(report) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("eks-reaper: {e}");
+            if !crate::report::json_logs_from_env() {
+                for line in e.lines() {
+                    eprintln!("eks-reaper: {line}");
+                }
+            }
             ExitCode::from(1)
         }
+    }
+}
+
+/// The metrics sink when `REAPER_METRICS_SINK` is unset. On a terminal a person is trying
+/// the tool, perhaps against a cluster the deployed function also watches: writing that
+/// cluster's metrics (heartbeat included) from a laptop would blur its alarms and bill
+/// metrics, so nothing is published unless asked. Elsewhere (cron, CI, a container) the CLI
+/// is a deployment and publishes to CloudWatch, as the Lambda does.
+pub fn default_metrics_sink(interactive: bool) -> MetricsSinkKind {
+    if interactive {
+        MetricsSinkKind::None
+    } else {
+        MetricsSinkKind::CloudWatch
     }
 }
 
@@ -273,5 +307,11 @@ mod tests {
             args.options.dry_run.get(),
             Ok(crate::config::DryRun::Client)
         );
+    }
+
+    #[test]
+    fn cli_on_a_terminal_publishes_no_metrics_unless_asked() {
+        assert_eq!(default_metrics_sink(true), MetricsSinkKind::None);
+        assert_eq!(default_metrics_sink(false), MetricsSinkKind::CloudWatch);
     }
 }

@@ -55,6 +55,13 @@ pub fn render(report: &Report) -> String {
             }
         }
     }
+    if let Some(m) = report.metrics.as_ref().filter(|m| m.sink == "none") {
+        let _ = writeln!(
+            out,
+            "metrics: not published (sink {}; --metrics-sink cloudwatch or emf publishes them)",
+            m.sink
+        );
+    }
     let _ = writeln!(
         out,
         "{} in {} ms{}",

@@ -252,7 +252,10 @@ impl Config {
             extra_subnets: extra_subnets(&options.extra_subnets)?,
             low_headroom_fraction: options.low_headroom_fraction.get()?,
             metrics: MetricsConfig {
-                sink: options.metrics_sink.get()?,
+                sink: match &options.metrics_sink {
+                    Some(sink) => sink.get()?,
+                    None => MetricsSinkKind::CloudWatch,
+                },
                 namespace: options.metrics_namespace.get()?,
                 per_namespace: options.metrics_per_namespace.get()?,
             },

@@ -292,8 +292,10 @@ pub struct Options {
     pub low_headroom_fargate_ttl: Parsed<Duration>,
 
     /// `cloudwatch` (PutMetricData), `emf` (Embedded Metric Format log lines) or `none`.
-    #[arg(long, env = "REAPER_METRICS_SINK", default_value = "cloudwatch", value_parser = Parser(values::metrics_sink))]
-    pub metrics_sink: Parsed<MetricsSinkKind>,
+    /// Unset: `cloudwatch`, except the CLI on a terminal, which publishes nothing unless
+    /// asked (`none`).
+    #[arg(long, env = "REAPER_METRICS_SINK", value_parser = Parser(values::metrics_sink))]
+    pub metrics_sink: Option<Parsed<MetricsSinkKind>>,
 
     /// CloudWatch namespace.
     #[arg(long, env = "REAPER_METRICS_NAMESPACE", default_value = "EKSReaper", value_parser = Parser(values::metrics_namespace))]

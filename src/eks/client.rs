@@ -104,6 +104,22 @@ impl ClusterAccess {
         &self.cluster
     }
 
+    /// The cluster's region (empty for a kubeconfig context: none is known).
+    pub fn region(&self) -> &str {
+        match &self.source {
+            Source::Eks { region, .. } => region,
+            Source::Kubeconfig(_) => "",
+        }
+    }
+
+    /// The API server URL.
+    pub fn endpoint_url(&self) -> String {
+        match &self.source {
+            Source::Eks { endpoint, .. } => endpoint.url.clone(),
+            Source::Kubeconfig(config) => config.cluster_url.to_string(),
+        }
+    }
+
     /// A client whose token is younger than the maximum age.
     pub async fn client(&self) -> Result<kube::Client, Error> {
         let mut current = self.current.lock().await;

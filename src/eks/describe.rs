@@ -1,13 +1,12 @@
 //! `eks:DescribeCluster`: the cluster's status, API endpoint, certificate authority and
 //! subnets, read once per cluster per run.
 
-use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_eks::types::ClusterStatus;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::Error;
-use crate::failure::ClusterFailure;
+use crate::failure::aws;
 
 /// What the reaper needs to know about an EKS cluster, from one `DescribeCluster`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,14 +67,15 @@ pub async fn describe(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Cluste
         .send()
         .await
         .map_err(|e| {
-            let code = e.code().unwrap_or("").to_owned();
-            let message = match (e.code(), e.message()) {
-                (Some(c), Some(m)) => format!("{c}: {m}"),
-                (Some(c), None) => c.to_owned(),
-                _ => DisplayErrorContext(&e).to_string(),
+            let region = eks.config().region().map_or("", |r| r.as_ref());
+            let call = aws::Call {
+                action: "eks:DescribeCluster",
+                cluster,
+                region,
             };
+            let (kind, message) = aws::classify(call, &e);
             Error::Describe {
-                kind: describe_error_kind(&code),
+                kind,
                 message,
                 source: Box::new(e.into()),
             }
@@ -98,19 +98,6 @@ pub async fn describe(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Cluste
             .unwrap_or_default(),
         tags: c.tags.unwrap_or_default(),
     })
-}
-
-fn describe_error_kind(code: &str) -> ClusterFailure {
-    match code {
-        "ResourceNotFoundException" => ClusterFailure::ClusterNotFound,
-        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
-            ClusterFailure::AccessDenied
-        }
-        "ExpiredTokenException" | "UnrecognizedClientException" | "InvalidSignatureException" => {
-            ClusterFailure::AwsCredentials
-        }
-        _ => ClusterFailure::DescribeClusterFailed,
-    }
 }
 
 /// Converts EKS's `certificateAuthority.data` (base64 of a PEM bundle) to DER certificates.
@@ -174,21 +161,5 @@ mod tests {
         assert!(e.to_string().contains("aGVsbG8="), "{e}");
         let e = ca_to_der("%%%").expect_err("not base64");
         assert!(e.to_string().contains("certificateAuthority.data"), "{e}");
-    }
-
-    #[test]
-    fn describe_errors_are_classified() {
-        assert_eq!(
-            describe_error_kind("ResourceNotFoundException"),
-            ClusterFailure::ClusterNotFound
-        );
-        assert_eq!(
-            describe_error_kind("AccessDeniedException"),
-            ClusterFailure::AccessDenied
-        );
-        assert_eq!(
-            describe_error_kind("Throttling"),
-            ClusterFailure::DescribeClusterFailed
-        );
     }
 }

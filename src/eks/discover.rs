@@ -7,7 +7,6 @@
 //! `DescribeCluster` is denied for the others: such a cluster is not the reaper's and is
 //! listed as denied, not an error. Any other failure fails the region.
 
-use aws_sdk_eks::error::DisplayErrorContext;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 
@@ -33,7 +32,7 @@ pub struct Found {
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     /// `eks:ListClusters` failed.
-    #[error("eks:ListClusters in {region}: {}", DisplayErrorContext(.source))]
+    #[error("eks:ListClusters in {region}: {}", crate::failure::chain::Chain(.source))]
     List {
         /// The region searched.
         region: String,

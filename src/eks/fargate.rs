@@ -2,8 +2,6 @@
 //! `eks:DescribeFargateProfile` per profile): every finished Fargate pod holds an IP of one
 //! of them.
 
-use aws_sdk_eks::error::DisplayErrorContext;
-
 use super::AWS_CALL;
 use crate::deadline::{Cut, Deadline};
 
@@ -23,7 +21,7 @@ pub struct FargateProfile {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `eks:ListFargateProfiles` failed.
-    #[error("eks:ListFargateProfiles {cluster}: {}", DisplayErrorContext(.source))]
+    #[error("eks:ListFargateProfiles {cluster}: {}", crate::failure::chain::Chain(.source))]
     List {
         /// Cluster name.
         cluster: String,
@@ -32,7 +30,7 @@ pub enum Error {
         source: aws_sdk_eks::Error,
     },
     /// `eks:DescribeFargateProfile` failed.
-    #[error("eks:DescribeFargateProfile {cluster}/{profile}: {}", DisplayErrorContext(.source))]
+    #[error("eks:DescribeFargateProfile {cluster}/{profile}: {}", crate::failure::chain::Chain(.source))]
     Describe {
         /// Cluster name.
         cluster: String,

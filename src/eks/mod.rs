@@ -22,7 +22,7 @@ pub use fargate::FargateProfile;
 
 use crate::config::{ClusterTarget, ExternalId, KubeconfigContext};
 use crate::deadline::{CallLimits, Cut, Deadline};
-use crate::failure::ClusterFailure;
+use crate::failure::{ClusterFailure, hint};
 
 /// Names the credential resolution behind a new EKS token (possibly an `sts:AssumeRole`
 /// call) in a [`Cut`].
@@ -44,17 +44,18 @@ pub enum Error {
     #[error("no AWS region for the cluster (set AWS_REGION or use name@region)")]
     NoRegion,
     /// No AWS credentials available.
-    #[error("no AWS credentials available")]
+    #[error("{}", hint::no_credentials("signing the EKS token", &hint::profile_from_env()))]
     NoCredentials,
     /// Resolving credentials (or assuming the role) failed.
-    #[error("AWS credentials: {}", aws_sdk_eks::error::DisplayErrorContext(.source))]
+    #[error("{}", crate::failure::aws::credentials("signing the EKS token", .source))]
     Credentials {
         /// The provider's error (never key material).
         #[source]
         source: aws_credential_types::provider::error::CredentialsError,
     },
-    /// `DescribeCluster` failed.
-    #[error("eks:DescribeCluster failed: {message}")]
+    /// `DescribeCluster` failed; `message` is the classified one-line message
+    /// ([`crate::failure::aws`]).
+    #[error("{message}")]
     Describe {
         /// Classification for the report and Lambda's `errorType`.
         kind: ClusterFailure,
@@ -88,7 +89,7 @@ pub enum Error {
         message: String,
     },
     /// Building the Kubernetes client failed.
-    #[error("kubernetes client for {endpoint}: {source}")]
+    #[error("kubernetes client for {endpoint}: {}", crate::failure::chain::Chain(.source.as_ref() as &kube::Error))]
     Kube {
         /// The API server URL.
         endpoint: String,

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use serde::Serialize;
 
 use crate::deadline::{Cut, Deadline};
@@ -175,7 +175,7 @@ impl Headroom {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `ec2:DescribeSubnets` failed.
-    #[error("ec2:DescribeSubnets: {}", DisplayErrorContext(.source))]
+    #[error("ec2:DescribeSubnets: {}", crate::failure::chain::Chain(.source))]
     DescribeSubnets {
         /// SDK error.
         #[source]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::config::retry::RetryConfig;
 use aws_sdk_cloudwatch::config::timeout::TimeoutConfig;
-use aws_sdk_cloudwatch::error::DisplayErrorContext;
+
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use jiff::Timestamp;
@@ -175,7 +175,7 @@ pub async fn put(
             .send();
         let error = match deadline.bound("PutMetricData", PUT_CALL, call).await {
             Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(DisplayErrorContext(&e).to_string()),
+            Ok(Err(e)) => Some(crate::failure::chain::Chain(&e).to_string()),
             Err(cut) => Some(cut.to_string()),
         };
         match error {

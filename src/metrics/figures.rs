@@ -53,6 +53,10 @@ pub struct ClusterFigures {
     pub run_duration: Duration,
     /// The cluster's run completed (connect, list and delete phases ran to the end).
     pub run_succeeded: bool,
+    /// The cluster was never reached (not described, not ACTIVE, no token): only the
+    /// run-health figures are published (`RunSucceeded` 0, `SubnetsRead` 0,
+    /// `RunDuration`), not a set of zero counts that would read as "nothing to prune".
+    pub health_only: bool,
     /// Low-headroom mode was on.
     pub low_headroom_mode: bool,
     /// The subnets were read this run (the IP figures below are there).
@@ -98,6 +102,7 @@ impl ClusterFigures {
             // ACTIVE (FAILED, DELETING, a long UPDATING) was not cleaned either, and the
             // heartbeat alarm should say so once that lasts several runs.
             run_succeeded: report.status == ClusterStatus::Ok,
+            health_only: !report.reached,
             low_headroom_mode: report.low_headroom,
             per_namespace: per_namespace.then(|| {
                 report
@@ -171,6 +176,16 @@ pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
             }
         };
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        if f.health_only {
+            push(
+                Metric::RunDuration,
+                f.run_duration.as_micros() as f64 / 1000.0,
+                vec![],
+            );
+            push(Metric::RunSucceeded, flag(f.run_succeeded), vec![]);
+            push(Metric::SubnetsRead, flag(f.subnets_read), vec![]);
+            continue;
+        }
         push(Metric::JobsDeleted, f.jobs_deleted as f64, vec![]);
         push(Metric::PodsDeleted, f.pods_deleted as f64, vec![]);
         push(
@@ -432,5 +447,27 @@ mod tests {
         let mut failed = ClusterReport::new("etl", None, false);
         failed.fail(ClusterFailure::Forbidden, "HTTP 403".to_owned());
         assert!(!ClusterFigures::of(&failed, false).run_succeeded);
+    }
+
+    #[test]
+    fn a_cluster_never_reached_publishes_only_its_run_health() {
+        let mut failed = ClusterReport::new("etl", None, false);
+        failed.fail(
+            ClusterFailure::AwsCredentials,
+            "no AWS credentials".to_owned(),
+        );
+        failed.duration_ms = 12;
+        let data = data(&[ClusterFigures::of(&failed, false)]);
+        assert_eq!(names(&data), ["RunDuration", "RunSucceeded", "SubnetsRead"]);
+        assert!(
+            data.iter()
+                .filter(|d| d.metric != Metric::RunDuration)
+                .all(|d| d.value == 0.0)
+        );
+        let mut listed = ClusterReport::new("etl", None, false);
+        listed.reached = true;
+        listed.fail(ClusterFailure::Forbidden, "403".to_owned());
+        let data = super::data(&[ClusterFigures::of(&listed, false)]);
+        assert_eq!(data.len(), 14, "a reached cluster publishes its counts");
     }
 }

@@ -19,7 +19,7 @@ use std::sync::RwLock;
 use aws_types::SdkConfig;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use self::delete::DeleteContext;
 use self::pass::Pass;
@@ -31,7 +31,7 @@ use crate::clock::Clock;
 use crate::config::{ClusterTarget, Config};
 use crate::deadline::Deadline;
 use crate::eks::{self, Connected};
-use crate::failure::ClusterFailure;
+use crate::failure::{ClusterFailure, DeleteFailure, hint};
 use crate::headroom::{Headroom, forecast, subnets};
 use crate::report::{ClusterReport, ClusterStatus};
 
@@ -58,6 +58,9 @@ pub struct RunContext<'a> {
     pub json_logs: bool,
     /// Who watches the run as it goes ([`observe::Unobserved`] for none).
     pub observer: &'a dyn observe::Observer,
+    /// The caller prints each cluster failure itself (the CLI with text logs): the log
+    /// then records it at debug level only, so a person reads each failure once.
+    pub failures_printed: bool,
 }
 
 /// Processes one cluster and reports on it. `described` is the cluster's description when
@@ -74,6 +77,7 @@ pub async fn prune_cluster(
         clock,
         progress,
         observer,
+        failures_printed,
         ..
     } = run;
     let started = Instant::now();
@@ -94,14 +98,22 @@ pub async fn prune_cluster(
                 return report;
             }
             Err(e) => {
-                warn!(cluster, error = %e, kind = %e.kind(), "cannot connect to the cluster");
-                report.fail(e.kind(), e.to_string());
+                let error = e.to_string();
+                log_failure(
+                    failures_printed,
+                    cluster,
+                    e.kind(),
+                    &error,
+                    "cannot connect to the cluster",
+                );
+                report.fail(e.kind(), error);
                 report.duration_ms = elapsed_ms(started);
                 return report;
             }
         };
     // Empty for a kubeconfig context not named as an EKS cluster: it has no region.
     report.region = Some(connection.region.clone()).filter(|r| !r.is_empty());
+    report.reached = true;
 
     // ---- subnet headroom ---------------------------------------------------------------
     // Read before pruning: it decides low-headroom mode. A failure is reported, not fatal.
@@ -195,9 +207,16 @@ pub async fn prune_cluster(
                 break;
             }
             Err(e) => {
-                warn!(cluster, pass = pass.as_str(), error = %e, kind = %e.kind(), "listing failed");
+                let error = e.explain(&connection.access);
+                log_failure(
+                    failures_printed,
+                    cluster,
+                    e.kind(),
+                    &error,
+                    "listing failed",
+                );
                 report.listing_complete = false;
-                report.fail(e.kind(), e.to_string());
+                report.fail(e.kind(), error);
                 break;
             }
         }
@@ -211,7 +230,13 @@ pub async fn prune_cluster(
     if let Some(cut) = stats.first_timeout()
         && report.status == ClusterStatus::Ok
     {
-        warn!(cluster, error = %cut, "API server did not answer in time");
+        log_failure(
+            failures_printed,
+            cluster,
+            ClusterFailure::Timeout,
+            cut,
+            "API server did not answer in time",
+        );
         report.fail(ClusterFailure::Timeout, cut.to_owned());
     }
     // Refused deletions mean the identity may list but not delete: the run must not look
@@ -223,17 +248,32 @@ pub async fn prune_cluster(
         .map(|(_, n)| n)
         .sum();
     if refused > 0 && report.status == ClusterStatus::Ok {
-        warn!(
+        let (first, sample) = report
+            .error_samples
+            .iter()
+            .find(|(kind, _)| kind.is_refusal())
+            .map_or((DeleteFailure::Forbidden, ""), |(k, m)| (*k, m.as_str()));
+        let error = if first == DeleteFailure::Unauthorized {
+            hint::unauthorized(
+                &format!("{refused} deletion(s) refused"),
+                &connection.access.endpoint_url(),
+                cluster,
+                connection.access.region(),
+            )
+        } else {
+            hint::delete_forbidden(
+                refused,
+                &hint::Refusal::from_message(sample, "delete", "jobs.batch"),
+            )
+        };
+        log_failure(
+            failures_printed,
             cluster,
-            refused, "deletions refused by the API server (403/401)"
-        );
-        report.fail(
             ClusterFailure::DeleteForbidden,
-            format!(
-                "{refused} deletion(s) refused with 403/401: the identity can list but not \
-                 delete (check the eks-reaper ClusterRole and access entry)"
-            ),
+            &error,
+            "deletions refused by the API server (403/401)",
         );
+        report.fail(ClusterFailure::DeleteForbidden, error);
     }
 
     // ---- forecast ----------------------------------------------------------------------
@@ -300,6 +340,23 @@ pub async fn read_headroom(
     subnets::read(&connection.ec2, watched, deadline)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Logs a cluster's failure once, with its kind and cluster as fields (`errorKind`,
+/// `cluster`) and the one-line message as `error`. When the caller prints the failure
+/// itself on the same stream (the CLI with text logs), at debug level only.
+fn log_failure(
+    printed: bool,
+    cluster: &str,
+    kind: ClusterFailure,
+    error: &str,
+    what: &'static str,
+) {
+    if printed {
+        debug!(cluster, errorKind = %kind, error, "{what}");
+    } else {
+        warn!(cluster, errorKind = %kind, error, "{what}");
+    }
 }
 
 fn elapsed_ms(since: Instant) -> u64 {

@@ -35,7 +35,7 @@ use crate::api::{self, ApiStats, CallError};
 use crate::clock::Clock;
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
-use crate::failure::ClusterFailure;
+use crate::failure::{ClusterFailure, chain, hint};
 
 /// How many times one list may restart after 410 before the cluster is failed.
 const MAX_LIST_RESTARTS: u32 = 5;
@@ -104,6 +104,58 @@ impl ScanError {
             ScanError::Decode { .. } => ClusterFailure::Decode,
             ScanError::Expired { .. } => ClusterFailure::ContinueExpired,
         }
+    }
+
+    /// The one-line message ([`hint`]): what failed, the cause, what to do, naming the
+    /// cluster's endpoint where the cause is on the way to it or in its answer.
+    pub fn explain(&self, access: &ClusterAccess) -> String {
+        let endpoint = &access.endpoint_url();
+        match self {
+            ScanError::Call {
+                resource,
+                source: CallError::Transport(e),
+            } => {
+                let doing = format!("listing {resource}");
+                let e: &kube::Error = e;
+                let cause = chain::root_cause(e);
+                let text = chain::Chain(e).to_string().to_ascii_lowercase();
+                if ["certificate", "tls", "handshake"]
+                    .iter()
+                    .any(|w| text.contains(w))
+                {
+                    hint::endpoint_tls(&doing, endpoint, &cause)
+                } else {
+                    hint::endpoint_unreachable(&doing, endpoint, &cause)
+                }
+            }
+            ScanError::Status {
+                resource,
+                code: 401,
+                ..
+            } => hint::unauthorized(
+                &format!("listing {resource}"),
+                endpoint,
+                access.cluster(),
+                access.region(),
+            ),
+            ScanError::Status {
+                resource,
+                code: 403,
+                message,
+            } => {
+                let refusal = hint::Refusal::from_message(message, "list", kubectl_name(resource));
+                hint::forbidden(&format!("listing {resource}"), &refusal, message)
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The resource as kubectl names it (`jobs.batch`, `pods`).
+pub fn kubectl_name(resource: &str) -> &str {
+    match resource {
+        "jobs" => "jobs.batch",
+        other => other,
     }
 }
 
