@@ -125,7 +125,7 @@ def test_apiserver_hung_during_listing_fails_the_cluster_in_time(env, kube, name
     assert waited_seconds(c["error"]) >= 3, c["error"]
     assert run.seconds >= RUN_TIME - MARGIN - 1, run.seconds
     warn = fl.find_logs(run.logs, "listing failed", "WARN")
-    assert warn and warn[0]["fields"].get("kind") == "Timeout", run.tail()
+    assert warn and warn[0]["fields"].get("errorKind") == "Timeout", run.tail()
     # AND what was done is reported truthfully, nothing wrongly deleted
     assert c["jobs"]["deleted"] >= 1, c
     assert set(c["errors"]) <= {"timedOut"}, c["errors"]

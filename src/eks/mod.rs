@@ -191,36 +191,13 @@ pub async fn connect(
     if let Some(kube) = &target.kubeconfig {
         return connect_kubeconfig(base, target, kube, described, token_max_age, deadline).await;
     }
-    let region = region_of(base, target).ok_or(Error::NoRegion)?;
-    let sdk = identity(
-        base,
-        &region,
-        target.role_arn.as_deref(),
-        target.external_id.as_ref(),
-    )
-    .await;
+    let (region, sdk, cluster) = match described_active(base, target, described, deadline).await? {
+        Ok(found) => found,
+        Err(not_active) => return Ok(not_active),
+    };
     let credentials = sdk.credentials_provider().ok_or(Error::NoCredentials)?;
     let eks = aws_sdk_eks::Client::new(&sdk);
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    // With a role to assume, its credentials are resolved (sts:AssumeRole) inside this call.
-    let cluster = match described {
-        Some(cluster) => cluster,
-        None => {
-            deadline
-                .bound(
-                    "eks:DescribeCluster",
-                    AWS_CALL,
-                    describe::describe(&eks, &target.name),
-                )
-                .await??
-        }
-    };
-    if !cluster.is_active() {
-        return Ok(Connected::NotActive {
-            region,
-            status: cluster.status,
-        });
-    }
     let access = ClusterAccess::new(
         target.name.clone(),
         region.clone(),
@@ -242,6 +219,46 @@ pub async fn connect(
     })))
 }
 
+/// The target's region, the AWS configuration of its identity (the role assumed, if any)
+/// and its description (`described`, or one `eks:DescribeCluster` bounded by `deadline`);
+/// `Err(Connected::NotActive)` when the cluster is not `ACTIVE`.
+async fn described_active(
+    base: &SdkConfig,
+    target: &ClusterTarget,
+    described: Option<Cluster>,
+    deadline: &Deadline,
+) -> Result<Result<(String, SdkConfig, Cluster), Connected>, Error> {
+    let region = region_of(base, target).ok_or(Error::NoRegion)?;
+    let sdk = identity(
+        base,
+        &region,
+        target.role_arn.as_deref(),
+        target.external_id.as_ref(),
+    )
+    .await;
+    // With a role to assume, its credentials are resolved (sts:AssumeRole) inside this call.
+    let cluster = match described {
+        Some(cluster) => cluster,
+        None => {
+            let eks = aws_sdk_eks::Client::new(&sdk);
+            deadline
+                .bound(
+                    "eks:DescribeCluster",
+                    AWS_CALL,
+                    describe::describe(&eks, &target.name),
+                )
+                .await??
+        }
+    };
+    if !cluster.is_active() {
+        return Ok(Err(Connected::NotActive {
+            region,
+            status: cluster.status,
+        }));
+    }
+    Ok(Ok((region, sdk, cluster)))
+}
+
 /// Connects through a kubeconfig context; with `kube.eks_cluster`, also describes the EKS
 /// cluster of that name for its subnets (and status).
 async fn connect_kubeconfig(
@@ -255,33 +272,11 @@ async fn connect_kubeconfig(
     let config = kube_config(kube).await?;
     let access = ClusterAccess::from_kubeconfig(target.name.clone(), config, token_max_age);
     let (region, subnet_ids, sdk) = if kube.eks_cluster {
-        let region = region_of(base, target).ok_or(Error::NoRegion)?;
-        let sdk = identity(
-            base,
-            &region,
-            target.role_arn.as_deref(),
-            target.external_id.as_ref(),
-        )
-        .await;
-        let cluster = match described {
-            Some(cluster) => cluster,
-            None => {
-                let eks = aws_sdk_eks::Client::new(&sdk);
-                deadline
-                    .bound(
-                        "eks:DescribeCluster",
-                        AWS_CALL,
-                        describe::describe(&eks, &target.name),
-                    )
-                    .await??
-            }
-        };
-        if !cluster.is_active() {
-            return Ok(Connected::NotActive {
-                region,
-                status: cluster.status,
-            });
-        }
+        let (region, sdk, cluster) =
+            match described_active(base, target, described, deadline).await? {
+                Ok(found) => found,
+                Err(not_active) => return Ok(not_active),
+            };
         (region, cluster.subnet_ids, sdk)
     } else {
         // Not an EKS cluster as far as the run knows: no region, and no AWS call is made for
