@@ -78,7 +78,7 @@ async fn on_a_terminal(tb: &Testbed, args: &[String]) -> (std::process::ExitStat
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
         .collect();
     let inner = format!("stty cols 120 rows 40; exec {}", quoted.join(" "));
-    let out = cli::command("script", &cli::aws_env(tb))
+    let out = cli::command("script", &tb.aws_env())
         .args(["-q", "-e", "-c", &inner, "/dev/null"])
         .env("TERM", "xterm-256color")
         .stdin(std::process::Stdio::null())

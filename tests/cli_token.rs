@@ -14,7 +14,7 @@ async fn kubectl(
     kubeconfig: &std::path::Path,
     args: &[&str],
 ) -> std::process::Output {
-    cli::command("kubectl", &cli::aws_env(tb))
+    cli::command("kubectl", &tb.aws_env())
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)

@@ -9,21 +9,6 @@ use super::Testbed;
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_eks-reaper");
 
-/// The reaper identity's AWS environment (region, moto endpoints, access keys).
-pub fn aws_env(tb: &Testbed) -> Vec<(String, String)> {
-    [
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_CLOUDWATCH",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ]
-    .iter()
-    .filter_map(|k| tb.env.get(*k).map(|v| ((*k).to_owned(), v.clone())))
-    .collect()
-}
-
 /// A command with a clean environment: `PATH`, `HOME`, the given variables, nothing else
 /// (no `REAPER_*`, `KUBECONFIG` or AWS profile of the developer's leaks in).
 pub fn command(program: &str, env: &[(String, String)]) -> tokio::process::Command {
@@ -42,7 +27,7 @@ pub fn command(program: &str, env: &[(String, String)]) -> tokio::process::Comma
 
 /// Runs the binary with `args` and the reaper identity's AWS environment plus `extra`.
 pub async fn reaper(tb: &Testbed, args: &[&str], extra: &[(&str, &str)]) -> Output {
-    let mut env = aws_env(tb);
+    let mut env = tb.aws_env();
     for (k, v) in extra {
         super::set(&mut env, k, v);
     }

@@ -142,11 +142,9 @@ impl Testbed {
             .sum()
     }
 
-    /// The Lambda environment of a realistic deployment: the reaper identity, the region,
-    /// the AWS endpoint overrides, JSON logs, a private metrics namespace, and the given
-    /// `REAPER_*` settings.
-    pub fn lambda_env(&self, settings: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = [
+    /// The reaper identity's AWS environment (region, moto endpoints, access keys).
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        [
             "AWS_REGION",
             "AWS_DEFAULT_REGION",
             "AWS_ENDPOINT_URL",
@@ -156,7 +154,14 @@ impl Testbed {
         ]
         .iter()
         .filter_map(|k| self.env.get(*k).map(|v| ((*k).to_owned(), v.clone())))
-        .collect();
+        .collect()
+    }
+
+    /// The Lambda environment of a realistic deployment: the reaper identity, the region,
+    /// the AWS endpoint overrides, JSON logs, a private metrics namespace, and the given
+    /// `REAPER_*` settings.
+    pub fn lambda_env(&self, settings: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = self.aws_env();
         env.push(("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()));
         env.push((
             "AWS_LAMBDA_FUNCTION_NAME".to_owned(),
