@@ -75,6 +75,8 @@ pub struct Response {
     pub status: StatusCode,
     /// Raw body, as received (not copied: a list page can be megabytes).
     body: Box<dyn AsRef<[u8]> + Send + Sync>,
+    /// 429s this call got (and waited out) before this answer.
+    throttled: u32,
 }
 
 impl std::fmt::Debug for Response {
@@ -92,7 +94,14 @@ impl Response {
         Self {
             status,
             body: Box::new(body),
+            throttled: 0,
         }
+    }
+
+    /// 429s this call got (and waited out) before this answer: the adaptive concurrency
+    /// limit reads them as overload even when the call ended well.
+    pub fn throttled_before(&self) -> u32 {
+        self.throttled
     }
 
     /// The raw body.
@@ -269,7 +278,9 @@ pub async fn call(
             access.invalidate().await;
             continue;
         }
-        return Ok(Response::new(status, body));
+        let mut response = Response::new(status, body);
+        response.throttled = throttled;
+        return Ok(response);
     }
 }
 

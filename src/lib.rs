@@ -21,8 +21,10 @@
 //!    - [`prune`] — three passes ([`prune::pass`]: Jobs, Fargate pods, other pods), one at a
 //!      time: paginated lists ([`prune::scan`]), each object decided by the pure
 //!      [`prune::policy`] as its page arrives, due ones streamed as small
-//!      [`prune::pass::Candidate`]s to bounded concurrent DELETEs with preconditions
-//!      ([`prune::delete`]) through [`api`] (request counts, 429 `Retry-After`); every
+//!      [`prune::pass::Candidate`]s to concurrent DELETEs with preconditions
+//!      ([`prune::delete`]) under an adaptive limit ([`prune::concurrency`]: AIMD on 429s
+//!      and latency, `REAPER_CONCURRENCY` as ceiling) through [`api`] (request counts, 429
+//!      `Retry-After`); every
 //!      decision and outcome counted in a [`prune::tally::Tally`]; the [`deadline`] stops
 //!      new work in time; a [`prune::observe::Observer`] may watch the passes (the CLI's
 //!      progress bars and `plan`; the Lambda watches nothing).

@@ -13,6 +13,7 @@ use tracing::info;
 use crate::config::{DryRun, Emergency};
 use crate::failure::{ClusterFailure, DeleteFailure};
 use crate::headroom::{Forecast, Headroom};
+use crate::prune::concurrency::{self, ConcurrencyReport};
 
 /// The report of one run.
 #[derive(Debug, Clone, Serialize)]
@@ -200,6 +201,9 @@ pub struct ClusterReport {
     pub conflicts: u64,
     /// 429 answers received.
     pub throttled: u64,
+    /// The adaptive limit of DELETEs in flight: the one most were sent under, its range,
+    /// and why it came down.
+    pub concurrency: ConcurrencyReport,
     /// API requests sent.
     pub requests: u64,
     /// Due objects left for the next run (deadline reached).
@@ -248,6 +252,7 @@ impl ClusterReport {
             already_gone: 0,
             conflicts: 0,
             throttled: 0,
+            concurrency: ConcurrencyReport::default(),
             requests: 0,
             backlog: 0,
             listing_complete: true,
@@ -292,6 +297,12 @@ impl Report {
     /// CLI prints the report itself.
     pub fn log_summary(&self, json_logs: bool) {
         let sum = |f: fn(&ClusterReport) -> u64| self.clusters.iter().map(f).sum::<u64>();
+        let mut sent_at = BTreeMap::new();
+        for c in &self.clusters {
+            for (limit, n) in &c.concurrency.sent_at {
+                *sent_at.entry(*limit).or_insert(0u64) += n;
+            }
+        }
         let totals = Totals {
             status: self.status,
             dry_run: self.dry_run,
@@ -303,6 +314,9 @@ impl Report {
             errors: sum(|c| c.errors.values().sum()),
             throttled: sum(|c| c.throttled),
             backlog: sum(|c| c.backlog),
+            concurrency_settled: concurrency::settled(&sent_at),
+            concurrency_min: sent_at.keys().next().copied().unwrap_or(0),
+            concurrency_max: sent_at.keys().next_back().copied().unwrap_or(0),
             duration_ms: self.duration_ms,
         };
         if json_logs {
@@ -333,6 +347,9 @@ impl Report {
             errors = totals.errors,
             throttled = totals.throttled,
             backlog = totals.backlog,
+            concurrency_settled = totals.concurrency_settled,
+            concurrency_min = totals.concurrency_min,
+            concurrency_max = totals.concurrency_max,
             duration_ms = totals.duration_ms,
             "{SUMMARY_MESSAGE}"
         );
@@ -380,5 +397,9 @@ struct Totals {
     errors: u64,
     throttled: u64,
     backlog: u64,
+    /// The limit most DELETEs of the run were sent under (all clusters), and its range.
+    concurrency_settled: usize,
+    concurrency_min: usize,
+    concurrency_max: usize,
     duration_ms: u64,
 }

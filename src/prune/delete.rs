@@ -1,5 +1,9 @@
-//! Deleting due objects: bounded concurrency, preconditions, propagation, deadline.
+//! Deleting due objects: adaptive concurrency, preconditions, propagation, deadline.
 //!
+//! - How many DELETEs are in flight is decided by an [`AdaptiveLimit`]
+//!   (`super::concurrency`): it grows while answers come back quick and unthrottled, comes
+//!   down on 429s and rising latency, and never exceeds `REAPER_CONCURRENCY`. One limit per
+//!   cluster, carried from pass to pass.
 //! - Jobs go with `propagationPolicy: Background` (without it the API orphans their pods).
 //! - Every DELETE carries the listed `uid` and `resourceVersion` as preconditions: a
 //!   re-created object of the same name (workflow engines reuse names) survives, and so does
@@ -17,12 +21,15 @@
 //! - Client-side dry run sends nothing; server-side sends `dryRun=All`.
 
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use http::StatusCode;
 use kube::core::Request;
 use kube::core::params::{DeleteParams, Preconditions, PropagationPolicy};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::concurrency::{AdaptiveLimit, Sample};
 use super::observe::Observer;
 use super::pass::{Candidate, Kind, Pass};
 use super::tally::{Outcome, Tally};
@@ -42,8 +49,6 @@ pub struct DeleteContext<'a> {
     pub deadline: &'a Deadline,
     /// Dry-run mode.
     pub dry_run: DryRun,
-    /// Deletions in flight.
-    pub concurrency: usize,
     /// Where outcomes go.
     pub tally: &'a Tally<'a>,
     /// Told of each object dealt with, and of what a client-side dry run would delete.
@@ -52,23 +57,44 @@ pub struct DeleteContext<'a> {
     pub pass: Pass,
 }
 
-/// Deletes every candidate received until the channel closes.
-pub async fn drain(rx: mpsc::Receiver<Candidate>, ctx: &DeleteContext<'_>) {
-    let candidates =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-    candidates
-        .for_each_concurrent(ctx.concurrency.max(1), |candidate| async move {
-            let outcome = delete_one(&candidate, ctx).await;
-            ctx.tally.outcome(
-                candidate.kind,
-                &candidate.namespace,
-                candidate.fargate,
-                &candidate.reason,
-                &outcome,
-            );
-            ctx.observer.handled(ctx.access.cluster(), ctx.pass);
-        })
-        .await;
+/// Deletes every candidate received until the channel closes, as many at once as `limit`
+/// allows; every answer goes back to `limit`.
+pub async fn drain(
+    mut rx: mpsc::Receiver<Candidate>,
+    ctx: &DeleteContext<'_>,
+    limit: &mut AdaptiveLimit,
+) {
+    let mut running = FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        let room = open && limit.has_room();
+        tokio::select! {
+            // Answers first: each may change the limit before the next DELETE starts.
+            biased;
+            Some((ticket, sample)) = running.next(), if !running.is_empty() => {
+                limit.finish(ticket, sample);
+            }
+            received = rx.recv(), if room => match received {
+                Some(candidate) => {
+                    let ticket = limit.start();
+                    running.push(async move {
+                        let (outcome, sample) = delete_one(&candidate, ctx).await;
+                        ctx.tally.outcome(
+                            candidate.kind,
+                            &candidate.namespace,
+                            candidate.fargate,
+                            &candidate.reason,
+                            &outcome,
+                        );
+                        ctx.observer.handled(ctx.access.cluster(), ctx.pass);
+                        (ticket, sample)
+                    });
+                }
+                None => open = false,
+            },
+            else => break,
+        }
+    }
 }
 
 /// The DELETE options for a candidate.
@@ -84,19 +110,22 @@ pub fn delete_params(candidate: &Candidate, dry_run: DryRun) -> DeleteParams {
     }
 }
 
-async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
+/// Sends one DELETE; returns what became of the object, and what the answer says about the
+/// server's load.
+async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> (Outcome, Sample) {
     let cluster = ctx.access.cluster();
     let kind = c.kind.as_str();
     if ctx.deadline.reached() {
-        return Outcome::Backlog;
+        return (Outcome::Backlog, Sample::Nothing);
     }
     if ctx.dry_run == DryRun::Client {
         info!(cluster, kind, namespace = %c.namespace, name = %c.name, fargate = c.fargate, reason = %c.reason, "would delete (dry run)");
         ctx.observer.would_delete(cluster, c);
-        return Outcome::Deleted;
+        return (Outcome::Deleted, Sample::Nothing);
     }
     let params = delete_params(c, ctx.dry_run);
     let request = Request::new(c.kind.url_path(Some(&c.namespace)));
+    let sent = Instant::now();
     let response = match api::call(ctx.access, ctx.stats, ctx.deadline, || {
         request.delete(&c.name, &params)
     })
@@ -105,22 +134,36 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
         Ok(r) => r,
         Err(CallError::Deadline) => {
             debug!(cluster, kind, namespace = %c.namespace, name = %c.name, "deadline reached before the delete could be sent; left for the next run");
-            return Outcome::Backlog;
+            return (Outcome::Backlog, Sample::Nothing);
         }
         Err(CallError::TimedOut(cut)) => {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %cut, "delete got no answer in time; it may have been applied");
-            return failed(DeleteFailure::TimedOut, cut.to_string());
+            return (
+                failed(DeleteFailure::TimedOut, cut.to_string()),
+                Sample::Overloaded,
+            );
         }
         Err(e @ CallError::Throttled { .. }) => {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %e, "still throttled after every retry; delete failed");
-            return failed(DeleteFailure::Throttled, e.to_string());
+            return (
+                failed(DeleteFailure::Throttled, e.to_string()),
+                Sample::Overloaded,
+            );
         }
         Err(e) => {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, error = %e, "delete failed");
-            return failed(DeleteFailure::Unreachable, e.to_string());
+            return (
+                failed(DeleteFailure::Unreachable, e.to_string()),
+                Sample::Nothing,
+            );
         }
     };
-    match response.status {
+    let sample = if response.throttled_before() > 0 {
+        Sample::Overloaded
+    } else {
+        Sample::Answered(sent.elapsed())
+    };
+    let outcome = match response.status {
         s if s.is_success() => {
             info!(
                 cluster,
@@ -145,7 +188,8 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> Outcome {
             warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = s.as_u16(), refusal = refusal.as_str(), detail = %message, "delete refused");
             failed(refusal, message)
         }
-    }
+    };
+    (outcome, sample)
 }
 
 fn failed(kind: DeleteFailure, message: String) -> Outcome {

@@ -6,6 +6,7 @@
 //! Whatever happens, the cluster yields a [`ClusterReport`]; a failure here is data for the
 //! report, never a panic or an early return that would hide the other clusters.
 
+pub mod concurrency;
 pub mod delete;
 pub mod lean;
 pub mod observe;
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use self::concurrency::AdaptiveLimit;
 use self::delete::DeleteContext;
 use self::pass::Pass;
 use self::policy::{JobIndex, Mode};
@@ -189,16 +191,18 @@ pub async fn prune_cluster(
         stats: &stats,
         deadline: &deadline,
         dry_run: config.dry_run,
-        concurrency: config.concurrency,
         tally: &tally,
         observer,
         pass: Pass::Jobs,
     };
+    // One limit for the cluster's passes: what the first learnt about the API server holds
+    // for the next.
+    let mut limit = AdaptiveLimit::new(config.concurrency);
     for pass in order {
         // One pass at a time: its deletions finish before the next pass lists, so the next
         // list (tens of MB of JSON for the API server to encode) does not compete with them.
         observer.pass_started(cluster, pass);
-        let result = prune_pass(pass, &scan_ctx, &delete_ctx).await;
+        let result = prune_pass(pass, &scan_ctx, &delete_ctx, &mut limit).await;
         observer.pass_finished(cluster, pass);
         match result {
             Ok(Completion::Complete) => {}
@@ -222,6 +226,7 @@ pub async fn prune_cluster(
         }
     }
     tally.into_report(&mut report);
+    report.concurrency = limit.summary();
     report.requests = stats.requests();
     report.throttled = stats.throttled();
     // A request the deadline cut in flight got no answer (a hung API server): the cluster
@@ -299,6 +304,9 @@ pub async fn prune_cluster(
         fargate_pods_deleted = report.pods.fargate_deleted,
         backlog = report.backlog,
         throttled = report.throttled,
+        concurrency_settled = report.concurrency.settled,
+        concurrency_min = report.concurrency.min,
+        concurrency_max = report.concurrency.max,
         requests = report.requests,
         duration_ms = report.duration_ms,
         "cluster done"
@@ -311,6 +319,7 @@ async fn prune_pass(
     pass: Pass,
     scan_ctx: &ScanContext<'_>,
     delete_ctx: &DeleteContext<'_>,
+    limit: &mut AdaptiveLimit,
 ) -> Result<Completion, ScanError> {
     let (tx, rx) = mpsc::channel(CANDIDATE_BUFFER);
     let lister = async move {
@@ -321,7 +330,7 @@ async fn prune_pass(
         pass,
         ..*delete_ctx
     };
-    let (listed, ()) = tokio::join!(lister, delete::drain(rx, &delete_ctx));
+    let (listed, ()) = tokio::join!(lister, delete::drain(rx, &delete_ctx, limit));
     listed
 }
 
