@@ -19,7 +19,7 @@ use aws_sdk_cloudwatch::types::{
 };
 use common::moto::{Process, sdk_config};
 use common::{free_port, root};
-use eks_reaper::config::MetricsSinkKind;
+use eks_reaper::config::{MetricsDetail, MetricsSinkKind};
 use eks_reaper::deadline::Deadline;
 use eks_reaper::metrics::{self, ClusterFigures, Sink, SubnetFigures};
 use eks_reaper::report::NamespaceDeletions;
@@ -135,7 +135,12 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
     let (_moto, _bridge, url) = start_moto_and_bridge();
     let sdk = sdk_config(&url).await;
     let namespace = "EKSReaperIT";
-    let sink = Sink::new(MetricsSinkKind::CloudWatch, namespace, &sdk);
+    let sink = Sink::new(
+        MetricsSinkKind::CloudWatch,
+        namespace,
+        MetricsDetail::Full,
+        &sdk,
+    );
 
     // WHEN a run's figures for two clusters are published
     let outcome = metrics::publish(
@@ -249,7 +254,12 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
 async fn unreachable_cloudwatch_is_reported_not_raised() {
     // GIVEN a CloudWatch endpoint where nothing listens
     let sdk = sdk_config(&format!("http://127.0.0.1:{}", free_port())).await;
-    let sink = Sink::new(MetricsSinkKind::CloudWatch, "EKSReaperIT", &sdk);
+    let sink = Sink::new(
+        MetricsSinkKind::CloudWatch,
+        "EKSReaperIT",
+        MetricsDetail::Full,
+        &sdk,
+    );
     let started = Instant::now();
 
     // WHEN the run publishes
@@ -296,7 +306,12 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
             })
             .collect(),
     );
-    let sink = Sink::new(MetricsSinkKind::CloudWatch, namespace, &sdk);
+    let sink = Sink::new(
+        MetricsSinkKind::CloudWatch,
+        namespace,
+        MetricsDetail::Full,
+        &sdk,
+    );
 
     // WHEN it is published
     let outcome = metrics::publish(&sink, &[big], Timestamp::now(), &Deadline::none()).await;

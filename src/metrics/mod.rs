@@ -1,13 +1,15 @@
 //! Metrics: a run's figures as CloudWatch metrics, through the sink chosen by config.
 //!
 //! [`list`] names the metrics; [`figures`] turns a cluster's report into
-//! [`ClusterFigures`] and those into a fixed set of [`Datum`]s (pure, tested); a [`Sink`]
-//! delivers them: `PutMetricData` ([`cloudwatch`]) or Embedded Metric Format log lines
+//! [`ClusterFigures`] and those into a fixed set of [`Datum`]s (pure, tested); [`detail`]
+//! keeps those the configured detail level publishes; a [`Sink`] delivers them: `PutMetricData` ([`cloudwatch`]) or Embedded Metric Format log lines
 //! ([`emf`]). [`publish`] never fails the run: whatever happens is a [`MetricsOutcome`].
 //!
 //! ## Metric set (README)
 //!
-//! Namespace `REAPER_METRICS_NAMESPACE` (default `EKSReaper`). Every metric is published
+//! Namespace `REAPER_METRICS_NAMESPACE` (default `EKSReaper`). `REAPER_METRICS_DETAIL=full`
+//! publishes the whole table; `essential` (the default) only the metrics [`detail::ESSENTIAL`]
+//! lists, which every alarm and the dashboard's core read. Every metric is published
 //! once per cluster per run, with the same names, units and dimensions every time, so
 //! alarms and dashboards can rely on them. Standard resolution (60 s).
 //!
@@ -41,6 +43,7 @@
 //! Namespace` — one more metric per namespace and name, each billed monthly.
 
 pub mod cloudwatch;
+pub mod detail;
 pub mod emf;
 pub mod figures;
 pub mod list;
@@ -64,12 +67,19 @@ pub async fn publish(
     now: Timestamp,
     deadline: &Deadline,
 ) -> MetricsOutcome {
-    let data = data(figures);
     let outcome = match sink {
-        Sink::CloudWatch { client, namespace } => {
+        Sink::CloudWatch {
+            client,
+            namespace,
+            detail,
+        } => {
+            let data = detail::select(*detail, data(figures));
             cloudwatch::put(client, namespace, &data, now, deadline).await
         }
-        Sink::Emf { namespace } => emf::print(&mut std::io::stdout().lock(), namespace, &data, now),
+        Sink::Emf { namespace, detail } => {
+            let data = detail::select(*detail, data(figures));
+            emf::print(&mut std::io::stdout().lock(), namespace, &data, now)
+        }
         Sink::None => MetricsOutcome {
             sink: sink.name(),
             ..MetricsOutcome::default()
