@@ -379,6 +379,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sink_sends_only_what_its_detail_level_publishes() {
+        use crate::config::MetricsDetail;
+        use crate::metrics::{Sink, detail, publish};
+        let capture = Capture::default();
+        let sink = Sink::CloudWatch {
+            client: capturing_client(&capture),
+            namespace: "EKSReaper".into(),
+            detail: MetricsDetail::Essential,
+        };
+
+        let outcome = publish(
+            &sink,
+            &[full_figures("prod")],
+            Timestamp::UNIX_EPOCH,
+            &Deadline::none(),
+        )
+        .await;
+
+        // The 9 per-cluster metrics, and JobsDeleted and PodsDeleted per namespace.
+        assert_eq!(outcome.metrics, detail::ESSENTIAL.len() + 2);
+        assert_eq!((outcome.calls, outcome.failed), (1, 0));
+        assert_eq!(capture.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn unreachable_endpoint_is_an_outcome_not_a_panic() {
         let config = aws_sdk_cloudwatch::Config::builder()
             .behavior_version(BehaviorVersion::latest())

@@ -2,8 +2,9 @@
 //!
 //! [`list`] names the metrics; [`figures`] turns a cluster's report into
 //! [`ClusterFigures`] and those into a fixed set of [`Datum`]s (pure, tested); [`detail`]
-//! keeps those the configured detail level publishes; a [`Sink`] delivers them: `PutMetricData` ([`cloudwatch`]) or Embedded Metric Format log lines
-//! ([`emf`]). [`publish`] never fails the run: whatever happens is a [`MetricsOutcome`].
+//! keeps those the configured detail level publishes; a [`Sink`] delivers them:
+//! `PutMetricData` ([`cloudwatch`]) or Embedded Metric Format log lines ([`emf`]).
+//! [`publish`] never fails the run: whatever happens is a [`MetricsOutcome`].
 //!
 //! ## Metric set (README)
 //!
@@ -38,9 +39,10 @@
 //!
 //! The subnet and IP metrics are left out for a run that could not read the subnets
 //! (rather than published as 0; `SubnetsRead` says so), and IPv6-only subnets have none. With
-//! `REAPER_METRICS_PER_NAMESPACE=true`, `JobsDeleted`, `PodsDeleted` and
-//! `FargatePodsDeleted` are also published per namespace with dimensions `ClusterName,
-//! Namespace` — one more metric per namespace and name, each billed monthly.
+//! `REAPER_METRICS_PER_NAMESPACE=true`, the deletion counts the detail level publishes
+//! (`JobsDeleted` and `PodsDeleted`; with `full`, `FargatePodsDeleted` too) are also
+//! published per namespace with dimensions `ClusterName, Namespace` — one more metric per
+//! namespace and name, each billed monthly.
 
 pub mod cloudwatch;
 pub mod detail;
