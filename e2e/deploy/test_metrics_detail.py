@@ -28,6 +28,17 @@ def essential_metrics() -> set[str]:
     return names
 
 
+def sent_when_non_zero() -> set[str]:
+    """The names in src/metrics/detail.rs's SENT_WHEN_NON_ZERO array: the counters essential
+    leaves out while they are 0."""
+    source = (ROOT / "src" / "metrics" / "detail.rs").read_text()
+    block = re.search(r"pub const SENT_WHEN_NON_ZERO: \[Metric; (\d+)\] =\s*\[(.*?)\];", source, re.S)
+    assert block, "SENT_WHEN_NON_ZERO not found in src/metrics/detail.rs"
+    names = set(re.findall(r"Metric::(\w+)", block.group(2)))
+    assert len(names) == int(block.group(1))
+    return names
+
+
 def stack(**params: str) -> dict:
     t = load_template()
     return resources(t, Resolver(t, {**NOTIFIED, **params}))
@@ -72,6 +83,39 @@ def test_every_alarm_of_an_essential_stack_reads_essential_metrics(params):
     assert dropped == {}
     # Every alarm on our namespace is a Metrics Insights query: a MetricName alarm would escape the check.
     assert all(a["Namespace"].startswith("AWS/") for a in alarms(res).values() if "MetricName" in a)
+
+
+@pytest.mark.parametrize("detail", ["essential", "full"])
+def test_alarms_on_counters_left_out_at_zero_treat_missing_data_as_not_breaching(detail):
+    """A counter essential does not send while it is 0 is missing data in a healthy period:
+    its alarm must fire on a value above 0 only, and read a missing period as OK."""
+    quiet = sent_when_non_zero()
+    assert quiet == {"Backlog", "DeleteErrors", "Throttled"}
+    on_quiet = {k: a for k, a in alarms(stack(MetricsDetail=detail)).items()
+                if reaper_metrics_read(a) & quiet}
+    assert {n for a in on_quiet.values() for n in reaper_metrics_read(a)} == quiet, on_quiet.keys()
+    for name, a in on_quiet.items():
+        assert reaper_metrics_read(a) <= quiet, name
+        assert a["TreatMissingData"] == "notBreaching", name
+        assert (a["ComparisonOperator"], float(a["Threshold"])) == ("GreaterThanThreshold", 0.0), name
+
+
+def test_the_heartbeat_is_sent_every_run_and_its_alarms_catch_a_function_that_stopped():
+    assert "RunSucceeded" in essential_metrics() - sent_when_non_zero()
+    heartbeat = {k: a for k, a in alarms(stack(MetricsDetail="essential")).items()
+                 if reaper_metrics_read(a) == {"RunSucceeded"}}
+    assert set(heartbeat) == {"HeartbeatAlarm", "ReportsMissingAlarm"}, heartbeat.keys()
+    assert {a["TreatMissingData"] for a in heartbeat.values()} == {"breaching"}
+
+
+def test_deletions_are_one_count_in_essential_and_the_split_in_full():
+    def deletions(detail: str) -> set[str]:
+        (w,) = [w for w in dashboard(stack(MetricsDetail=detail))["widgets"]
+                if w["properties"]["title"] == "Deletions per run"]
+        return reaper_metrics_read(w)
+
+    assert deletions("essential") == {"ObjectsDeleted"}
+    assert deletions("full") == {"JobsDeleted", "PodsDeleted", "FargatePodsDeleted"}
 
 
 def test_every_widget_of_an_essential_stack_reads_essential_metrics_and_none_is_empty():

@@ -697,10 +697,13 @@ export class EksReaper extends Construct {
             { leftAnnotations: [{ label: 'Forecast alarm threshold', value: t.forecastHours ?? 6 }] }),
         ],
         [
-          graph('Deletions per run', [
+          // essential publishes one deletion count (ObjectsDeleted), full the split.
+          graph('Deletions per run', full ? [
             q('Jobs deleted', 'SUM', 'JobsDeleted'),
             q('Pods deleted', 'SUM', 'PodsDeleted'),
-            ...ifFull(q('Fargate pods deleted', 'SUM', 'FargatePodsDeleted')),
+            q('Fargate pods deleted', 'SUM', 'FargatePodsDeleted'),
+          ] : [
+            q('Jobs and pods deleted', 'SUM', 'ObjectsDeleted'),
           ], { stacked: true }),
           ...ifFull(graph('Terminated pods and Fargate pods holding IPs', [
             q('Terminated pods', 'MAX', 'TerminatedPods'),

@@ -572,8 +572,10 @@ function metricsRead(template: Template): string[] {
 }
 
 // src/metrics/detail.rs ESSENTIAL: what REAPER_METRICS_DETAIL=essential publishes.
-const ESSENTIAL = ['Backlog', 'DeleteErrors', 'IpExhaustionHours', 'JobsDeleted', 'MinSubnetFreePercent',
-  'PodsDeleted', 'RunSucceeded', 'SubnetsRead', 'Throttled'];
+const ESSENTIAL = ['Backlog', 'DeleteErrors', 'IpExhaustionHours', 'MinSubnetFreePercent',
+  'ObjectsDeleted', 'RunSucceeded', 'SubnetsRead', 'Throttled'];
+// src/metrics/detail.rs SENT_WHEN_NON_ZERO: essential leaves these out while they are 0.
+const SENT_WHEN_NON_ZERO = ['Backlog', 'DeleteErrors', 'Throttled'];
 
 describe('metrics detail', () => {
   test('essential by default: the function is told so, and every alarm and widget reads an essential metric', () => {
@@ -606,6 +608,32 @@ describe('metrics detail', () => {
     expect(titles).toHaveLength(9);
     expect(titles).toContain('Free IPs per subnet');
     expect(metricsRead(template)).toEqual(expect.arrayContaining(['SubnetAvailableIps', 'RunDuration', 'LowHeadroomMode']));
+  });
+
+  test('alarms on the counters essential leaves out at 0 fire above 0 only and read missing data as not breaching', () => {
+    for (const detail of ['essential', 'full'] as const) {
+      const { template } = synth({ metricsDetail: detail });
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[];
+      for (const name of SENT_WHEN_NON_ZERO) {
+        const on = alarms.filter((a) => JSON.stringify(a.Properties.Metrics ?? []).includes(`(${name})`));
+        expect(on).toHaveLength(1);
+        expect(on[0].Properties).toMatchObject({
+          Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching',
+        });
+      }
+      const heartbeat = alarms.filter((a) => JSON.stringify(a.Properties.Metrics ?? []).includes('(RunSucceeded)'));
+      expect(heartbeat).toHaveLength(2);
+      for (const a of heartbeat) expect(a.Properties.TreatMissingData).toBe('breaching');
+    }
+  });
+
+  test('deletions: one count (ObjectsDeleted) with essential, the split with full', () => {
+    const deletions = (detail: 'essential' | 'full') => dashboard(synth({ metricsDetail: detail }).template).queries
+      .filter((q) => /SUM\((Objects|Jobs|Pods|FargatePods)Deleted\)/.test(q));
+    expect(deletions('essential')).toEqual([
+      'SELECT SUM(ObjectsDeleted) FROM SCHEMA("EKSReaper", ClusterName) GROUP BY ClusterName']);
+    expect(deletions('full').map((q) => q.match(/SUM\((\w+)\)/)![1])).toEqual(
+      ['JobsDeleted', 'PodsDeleted', 'FargatePodsDeleted']);
   });
 
   test('absolute IP alarms need full detail: refused at synth with essential', () => {

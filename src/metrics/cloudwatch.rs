@@ -374,7 +374,7 @@ mod tests {
         )
         .await;
 
-        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (50, 1, 0));
+        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (54, 1, 0));
         assert!(outcome.ok());
     }
 
@@ -397,8 +397,9 @@ mod tests {
         )
         .await;
 
-        // The 9 per-cluster metrics, and JobsDeleted and PodsDeleted per namespace.
-        assert_eq!(outcome.metrics, detail::ESSENTIAL.len() + 2);
+        // The per-cluster metrics but Backlog (0 in these figures), and ObjectsDeleted per
+        // namespace.
+        assert_eq!(outcome.metrics, detail::ESSENTIAL.len() - 1 + 1);
         assert_eq!((outcome.calls, outcome.failed), (1, 0));
         assert_eq!(capture.0.lock().unwrap().len(), 1);
     }

@@ -1,20 +1,31 @@
 //! Which metrics a detail level publishes (`REAPER_METRICS_DETAIL`).
 //!
-//! Each distinct metric (name × dimension values) is billed every month it is published,
-//! so `essential` publishes only what something reads: every alarm of `template.yaml` and
-//! the CDK construct, and the dashboard's core widgets (free IPs, forecast, subnets read,
-//! heartbeat, deletions, errors, backlog). Nothing per subnet: a cluster costs the same
-//! whatever the number of subnets it watches. `full` publishes the whole metric set.
+//! Each distinct metric (name × dimension values) is billed for the hours in which it
+//! receives data, so `essential` publishes only what something reads: every alarm of
+//! `template.yaml` and the CDK construct, and the dashboard's core widgets (free IPs,
+//! forecast, subnets read, heartbeat, deletions, errors, backlog). Nothing per subnet: a
+//! cluster costs the same whatever the number of subnets it watches. Deletions are one
+//! count, `ObjectsDeleted` (Jobs and pods).
+//!
+//! The counters of [`SENT_WHEN_NON_ZERO`] are 0 in a healthy run and their alarms fire on
+//! a value above 0 and treat missing data as not breaching: `essential` leaves them out
+//! while they are 0, so a healthy hour costs nothing for them (neither the metric nor the
+//! Metrics Insights alarm that would analyse it). The heartbeat (`RunSucceeded`) is sent
+//! every run, 1 or 0, and its alarms treat missing data as breaching: a function that
+//! stopped is still caught.
+//!
+//! `full` publishes the whole metric set every run, zeros included: continuous series for
+//! the dashboard's graphs and for anyone's own alarms and queries on them.
 //!
 //! With `REAPER_METRICS_PER_NAMESPACE=true` the per-namespace deletion counts follow the
-//! same rule: `essential` publishes `JobsDeleted` and `PodsDeleted` per namespace, `full`
-//! also `FargatePodsDeleted`.
+//! same rule: `essential` publishes `ObjectsDeleted` per namespace, `full` also
+//! `JobsDeleted`, `PodsDeleted` and `FargatePodsDeleted`.
 
 use super::list::{Datum, Metric};
 use crate::config::MetricsDetail;
 
 /// The metrics `essential` publishes, and what reads each one.
-pub const ESSENTIAL: [Metric; 9] = [
+pub const ESSENTIAL: [Metric; 8] = [
     // heartbeat-missing, reports-missing; the heartbeat widget.
     Metric::RunSucceeded,
     // subnets-unread: the IP alarms' own health; the heartbeat widget.
@@ -29,12 +40,16 @@ pub const ESSENTIAL: [Metric; 9] = [
     Metric::DeleteErrors,
     // api-throttled; the throttles-and-errors widget.
     Metric::Throttled,
-    // The deletions widget (Fargate pods are among the pods).
-    Metric::JobsDeleted,
-    Metric::PodsDeleted,
+    // The deletions widget: Jobs and pods (Fargate ones among them) in one count.
+    Metric::ObjectsDeleted,
 ];
 
-/// Whether `detail` publishes `metric`, in every dimension set the metric comes in.
+/// The counters `essential` sends only when they are not 0: each is 0 in a healthy run,
+/// and its alarm fires on a value above 0 with missing data not breaching.
+pub const SENT_WHEN_NON_ZERO: [Metric; 3] =
+    [Metric::Backlog, Metric::DeleteErrors, Metric::Throttled];
+
+/// Whether `detail` publishes `metric` at all, in every dimension set the metric comes in.
 pub fn publishes(detail: MetricsDetail, metric: Metric) -> bool {
     match detail {
         MetricsDetail::Full => true,
@@ -42,11 +57,18 @@ pub fn publishes(detail: MetricsDetail, metric: Metric) -> bool {
     }
 }
 
-/// The data `detail` publishes, in their order.
+/// Whether `detail` sends this datum: a metric it publishes, and for `essential` not one of
+/// [`SENT_WHEN_NON_ZERO`] at 0.
+pub fn sends(detail: MetricsDetail, datum: &Datum) -> bool {
+    let quiet = detail == MetricsDetail::Essential
+        && SENT_WHEN_NON_ZERO.contains(&datum.metric)
+        && datum.value == 0.0;
+    publishes(detail, datum.metric) && !quiet
+}
+
+/// The data `detail` sends, in their order.
 pub fn select(detail: MetricsDetail, data: Vec<Datum>) -> Vec<Datum> {
-    data.into_iter()
-        .filter(|d| publishes(detail, d.metric))
-        .collect()
+    data.into_iter().filter(|d| sends(detail, d)).collect()
 }
 
 #[cfg(test)]
@@ -61,6 +83,15 @@ mod tests {
         names
     }
 
+    /// A healthy run: deletions, no error, no 429, nothing left behind.
+    fn healthy(cluster: &str) -> ClusterFigures {
+        let mut figures = full_figures(cluster);
+        figures.delete_errors = 0;
+        figures.throttled = 0;
+        figures.backlog = 0;
+        figures
+    }
+
     #[test]
     fn full_publishes_every_metric() {
         assert!(
@@ -73,6 +104,17 @@ mod tests {
     }
 
     #[test]
+    fn full_sends_the_zero_counters_too() {
+        let all = data(&[healthy("prod")]);
+        let full = select(MetricsDetail::Full, all.clone());
+        assert_eq!(full, all);
+        for m in SENT_WHEN_NON_ZERO {
+            let d = full.iter().find(|d| d.metric == m).expect("sent");
+            assert_eq!(d.value, 0.0, "{}", m.name());
+        }
+    }
+
+    #[test]
     fn essential_publishes_the_alarm_and_core_dashboard_metrics_only() {
         let published: Vec<_> = Metric::ALL
             .into_iter()
@@ -82,8 +124,7 @@ mod tests {
         assert_eq!(
             published,
             [
-                "JobsDeleted",
-                "PodsDeleted",
+                "ObjectsDeleted",
                 "DeleteErrors",
                 "Throttled",
                 "Backlog",
@@ -96,9 +137,73 @@ mod tests {
     }
 
     #[test]
+    fn a_healthy_run_in_essential_sends_none_of_the_zero_counters() {
+        let mut figures = healthy("prod");
+        figures.per_namespace = None;
+        let essential = select(MetricsDetail::Essential, data(&[figures]));
+        assert_eq!(
+            names(&essential),
+            [
+                "ObjectsDeleted",
+                "RunSucceeded",
+                "SubnetsRead",
+                "MinSubnetFreePercent",
+                "IpExhaustionHours",
+            ]
+        );
+    }
+
+    #[test]
+    fn each_counter_is_sent_in_essential_once_it_is_not_zero() {
+        for m in SENT_WHEN_NON_ZERO {
+            let mut figures = healthy("prod");
+            match m {
+                Metric::Backlog => figures.backlog = 7,
+                Metric::DeleteErrors => figures.delete_errors = 2,
+                Metric::Throttled => figures.throttled = 31,
+                _ => unreachable!("{}", m.name()),
+            }
+            let essential = select(MetricsDetail::Essential, data(&[figures]));
+            let sent: Vec<_> = essential
+                .iter()
+                .filter(|d| SENT_WHEN_NON_ZERO.contains(&d.metric))
+                .map(|d| (d.metric.name(), d.value))
+                .collect();
+            assert_eq!(sent.len(), 1, "{sent:?}");
+            assert_eq!(sent[0].0, m.name());
+            assert!(sent[0].1 > 0.0, "{sent:?}");
+        }
+    }
+
+    #[test]
+    fn only_zero_counters_are_left_out_not_zero_deletions_or_a_failed_heartbeat() {
+        let mut figures = healthy("prod");
+        figures.jobs_deleted = 0;
+        figures.pods_deleted = 0;
+        figures.run_succeeded = false;
+        let essential = select(MetricsDetail::Essential, data(&[figures]));
+        let value = |m: Metric| essential.iter().find(|d| d.metric == m).map(|d| d.value);
+        assert_eq!(value(Metric::ObjectsDeleted), Some(0.0));
+        assert_eq!(value(Metric::RunSucceeded), Some(0.0));
+    }
+
+    #[test]
+    fn objects_deleted_counts_jobs_and_pods() {
+        let figures = full_figures("prod");
+        let want = (figures.jobs_deleted + figures.pods_deleted) as f64;
+        let essential = select(MetricsDetail::Essential, data(&[figures]));
+        let objects = essential
+            .iter()
+            .find(|d| d.metric == Metric::ObjectsDeleted && d.dimensions.len() == 1)
+            .expect("ObjectsDeleted");
+        assert_eq!(objects.value, want);
+    }
+
+    #[test]
     fn essential_publishes_nothing_per_subnet() {
         let mut figures = full_figures("prod");
         figures.per_namespace = None;
+        figures.backlog = 1;
         let essential = select(MetricsDetail::Essential, data(&[figures]));
         assert_eq!(essential.len(), ESSENTIAL.len());
         assert!(
@@ -137,11 +242,16 @@ mod tests {
         };
         assert_eq!(
             names(&per_namespace(MetricsDetail::Essential)),
-            ["JobsDeleted", "PodsDeleted"]
+            ["ObjectsDeleted"]
         );
         assert_eq!(
             names(&per_namespace(MetricsDetail::Full)),
-            ["JobsDeleted", "PodsDeleted", "FargatePodsDeleted"]
+            [
+                "JobsDeleted",
+                "PodsDeleted",
+                "FargatePodsDeleted",
+                "ObjectsDeleted"
+            ]
         );
     }
 

@@ -9,16 +9,20 @@
 //! ## Metric set (README)
 //!
 //! Namespace `REAPER_METRICS_NAMESPACE` (default `EKSReaper`). `REAPER_METRICS_DETAIL=full`
-//! publishes the whole table; `essential` (the default) only the metrics [`detail::ESSENTIAL`]
-//! lists, which every alarm and the dashboard's core read. Every metric is published
-//! once per cluster per run, with the same names, units and dimensions every time, so
-//! alarms and dashboards can rely on them. Standard resolution (60 s).
+//! publishes the whole table every run; `essential` (the default) only the metrics
+//! [`detail::ESSENTIAL`] lists, which every alarm and the dashboard's core read, and of
+//! those it sends `Backlog`, `DeleteErrors` and `Throttled` only when they are not 0
+//! ([`detail::SENT_WHEN_NON_ZERO`]: their alarms treat missing data as not breaching). A
+//! metric is published at most once per cluster per run, with the same names, units and
+//! dimensions every time, so alarms and dashboards can rely on them. Standard resolution
+//! (60 s).
 //!
 //! | Metric | Unit | Dimensions | Meaning (statistic to use) |
 //! |---|---|---|---|
 //! | `JobsDeleted` | Count | ClusterName | Jobs deleted by this run (Sum) |
 //! | `PodsDeleted` | Count | ClusterName | Pods deleted by this run, Fargate ones included (Sum) |
 //! | `FargatePodsDeleted` | Count | ClusterName | Fargate pods deleted by this run (Sum) |
+//! | `ObjectsDeleted` | Count | ClusterName | Jobs and pods deleted by this run: `JobsDeleted` + `PodsDeleted`, the one deletion count of `essential` (Sum) |
 //! | `DeleteErrors` | Count | ClusterName | Deletions that failed (Sum) |
 //! | `Throttled` | Count | ClusterName | 429 answers from the API server (Sum) |
 //! | `FinishedJobs` | Count | ClusterName | Finished Jobs seen by this run (Maximum) |
@@ -40,7 +44,8 @@
 //! The subnet and IP metrics are left out for a run that could not read the subnets
 //! (rather than published as 0; `SubnetsRead` says so), and IPv6-only subnets have none. With
 //! `REAPER_METRICS_PER_NAMESPACE=true`, the deletion counts the detail level publishes
-//! (`JobsDeleted` and `PodsDeleted`; with `full`, `FargatePodsDeleted` too) are also
+//! (`ObjectsDeleted`; with `full`, `JobsDeleted`, `PodsDeleted` and `FargatePodsDeleted`
+//! too) are also
 //! published per namespace with dimensions `ClusterName, Namespace` — one more metric per
 //! namespace and name, each billed monthly.
 
