@@ -1,13 +1,16 @@
-//! `REAPER_METRICS_DETAIL` against the real binary and moto's CloudWatch: `essential`
-//! publishes exactly its set, and that set holds every metric an alarm of `template.yaml`
-//! reads (the alarms are parsed from the template, so an alarm added on a dropped metric
-//! fails here); `full` publishes every metric. The counts printed here are the ones README's
-//! "What it costs" prices.
+//! `REAPER_METRICS_DETAIL` against the real binary and moto's CloudWatch: in a healthy run
+//! `essential` publishes exactly its set less the counters it sends only when they are not 0
+//! (`tests/throttled_runs.rs` has the unhealthy run that sends them), and its set holds
+//! every metric an alarm of `template.yaml` reads (the alarms are parsed from the template,
+//! so an alarm added on a dropped metric fails here); `full` publishes every metric, zeros
+//! included. The counts printed here are the ones README's "What it costs" prices.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use eks_reaper::metrics::Metric;
-use eks_reaper::metrics::detail::ESSENTIAL;
+use eks_reaper::metrics::detail::{ESSENTIAL, SENT_WHEN_NON_ZERO};
+
+use serde_json::json;
 
 use super::harness::*;
 use crate::common::{Testbed, root};
@@ -143,7 +146,7 @@ fn needs_full_detail(conditions: &[(&str, String)], condition: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn essential_publishes_exactly_the_set_every_alarm_reads_and_full_every_metric() {
+async fn a_healthy_essential_run_publishes_its_set_but_the_zero_counters_and_full_every_metric() {
     let _serial = SERIAL.lock().await;
     let tb = Testbed::connect().await;
     let (run, f) = fresh_fargate(&tb).await;
@@ -180,6 +183,12 @@ async fn essential_publishes_exactly_the_set_every_alarm_reads_and_full_every_me
     for report in [&full, &essential] {
         let c = &report["clusters"][0];
         assert_eq!(c["status"], "ok", "{c}");
+        // a healthy run: nothing left behind, no error, no 429
+        assert_eq!(
+            (&c["backlog"], &c["errors"], &c["throttled"]),
+            (&json!(0), &json!({}), &json!(0)),
+            "{c}"
+        );
         assert!(c["forecast"]["hoursToExhaustion"].is_number(), "{c}");
         assert!(report["metrics"]["error"].is_null(), "{report}");
     }
@@ -191,29 +200,43 @@ async fn essential_publishes_exactly_the_set_every_alarm_reads_and_full_every_me
     let full_set = published(&cw, &ns_full).await;
     let essential_set = published(&cw, &ns_essential).await;
     println!(
-        "metrics published per cluster: essential {}, full {} ({subnets} watched subnets)",
+        "metrics published per cluster in a healthy run: essential {}, full {} ({subnets} watched subnets)",
         count(&essential_set),
         count(&full_set)
     );
 
-    // THEN full published every metric: 18 per cluster, 2 more per watched subnet
+    // THEN full published every metric, the zero counters too: 19 per cluster, 2 more per
+    // watched subnet
     let all: BTreeSet<String> = Metric::ALL.iter().map(|m| m.name().to_owned()).collect();
     assert_eq!(full_set.keys().cloned().collect::<BTreeSet<_>>(), all);
-    assert_eq!(count(&full_set), 18 + 2 * subnets, "{full_set:?}");
+    assert_eq!(count(&full_set), 19 + 2 * subnets, "{full_set:?}");
     assert_eq!(full["metrics"]["metrics"], count(&full_set));
 
-    // AND essential exactly its set, each once, per cluster only: its cost does not grow
-    // with the subnets
-    let want: BTreeSet<String> = ESSENTIAL.iter().map(|m| m.name().to_owned()).collect();
+    // AND essential exactly its set less the counters that are 0, each once, per cluster
+    // only: its cost does not grow with the subnets
+    let quiet: BTreeSet<String> = SENT_WHEN_NON_ZERO
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    assert_eq!(quiet.len(), 3);
+    let want: BTreeSet<String> = ESSENTIAL
+        .iter()
+        .map(|m| m.name().to_owned())
+        .filter(|m| !quiet.contains(m))
+        .collect();
     assert_eq!(essential_set.keys().cloned().collect::<BTreeSet<_>>(), want);
+    assert!(quiet.iter().all(|m| !essential_set.contains_key(m)));
     assert!(
         essential_set
             .values()
             .all(|ids| ids == &vec![vec!["ClusterName".to_owned()]]),
         "{essential_set:?}"
     );
-    assert_eq!(count(&essential_set), ESSENTIAL.len());
-    assert_eq!(essential["metrics"]["metrics"], ESSENTIAL.len());
+    assert_eq!(count(&essential_set), ESSENTIAL.len() - quiet.len());
+    assert_eq!(
+        essential["metrics"]["metrics"],
+        ESSENTIAL.len() - quiet.len()
+    );
 
     // AND every alarm an essential stack can hold reads only metrics essential published;
     // the alarms on the other ones need MetricsDetail=full
@@ -234,7 +257,7 @@ async fn essential_publishes_exactly_the_set_every_alarm_reads_and_full_every_me
     for alarm in &in_essential {
         for metric in &alarm.reads {
             assert!(
-                essential_set.contains_key(metric),
+                essential_set.contains_key(metric) || quiet.contains(metric),
                 "alarm {} reads {metric}, which MetricsDetail=essential does not publish; \
                  add it to src/metrics/detail.rs ESSENTIAL or gate the alarm on FullMetricsDetail",
                 alarm.name
