@@ -155,7 +155,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
     assert_eq!(outcome.error, None);
     assert_eq!(
         (outcome.sink, outcome.metrics, outcome.calls),
-        ("cloudwatch", 50, 1)
+        ("cloudwatch", 54, 1)
     );
 
     let client = aws_sdk_cloudwatch::Client::new(&sdk);
@@ -172,7 +172,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
                 .to_vec(),
         );
     }
-    assert_eq!(listed.len(), 50);
+    assert_eq!(listed.len(), 54);
     let subnet_metric = listed
         .iter()
         .find(|m| {
@@ -247,7 +247,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
         .send()
         .await
         .expect("ListMetrics with a dimension filter");
-    assert_eq!(per_namespace.metrics().len(), 6);
+    assert_eq!(per_namespace.metrics().len(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -316,9 +316,9 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
     // WHEN it is published
     let outcome = metrics::publish(&sink, &[big], Timestamp::now(), &Deadline::none()).await;
 
-    // THEN one call carried all 318 values and moto has every one of them
+    // THEN one call carried all 319 values and moto has every one of them
     assert_eq!(outcome.error, None);
-    assert_eq!((outcome.metrics, outcome.calls), (18 + 300, 1));
+    assert_eq!((outcome.metrics, outcome.calls), (19 + 300, 1));
     let client = aws_sdk_cloudwatch::Client::new(&sdk);
     let mut count = 0;
     let mut pages = client
@@ -332,7 +332,7 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
             .metrics()
             .len();
     }
-    assert_eq!(count, 318);
+    assert_eq!(count, 319);
     let values = latest_value(
         &client,
         namespace,

@@ -255,33 +255,28 @@ async fn an_unhealthy_run_publishes_backlog_delete_errors_and_throttles_in_essen
     let user = tb.env["TESTBED_REAPER_USERNAME"].clone();
     throttle_user(&tb.admin, &user, &name).await;
 
-    // WHEN the Lambda runs with essential metrics and 6 s before its margin: the first
-    // DELETE holds the user's only seat until the deadline cuts it (a delete error, timed
-    // out), the others get 429 until no retry fits (backlog), as does the rest
+    // WHEN the CLI runs with essential metrics and 6 s before its margin: the first DELETE
+    // holds the user's only seat until the deadline cuts it (a delete error, timed out: the
+    // cluster fails), the others get 429 until no retry fits (backlog), as does the rest
     let metrics_namespace = format!("EKSReaperIT/unhealthy/{}", fx.run);
-    let env = tb.lambda_env(&[
-        ("REAPER_NAMESPACES", &fx.namespace),
+    let settings = [
+        ("REAPER_CLUSTERS", tb.env["TESTBED_CLUSTER"].as_str()),
+        ("REAPER_NAMESPACES", fx.namespace.as_str()),
         ("REAPER_CONCURRENCY", "4"),
         ("REAPER_MAX_RUN_TIME", "8s"),
         ("REAPER_DEADLINE_MARGIN", "2s"),
+        ("REAPER_METRICS_SINK", "cloudwatch"),
         ("REAPER_METRICS_DETAIL", "essential"),
-        ("REAPER_METRICS_NAMESPACE", &metrics_namespace),
-    ]);
-    let body = tokio::spawn(async move {
-        let lambda = Lambda::start(&env).await;
-        let inv = lambda.invoke(&json!({})).await;
-        lambda.stop().await;
-        inv
-    });
-    let result = body.await;
+        ("REAPER_METRICS_NAMESPACE", metrics_namespace.as_str()),
+    ];
+    let out = common::cli::reaper(&tb, &["run", "--output", "json"], &settings).await;
     unthrottle(&tb.admin, &name).await;
     remove_webhook(&tb.admin, &name).await;
     drop(listener);
-    let inv = result.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let report = common::cli::json(&out);
 
     // THEN the report counts all three ...
-    let report = inv.report();
-    let c = inv.cluster();
+    let c = &report["clusters"][0];
     let errors: u64 = c["errors"]
         .as_object()
         .map_or(0, |e| e.values().filter_map(|v| v.as_u64()).sum());
@@ -290,9 +285,15 @@ async fn an_unhealthy_run_publishes_backlog_delete_errors_and_throttles_in_essen
         ("DeleteErrors", errors),
         ("Throttled", c["throttled"].as_u64().unwrap_or(0)),
     ]);
-    assert!(counted.values().all(|v| *v > 0), "{counted:?}: {c}");
+    assert!(
+        counted.values().all(|v| *v > 0),
+        "{counted:?}: {}",
+        common::cli::shown(&out)
+    );
     assert_eq!(c["jobs"]["deleted"], 0, "{c}");
     assert!(report["metrics"]["error"].is_null(), "{report}");
+
+    println!("unhealthy run, as reported: {counted:?}");
 
     // AND essential published each of them, with the value the report gives
     let cw = tb.cloudwatch().await;
