@@ -273,7 +273,7 @@ async fn unreachable_cloudwatch_is_reported_not_raised() {
 
     // THEN the outcome carries the failure, after the SDK's retries, well inside a run
     assert_eq!(outcome.metrics, 0);
-    assert_eq!(outcome.failed, 25);
+    assert_eq!(outcome.failed, 27);
     assert!(
         outcome
             .error
