@@ -39,6 +39,7 @@ pub async fn run(config: &Config, run: RunContext<'_>) -> Report {
     let sink = metrics::Sink::new(
         config.metrics.sink,
         config.metrics.namespace.clone(),
+        config.metrics.detail,
         run.aws,
     );
     let figures: Vec<_> = clusters

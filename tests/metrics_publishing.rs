@@ -19,7 +19,7 @@ use aws_sdk_cloudwatch::types::{
 };
 use common::moto::{Process, sdk_config};
 use common::{free_port, root};
-use eks_reaper::config::MetricsSinkKind;
+use eks_reaper::config::{MetricsDetail, MetricsSinkKind};
 use eks_reaper::deadline::Deadline;
 use eks_reaper::metrics::{self, ClusterFigures, Sink, SubnetFigures};
 use eks_reaper::report::NamespaceDeletions;
@@ -135,7 +135,12 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
     let (_moto, _bridge, url) = start_moto_and_bridge();
     let sdk = sdk_config(&url).await;
     let namespace = "EKSReaperIT";
-    let sink = Sink::new(MetricsSinkKind::CloudWatch, namespace, &sdk);
+    let sink = Sink::new(
+        MetricsSinkKind::CloudWatch,
+        namespace,
+        MetricsDetail::Full,
+        &sdk,
+    );
 
     // WHEN a run's figures for two clusters are published
     let outcome = metrics::publish(
@@ -150,7 +155,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
     assert_eq!(outcome.error, None);
     assert_eq!(
         (outcome.sink, outcome.metrics, outcome.calls),
-        ("cloudwatch", 50, 1)
+        ("cloudwatch", 54, 1)
     );
 
     let client = aws_sdk_cloudwatch::Client::new(&sdk);
@@ -167,7 +172,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
                 .to_vec(),
         );
     }
-    assert_eq!(listed.len(), 50);
+    assert_eq!(listed.len(), 54);
     let subnet_metric = listed
         .iter()
         .find(|m| {
@@ -242,14 +247,19 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
         .send()
         .await
         .expect("ListMetrics with a dimension filter");
-    assert_eq!(per_namespace.metrics().len(), 6);
+    assert_eq!(per_namespace.metrics().len(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_cloudwatch_is_reported_not_raised() {
     // GIVEN a CloudWatch endpoint where nothing listens
     let sdk = sdk_config(&format!("http://127.0.0.1:{}", free_port())).await;
-    let sink = Sink::new(MetricsSinkKind::CloudWatch, "EKSReaperIT", &sdk);
+    let sink = Sink::new(
+        MetricsSinkKind::CloudWatch,
+        "EKSReaperIT",
+        MetricsDetail::Full,
+        &sdk,
+    );
     let started = Instant::now();
 
     // WHEN the run publishes
@@ -263,7 +273,7 @@ async fn unreachable_cloudwatch_is_reported_not_raised() {
 
     // THEN the outcome carries the failure, after the SDK's retries, well inside a run
     assert_eq!(outcome.metrics, 0);
-    assert_eq!(outcome.failed, 25);
+    assert_eq!(outcome.failed, 27);
     assert!(
         outcome
             .error
@@ -296,14 +306,19 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
             })
             .collect(),
     );
-    let sink = Sink::new(MetricsSinkKind::CloudWatch, namespace, &sdk);
+    let sink = Sink::new(
+        MetricsSinkKind::CloudWatch,
+        namespace,
+        MetricsDetail::Full,
+        &sdk,
+    );
 
     // WHEN it is published
     let outcome = metrics::publish(&sink, &[big], Timestamp::now(), &Deadline::none()).await;
 
-    // THEN one call carried all 318 values and moto has every one of them
+    // THEN one call carried all 319 values and moto has every one of them
     assert_eq!(outcome.error, None);
-    assert_eq!((outcome.metrics, outcome.calls), (18 + 300, 1));
+    assert_eq!((outcome.metrics, outcome.calls), (19 + 300, 1));
     let client = aws_sdk_cloudwatch::Client::new(&sdk);
     let mut count = 0;
     let mut pages = client
@@ -317,7 +332,7 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
             .metrics()
             .len();
     }
-    assert_eq!(count, 318);
+    assert_eq!(count, 319);
     let values = latest_value(
         &client,
         namespace,

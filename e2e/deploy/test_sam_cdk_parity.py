@@ -8,7 +8,9 @@ entries that SAM users get from infra/cluster-onboarding.yaml, one stack per clu
 those are compared with that template resolved per cluster. With cluster discovery on
 (DiscoverTaggedClusters=true and DiscoveryRegions in SAM, `discovery: {regions}` in CDK;
 $EKS_REAPER_CACHE/cdk.out-discovery), the discovery statements of the role, the function's
-cluster selection and the schedule input are compared too.
+cluster selection and the schedule input are compared too. With every metric published
+(MetricsDetail=full in SAM, `metricsDetail: 'full'` in CDK; $EKS_REAPER_CACHE/cdk.out-full)
+the alarms and the dashboard are compared again.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ CDK_DISCOVERY_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_DISCOVERY_TEMPLATE"
 DISCOVERY_REGIONS = "eu-west-1,us-east-1"
 DISCOVERY_PARAMS = {**PARAMS, "DiscoverTaggedClusters": "true", "DiscoveryRegions": DISCOVERY_REGIONS}
 DISCOVERY_SIDS = {"DescribeTaggedClusters", "DescribeFargateProfiles", "ListClustersToDiscover"}
+CDK_FULL_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_FULL_TEMPLATE", CACHE / "cdk.out-full" / "EksReaper.template.json"))
+# scripts/check-deploy synthesizes with -c metricsDetail=full.
+FULL_PARAMS = {**PARAMS, "MetricsDetail": "full"}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +67,17 @@ def cdk() -> dict:
 @pytest.fixture(scope="module")
 def cdk_discovery() -> dict:
     return _synthesized(CDK_DISCOVERY_TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def cdk_full() -> dict:
+    return _synthesized(CDK_FULL_TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def sam_full() -> dict:
+    t = load_template()
+    return resources(t, Resolver(t, FULL_PARAMS))
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +237,20 @@ def test_same_alarms(sam, cdk):
         sorted(map(_alarm_key, of_type(cdk, "AWS::CloudWatch::Alarm")))
 
 
+def test_same_alarms_with_full_metrics(sam_full, cdk_full):
+    assert sorted(map(_alarm_key, of_type(sam_full, "AWS::CloudWatch::Alarm"))) == \
+        sorted(map(_alarm_key, of_type(cdk_full, "AWS::CloudWatch::Alarm")))
+
+
+def test_same_metrics_detail(sam, cdk, sam_full, cdk_full):
+    def detail(res: dict, type_: str) -> str:
+        (f,) = of_type(res, type_)
+        return f["Environment"]["Variables"]["REAPER_METRICS_DETAIL"]
+
+    assert detail(sam, "AWS::Serverless::Function") == detail(cdk, "AWS::Lambda::Function") == "essential"
+    assert detail(sam_full, "AWS::Serverless::Function") == detail(cdk_full, "AWS::Lambda::Function") == "full"
+
+
 def _dashboard_titles_and_queries(body: str) -> tuple[list, list]:
     d = json.loads(body)
     titles = sorted(w["properties"]["title"] for w in d["widgets"])
@@ -244,6 +274,14 @@ def test_same_dashboard_widgets_and_queries(sam, cdk):
     (s,) = of_type(sam, "AWS::CloudWatch::Dashboard")
     (c,) = of_type(cdk, "AWS::CloudWatch::Dashboard")
     assert _dashboard_titles_and_queries(s["DashboardBody"]) == _dashboard_titles_and_queries(_flat(c["DashboardBody"]))
+
+
+def test_same_dashboard_widgets_and_queries_with_full_metrics(sam_full, cdk_full):
+    (s,) = of_type(sam_full, "AWS::CloudWatch::Dashboard")
+    (c,) = of_type(cdk_full, "AWS::CloudWatch::Dashboard")
+    titles, queries = _dashboard_titles_and_queries(s["DashboardBody"])
+    assert len(titles) == 9 and any("SubnetAvailableIps" in q for q in queries)
+    assert (titles, queries) == _dashboard_titles_and_queries(_flat(c["DashboardBody"]))
 
 
 def _emergency_rule(resources: dict, stack_name: str, alarm_name) -> tuple:

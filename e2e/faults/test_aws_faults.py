@@ -191,8 +191,9 @@ def metric_values(env: dict, namespace: str, name: str) -> list[float]:
 def test_ec2_unreachable_is_logged_and_subnet_metrics_are_missing(env, kube, namespace):
     s = fl.seed(kube, namespace, due_jobs=5, due_pods=1)
     metrics_ns = f"EKSReaperFaults/{uuid.uuid4().hex[:8]}"
+    # Every metric, so that the subnet ones would show if they were published.
     run = fl.run_cli(env, fl.cli_args(env["TESTBED_CLUSTER"], namespace,
-                                      "--metrics-namespace", metrics_ns),
+                                      "--metrics-namespace", metrics_ns, "--metrics-detail", "full"),
                      {"AWS_ENDPOINT_URL_EC2": closed_port_url()})
     o = assert_nothing_wrong_deleted(kube, s)
     assert_counts_match(run.cluster, o)

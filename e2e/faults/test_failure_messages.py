@@ -201,7 +201,8 @@ def test_cluster_not_found_names_cluster_and_region_and_publishes_only_run_healt
         cause = f"ResourceNotFoundException: {e.response['Error']['Message']}"
     metrics_ns = f"EKSReaperFailures/{secrets.token_hex(4)}"
     check_once(
-        env, ["run", "--cluster", name, "--output", "json", "--metrics-namespace", metrics_ns],
+        env, ["run", "--cluster", name, "--output", "json", "--metrics-namespace", metrics_ns,
+              "--metrics-detail", "full"],
         {}, name, "ClusterNotFound",
         f"eks:DescribeCluster: no cluster \"{name}\" in region {region} ({cause}). Check the "
         f"name, and the region: name it {name}@REGION, or set AWS_REGION, if it lives in "

@@ -12,6 +12,7 @@
  *   alarmNotifications  none: deploy alarms without a destination (otherwise alarmEmail
  *                is required)
  *   dryRun       true | false | server
+ *   metricsDetail  essential | full (default essential)
  */
 import 'source-map-support/register';
 import { App, Stack } from 'aws-cdk-lib';
@@ -28,6 +29,10 @@ const discover = ctx('discovery') === 'true';
 const clusters = list(ctx('clusters') ?? (discover ? '' : 'batch-prod'));
 const lambdaZip = ctx('lambdaZip');
 const dryRun = ctx('dryRun');
+const metricsDetail = ctx('metricsDetail') ?? 'essential';
+if (metricsDetail !== 'essential' && metricsDetail !== 'full') {
+  throw new Error(`context metricsDetail must be essential or full (got "${metricsDetail}")`);
+}
 
 const stack = new Stack(app, 'EksReaper', {
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
@@ -42,4 +47,5 @@ new EksReaper(stack, 'Reaper', {
   dryRun: dryRun === 'server' ? 'server' : dryRun === 'true',
   alarmEmail: ctx('alarmEmail'),
   alarmNotifications: ctx('alarmNotifications') === 'none' ? 'none' : 'required',
+  metricsDetail,
 });

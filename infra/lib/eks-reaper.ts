@@ -176,6 +176,12 @@ export interface EksReaperProps {
   readonly metricsNamespace?: string;
   /** @default 'cloudwatch'. With 'none' no metric alarms are created. */
   readonly metricsSink?: 'cloudwatch' | 'emf' | 'none';
+  /**
+   * `'essential'`: only the metrics every alarm and the dashboard's core read, nothing per
+   * subnet; `'full'`: every metric (needed by `thresholds.absoluteIpAlarms`). Dashboard
+   * widgets on metrics `'essential'` does not publish are left out. @default 'essential'
+   */
+  readonly metricsDetail?: 'essential' | 'full';
   readonly settings?: ReaperSettings;
   readonly thresholds?: ReaperAlarmThresholds;
   /** Topic for alarm actions. */
@@ -236,6 +242,13 @@ export class EksReaper extends Construct {
     }
     const namespace = props.metricsNamespace ?? DEFAULT_NAMESPACE;
     const sink = props.metricsSink ?? 'cloudwatch';
+    const detail = props.metricsDetail ?? 'essential';
+    const full = detail === 'full';
+    if (props.thresholds?.absoluteIpAlarms && !full) {
+      // As template.yaml's AbsoluteIpAlarmsNeedFullMetrics rule.
+      throw new Error("EksReaper: thresholds.absoluteIpAlarms needs metricsDetail: 'full' "
+        + "('essential' publishes no absolute or per-subnet IP counts)");
+    }
     const interval = props.interval ?? Duration.minutes(5);
     const group = props.kubernetesGroup ?? DEFAULT_GROUP;
     if (group.startsWith('system:')) {
@@ -363,7 +376,7 @@ export class EksReaper extends Construct {
       applicationLogLevelV2: props.logLevel ?? lambda.ApplicationLogLevel.INFO,
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
       logGroup,
-      environment: reaperEnvironment(clusters, props, namespace, sink, discovery),
+      environment: reaperEnvironment(clusters, props, namespace, sink, detail, discovery),
       vpc: props.vpc?.vpc,
       vpcSubnets: props.vpc?.vpcSubnets,
       securityGroups: props.vpc?.securityGroups,
@@ -671,30 +684,36 @@ export class EksReaper extends Construct {
       });
     const graph = (title: string, left: cloudwatch.IMetric[], extra: Partial<cloudwatch.GraphWidgetProps> = {}) =>
       new cloudwatch.GraphWidget({ title, left, width: 12, height: 6, period, ...extra });
+    // With metricsDetail 'essential', widgets and lines on metrics it does not publish are
+    // left out (as template.yaml's FullMetricsDetail condition does), so none shows empty.
+    const ifFull = <T>(...items: T[]): T[] => (full ? items : []);
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(24),
       widgets: [
         [
-          graph('Free IPs per subnet',
-            [q('', 'MIN', 'SubnetAvailableIps', SUBNET_SCHEMA, 'ClusterName, AvailabilityZone, SubnetId')]),
+          ...ifFull(graph('Free IPs per subnet',
+            [q('', 'MIN', 'SubnetAvailableIps', SUBNET_SCHEMA, 'ClusterName, AvailabilityZone, SubnetId')])),
           graph('IP exhaustion forecast (hours)', [q('', 'MIN', 'IpExhaustionHours')],
             { leftAnnotations: [{ label: 'Forecast alarm threshold', value: t.forecastHours ?? 6 }] }),
         ],
         [
-          graph('Deletions per run', [
+          // essential publishes one deletion count (ObjectsDeleted), full the split.
+          graph('Deletions per run', full ? [
             q('Jobs deleted', 'SUM', 'JobsDeleted'),
             q('Pods deleted', 'SUM', 'PodsDeleted'),
             q('Fargate pods deleted', 'SUM', 'FargatePodsDeleted'),
+          ] : [
+            q('Jobs and pods deleted', 'SUM', 'ObjectsDeleted'),
           ], { stacked: true }),
-          graph('Terminated pods and Fargate pods holding IPs', [
+          ...ifFull(graph('Terminated pods and Fargate pods holding IPs', [
             q('Terminated pods', 'MAX', 'TerminatedPods'),
             q('Fargate pods holding IPs', 'MAX', 'FargatePodsHoldingIps'),
-          ]),
+          ])),
         ],
         [
-          graph('Backlog (due but not yet deleted) and finished Jobs', [
+          graph(full ? 'Backlog (due but not yet deleted) and finished Jobs' : 'Backlog (due but not yet deleted)', [
             q('Backlog', 'MAX', 'Backlog'),
-            q('Finished Jobs', 'MAX', 'FinishedJobs'),
+            ...ifFull(q('Finished Jobs', 'MAX', 'FinishedJobs')),
           ]),
           graph('Throttles and errors', [
             q('API 429s', 'SUM', 'Throttled'),
@@ -704,13 +723,13 @@ export class EksReaper extends Construct {
           ]),
         ],
         [
-          graph('Heartbeat (successful runs) and low-headroom mode', [
+          graph(full ? 'Heartbeat (successful runs) and low-headroom mode' : 'Heartbeat (successful runs) and subnets read', [
             q('RunSucceeded', 'SUM', 'RunSucceeded'),
             q('Subnets read', 'MIN', 'SubnetsRead'),
-            q('Low-headroom mode', 'MAX', 'LowHeadroomMode'),
+            ...ifFull(q('Low-headroom mode', 'MAX', 'LowHeadroomMode')),
           ]),
           graph('Run duration (ms)', [
-            q('RunDuration', 'MAX', 'RunDuration'),
+            ...ifFull(q('RunDuration', 'MAX', 'RunDuration')),
             this.function.metricDuration({ period, statistic: 'Maximum', label: 'Lambda duration' }),
           ]),
         ],
@@ -740,6 +759,7 @@ function reaperEnvironment(
   props: EksReaperProps,
   namespace: string,
   sink: string,
+  detail: string,
   discovery: { tagValue: string; regions: string[] } | undefined,
 ): Record<string, string> {
   const s = props.settings ?? {};
@@ -771,6 +791,7 @@ function reaperEnvironment(
     REAPER_METRICS_SINK: sink,
     REAPER_METRICS_NAMESPACE: namespace,
     REAPER_METRICS_PER_NAMESPACE: s.metricsPerNamespace?.toString(),
+    REAPER_METRICS_DETAIL: detail,
   };
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }

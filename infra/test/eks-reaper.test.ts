@@ -256,6 +256,7 @@ describe('function', () => {
       REAPER_LOW_HEADROOM_FRACTION: '0.2',
       REAPER_METRICS_SINK: 'cloudwatch',
       REAPER_METRICS_NAMESPACE: 'EKSReaper',
+      REAPER_METRICS_DETAIL: 'essential',
     });
     expect(env.REAPER_SUCCEEDED_JOB_TTL).toBeUndefined();
     expect(Object.keys(env).filter((k) => !k.startsWith('REAPER_'))).toEqual([]);
@@ -347,7 +348,7 @@ describe('emergency runs', () => {
   });
 
   test('absolute IP alarms trigger it too', () => {
-    const { template } = synth({ thresholds: { absoluteIpAlarms: true } });
+    const { template } = synth({ metricsDetail: 'full', thresholds: { absoluteIpAlarms: true } });
     const names = rules(template)[0].Properties.EventPattern.detail.alarmName.map((n: any) => n.Ref);
     expect(names).toHaveLength(4);
     expect(names.join(' ')).toMatch(/ClusterIpsLow.*SubnetIpsLow/);
@@ -430,7 +431,7 @@ describe('alarms', () => {
     const [a] = byQuery(template, query('MIN', 'MinSubnetFreePercent'));
     expect(a).toMatchObject({ Threshold: 15, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'notBreaching' });
     expect(JSON.stringify(template.toJSON())).not.toContain('ClusterAvailableIps)');
-    const abs = synth({ thresholds: { absoluteIpAlarms: true, clusterAvailableIps: 800 } }).template;
+    const abs = synth({ metricsDetail: 'full', thresholds: { absoluteIpAlarms: true, clusterAvailableIps: 800 } }).template;
     expect(byQuery(abs, query('MIN', 'ClusterAvailableIps'))[0]).toMatchObject({ Threshold: 800 });
     expect(byQuery(abs, 'SELECT MIN(SubnetAvailableIps) FROM SCHEMA("EKSReaper", AvailabilityZone, ClusterName, SubnetId) GROUP BY ClusterName, SubnetId')[0])
       .toMatchObject({ Threshold: 100 });
@@ -530,7 +531,7 @@ describe('alarms', () => {
 
 describe('dashboard', () => {
   test('free IPs per subnet, forecast, deletions, terminated pods, backlog, throttles and errors', () => {
-    const { template } = synth();
+    const { template } = synth({ metricsDetail: 'full' });
     const d = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0] as any;
     const body = JSON.parse(flat(d.Properties.DashboardBody));
     const titles = body.widgets.map((w: any) => w.properties.title);
@@ -551,5 +552,92 @@ describe('dashboard', () => {
     ]) {
       expect(text).toContain(q);
     }
+  });
+});
+
+/** The dashboard's titles and every Metrics Insights query it runs. */
+function dashboard(template: Template): { titles: string[]; queries: string[] } {
+  const d = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0] as any;
+  const body = JSON.parse(flat(d.Properties.DashboardBody));
+  const queries = body.widgets.flatMap((w: any) => w.properties.metrics
+    .filter((m: any) => typeof m[0] === 'object' && m[0].expression)
+    .map((m: any) => m[0].expression as string));
+  return { titles: body.widgets.map((w: any) => w.properties.title), queries };
+}
+
+/** The metric names the stack's alarms and dashboard read from the reaper's namespace. */
+function metricsRead(template: Template): string[] {
+  const text = JSON.stringify(template.toJSON());
+  return [...new Set([...text.matchAll(/SELECT [A-Z]+\((\w+)\) FROM SCHEMA/g)].map((m) => m[1]))].sort();
+}
+
+// src/metrics/detail.rs ESSENTIAL: what REAPER_METRICS_DETAIL=essential publishes.
+const ESSENTIAL = ['Backlog', 'DeleteErrors', 'IpExhaustionHours', 'MinSubnetFreePercent',
+  'ObjectsDeleted', 'RunSucceeded', 'SubnetsRead', 'Throttled'];
+// src/metrics/detail.rs SENT_WHEN_NON_ZERO: essential leaves these out while they are 0.
+const SENT_WHEN_NON_ZERO = ['Backlog', 'DeleteErrors', 'Throttled'];
+
+describe('metrics detail', () => {
+  test('essential by default: the function is told so, and every alarm and widget reads an essential metric', () => {
+    const { template } = synth();
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as any;
+    expect(fn.Properties.Environment.Variables.REAPER_METRICS_DETAIL).toBe('essential');
+    expect(metricsRead(template)).toEqual(ESSENTIAL);
+  });
+
+  test('essential leaves out the widgets and lines of metrics it does not publish', () => {
+    const { titles, queries } = dashboard(synth().template);
+    expect(titles).not.toContain('Free IPs per subnet');
+    expect(titles).not.toContain('Terminated pods and Fargate pods holding IPs');
+    expect(titles).toEqual(expect.arrayContaining([
+      'IP exhaustion forecast (hours)', 'Deletions per run', 'Backlog (due but not yet deleted)',
+      'Throttles and errors', 'Heartbeat (successful runs) and subnets read', 'Run duration (ms)',
+      'Free share of the tightest subnet (%)',
+    ]));
+    expect(titles).toHaveLength(7);
+    for (const gone of ['FargatePodsDeleted', 'FinishedJobs', 'LowHeadroomMode', 'RunDuration', 'SubnetAvailableIps']) {
+      expect(queries.join('\n')).not.toContain(`(${gone})`);
+    }
+  });
+
+  test('full publishes and shows every metric, the per-subnet ones included', () => {
+    const { template } = synth({ metricsDetail: 'full' });
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as any;
+    expect(fn.Properties.Environment.Variables.REAPER_METRICS_DETAIL).toBe('full');
+    const { titles } = dashboard(template);
+    expect(titles).toHaveLength(9);
+    expect(titles).toContain('Free IPs per subnet');
+    expect(metricsRead(template)).toEqual(expect.arrayContaining(['SubnetAvailableIps', 'RunDuration', 'LowHeadroomMode']));
+  });
+
+  test('alarms on the counters essential leaves out at 0 fire above 0 only and read missing data as not breaching', () => {
+    for (const detail of ['essential', 'full'] as const) {
+      const { template } = synth({ metricsDetail: detail });
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[];
+      for (const name of SENT_WHEN_NON_ZERO) {
+        const on = alarms.filter((a) => JSON.stringify(a.Properties.Metrics ?? []).includes(`(${name})`));
+        expect(on).toHaveLength(1);
+        expect(on[0].Properties).toMatchObject({
+          Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching',
+        });
+      }
+      const heartbeat = alarms.filter((a) => JSON.stringify(a.Properties.Metrics ?? []).includes('(RunSucceeded)'));
+      expect(heartbeat).toHaveLength(2);
+      for (const a of heartbeat) expect(a.Properties.TreatMissingData).toBe('breaching');
+    }
+  });
+
+  test('deletions: one count (ObjectsDeleted) with essential, the split with full', () => {
+    const deletions = (detail: 'essential' | 'full') => dashboard(synth({ metricsDetail: detail }).template).queries
+      .filter((q) => /SUM\((Objects|Jobs|Pods|FargatePods)Deleted\)/.test(q));
+    expect(deletions('essential')).toEqual([
+      'SELECT SUM(ObjectsDeleted) FROM SCHEMA("EKSReaper", ClusterName) GROUP BY ClusterName']);
+    expect(deletions('full').map((q) => q.match(/SUM\((\w+)\)/)![1])).toEqual(
+      ['JobsDeleted', 'PodsDeleted', 'FargatePodsDeleted']);
+  });
+
+  test('absolute IP alarms need full detail: refused at synth with essential', () => {
+    expect(() => synth({ thresholds: { absoluteIpAlarms: true } })).toThrow(/absoluteIpAlarms needs metricsDetail: 'full'/);
+    expect(() => synth({ metricsDetail: 'full', thresholds: { absoluteIpAlarms: true } })).not.toThrow();
   });
 });

@@ -19,7 +19,7 @@ pub use self::error::ConfigError;
 use self::event::{ClusterOverride, Overrides};
 pub use self::options::Options;
 use self::options::field;
-pub use self::values::{ClusterTag, DryRun, ExternalId, MetricsSinkKind};
+pub use self::values::{ClusterTag, DryRun, ExternalId, MetricsDetail, MetricsSinkKind};
 use crate::prune::policy::{OwnerKind, Settings};
 
 /// The validated configuration of one run.
@@ -102,8 +102,11 @@ pub struct MetricsConfig {
     pub sink: MetricsSinkKind,
     /// CloudWatch namespace.
     pub namespace: String,
-    /// Also publish per-namespace deletion counts.
+    /// Also publish per-namespace deletion counts (of the deletion metrics `detail`
+    /// publishes).
     pub per_namespace: bool,
+    /// Which metrics are published.
+    pub detail: MetricsDetail,
 }
 
 impl Config {
@@ -258,6 +261,7 @@ impl Config {
                 },
                 namespace: options.metrics_namespace.get()?,
                 per_namespace: options.metrics_per_namespace.get()?,
+                detail: options.metrics_detail.get()?,
             },
             emergency: overrides.emergency.clone(),
         })
@@ -583,6 +587,7 @@ mod tests {
         assert_eq!(c.metrics.sink, MetricsSinkKind::CloudWatch);
         assert_eq!(c.metrics.namespace, "EKSReaper");
         assert!(!c.metrics.per_namespace);
+        assert_eq!(c.metrics.detail, MetricsDetail::Essential);
     }
 
     #[test]
@@ -1030,5 +1035,15 @@ mod tests {
     fn unknown_metrics_sink_is_an_error() {
         let e = resolve(&["--cluster", "etl", "--metrics-sink", "statsd"]).expect_err("bad");
         assert!(e.to_string().contains("REAPER_METRICS_SINK"), "{e}");
+    }
+
+    #[test]
+    fn metrics_detail_is_read_and_a_bad_one_named_with_its_value() {
+        let c = resolve(&["--cluster", "etl", "--metrics-detail", "full"]).expect("valid");
+        assert_eq!(c.metrics.detail, MetricsDetail::Full);
+        let e = resolve(&["--cluster", "etl", "--metrics-detail", "verbose"]).expect_err("bad");
+        assert_eq!(e.field(), "REAPER_METRICS_DETAIL (--metrics-detail)");
+        assert!(e.to_string().contains("\"verbose\""), "{e}");
+        assert!(e.to_string().contains("essential or full"), "{e}");
     }
 }

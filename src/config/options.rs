@@ -14,7 +14,7 @@ use clap::builder::TypedValueParser;
 use clap::{Arg, Args, Command};
 
 use super::error::ConfigError;
-use super::values::{self, ClusterTag, DryRun, ExternalId, MetricsSinkKind, Reason};
+use super::values::{self, ClusterTag, DryRun, ExternalId, MetricsDetail, MetricsSinkKind, Reason};
 
 /// A single setting as read: its typed value, or why the text was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -312,6 +312,11 @@ pub struct Options {
         value_parser = Parser(values::flag)
     )]
     pub metrics_per_namespace: Parsed<bool>,
+
+    /// `essential`: only the metrics the alarms and the dashboard's core read (nothing per
+    /// subnet); `full`: every metric.
+    #[arg(long, env = "REAPER_METRICS_DETAIL", default_value = "essential", value_parser = Parser(values::metrics_detail))]
+    pub metrics_detail: Parsed<MetricsDetail>,
 }
 
 #[cfg(test)]

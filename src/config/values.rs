@@ -59,6 +59,26 @@ impl MetricsSinkKind {
     }
 }
 
+/// How many metrics a run publishes: the set every alarm and the dashboard's core read, or
+/// every metric ([`crate::metrics::detail`] decides which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsDetail {
+    /// Only what the alarms and the dashboard's core widgets read; nothing per subnet.
+    Essential,
+    /// Every metric of the metric set.
+    Full,
+}
+
+impl MetricsDetail {
+    /// The configuration spelling (`essential`, `full`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricsDetail::Essential => "essential",
+            MetricsDetail::Full => "full",
+        }
+    }
+}
+
 /// A tag a cluster must carry to be discovered: `key=value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterTag {
@@ -206,6 +226,15 @@ pub fn metrics_sink(value: &str) -> Result<MetricsSinkKind, Reason> {
     }
 }
 
+/// `essential` or `full`.
+pub fn metrics_detail(value: &str) -> Result<MetricsDetail, Reason> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "essential" => Ok(MetricsDetail::Essential),
+        "full" => Ok(MetricsDetail::Full),
+        _ => Err("expected essential or full".to_owned()),
+    }
+}
+
 /// A CloudWatch namespace: 1–255 characters, not starting with `:`.
 pub fn metrics_namespace(value: &str) -> Result<String, Reason> {
     let ns = value.trim();
@@ -218,6 +247,19 @@ pub fn metrics_namespace(value: &str) -> Result<String, Reason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_detail_is_essential_or_full() {
+        assert_eq!(metrics_detail(" Essential "), Ok(MetricsDetail::Essential));
+        assert_eq!(metrics_detail("full"), Ok(MetricsDetail::Full));
+        for bad in ["", "all", "lean", "minimal"] {
+            assert_eq!(
+                metrics_detail(bad),
+                Err("expected essential or full".to_owned()),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn counts_are_whole_numbers_of_at_least_one() {

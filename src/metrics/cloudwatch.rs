@@ -374,8 +374,34 @@ mod tests {
         )
         .await;
 
-        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (50, 1, 0));
+        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (54, 1, 0));
         assert!(outcome.ok());
+    }
+
+    #[tokio::test]
+    async fn the_sink_sends_only_what_its_detail_level_publishes() {
+        use crate::config::MetricsDetail;
+        use crate::metrics::{Sink, detail, publish};
+        let capture = Capture::default();
+        let sink = Sink::CloudWatch {
+            client: capturing_client(&capture),
+            namespace: "EKSReaper".into(),
+            detail: MetricsDetail::Essential,
+        };
+
+        let outcome = publish(
+            &sink,
+            &[full_figures("prod")],
+            Timestamp::UNIX_EPOCH,
+            &Deadline::none(),
+        )
+        .await;
+
+        // The per-cluster metrics but Backlog (0 in these figures), and ObjectsDeleted per
+        // namespace.
+        assert_eq!(outcome.metrics, detail::ESSENTIAL.len() - 1 + 1);
+        assert_eq!((outcome.calls, outcome.failed), (1, 0));
+        assert_eq!(capture.0.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]

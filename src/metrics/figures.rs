@@ -193,6 +193,11 @@ pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
             f.fargate_pods_deleted as f64,
             vec![],
         );
+        push(
+            Metric::ObjectsDeleted,
+            (f.jobs_deleted + f.pods_deleted) as f64,
+            vec![],
+        );
         push(Metric::DeleteErrors, f.delete_errors as f64, vec![]);
         push(Metric::Throttled, f.throttled as f64, vec![]);
         push(Metric::FinishedJobs, f.finished_jobs as f64, vec![]);
@@ -255,6 +260,11 @@ pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
                 n.fargate_pods_deleted as f64,
                 dims(),
             );
+            push(
+                Metric::ObjectsDeleted,
+                (n.jobs_deleted + n.pods_deleted) as f64,
+                dims(),
+            );
         }
     }
     out
@@ -276,8 +286,8 @@ mod tests {
         for m in Metric::ALL {
             assert!(data.iter().any(|d| d.metric == m), "{} missing", m.name());
         }
-        // 18 cluster-level + 2 subnets × 2 + 3 per-namespace.
-        assert_eq!(data.len(), 18 + 4 + 3);
+        // 19 cluster-level + 2 subnets × 2 + 4 per-namespace.
+        assert_eq!(data.len(), 19 + 4 + 4);
         let run = data
             .iter()
             .find(|d| d.metric == Metric::RunDuration)
@@ -307,7 +317,7 @@ mod tests {
             ..ClusterFigures::default()
         };
         let data = data(&[figures]);
-        assert_eq!(data.len(), 14);
+        assert_eq!(data.len(), 15);
         assert!(!names(&data).contains(&"ClusterAvailableIps"));
         assert!(!names(&data).contains(&"MinSubnetFreePercent"));
         let read = data.iter().find(|d| d.metric == Metric::SubnetsRead);
@@ -357,7 +367,7 @@ mod tests {
             with.iter()
                 .filter(|d| d.dimensions.iter().any(|x| x.name == "Namespace"))
                 .count(),
-            3
+            4
         );
         let mut figures = full_figures("prod");
         figures.per_namespace = None;
@@ -468,6 +478,6 @@ mod tests {
         listed.reached = true;
         listed.fail(ClusterFailure::Forbidden, "403".to_owned());
         let data = super::data(&[ClusterFigures::of(&listed, false)]);
-        assert_eq!(data.len(), 14, "a reached cluster publishes its counts");
+        assert_eq!(data.len(), 15, "a reached cluster publishes its counts");
     }
 }

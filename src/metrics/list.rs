@@ -45,6 +45,7 @@ pub enum Metric {
     JobsDeleted,
     PodsDeleted,
     FargatePodsDeleted,
+    ObjectsDeleted,
     DeleteErrors,
     Throttled,
     FinishedJobs,
@@ -66,10 +67,11 @@ pub enum Metric {
 
 impl Metric {
     /// All metrics, in publishing order.
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 21] = [
         Metric::JobsDeleted,
         Metric::PodsDeleted,
         Metric::FargatePodsDeleted,
+        Metric::ObjectsDeleted,
         Metric::DeleteErrors,
         Metric::Throttled,
         Metric::FinishedJobs,
@@ -95,6 +97,7 @@ impl Metric {
             Metric::JobsDeleted => "JobsDeleted",
             Metric::PodsDeleted => "PodsDeleted",
             Metric::FargatePodsDeleted => "FargatePodsDeleted",
+            Metric::ObjectsDeleted => "ObjectsDeleted",
             Metric::DeleteErrors => "DeleteErrors",
             Metric::Throttled => "Throttled",
             Metric::FinishedJobs => "FinishedJobs",

@@ -1,21 +1,28 @@
 //! Metrics: a run's figures as CloudWatch metrics, through the sink chosen by config.
 //!
 //! [`list`] names the metrics; [`figures`] turns a cluster's report into
-//! [`ClusterFigures`] and those into a fixed set of [`Datum`]s (pure, tested); a [`Sink`]
-//! delivers them: `PutMetricData` ([`cloudwatch`]) or Embedded Metric Format log lines
-//! ([`emf`]). [`publish`] never fails the run: whatever happens is a [`MetricsOutcome`].
+//! [`ClusterFigures`] and those into a fixed set of [`Datum`]s (pure, tested); [`detail`]
+//! keeps those the configured detail level publishes; a [`Sink`] delivers them:
+//! `PutMetricData` ([`cloudwatch`]) or Embedded Metric Format log lines ([`emf`]).
+//! [`publish`] never fails the run: whatever happens is a [`MetricsOutcome`].
 //!
 //! ## Metric set (README)
 //!
-//! Namespace `REAPER_METRICS_NAMESPACE` (default `EKSReaper`). Every metric is published
-//! once per cluster per run, with the same names, units and dimensions every time, so
-//! alarms and dashboards can rely on them. Standard resolution (60 s).
+//! Namespace `REAPER_METRICS_NAMESPACE` (default `EKSReaper`). `REAPER_METRICS_DETAIL=full`
+//! publishes the whole table every run; `essential` (the default) only the metrics
+//! [`detail::ESSENTIAL`] lists, which every alarm and the dashboard's core read, and of
+//! those it sends `Backlog`, `DeleteErrors` and `Throttled` only when they are not 0
+//! ([`detail::SENT_WHEN_NON_ZERO`]: their alarms treat missing data as not breaching). A
+//! metric is published at most once per cluster per run, with the same names, units and
+//! dimensions every time, so alarms and dashboards can rely on them. Standard resolution
+//! (60 s).
 //!
 //! | Metric | Unit | Dimensions | Meaning (statistic to use) |
 //! |---|---|---|---|
 //! | `JobsDeleted` | Count | ClusterName | Jobs deleted by this run (Sum) |
 //! | `PodsDeleted` | Count | ClusterName | Pods deleted by this run, Fargate ones included (Sum) |
 //! | `FargatePodsDeleted` | Count | ClusterName | Fargate pods deleted by this run (Sum) |
+//! | `ObjectsDeleted` | Count | ClusterName | Jobs and pods deleted by this run: `JobsDeleted` + `PodsDeleted`, the one deletion count of `essential` (Sum) |
 //! | `DeleteErrors` | Count | ClusterName | Deletions that failed (Sum) |
 //! | `Throttled` | Count | ClusterName | 429 answers from the API server (Sum) |
 //! | `FinishedJobs` | Count | ClusterName | Finished Jobs seen by this run (Maximum) |
@@ -36,11 +43,14 @@
 //!
 //! The subnet and IP metrics are left out for a run that could not read the subnets
 //! (rather than published as 0; `SubnetsRead` says so), and IPv6-only subnets have none. With
-//! `REAPER_METRICS_PER_NAMESPACE=true`, `JobsDeleted`, `PodsDeleted` and
-//! `FargatePodsDeleted` are also published per namespace with dimensions `ClusterName,
-//! Namespace` — one more metric per namespace and name, each billed monthly.
+//! `REAPER_METRICS_PER_NAMESPACE=true`, the deletion counts the detail level publishes
+//! (`ObjectsDeleted`; with `full`, `JobsDeleted`, `PodsDeleted` and `FargatePodsDeleted`
+//! too) are also
+//! published per namespace with dimensions `ClusterName, Namespace` — one more metric per
+//! namespace and name, each billed monthly.
 
 pub mod cloudwatch;
+pub mod detail;
 pub mod emf;
 pub mod figures;
 pub mod list;
@@ -64,12 +74,19 @@ pub async fn publish(
     now: Timestamp,
     deadline: &Deadline,
 ) -> MetricsOutcome {
-    let data = data(figures);
     let outcome = match sink {
-        Sink::CloudWatch { client, namespace } => {
+        Sink::CloudWatch {
+            client,
+            namespace,
+            detail,
+        } => {
+            let data = detail::select(*detail, data(figures));
             cloudwatch::put(client, namespace, &data, now, deadline).await
         }
-        Sink::Emf { namespace } => emf::print(&mut std::io::stdout().lock(), namespace, &data, now),
+        Sink::Emf { namespace, detail } => {
+            let data = detail::select(*detail, data(figures));
+            emf::print(&mut std::io::stdout().lock(), namespace, &data, now)
+        }
         Sink::None => MetricsOutcome {
             sink: sink.name(),
             ..MetricsOutcome::default()

@@ -1,7 +1,7 @@
 //! Where the metrics go: CloudWatch `PutMetricData`, EMF log lines, or nowhere.
 
 use super::cloudwatch;
-use crate::config::MetricsSinkKind;
+use crate::config::{MetricsDetail, MetricsSinkKind};
 
 /// Where metrics go.
 #[derive(Debug, Clone)]
@@ -12,11 +12,15 @@ pub enum Sink {
         client: aws_sdk_cloudwatch::Client,
         /// CloudWatch namespace.
         namespace: String,
+        /// Which metrics it publishes.
+        detail: MetricsDetail,
     },
     /// Embedded Metric Format documents, one JSON line each, on stdout.
     Emf {
         /// CloudWatch namespace.
         namespace: String,
+        /// Which metrics it publishes.
+        detail: MetricsDetail,
     },
     /// Nothing is published.
     None,
@@ -28,6 +32,7 @@ impl Sink {
     pub fn new(
         kind: MetricsSinkKind,
         namespace: impl Into<String>,
+        detail: MetricsDetail,
         sdk: &aws_types::SdkConfig,
     ) -> Sink {
         let namespace = namespace.into();
@@ -35,8 +40,9 @@ impl Sink {
             MetricsSinkKind::CloudWatch => Sink::CloudWatch {
                 client: cloudwatch::client(sdk),
                 namespace,
+                detail,
             },
-            MetricsSinkKind::Emf => Sink::Emf { namespace },
+            MetricsSinkKind::Emf => Sink::Emf { namespace, detail },
             MetricsSinkKind::None => Sink::None,
         }
     }

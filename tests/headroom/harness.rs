@@ -102,7 +102,8 @@ impl Fargate {
     }
 
     /// The run's scope (this namespace, this run's label), Jobs kept for 1 h, finished
-    /// Fargate pods for `fargate_ttl`, plus `more`.
+    /// Fargate pods for `fargate_ttl`, every metric (the scenarios read the per-subnet
+    /// figures back), plus `more`.
     pub(crate) fn settings(
         &self,
         fargate_ttl: &str,
@@ -113,6 +114,7 @@ impl Fargate {
             ("REAPER_LABEL_SELECTOR", self.selector.clone()),
             ("REAPER_FARGATE_POD_TTL", fargate_ttl.to_owned()),
             ("REAPER_SUCCEEDED_JOB_TTL", "1h".to_owned()),
+            ("REAPER_METRICS_DETAIL", "full".to_owned()),
         ];
         settings.extend(more.iter().map(|(k, v)| (*k, (*v).to_owned())));
         settings

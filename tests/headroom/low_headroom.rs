@@ -47,6 +47,8 @@ async fn low_headroom_deletes_finished_fargate_pods_early_and_frees_their_ips() 
             // One deletion at a time: the log order is the deletion order
             ("REAPER_CONCURRENCY", "1".to_owned()),
             ("REAPER_METRICS_NAMESPACE", ns.to_owned()),
+            // Every metric: LowHeadroomMode and FargatePodsDeleted are read back.
+            ("REAPER_METRICS_DETAIL", "full".to_owned()),
         ]
     };
     let cw = tb.cloudwatch().await;

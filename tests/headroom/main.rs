@@ -17,6 +17,7 @@ mod forecast;
 mod harness;
 mod ips_return;
 mod low_headroom;
+mod metrics_detail;
 mod metrics_outage;
 mod published;
 mod reading;
