@@ -345,11 +345,10 @@ class Replay:
             # A run still going when the next one is due delays it (the function's
             # reserved concurrency is 1); runs missed meanwhile are dropped, not caught up.
             tick = max(tick + 1, int((time.monotonic() - t0) / interval) + 1)
-            now = time.monotonic()
-            hours = (now - t0) / self.scale.seconds_per_hour
+            hours = (time.monotonic() - t0) / self.scale.seconds_per_hour
             if hours > arm.hours:
                 break
-            sample: dict = {"arm": arm.name, "t": round(hours, 4), "jobsCreated": len(created)}
+            sample: dict = {"arm": arm.name}
             stalled = arm.stall_at is not None and hours >= arm.stall_at
             if function is not None:
                 event = {"dryRun": True} if stalled else {}
@@ -360,6 +359,11 @@ class Replay:
                 sample["beforeHours"] = self.before_estimator(
                     watch, time.time(), sample["reportTotalAvailable"])
                 sample["stalled"] = stalled
+            # The sample's time is when the run ended (its forecast's now) and the free
+            # addresses are read, not when it was due.
+            hours = (time.monotonic() - t0) / self.scale.seconds_per_hour
+            sample["t"] = round(hours, 4)
+            sample["jobsCreated"] = len(created)
             free = self.free()
             sample["free"] = {s: free[s] for s in self.fargate_subnets}
             sample["freeFargate"] = sum(free[s] for s in self.fargate_subnets)
@@ -433,6 +437,7 @@ class Replay:
             "forecastAvailable": f.get("available"),
             "podsInWindow": f.get("podsInWindow"),
             "podsInLongWindow": f.get("podsInLongWindow"),
+            "podsInExtendedWindow": f.get("podsInExtendedWindow"),
             "windowSeconds": f.get("windowSeconds"),
             "reportTotalAvailable": sub.get("totalAvailable"),
             "tightestFreeFraction": tight,
@@ -478,7 +483,8 @@ def estimators(s: dict, scale: Scale) -> dict[str, float | None]:
     watched subnet, the 15-minute window alone, whole-second stamps taken as exact: the
     estimator before this change, recomputed on the pods the watch saw), `poolShort`
     (the binary's short-window count alone, on the Fargate subnets) and `after` (what
-    the binary reported: Fargate subnets, the larger of the short and long windows')."""
+    the binary reported: Fargate subnets, the largest of the short, long and extended
+    windows' rates)."""
     # The report's windowSeconds is whole seconds; the scaled window is not.
     window_h = scale.real(15) / 3600.0
     short_rate = s["podsInWindow"] / window_h if s.get("podsInWindow") else 0

@@ -73,7 +73,7 @@ def main(samples_path: str, summary_path: str, out: str) -> None:
     if stalled and ex is not None:
         t = [s["t"] for s in stalled if s["t"] < ex]
         fx.plot(t, [s["forecastHours"] for s in stalled if s["t"] < ex], color="tab:blue",
-                linewidth=1, label="c: forecast (max of 15-min and 1-h rates)")
+                linewidth=1, label="c: forecast (max of 15-min, 1-h and 75-min rates)")
         before = [s["beforeHours"] if s.get("beforeHours") is not None else float("nan")
                   for s in stalled if s["t"] < ex]
         fx.plot(t, before, color="tab:orange", linewidth=0.8, alpha=0.8,
@@ -82,6 +82,7 @@ def main(samples_path: str, summary_path: str, out: str) -> None:
                 label="hours actually left")
         fx.axhline(6, color="grey", linestyle=":", linewidth=1)
         fx.set_yscale("log")
+        fx.set_ylim(0.05, 200)
         fx.set_ylabel("hours to exhaustion (scaled)")
         fx.legend(loc="upper right", fontsize=8)
     fx.set_xlabel("scaled hours since the start of the arm")
