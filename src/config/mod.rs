@@ -51,7 +51,7 @@ pub struct Config {
     pub extra_subnets: Vec<String>,
     /// Free-fraction threshold under which low-headroom mode applies (0–1).
     pub low_headroom_fraction: f64,
-    /// Short window of the IP exhaustion forecast (the long one is 4 times it).
+    /// Short window of the IP exhaustion forecast (the long and extended ones are 4 and 5 times it).
     pub forecast_window: Duration,
     /// Where metrics go.
     pub metrics: MetricsConfig,

@@ -9,11 +9,12 @@
 //!   cluster's other subnets (public ones, EC2 node subnets) never receive a Fargate pod,
 //!   so counting them would put the forecast late. Without a Fargate profile, every
 //!   watched subnet counts;
-//! - *Fargate pods created per hour* is the larger of two rates over the Fargate pods this
-//!   run saw (running, pending and finished alike), counted by `metadata.creationTimestamp`:
-//!   the pods created in the **short window** `(now − W, now]` scaled to an hour, and
-//!   those created in the **long window** `(now − 4W, now]` scaled to an hour. `W` is
-//!   `REAPER_FORECAST_WINDOW` (15 minutes, so the long window is one hour). Every Fargate
+//! - *Fargate pods created per hour* is the largest of three rates over the Fargate pods
+//!   this run saw (running, pending and finished alike), counted by
+//!   `metadata.creationTimestamp`, each scaled to an hour: the pods created in the **short
+//!   window** `(now − W, now]`, in the **long window** `(now − 4W, now]` and in the
+//!   **extended window** `(now − 5W, now]`. `W` is `REAPER_FORECAST_WINDOW` (15 minutes,
+//!   so the long window is an hour and the extended one an hour and a quarter). Every Fargate
 //!   pod takes one IP for as long as its pod object exists, so if finished pods stopped
 //!   being deleted, each new pod would keep its IP and this is the rate at which the free
 //!   addresses would go.
@@ -23,7 +24,11 @@
 //! trickle between bursts (far too late: hours after the real exhaustion). The long
 //! window spans a whole hourly cycle, burst included, so between bursts it gives the
 //! average rate; the short one still wins during and right after a burst and when the
-//! traffic grows, so the forecast errs early rather than late.
+//! traffic grows, so the forecast errs early rather than late. A burst that comes a few
+//! minutes late leaves the hour before the next one is seen; the extended window still
+//! holds it (its rate is the hour's less a fifth of the trickle's at most), so the
+//! forecast is never late by much at that moment either. With steady traffic all three
+//! give the same rate.
 //!
 //! Why these windows: the run only sees pods that still exist. With the default Fargate
 //! pod retention (`REAPER_FARGATE_POD_TTL=15m`) no pod created in the short window has
@@ -38,7 +43,7 @@
 //!
 //! Edge cases:
 //!
-//! - **No Fargate pod created in the long window** (no Fargate traffic): no forecast.
+//! - **No Fargate pod created in the extended window** (no Fargate traffic): no forecast.
 //!   The report says `null` and the `IpExhaustionHours` metric is not published for that
 //!   run — never infinity, never a large sentinel. Alarms on it should treat missing data
 //!   as not breaching.
@@ -64,6 +69,12 @@ pub const WINDOW: SignedDuration = SignedDuration::from_mins(15);
 /// hourly workflow schedules, so a whole burst-and-trickle cycle is in it.
 pub const LONG_WINDOW_FACTOR: i32 = 4;
 
+/// The extended window is this many short windows: an hour and a quarter with the default,
+/// so an hourly burst that comes a little late (cron jitter, a queue in front of the Job
+/// controller) is still counted between the last one leaving the long window and the new
+/// one being seen.
+pub const EXTENDED_WINDOW_FACTOR: i32 = 5;
+
 /// Resolution of `metadata.creationTimestamp` (RFC 3339 in whole seconds).
 pub const TIMESTAMP_RESOLUTION: SignedDuration = SignedDuration::from_secs(1);
 
@@ -84,10 +95,14 @@ pub struct Forecast {
     pub long_window_seconds: i64,
     /// Fargate pods created inside the long window.
     pub pods_in_long_window: u64,
-    /// The larger of the two windows' counts, each scaled to one hour.
+    /// Length of the extended window in seconds ([`EXTENDED_WINDOW_FACTOR`] short windows).
+    pub extended_window_seconds: i64,
+    /// Fargate pods created inside the extended window.
+    pub pods_in_extended_window: u64,
+    /// The largest of the three windows' counts, each scaled to one hour.
     pub pods_per_hour: f64,
     /// Hours until `available` is used up at `pods_per_hour`; `None` without Fargate
-    /// traffic in the long window ("no forecast").
+    /// traffic in the extended window ("no forecast").
     pub hours_to_exhaustion: Option<f64>,
     /// Creations more than [`MAX_CLOCK_SKEW`] in the future, left out of the count.
     pub future_creations_ignored: u64,
@@ -130,6 +145,8 @@ pub fn forecast(
     window: SignedDuration,
 ) -> Forecast {
     let long_window = window.saturating_mul(LONG_WINDOW_FACTOR);
+    let extended_window = window.saturating_mul(EXTENDED_WINDOW_FACTOR);
+    let mut pods_in_extended_window = 0u64;
     let mut pods_in_window = 0u64;
     let mut pods_in_long_window = 0u64;
     let mut future_creations_ignored = 0u64;
@@ -147,9 +164,13 @@ pub fn forecast(
         if age < long_window {
             pods_in_long_window += 1;
         }
+        if age < extended_window {
+            pods_in_extended_window += 1;
+        }
     }
-    let pods_per_hour =
-        per_hour(pods_in_window, window).max(per_hour(pods_in_long_window, long_window));
+    let pods_per_hour = per_hour(pods_in_window, window)
+        .max(per_hour(pods_in_long_window, long_window))
+        .max(per_hour(pods_in_extended_window, extended_window));
     let hours_to_exhaustion = (pods_per_hour > 0.0).then(|| available as f64 / pods_per_hour);
     Forecast {
         available,
@@ -157,6 +178,8 @@ pub fn forecast(
         pods_in_window,
         long_window_seconds: long_window.as_secs(),
         pods_in_long_window,
+        extended_window_seconds: extended_window.as_secs(),
+        pods_in_extended_window,
         pods_per_hour,
         hours_to_exhaustion,
         future_creations_ignored,
@@ -234,10 +257,10 @@ mod tests {
 
     #[test]
     fn pods_older_than_the_long_window_are_no_traffic() {
-        let f = at_default(1000, &[secs_ago(3601), ago(600)]);
+        let f = at_default(1000, &[secs_ago(4501), ago(600)]);
         assert_eq!(
-            f.pods_in_long_window, 0,
-            "stamped 60 min 1 s ago: created 60 min 0.5 s ago on average, out of the window"
+            f.pods_in_extended_window, 0,
+            "stamped 75 min 1 s ago: created 75 min 0.5 s ago on average, out of the window"
         );
         assert_eq!(f.hours_to_exhaustion, None);
     }
@@ -288,6 +311,23 @@ mod tests {
         // THEN the rate is the hour's, not the trickle's: 10 hours, not ~100
         assert_eq!(f.pods_per_hour, 330.0);
         assert_eq!(f.hours_to_exhaustion, Some(10.0));
+    }
+
+    #[test]
+    fn a_burst_that_left_the_hour_still_counts_until_the_next_one_is_seen() {
+        // GIVEN a burst of 300 that came 61 minutes ago (the next one is late) over one pod
+        // every 2 minutes
+        let mut creations: Vec<Timestamp> = (0..90).map(|i| ago(2 * i)).collect();
+        creations.extend(std::iter::repeat_n(ago(61), 300));
+        let f = at_default(3300, &creations);
+        assert_eq!(f.pods_in_long_window, 31, "the hour holds the trickle only");
+        assert_eq!(f.pods_in_extended_window, 338);
+        // THEN the rate is the extended window's (270 an hour), not the trickle's 31
+        assert_eq!(f.pods_per_hour, 338.0 / 1.25);
+        assert_eq!(
+            (f.long_window_seconds, f.extended_window_seconds),
+            (3600, 4500)
+        );
     }
 
     #[test]
@@ -407,6 +447,7 @@ mod tests {
                 prop_assert!(hours <= available as f64 / short_rate);
             }
             prop_assert!(f.pods_in_window <= f.pods_in_long_window);
+            prop_assert!(f.pods_in_long_window <= f.pods_in_extended_window);
         }
 
         #[test]
