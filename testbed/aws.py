@@ -9,8 +9,11 @@ Layout (VPC 10.0.0.0/16, us-east-1; capacity = 2^(32-prefix) - 5 as on AWS):
 
 All three are the cluster's `resourcesVpcConfig.subnetIds`; the Fargate profile
 `etl-fargate` (namespace `etl-fargate`) uses the last two, so 22 running Fargate pods
-exhaust it. `EKS_REAPER_TESTBED_FARGATE_PREFIX` (default 28) resizes the Fargate subnets
-(e.g. 27 → 27 usable each) for longer runs.
+exhaust it. `EKS_REAPER_TESTBED_FARGATE_PREFIX` (default 28, 24–28) resizes the Fargate
+subnets (e.g. 27 → 27 usable each) for longer runs, and `EKS_REAPER_TESTBED_FARGATE_SUBNETS`
+(default 2, 1–4) sets how many there are (`etl-fargate-b`, `-c`, `-d`, `-e` in
+us-east-1b…e). They are laid end to end from 10.0.1.0, so the default layout above does
+not move; e.g. 3 × /24 is 10.0.1.0/24, 10.0.2.0/24, 10.0.3.0/24 (251 usable each).
 """
 
 from __future__ import annotations
@@ -65,21 +68,31 @@ def client(service: str, endpoint_url: str, *, region: str = REGION,
                         aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"])
 
 
-def create_resources(moto_url: str, apiserver_url: str, ca_pem: bytes, fargate_prefix: int = 28) -> dict:
+def fargate_cidrs(prefix: int, count: int) -> list[str]:
+    """The Fargate subnets' CIDRs: `count` blocks of `/prefix` end to end from 10.0.1.0."""
+    if not 24 <= prefix <= 28:
+        raise ValueError(f"EKS_REAPER_TESTBED_FARGATE_PREFIX={prefix}: must be 24..28")
+    if not 1 <= count <= 4:
+        raise ValueError(f"EKS_REAPER_TESTBED_FARGATE_SUBNETS={count}: must be 1..4")
+    start = int(ipaddress.ip_address("10.0.1.0"))
+    size = 2 ** (32 - prefix)
+    return [f"{ipaddress.ip_address(start + i * size)}/{prefix}" for i in range(count)]
+
+
+def create_resources(moto_url: str, apiserver_url: str, ca_pem: bytes, fargate_prefix: int = 28,
+                     fargate_subnets_count: int = 2) -> dict:
     """Creates VPC, subnets, cluster and Fargate profile; points the cluster at the apiserver.
 
     Returns ids for env.json.
     """
+    cidrs = fargate_cidrs(fargate_prefix, fargate_subnets_count)
     ec2 = client("ec2", moto_url)
     eks = client("eks", moto_url)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": "etl"}])
-    fargate_net = ipaddress.ip_network("10.0.1.0/24")
-    fargate_cidrs = [str(n) for n in fargate_net.subnets(new_prefix=fargate_prefix)][:2]
-    layout = [
-        ("etl-cluster-a", "10.0.0.0/26", "us-east-1a", False),
-        ("etl-fargate-b", fargate_cidrs[0], "us-east-1b", True),
-        ("etl-fargate-c", fargate_cidrs[1], "us-east-1c", True),
+    layout = [("etl-cluster-a", "10.0.0.0/26", "us-east-1a", False)] + [
+        (f"etl-fargate-{zone}", cidr, f"us-east-1{zone}", True)
+        for zone, cidr in zip("bcde", cidrs)
     ]
     subnets, fargate_subnets, described = [], [], []
     for name, cidr, az, fargate in layout:

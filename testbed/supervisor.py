@@ -449,6 +449,7 @@ class Supervisor:
         res = aws.create_resources(
             self.moto_url, self.apiserver_url, self.pki["ca"].read_bytes(),
             env_int("EKS_REAPER_TESTBED_FARGATE_PREFIX", 28),
+            env_int("EKS_REAPER_TESTBED_FARGATE_SUBNETS", 2),
         )
         self.wait_controller_manager()
         self.wait_admission_policy()

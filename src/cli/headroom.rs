@@ -162,9 +162,10 @@ async fn cluster_headroom(
     match fargate_creations(&connection.access, config.page_size, deadline).await {
         Ok(created) => {
             out.forecast = Some(forecast::forecast(
-                headroom.total_available,
+                forecast::pool(&headroom),
                 &created,
                 SystemClock.now(),
+                forecast::window(config.forecast_window),
             ))
         }
         Err(e) => out.forecast_error = Some(e),

@@ -51,6 +51,8 @@ pub struct Config {
     pub extra_subnets: Vec<String>,
     /// Free-fraction threshold under which low-headroom mode applies (0–1).
     pub low_headroom_fraction: f64,
+    /// Short window of the IP exhaustion forecast (the long and extended ones are 4 and 5 times it).
+    pub forecast_window: Duration,
     /// Where metrics go.
     pub metrics: MetricsConfig,
     /// Set by an alarm event: only this cluster, in low-headroom mode.
@@ -254,6 +256,7 @@ impl Config {
             token_max_age: options.token_max_age.get()?,
             extra_subnets: extra_subnets(&options.extra_subnets)?,
             low_headroom_fraction: options.low_headroom_fraction.get()?,
+            forecast_window: options.forecast_window.get()?,
             metrics: MetricsConfig {
                 sink: match &options.metrics_sink {
                     Some(sink) => sink.get()?,
@@ -584,6 +587,7 @@ mod tests {
         assert_eq!(c.max_run_time, None);
         assert_eq!(c.token_max_age, Duration::from_secs(600));
         assert!((c.low_headroom_fraction - 0.10).abs() < f64::EPSILON);
+        assert_eq!(c.forecast_window, Duration::from_secs(15 * 60));
         assert_eq!(c.metrics.sink, MetricsSinkKind::CloudWatch);
         assert_eq!(c.metrics.namespace, "EKSReaper");
         assert!(!c.metrics.per_namespace);
@@ -905,6 +909,15 @@ mod tests {
     fn low_headroom_fraction_must_be_a_fraction() {
         assert!(resolve(&["--cluster", "etl", "--low-headroom-fraction", "1.5"]).is_err());
         assert!(resolve(&["--cluster", "etl", "--low-headroom-fraction", "x"]).is_err());
+    }
+
+    #[test]
+    fn forecast_window_must_be_positive() {
+        let e = resolve(&["--cluster", "etl", "--forecast-window", "0s"]).expect_err("zero");
+        assert!(e.to_string().contains("REAPER_FORECAST_WINDOW"), "{e}");
+        assert!(e.to_string().contains("0s"), "{e}");
+        let c = resolve(&["--cluster", "etl", "--forecast-window", "1s 500ms"]).expect("valid");
+        assert_eq!(c.forecast_window, Duration::from_millis(1500));
     }
 
     #[test]

@@ -287,6 +287,10 @@ pub struct Options {
     #[arg(long, env = "REAPER_LOW_HEADROOM_FRACTION", default_value = "0.10", value_parser = Parser(values::fraction))]
     pub low_headroom_fraction: Parsed<f64>,
 
+    /// Short window of the IP exhaustion forecast (the long and extended ones are 4 and 5 times it).
+    #[arg(long, env = "REAPER_FORECAST_WINDOW", default_value = "15m", value_parser = Parser(values::positive_duration))]
+    pub forecast_window: Parsed<Duration>,
+
     /// Fargate pod retention while in low-headroom mode.
     #[arg(long, env = "REAPER_LOW_HEADROOM_FARGATE_TTL", default_value = "1m", value_parser = Parser(values::duration))]
     pub low_headroom_fargate_ttl: Parsed<Duration>,

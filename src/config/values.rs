@@ -168,6 +168,14 @@ pub fn duration(value: &str) -> Result<Duration, Reason> {
         .map_err(|e| format!("expected a duration such as 90s, 15m, 24h ({e})"))
 }
 
+/// A duration greater than zero.
+pub fn positive_duration(value: &str) -> Result<Duration, Reason> {
+    match duration(value)? {
+        d if d.is_zero() => Err("must be greater than zero".to_owned()),
+        d => Ok(d),
+    }
+}
+
 /// An optional positive duration: blank means none.
 pub fn optional_positive_duration(value: &str) -> Result<Option<Duration>, Reason> {
     if value.trim().is_empty() {

@@ -287,9 +287,10 @@ pub async fn prune_cluster(
     // phase filter), since each new pod takes an IP whether or not it has finished.
     report.forecast = report.subnets.as_ref().map(|h| {
         forecast::forecast(
-            h.total_available,
+            forecast::pool(h),
             &report.fargate_pod_creations,
             clock.now(),
+            forecast::window(config.forecast_window),
         )
     });
 

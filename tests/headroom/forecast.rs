@@ -43,10 +43,11 @@ async fn running_fargate_pods_created_in_the_window_count_in_the_forecast_and_ar
     assert_eq!(c["requests"], 3 + 2, "{c}");
 
     // AND the forecast counts all 5 creations in the window: 20 an hour
-    let total = c["subnets"]["totalAvailable"].as_u64().expect("total");
+    let pool = reported_fargate_pool(c);
+    assert_eq!(c["forecast"]["available"], pool, "{c}");
     assert_eq!(c["forecast"]["podsInWindow"], 5, "{c}");
     assert_eq!(c["forecast"]["podsPerHour"], 20.0, "{c}");
-    let hours = total as f64 / 20.0;
+    let hours = pool as f64 / 20.0;
     let reported_hours = c["forecast"]["hoursToExhaustion"]
         .as_f64()
         .expect("forecast");

@@ -386,6 +386,22 @@ pub(crate) fn reported(cluster: &Value) -> BTreeMap<String, (String, u64, u64, f
         .collect()
 }
 
+/// Free addresses of the reported subnets that a Fargate profile lists: what the forecast
+/// starts from.
+pub(crate) fn reported_fargate_pool(cluster: &Value) -> u64 {
+    cluster["subnets"]["subnets"]
+        .as_array()
+        .expect("subnets")
+        .iter()
+        .filter(|s| {
+            s["sources"]
+                .as_array()
+                .is_some_and(|src| src.iter().any(|x| x["kind"] == "fargateProfile"))
+        })
+        .map(|s| s["available"].as_u64().expect("available"))
+        .sum()
+}
+
 pub(crate) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
 }

@@ -110,11 +110,16 @@ async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
     assert!(close(v, tightest * 100.0), "{v} vs {tightest}");
 
     // AND the forecast: 6 Fargate pods created in the 15-minute window = 24 an hour, so the
-    // free addresses last total / 24 hours — in the report and in moto
-    assert_eq!(c["forecast"]["available"], total, "{c}");
+    // Fargate subnets' free addresses (not the cluster-only subnet's) last pool / 24 hours
+    // — in the report and in moto
+    let pool = free(&fargate(&tb).await);
+    assert!(pool < total, "the cluster-only subnet is left out");
+    assert_eq!(reported_fargate_pool(c), pool, "{c}");
+    assert_eq!(c["forecast"]["available"], pool, "{c}");
     assert_eq!(c["forecast"]["podsInWindow"], 6, "{c}");
+    assert_eq!(c["forecast"]["podsInLongWindow"], 6, "{c}");
     assert_eq!(c["forecast"]["podsPerHour"], 24.0, "{c}");
-    let hours = total as f64 / 24.0;
+    let hours = pool as f64 / 24.0;
     let reported_hours = c["forecast"]["hoursToExhaustion"]
         .as_f64()
         .expect("forecast");
