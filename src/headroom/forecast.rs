@@ -19,7 +19,7 @@
 //!   being deleted, each new pod would keep its IP and this is the rate at which the free
 //!   addresses would go.
 //!
-//! Why two windows: workflow engines start most of their Jobs in bursts on the hour over
+//! Why several windows: workflow engines start most of their Jobs in bursts on the hour over
 //! a steady trickle. A short window alone swings from the burst (far too early) to the
 //! trickle between bursts (far too late: hours after the real exhaustion). The long
 //! window spans a whole hourly cycle, burst included, so between bursts it gives the
