@@ -303,6 +303,7 @@ impl Report {
                 *sent_at.entry(*limit).or_insert(0u64) += n;
             }
         }
+        let (concurrency_settled, concurrency_min, concurrency_max) = concurrency::spread(&sent_at);
         let totals = Totals {
             status: self.status,
             dry_run: self.dry_run,
@@ -314,9 +315,9 @@ impl Report {
             errors: sum(|c| c.errors.values().sum()),
             throttled: sum(|c| c.throttled),
             backlog: sum(|c| c.backlog),
-            concurrency_settled: concurrency::settled(&sent_at),
-            concurrency_min: sent_at.keys().next().copied().unwrap_or(0),
-            concurrency_max: sent_at.keys().next_back().copied().unwrap_or(0),
+            concurrency_settled,
+            concurrency_min,
+            concurrency_max,
             duration_ms: self.duration_ms,
         };
         if json_logs {

@@ -189,16 +189,25 @@ impl AdaptiveLimit {
 
     /// What the run did with its limit.
     pub fn summary(&self) -> ConcurrencyReport {
+        let (settled, min, max) = spread(&self.sent_at);
         ConcurrencyReport {
             ceiling: self.ceiling,
-            settled: settled(&self.sent_at),
-            min: self.sent_at.keys().next().copied().unwrap_or(0),
-            max: self.sent_at.keys().next_back().copied().unwrap_or(0),
+            settled,
+            min,
+            max,
             decreases_throttled: self.decreases_throttled,
             decreases_latency: self.decreases_latency,
             sent_at: self.sent_at.clone(),
         }
     }
+}
+
+/// `(settled, min, max)` of requests counted by the limit they were sent under: the
+/// limit most went out under, the lowest and the highest; all 0 when none was sent.
+pub fn spread(sent_at: &BTreeMap<usize, u64>) -> (usize, usize, usize) {
+    let min = sent_at.keys().next().copied().unwrap_or(0);
+    let max = sent_at.keys().next_back().copied().unwrap_or(0);
+    (settled(sent_at), min, max)
 }
 
 /// The limit most requests were sent under (the higher one on a tie); 0 when none was sent.
