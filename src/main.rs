@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use eks_reaper::{cli, lambda};
 
-#[tokio::main]
+// One thread: a run is a few hundred requests a second in flight, each needing microseconds
+// of CPU, and Lambda gives under one vCPU at the default memory size. With worker threads,
+// every answer woke a parked worker through the kernel (futex, eventfd); on one thread the
+// event loop picks answers up from epoll itself. See BENCHMARKS.md, "CPU per deletion".
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return match lambda::serve().await {
