@@ -211,7 +211,7 @@ pub fn spread(sent_at: &BTreeMap<usize, u64>) -> (usize, usize, usize) {
 }
 
 /// The limit most requests were sent under (the higher one on a tie); 0 when none was sent.
-pub fn settled(sent_at: &BTreeMap<usize, u64>) -> usize {
+fn settled(sent_at: &BTreeMap<usize, u64>) -> usize {
     sent_at
         .iter()
         .max_by_key(|(limit, n)| (**n, **limit))
