@@ -170,6 +170,11 @@ pub enum CallError {
 }
 
 /// Sends the request built by `make` (called again for each retry).
+///
+/// Long on purpose: one retry loop whose arms (429 with `Retry-After`, a transport failure,
+/// an answer cut at the deadline or at its cap, a 401 once) share the same counters and
+/// the same question, "is there time for another try?"; split up, that question would be
+/// answered in several places.
 pub async fn call(
     access: &ClusterAccess,
     stats: &ApiStats,

@@ -131,6 +131,7 @@ impl Deadline {
     }
 
     /// Time left before the real end of the run, margin included (`None`: unbounded).
+    #[cfg(test)]
     pub fn until_end(&self) -> Option<Duration> {
         self.end
             .map(|end| end.saturating_duration_since(Instant::now()))

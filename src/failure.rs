@@ -136,6 +136,17 @@ impl fmt::Display for DeleteFailure {
     }
 }
 
+/// Logs a failure once: its kind and cluster as fields (`errorKind`, `cluster`) and the
+/// one-line message as `error`. When the caller prints the failure itself on the same
+/// stream (the CLI with text logs), at debug level only, so a person reads it once.
+pub fn log(printed: bool, cluster: Option<&str>, kind: &str, error: &str, what: &'static str) {
+    if printed {
+        tracing::debug!(cluster, errorKind = kind, error, "{what}");
+    } else {
+        tracing::warn!(cluster, errorKind = kind, error, "{what}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

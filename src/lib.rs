@@ -3,42 +3,35 @@
 //!
 //! # Layout
 //!
-//! The modules follow one run, top to bottom; each layer uses only the ones above it.
+//! One run, as the data flows: the Lambda input or the command line becomes a validated
+//! [`config::Config`] ([`config`]; a bad value stops the run before anything is deleted);
+//! [`run`] adds the clusters found by tag ([`eks::discover`]) and processes them
+//! concurrently (bounded), each through [`prune::prune_cluster`]: connect ([`eks`]: one
+//! `DescribeCluster`, a presigned-STS token re-signed before EKS's 15 minutes) → read the
+//! subnet headroom ([`headroom`]), which decides the [`policy::Mode`] → three passes (Jobs,
+//! Fargate pods, other pods), each a paginated list whose objects the pure [`policy`] judges
+//! as their page arrives, due ones streamed to concurrent DELETEs with preconditions under
+//! an adaptive limit through [`api`] ([`prune`]) → judge the outcome → forecast exhaustion
+//! ([`headroom::forecast`]). Then [`metrics`] publishes the figures and [`report`] builds
+//! the JSON report and the run's summary log line. [`lambda`] and [`cli`] are the entry
+//! points.
 //!
-//! 1. [`config`] — the Lambda input ([`config::event`]: EventBridge Scheduler raw input,
-//!    classic scheduled event, or nothing) and the environment variables / CLI flags
-//!    ([`config::Options`], typed by [`config::values`]) become one validated
-//!    [`config::Config`]. A bad value stops the run here, before anything is deleted.
-//! 2. [`run`] — adds the clusters found by tag ([`eks::discover`]) to the named ones,
-//!    processes them concurrently (bounded), each through [`prune`], then publishes the
-//!    figures and builds the report:
-//!    - [`eks`] — one `DescribeCluster` (status, endpoint, CA, subnets), the Fargate
-//!      profiles' subnets ([`eks::fargate`]), a presigned-STS bearer token
-//!      ([`eks::token`]) re-signed before EKS's 15 minutes run out ([`eks::client`]);
-//!    - [`headroom`] — free IPv4 addresses of those subnets ([`headroom::subnets`]); low
-//!      headroom puts the policy in [`prune::policy::Mode::LowHeadroom`]; and hours to
-//!      exhaustion from the Fargate pod creation rate ([`headroom::forecast`]);
-//!    - [`prune`] — three passes ([`prune::pass`]: Jobs, Fargate pods, other pods), one at a
-//!      time: paginated lists ([`prune::scan`]), each object decided by the pure
-//!      [`prune::policy`] as its page arrives, due ones streamed as small
-//!      [`prune::pass::Candidate`]s to concurrent DELETEs with preconditions
-//!      ([`prune::delete`]) under an adaptive limit ([`prune::concurrency`]: AIMD on 429s
-//!      and latency, `REAPER_CONCURRENCY` as ceiling) through [`api`] (request counts, 429
-//!      `Retry-After`); every
-//!      decision and outcome counted in a [`prune::tally::Tally`]; the [`deadline`] stops
-//!      new work in time; a [`prune::observe::Observer`] may watch the passes (the CLI's
-//!      progress bars and `plan`; the Lambda watches nothing).
-//! 3. [`metrics`] — the report's figures ([`metrics::figures`]) as the fixed metric set
-//!    ([`metrics::list`]) through a [`metrics::Sink`]: CloudWatch `PutMetricData` or EMF
-//!    log lines.
-//! 4. [`report`] — the output only: the JSON report (Lambda return value / CLI output) and
-//!    one summary log line.
+//! The modules form layers; each uses only the layers above it (`scripts/test` checks that
+//! no two top-level modules depend on each other in a cycle):
 //!
-//! Shared below them: [`failure`] (why a cluster or a deletion failed, as typed kinds) and
-//! [`clock`] (where the time is read). The entry points are thin: [`lambda`] (Lambda
-//! runtime) and [`cli`] (command line: `run` and `plan` end in [`run`]; `headroom` reads
-//! [`eks`] and [`headroom`] only; `token` prints [`eks::token`]'s token for kubectl; the
-//! tables and the terminal's progress bars).
+//! | Layer | Modules | What |
+//! |---|---|---|
+//! | 1 | [`clock`], [`deadline`], [`failure`], [`policy`] | time, the run's deadline, typed failures and their hints, the pure keep/delete policy |
+//! | 2 | [`config`] | settings and the Lambda input → one validated `Config` (the policy's `Settings` among them) |
+//! | 3 | [`eks`] | DescribeCluster, discovery, Fargate profiles, the token, the Kubernetes client |
+//! | 4 | [`api`], [`headroom`] | Kubernetes requests bounded by the deadline; subnet headroom and the forecast |
+//! | 5 | [`report`] | the report's types, the JSON report and summary line |
+//! | 6 | [`prune`] | one cluster's pipeline: passes, scans, deletions, tallies |
+//! | 7 | [`metrics`] | the report's figures as CloudWatch metrics or EMF lines |
+//! | 8 | [`run`] | the whole run over every cluster |
+//! | 9 | [`lambda`], [`cli`] | entry points: the Lambda runtime; `run`, `plan`, `headroom`, `token` and their tables |
+
+#![deny(missing_docs)]
 
 pub mod api;
 pub mod cli;
@@ -50,6 +43,7 @@ pub mod failure;
 pub mod headroom;
 pub mod lambda;
 pub mod metrics;
+pub mod policy;
 pub mod prune;
 pub mod report;
 pub mod run;

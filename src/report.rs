@@ -13,7 +13,6 @@ use tracing::info;
 use crate::config::{DryRun, Emergency};
 use crate::failure::{ClusterFailure, DeleteFailure};
 use crate::headroom::{Forecast, Headroom};
-use crate::prune::concurrency::{self, ConcurrencyReport};
 
 /// The report of one run.
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +116,17 @@ pub enum ClusterStatus {
     Failed,
 }
 
+impl ClusterStatus {
+    /// The status as the report spells it (`ok`, `skipped`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterStatus::Ok => "ok",
+            ClusterStatus::Skipped => "skipped",
+            ClusterStatus::Failed => "failed",
+        }
+    }
+}
+
 /// Counts for Jobs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -208,7 +218,8 @@ pub struct ClusterReport {
     pub requests: u64,
     /// Due objects left for the next run (deadline reached).
     pub backlog: u64,
-    /// Whether listing stopped early (deadline): more may be due than reported.
+    /// Whether every pass listed every page; `false` when listing stopped early (the
+    /// deadline, or a list that failed): more may be due than reported.
     pub listing_complete: bool,
     /// Lists resumed after a 410 (expired continue token).
     pub list_restarts: u64,
@@ -303,7 +314,7 @@ impl Report {
                 *sent_at.entry(*limit).or_insert(0u64) += n;
             }
         }
-        let (concurrency_settled, concurrency_min, concurrency_max) = concurrency::spread(&sent_at);
+        let (concurrency_settled, concurrency_min, concurrency_max) = spread(&sent_at);
         let totals = Totals {
             status: self.status,
             dry_run: self.dry_run,
@@ -403,4 +414,54 @@ struct Totals {
     concurrency_min: usize,
     concurrency_max: usize,
     duration_ms: u64,
+}
+
+/// `(settled, min, max)` of requests counted by the limit they were sent under: the
+/// limit most went out under, the lowest and the highest; all 0 when none was sent.
+pub fn spread(sent_at: &BTreeMap<usize, u64>) -> (usize, usize, usize) {
+    let min = sent_at.keys().next().copied().unwrap_or(0);
+    let max = sent_at.keys().next_back().copied().unwrap_or(0);
+    (settled(sent_at), min, max)
+}
+
+/// The limit most requests were sent under (the higher one on a tie); 0 when none was sent.
+fn settled(sent_at: &BTreeMap<usize, u64>) -> usize {
+    sent_at
+        .iter()
+        .max_by_key(|(limit, n)| (**n, **limit))
+        .map_or(0, |(limit, _)| *limit)
+}
+
+/// The concurrency a cluster's deletions ran at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcurrencyReport {
+    /// `REAPER_CONCURRENCY`: the limit never went above it.
+    pub ceiling: usize,
+    /// The limit most DELETEs were sent under (0: none sent).
+    pub settled: usize,
+    /// Lowest limit a DELETE was sent under (slow start begins at 1).
+    pub min: usize,
+    /// Highest limit a DELETE was sent under.
+    pub max: usize,
+    /// Decreases on a 429 or a DELETE with no answer in time.
+    pub decreases_throttled: u64,
+    /// Decreases on rising latency.
+    pub decreases_latency: u64,
+    /// DELETEs sent, by the limit in force (for merging clusters; not serialised).
+    #[serde(skip)]
+    pub sent_at: BTreeMap<usize, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settled_is_the_limit_most_requests_went_out_under() {
+        let sent = BTreeMap::from([(1, 8), (2, 16), (12, 900), (13, 40)]);
+        assert_eq!(spread(&sent), (12, 1, 13));
+        assert_eq!(spread(&BTreeMap::from([(3, 5), (7, 5)])), (7, 3, 7));
+        assert_eq!(spread(&BTreeMap::new()), (0, 0, 0));
+    }
 }

@@ -5,11 +5,11 @@ use aws_types::SdkConfig;
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::config::Config;
 use crate::eks::discover::{self, Found};
-use crate::failure::ClusterFailure;
+use crate::failure::{self, ClusterFailure};
 use crate::metrics::{self, ClusterFigures};
 use crate::prune::{self, RunContext};
 use crate::report::{DiscoveryReport, Report, RunStatus};
@@ -110,11 +110,13 @@ async fn discover(config: &Config, run: &RunContext<'_>) -> (Vec<Found>, Option<
         }
     }
     for e in &errors {
-        if run.failures_printed {
-            tracing::debug!(errorKind = "DiscoveryFailed", error = %e, "cluster discovery failed ");
-        } else {
-            warn!(errorKind = "DiscoveryFailed", error = %e, "cluster discovery failed ");
-        }
+        failure::log(
+            run.failures_printed,
+            None,
+            "DiscoveryFailed",
+            e,
+            "cluster discovery failed",
+        );
     }
     let report = DiscoveryReport {
         tag: d.tag.to_string(),

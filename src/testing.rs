@@ -1,8 +1,6 @@
 //! Fixtures shared by the unit tests: a fixed clock, and Job and Pod builders on the real
 //! k8s-openapi types (builder methods through extension traits), and full metric figures.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 
 use crate::metrics::{ClusterFigures, SubnetFigures};
-use crate::prune::policy::{FARGATE_PROFILE_LABEL, FARGATE_SCHEDULER};
+use crate::policy::{FARGATE_PROFILE_LABEL, FARGATE_SCHEDULER};
 use crate::report::NamespaceDeletions;
 
 // ---- clock -------------------------------------------------------------------------------

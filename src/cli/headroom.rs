@@ -3,11 +3,12 @@
 //! prunes, without pruning.
 //!
 //! The subnets come from EKS and EC2 only (`eks:DescribeCluster`, the Fargate profiles,
-//! `ec2:DescribeSubnets`), through the same code as a run ([`crate::prune::read_headroom`]).
+//! `ec2:DescribeSubnets`), through the same code as a run ([`crate::headroom::read`]).
 //! The forecast needs the Fargate pods' creation times, so it also lists pod metadata
 //! (label `eks.amazonaws.com/fargate-profile`, every namespace; `list pods` only): without
 //! Kubernetes access the figures are still shown and the forecast says why it is missing.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -17,13 +18,15 @@ use kube::api::{Api, ListParams};
 use serde::Serialize;
 
 use super::Output;
+use super::table::{new_table, right_align};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ClusterTarget, Config, Options};
 use crate::deadline::{CallLimits, Deadline};
 use crate::eks::{self, Connected};
-use crate::headroom::Headroom;
 use crate::headroom::forecast::{self, Forecast};
-use crate::prune::policy::FARGATE_PROFILE_LABEL;
+use crate::headroom::subnets::Source;
+use crate::headroom::{self, Headroom};
+use crate::policy::FARGATE_PROFILE_LABEL;
 use crate::report::ClusterStatus;
 
 /// One list page of Fargate pod metadata: bounded by the deadline and 60 s.
@@ -97,7 +100,7 @@ pub async fn main(args: HeadroomArgs) -> ExitCode {
         .collect();
     let report = HeadroomReport { clusters };
     match super::output(args.output) {
-        Output::Table => print!("{}", super::table::headroom(&report)),
+        Output::Table => print!("{}", table(&report)),
         Output::Json => super::print_json(&report),
     }
     if failed.is_empty() {
@@ -129,11 +132,12 @@ async fn cluster_headroom(
         forecast: None,
         forecast_error: None,
     };
-    let connection = match eks::connect(aws, target, None, config.token_max_age, deadline).await {
-        Ok(Connected::Ready(c)) => c,
-        Ok(Connected::NotActive { status, .. }) => {
+    let connected = eks::connect(aws, target, None, config.token_max_age, deadline).await;
+    let connection = match connected.map(Connected::ready) {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(why)) => {
             out.status = ClusterStatus::Skipped;
-            out.error = Some(format!("cluster status is {status}, not ACTIVE"));
+            out.error = Some(why);
             return out;
         }
         Err(e) => {
@@ -143,21 +147,15 @@ async fn cluster_headroom(
         }
     };
     out.region = Some(connection.region.clone());
-    let headroom = match crate::prune::read_headroom(
-        &connection,
-        &target.name,
-        &config.extra_subnets,
-        deadline,
-    )
-    .await
-    {
-        Ok(h) => h,
-        Err(e) => {
-            out.status = ClusterStatus::Failed;
-            out.error = Some(e);
-            return out;
-        }
-    };
+    let headroom =
+        match headroom::read(&connection, &target.name, &config.extra_subnets, deadline).await {
+            Ok(h) => h,
+            Err(e) => {
+                out.status = ClusterStatus::Failed;
+                out.error = Some(e);
+                return out;
+            }
+        };
     out.low_headroom = headroom.is_low(config.low_headroom_fraction);
     match fargate_creations(&connection.access, config.page_size, deadline).await {
         Ok(created) => {
@@ -208,4 +206,97 @@ async fn fargate_creations(
             None => return Ok(created),
         }
     }
+}
+
+/// `eks-reaper headroom` as a summary line per cluster and a table of its subnets.
+///
+/// Long on purpose: it prints the lines and the table top to bottom as a person reads them.
+fn table(report: &HeadroomReport) -> String {
+    let mut out = String::new();
+    for c in &report.clusters {
+        let region = c.region.as_deref().unwrap_or("-");
+        let Some(h) = &c.subnets else {
+            let _ = writeln!(
+                out,
+                "{} ({region}): {}: {}",
+                c.cluster,
+                c.status.as_str(),
+                c.error.as_deref().unwrap_or("no subnet figures")
+            );
+            continue;
+        };
+        let tightest = h.tightest.as_ref().map_or("-".to_owned(), |t| {
+            format!("{} {:.1}% free", t.subnet_id, t.free_fraction * 100.0)
+        });
+        let _ = writeln!(
+            out,
+            "{} ({region}): {} of {} IPv4 addresses free; tightest {tightest}",
+            c.cluster, h.total_available, h.total_capacity
+        );
+        let _ = writeln!(
+            out,
+            "  low-headroom mode: {} (under {:.1}% free)",
+            if c.low_headroom {
+                "WOULD ENGAGE"
+            } else {
+                "off"
+            },
+            c.low_headroom_fraction * 100.0
+        );
+        let forecast = match (&c.forecast, &c.forecast_error) {
+            (Some(f), _) => match f.hours_to_exhaustion {
+                Some(hours) => format!(
+                    "{hours:.1} h to exhaustion at {:.0} Fargate pods/h",
+                    f.pods_per_hour
+                ),
+                None => "none (no Fargate pod created in the last 15 minutes)".to_owned(),
+            },
+            (None, Some(e)) => format!("not computed: {e}"),
+            (None, None) => "not computed".to_owned(),
+        };
+        let _ = writeln!(out, "  forecast: {forecast}");
+        let mut t = new_table(&[
+            "SUBNET",
+            "AZ",
+            "CIDR",
+            "FREE",
+            "CAPACITY",
+            "USED",
+            "WATCHED FOR",
+        ]);
+        for s in &h.subnets {
+            let sources: Vec<String> = s
+                .sources
+                .iter()
+                .map(|src| match src {
+                    Source::Cluster => "cluster".to_owned(),
+                    Source::FargateProfile(p) => format!("fargate:{p}"),
+                    Source::Extra => "extra".to_owned(),
+                })
+                .collect();
+            t.add_row(vec![
+                s.subnet_id.clone(),
+                s.availability_zone.clone(),
+                s.cidr.clone(),
+                s.available.to_string(),
+                s.capacity.to_string(),
+                format!("{:.1}%", s.utilization_percent),
+                sources.join(","),
+            ]);
+        }
+        for s in &h.skipped {
+            t.add_row(vec![
+                s.subnet_id.clone(),
+                s.availability_zone.clone().unwrap_or_default(),
+                format!("skipped: {}", s.reason.as_str()),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+        right_align(&mut t, &[3, 4, 5]);
+        let _ = writeln!(out, "{t}");
+    }
+    out
 }

@@ -7,6 +7,7 @@
 //! identity needs `list` on Jobs and Pods, nothing else in Kubernetes.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -14,6 +15,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Output;
+use super::table::{age, new_table, right_align};
 use crate::config::{DryRun, MetricsSinkKind, Options};
 use crate::prune::observe::Observer;
 use crate::prune::pass::{Candidate, Kind};
@@ -207,10 +209,82 @@ pub async fn main(args: PlanArgs, bars: bool) -> ExitCode {
     let report = super::execute(&config, &collector, bars).await;
     let plan = collector.into_plan(&report, args.objects);
     match super::output(args.output) {
-        Output::Table => print!("{}", super::table::plan(&plan)),
+        Output::Table => print!("{}", table(&plan)),
         Output::Json => super::print_json(&plan),
     }
     super::exit_code(report)
+}
+
+/// `eks-reaper plan` as tables: per cluster a summary line, the groups, and with
+/// `--objects` every object.
+fn table(plan: &Plan) -> String {
+    let mut out = String::new();
+    for c in &plan.clusters {
+        let _ = writeln!(
+            out,
+            "{} ({}): {} job(s), {} pod(s) ({} Fargate) would be deleted{}{}",
+            c.cluster,
+            c.region.as_deref().unwrap_or("-"),
+            c.jobs,
+            c.pods,
+            c.fargate_pods,
+            if c.low_headroom {
+                "; low-headroom mode on"
+            } else {
+                ""
+            },
+            if c.listing_complete {
+                ""
+            } else {
+                "; listing cut short, more may be due"
+            },
+        );
+        if let Some(e) = &c.error {
+            let _ = writeln!(out, "  {}: {e}", c.status.as_str());
+        }
+        if !c.groups.is_empty() {
+            let mut t = new_table(&[
+                "NAMESPACE",
+                "KIND",
+                "REASON",
+                "COUNT",
+                "FARGATE",
+                "OLDEST",
+                "NEWEST",
+            ]);
+            for g in &c.groups {
+                t.add_row(vec![
+                    g.namespace.clone(),
+                    g.kind.to_owned(),
+                    g.reason.to_owned(),
+                    g.count.to_string(),
+                    g.fargate.to_string(),
+                    age(g.oldest_age_seconds),
+                    age(g.newest_age_seconds),
+                ]);
+            }
+            right_align(&mut t, &[3, 4, 5, 6]);
+            let _ = writeln!(out, "{t}");
+        }
+        if let Some(objects) = &c.objects
+            && !objects.is_empty()
+        {
+            let mut t = new_table(&["NAMESPACE", "KIND", "NAME", "REASON", "AGE", "FARGATE"]);
+            for o in objects {
+                t.add_row(vec![
+                    o.namespace.clone(),
+                    o.kind.to_owned(),
+                    o.name.clone(),
+                    o.reason.to_owned(),
+                    age(o.age_seconds),
+                    if o.fargate { "yes" } else { "" }.to_owned(),
+                ]);
+            }
+            right_align(&mut t, &[4]);
+            let _ = writeln!(out, "{t}");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,15 +1,12 @@
-//! The CLI's tables (comfy-table, fitted to the terminal's width): the run's report (one
-//! row per cluster, the reasons objects were kept, a closing status line), the plan and the
-//! headroom.
+//! The CLI's tables (comfy-table, fitted to the terminal's width): the shared style and
+//! helpers, and the run's report (one row per cluster, the reasons objects were kept, a
+//! closing status line). The `plan` and `headroom` views keep their tables beside them.
 
 use std::fmt::Write as _;
 
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
-use super::headroom::HeadroomReport;
-use super::plan::Plan;
 use crate::config::DryRun;
-use crate::headroom::subnets::Source;
 use crate::report::{Report, RunStatus};
 
 /// The report as a table (the CLI's default on a terminal), fitted to the terminal's width.
@@ -23,7 +20,7 @@ pub fn render(report: &Report) -> String {
         t.add_row(vec![
             c.cluster.clone(),
             c.region.clone().unwrap_or_else(|| "-".to_owned()),
-            format!("{:?}", c.status).to_lowercase(),
+            c.status.as_str().to_owned(),
             c.jobs.seen.to_string(),
             c.jobs.deleted.to_string(),
             c.pods.seen.to_string(),
@@ -112,169 +109,6 @@ pub fn age(seconds: u64) -> String {
         if rest > 0 {
             let _ = write!(out, " {rest}{next}");
         }
-    }
-    out
-}
-
-/// `eks-reaper plan` as tables: per cluster a summary line, the groups, and with
-/// `--objects` every object.
-pub fn plan(plan: &Plan) -> String {
-    let mut out = String::new();
-    for c in &plan.clusters {
-        let _ = writeln!(
-            out,
-            "{} ({}): {} job(s), {} pod(s) ({} Fargate) would be deleted{}{}",
-            c.cluster,
-            c.region.as_deref().unwrap_or("-"),
-            c.jobs,
-            c.pods,
-            c.fargate_pods,
-            if c.low_headroom {
-                "; low-headroom mode on"
-            } else {
-                ""
-            },
-            if c.listing_complete {
-                ""
-            } else {
-                "; listing cut short, more may be due"
-            },
-        );
-        if let Some(e) = &c.error {
-            let _ = writeln!(out, "  {}: {e}", format!("{:?}", c.status).to_lowercase());
-        }
-        if !c.groups.is_empty() {
-            let mut t = new_table(&[
-                "NAMESPACE",
-                "KIND",
-                "REASON",
-                "COUNT",
-                "FARGATE",
-                "OLDEST",
-                "NEWEST",
-            ]);
-            for g in &c.groups {
-                t.add_row(vec![
-                    g.namespace.clone(),
-                    g.kind.to_owned(),
-                    g.reason.to_owned(),
-                    g.count.to_string(),
-                    g.fargate.to_string(),
-                    age(g.oldest_age_seconds),
-                    age(g.newest_age_seconds),
-                ]);
-            }
-            right_align(&mut t, &[3, 4, 5, 6]);
-            let _ = writeln!(out, "{t}");
-        }
-        if let Some(objects) = &c.objects
-            && !objects.is_empty()
-        {
-            let mut t = new_table(&["NAMESPACE", "KIND", "NAME", "REASON", "AGE", "FARGATE"]);
-            for o in objects {
-                t.add_row(vec![
-                    o.namespace.clone(),
-                    o.kind.to_owned(),
-                    o.name.clone(),
-                    o.reason.to_owned(),
-                    age(o.age_seconds),
-                    if o.fargate { "yes" } else { "" }.to_owned(),
-                ]);
-            }
-            right_align(&mut t, &[4]);
-            let _ = writeln!(out, "{t}");
-        }
-    }
-    out
-}
-
-/// `eks-reaper headroom` as a summary line per cluster and a table of its subnets.
-pub fn headroom(report: &HeadroomReport) -> String {
-    let mut out = String::new();
-    for c in &report.clusters {
-        let region = c.region.as_deref().unwrap_or("-");
-        let Some(h) = &c.subnets else {
-            let _ = writeln!(
-                out,
-                "{} ({region}): {}: {}",
-                c.cluster,
-                format!("{:?}", c.status).to_lowercase(),
-                c.error.as_deref().unwrap_or("no subnet figures")
-            );
-            continue;
-        };
-        let tightest = h.tightest.as_ref().map_or("-".to_owned(), |t| {
-            format!("{} {:.1}% free", t.subnet_id, t.free_fraction * 100.0)
-        });
-        let _ = writeln!(
-            out,
-            "{} ({region}): {} of {} IPv4 addresses free; tightest {tightest}",
-            c.cluster, h.total_available, h.total_capacity
-        );
-        let _ = writeln!(
-            out,
-            "  low-headroom mode: {} (under {:.1}% free)",
-            if c.low_headroom {
-                "WOULD ENGAGE"
-            } else {
-                "off"
-            },
-            c.low_headroom_fraction * 100.0
-        );
-        let forecast = match (&c.forecast, &c.forecast_error) {
-            (Some(f), _) => match f.hours_to_exhaustion {
-                Some(hours) => format!(
-                    "{hours:.1} h to exhaustion at {:.0} Fargate pods/h",
-                    f.pods_per_hour
-                ),
-                None => "none (no Fargate pod created in the last 15 minutes)".to_owned(),
-            },
-            (None, Some(e)) => format!("not computed: {e}"),
-            (None, None) => "not computed".to_owned(),
-        };
-        let _ = writeln!(out, "  forecast: {forecast}");
-        let mut t = new_table(&[
-            "SUBNET",
-            "AZ",
-            "CIDR",
-            "FREE",
-            "CAPACITY",
-            "USED",
-            "WATCHED FOR",
-        ]);
-        for s in &h.subnets {
-            let sources: Vec<String> = s
-                .sources
-                .iter()
-                .map(|src| match src {
-                    Source::Cluster => "cluster".to_owned(),
-                    Source::FargateProfile(p) => format!("fargate:{p}"),
-                    Source::Extra => "extra".to_owned(),
-                })
-                .collect();
-            t.add_row(vec![
-                s.subnet_id.clone(),
-                s.availability_zone.clone(),
-                s.cidr.clone(),
-                s.available.to_string(),
-                s.capacity.to_string(),
-                format!("{:.1}%", s.utilization_percent),
-                sources.join(","),
-            ]);
-        }
-        for s in &h.skipped {
-            t.add_row(vec![
-                s.subnet_id.clone(),
-                s.availability_zone.clone().unwrap_or_default(),
-                format!("skipped: {:?}", s.reason),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
-        }
-        right_align(&mut t, &[3, 4, 5]);
-        let _ = writeln!(out, "{t}");
     }
     out
 }

@@ -97,14 +97,21 @@ fn setting_name(arg: &Arg) -> String {
     }
 }
 
-/// The error name of the setting whose field in [`Options`] is `id`.
+/// The error name of the setting whose field in [`Options`] is `id`
+/// (`REAPER_PAGE_SIZE (--page-size)`). Every `id` passed is a literal in this module's
+/// callers, checked by a test against the fields of [`Options`]; an unknown one names
+/// the setting by its id rather than failing the run over an error message.
 pub fn field(id: &str) -> String {
     let command = Options::augment_args(Command::new("eks-reaper"));
-    command
+    let name = command
         .get_arguments()
         .find(|a| a.get_id() == id)
-        .map(setting_name)
-        .unwrap_or_else(|| id.to_owned())
+        .map(setting_name);
+    debug_assert!(
+        name.is_some(),
+        "options::field({id:?}) is not a field of Options"
+    );
+    name.unwrap_or_else(|| id.to_owned())
 }
 
 /// Raw settings as given by environment variables or flags (clap reads both).
@@ -337,5 +344,35 @@ mod tests {
         }
         assert_eq!(field("page_size"), "REAPER_PAGE_SIZE (--page-size)");
         assert_eq!(field("clusters"), "REAPER_CLUSTERS (--cluster)");
+    }
+
+    #[test]
+    fn every_field_named_in_an_error_is_a_setting() {
+        let command = Options::augment_args(Command::new("eks-reaper"));
+        let ids: Vec<&str> = command
+            .get_arguments()
+            .map(|a| a.get_id().as_str())
+            .collect();
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("values.rs"),
+            include_str!("event.rs"),
+            include_str!("alarm.rs"),
+        ];
+        let mut named = 0;
+        for source in sources {
+            for call in source.split("field(\"").skip(1) {
+                let id = call.split('"').next().unwrap_or_default();
+                assert!(
+                    ids.contains(&id),
+                    "field({id:?}) names no setting of Options"
+                );
+                named += 1;
+            }
+        }
+        assert!(
+            named >= 5,
+            "only {named} field(...) calls found: the scan is broken"
+        );
     }
 }

@@ -60,7 +60,7 @@ impl MetricsSinkKind {
 }
 
 /// How many metrics a run publishes: the set every alarm and the dashboard's core read, or
-/// every metric ([`crate::metrics::detail`] decides which).
+/// every metric (the metrics module decides which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricsDetail {
     /// Only what the alarms and the dashboard's core widgets read; nothing per subnet.
@@ -200,7 +200,7 @@ pub fn token_max_age(value: &str) -> Result<Duration, Reason> {
 
 /// `true` or `false`, in the spellings the policy reads in annotations.
 pub fn flag(value: &str) -> Result<bool, Reason> {
-    crate::prune::policy::parse_flag(value).ok_or_else(|| "expected true or false".to_owned())
+    crate::policy::parse_flag(value).ok_or_else(|| "expected true or false".to_owned())
 }
 
 /// A whole number of at least 1.

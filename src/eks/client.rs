@@ -24,7 +24,7 @@ use super::token;
 pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 
 /// Idle-read timeout of the connection. The bound that matters is per request, tied to the
-/// run's deadline (`crate::api`); this only ends a connection silent for longer.
+/// run's deadline (the API layer); this only ends a connection silent for longer.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where a [`ClusterAccess`] gets its clients from.

@@ -146,6 +146,19 @@ pub enum Connected {
     },
 }
 
+impl Connected {
+    /// The connection, or why the cluster is left alone
+    /// (`cluster status is CREATING, not ACTIVE`).
+    pub fn ready(self) -> Result<Box<Connection>, String> {
+        match self {
+            Connected::Ready(connection) => Ok(connection),
+            Connected::NotActive { status, .. } => {
+                Err(format!("cluster status is {status}, not ACTIVE"))
+            }
+        }
+    }
+}
+
 /// The region a target resolves to, if any.
 pub fn region_of(base: &SdkConfig, target: &ClusterTarget) -> Option<String> {
     target

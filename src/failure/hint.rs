@@ -1,5 +1,5 @@
 //! The one-line messages of the failures an operator meets first, each saying what failed,
-//! the cause, and what to do. The errors of [`crate::eks`] and [`crate::prune::scan`]
+//! the cause, and what to do. The errors of the EKS connection and the listing
 //! classify themselves and fill these in; the line is the report's `error`, the log line's
 //! `error` field, the CLI's stderr line and the Lambda's `errorMessage` alike.
 //!

@@ -62,9 +62,6 @@ use serde::Serialize;
 
 use super::subnets::{Headroom, Source};
 
-/// Default short window (`REAPER_FORECAST_WINDOW`).
-pub const WINDOW: SignedDuration = SignedDuration::from_mins(15);
-
 /// The long window is this many short windows: an hour with the default, the period of
 /// hourly workflow schedules, so a whole burst-and-trickle cycle is in it.
 pub const LONG_WINDOW_FACTOR: i32 = 4;
@@ -201,6 +198,9 @@ mod tests {
     use super::*;
     use crate::headroom::subnets::SubnetUsage;
     use proptest::prelude::*;
+
+    /// The default short window (`REAPER_FORECAST_WINDOW`).
+    const WINDOW: SignedDuration = SignedDuration::from_mins(15);
 
     fn now() -> Timestamp {
         "2026-11-28T12:00:00Z".parse().unwrap()

@@ -77,6 +77,17 @@ pub enum SkipReason {
     Incomplete,
 }
 
+impl SkipReason {
+    /// The reason as the report spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Ipv6Only => "ipv6Only",
+            SkipReason::NotFound => "notFound",
+            SkipReason::Incomplete => "incomplete",
+        }
+    }
+}
+
 /// A watched subnet reported without IPv4 figures — never counted as zero free addresses.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

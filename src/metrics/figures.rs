@@ -146,7 +146,8 @@ impl ClusterFigures {
     }
 }
 
-fn non_empty(value: &str) -> String {
+/// A dimension value, or `unknown` for an empty one (CloudWatch rejects empty values).
+fn or_unknown(value: &str) -> String {
     if value.is_empty() {
         "unknown".to_owned()
     } else {
@@ -157,12 +158,15 @@ fn non_empty(value: &str) -> String {
 /// The metric set for these figures, in a stable order (cluster by cluster, then
 /// [`Metric::ALL`] order, subnets by ID as given, namespaces as given). Optional figures
 /// that are `None` and non-finite values produce no datum.
+///
+/// Long on purpose: one entry per metric, in the order of [`Metric::ALL`], so a reader
+/// checks the whole set against the alarms in one place.
 pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
     let mut out = Vec::new();
     for f in figures {
         let cluster = Dimension {
             name: dimension::CLUSTER_NAME,
-            value: non_empty(&f.cluster),
+            value: or_unknown(&f.cluster),
         };
         let mut push = |metric: Metric, value: f64, extra: Vec<Dimension>| {
             if value.is_finite() {
@@ -235,11 +239,11 @@ pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
                 vec![
                     Dimension {
                         name: dimension::SUBNET_ID,
-                        value: non_empty(&s.subnet_id),
+                        value: or_unknown(&s.subnet_id),
                     },
                     Dimension {
                         name: dimension::AVAILABILITY_ZONE,
-                        value: non_empty(&s.availability_zone),
+                        value: or_unknown(&s.availability_zone),
                     },
                 ]
             };
@@ -250,7 +254,7 @@ pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
             let dims = || {
                 vec![Dimension {
                     name: dimension::NAMESPACE,
-                    value: non_empty(&n.namespace),
+                    value: or_unknown(&n.namespace),
                 }]
             };
             push(Metric::JobsDeleted, n.jobs_deleted as f64, dims());

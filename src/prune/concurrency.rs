@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use crate::report::{ConcurrencyReport, spread};
 
 /// Fewest answers a window judges on.
 pub const MIN_WINDOW: usize = 8;
@@ -178,7 +178,6 @@ impl AdaptiveLimit {
     /// Multiplies the limit by `factor`, not below `floor` (nor 1), nor above where it was.
     fn decrease(&mut self, factor: f64, floor: usize) {
         // Truncation is the point: the limit only ever comes down to a whole request.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let lower = (self.limit as f64 * factor) as usize;
         self.limit = lower.max(floor).max(1).min(self.limit);
         self.phase = Phase::Steady;
@@ -200,43 +199,6 @@ impl AdaptiveLimit {
             sent_at: self.sent_at.clone(),
         }
     }
-}
-
-/// `(settled, min, max)` of requests counted by the limit they were sent under: the
-/// limit most went out under, the lowest and the highest; all 0 when none was sent.
-pub fn spread(sent_at: &BTreeMap<usize, u64>) -> (usize, usize, usize) {
-    let min = sent_at.keys().next().copied().unwrap_or(0);
-    let max = sent_at.keys().next_back().copied().unwrap_or(0);
-    (settled(sent_at), min, max)
-}
-
-/// The limit most requests were sent under (the higher one on a tie); 0 when none was sent.
-fn settled(sent_at: &BTreeMap<usize, u64>) -> usize {
-    sent_at
-        .iter()
-        .max_by_key(|(limit, n)| (**n, **limit))
-        .map_or(0, |(limit, _)| *limit)
-}
-
-/// The concurrency a cluster's deletions ran at.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConcurrencyReport {
-    /// `REAPER_CONCURRENCY`: the limit never went above it.
-    pub ceiling: usize,
-    /// The limit most DELETEs were sent under (0: none sent).
-    pub settled: usize,
-    /// Lowest limit a DELETE was sent under (slow start begins at 1).
-    pub min: usize,
-    /// Highest limit a DELETE was sent under.
-    pub max: usize,
-    /// Decreases on a 429 or a DELETE with no answer in time.
-    pub decreases_throttled: u64,
-    /// Decreases on rising latency.
-    pub decreases_latency: u64,
-    /// DELETEs sent, by the limit in force (for merging clusters; not serialised).
-    #[serde(skip)]
-    pub sent_at: BTreeMap<usize, u64>,
 }
 
 #[cfg(test)]
@@ -393,15 +355,6 @@ mod tests {
         }
         assert_eq!(l.current(), 1);
         assert_eq!(l.summary().settled, 1);
-    }
-
-    #[test]
-    fn settled_is_the_limit_most_requests_went_out_under() {
-        let sent = BTreeMap::from([(1, 8), (2, 16), (12, 900), (13, 40)]);
-        assert_eq!(settled(&sent), 12);
-        assert_eq!(settled(&BTreeMap::new()), 0);
-        let report = AdaptiveLimit::new(16).summary();
-        assert_eq!((report.settled, report.min, report.max), (0, 0, 0));
     }
 
     fn sample() -> impl Strategy<Value = Sample> {

@@ -53,14 +53,13 @@ pub struct DeleteContext<'a> {
     pub tally: &'a Tally<'a>,
     /// Told of each object dealt with, and of what a client-side dry run would delete.
     pub observer: &'a dyn Observer,
-    /// The pass whose candidates these are.
-    pub pass: Pass,
 }
 
-/// Deletes every candidate received until the channel closes, as many at once as `limit`
-/// allows; every answer goes back to `limit`.
+/// Deletes every candidate of `pass` received until the channel closes, as many at once as
+/// `limit` allows; every answer goes back to `limit`.
 pub async fn drain(
     mut rx: mpsc::Receiver<Candidate>,
+    pass: Pass,
     ctx: &DeleteContext<'_>,
     limit: &mut AdaptiveLimit,
 ) {
@@ -86,7 +85,7 @@ pub async fn drain(
                             &candidate.reason,
                             &outcome,
                         );
-                        ctx.observer.handled(ctx.access.cluster(), ctx.pass);
+                        ctx.observer.handled(ctx.access.cluster(), pass);
                         (ticket, sample)
                     });
                 }
@@ -223,7 +222,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::prune::policy::Delete;
+    use crate::policy::Delete;
 
     fn candidate(kind: Kind) -> Candidate {
         Candidate {

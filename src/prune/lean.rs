@@ -187,7 +187,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::prune::policy::{self, Decision, Settings};
+    use crate::policy::{self, Decision, Settings};
 
     /// A Job as the API server returns it, managed fields and template included.
     fn full_job() -> serde_json::Value {

@@ -11,7 +11,6 @@ pub mod delete;
 pub mod lean;
 pub mod observe;
 pub mod pass;
-pub mod policy;
 pub mod scan;
 pub mod tally;
 
@@ -20,21 +19,21 @@ use std::sync::RwLock;
 use aws_types::SdkConfig;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use self::concurrency::AdaptiveLimit;
 use self::delete::DeleteContext;
 use self::pass::Pass;
-use self::policy::{JobIndex, Mode};
 use self::scan::{Completion, ScanContext, ScanError};
 use self::tally::{Progress, Tally};
 use crate::api::ApiStats;
 use crate::clock::Clock;
 use crate::config::{ClusterTarget, Config};
 use crate::deadline::Deadline;
-use crate::eks::{self, Connected};
-use crate::failure::{ClusterFailure, DeleteFailure, hint};
-use crate::headroom::{Headroom, forecast, subnets};
+use crate::eks::{self, Connected, Connection};
+use crate::failure::{self, ClusterFailure, DeleteFailure, hint};
+use crate::headroom::{self, forecast};
+use crate::policy::{JobIndex, Mode};
 use crate::report::{ClusterReport, ClusterStatus};
 
 /// Candidates buffered between the lister and the deleters (~150 bytes each): lets listing
@@ -73,57 +72,90 @@ pub async fn prune_cluster(
     config: &Config,
     run: RunContext<'_>,
 ) -> ClusterReport {
-    let RunContext {
-        aws,
-        deadline,
-        clock,
-        progress,
-        observer,
-        failures_printed,
-        ..
-    } = run;
     let started = Instant::now();
-    let region = eks::region_of(aws, target);
+    let region = eks::region_of(run.aws, target);
     let mut report = ClusterReport::new(&target.name, region, config.dry_run.is_dry());
-    let cluster = target.name.as_str();
+    let Some(connection) = connect(target, described, config, &run, &mut report).await else {
+        return stamped(report, started);
+    };
+    let mode = decide_mode(&connection, config, &run.deadline, &mut report).await;
+    let passes = PassContext {
+        connection: &connection,
+        mode,
+        config,
+        run: &run,
+    };
+    let cut = run_passes(&passes, &mut report).await;
+    judge_outcome(
+        &connection,
+        cut.as_deref(),
+        run.failures_printed,
+        &mut report,
+    );
+    forecast_exhaustion(config, run.clock, &mut report);
+    finish(stamped(report, started))
+}
 
-    let connection =
-        match eks::connect(aws, target, described, config.token_max_age, &deadline).await {
-            Ok(Connected::Ready(c)) => c,
-            Ok(Connected::NotActive { status, .. }) => {
-                warn!(cluster, status = %status, "cluster is not ACTIVE; skipped");
-                report.skip(
-                    ClusterFailure::NotActive,
-                    format!("cluster status is {status}, not ACTIVE"),
-                );
-                report.duration_ms = elapsed_ms(started);
-                return report;
-            }
-            Err(e) => {
-                let error = e.to_string();
-                log_failure(
-                    failures_printed,
-                    cluster,
-                    e.kind(),
-                    &error,
-                    "cannot connect to the cluster",
-                );
-                report.fail(e.kind(), error);
-                report.duration_ms = elapsed_ms(started);
-                return report;
-            }
-        };
+/// Connects to the cluster; `None` when it is skipped (not `ACTIVE`) or cannot be reached,
+/// with the report saying which.
+async fn connect(
+    target: &ClusterTarget,
+    described: Option<eks::Cluster>,
+    config: &Config,
+    run: &RunContext<'_>,
+    report: &mut ClusterReport,
+) -> Option<Box<Connection>> {
+    let cluster = target.name.as_str();
+    let connected = eks::connect(
+        run.aws,
+        target,
+        described,
+        config.token_max_age,
+        &run.deadline,
+    )
+    .await;
+    let connection = match connected.map(Connected::ready) {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(why)) => {
+            warn!(cluster, reason = %why, "cluster is not ACTIVE; skipped");
+            report.skip(ClusterFailure::NotActive, why);
+            return None;
+        }
+        Err(e) => {
+            let error = e.to_string();
+            failure::log(
+                run.failures_printed,
+                Some(cluster),
+                e.kind().as_str(),
+                &error,
+                "cannot connect to the cluster",
+            );
+            report.fail(e.kind(), error);
+            return None;
+        }
+    };
     // Empty for a kubeconfig context not named as an EKS cluster: it has no region.
     report.region = Some(connection.region.clone()).filter(|r| !r.is_empty());
     report.reached = true;
+    Some(connection)
+}
 
-    // ---- subnet headroom ---------------------------------------------------------------
-    // Read before pruning: it decides low-headroom mode. A failure is reported, not fatal.
+/// Reads the subnet headroom (before pruning: it decides low-headroom mode) and returns the
+/// policy's mode. A failed read is reported, not fatal: the mode stays normal unless an
+/// emergency run forces it.
+async fn decide_mode(
+    connection: &Connection,
+    config: &Config,
+    deadline: &Deadline,
+    report: &mut ClusterReport,
+) -> Mode {
+    let cluster = report.cluster.clone();
+    let cluster = cluster.as_str();
     // A hung EC2 or EKS endpoint may take at most half the time left: pruning gets the rest.
     let headroom_deadline = deadline.share(0.5, "the headroom read's half of the time left");
     let headroom = if connection.subnets_known {
-        read_headroom(
-            &connection,
+        headroom::read(
+            connection,
             cluster,
             &config.extra_subnets,
             &headroom_deadline,
@@ -148,7 +180,7 @@ pub async fn prune_cluster(
         Err(e) if !connection.subnets_known => report.subnets_error = Some(e),
         Err(e) => {
             warn!(cluster, error = %e, "subnet headroom not read; low-headroom mode off");
-            report.subnets_error = Some(e.to_string());
+            report.subnets_error = Some(e);
         }
     }
     if let Some(e) = &config.emergency {
@@ -157,53 +189,70 @@ pub async fn prune_cluster(
         warn!(cluster, alarm = %e.alarm, "emergency run: low-headroom mode forced by the alarm");
         report.low_headroom = true;
     }
-    let mode = if report.low_headroom {
+    if report.low_headroom {
         Mode::LowHeadroom
     } else {
         Mode::Normal
-    };
+    }
+}
 
-    // ---- list + plan + delete, pass by pass ---------------------------------------------
+/// What the passes of one cluster share.
+struct PassContext<'a> {
+    connection: &'a Connection,
+    mode: Mode,
+    config: &'a Config,
+    run: &'a RunContext<'a>,
+}
+
+/// Lists, judges and deletes, pass by pass, and counts it all into the report. Returns the
+/// first request the deadline cut in flight, if any.
+///
+/// Jobs first, in both modes: the pod passes need to know which Jobs keep their pods
+/// (`eks-reaper/keep` on a Job), and a deleted Job's pods go with it (Background
+/// propagation, via the garbage collector). The pod passes then handle finished Fargate
+/// pods of retained Jobs, bare and Evicted pods. A pass that stops or fails ends the
+/// cluster's run, so no pod is judged against an incomplete Job list.
+async fn run_passes(passes: &PassContext<'_>, report: &mut ClusterReport) -> Option<String> {
+    let PassContext {
+        connection,
+        mode,
+        config,
+        run,
+    } = *passes;
+    let cluster = report.cluster.clone();
     let stats = ApiStats::default();
-    let tally = Tally::new(progress);
+    let tally = Tally::new(run.progress);
     let jobs = RwLock::new(JobIndex::default());
-    // Jobs first, in both modes: the pod passes need to know which Jobs keep their pods
-    // (`eks-reaper/keep` on a Job), and a deleted Job's pods go with it (Background
-    // propagation, via the garbage collector). The pod passes then handle finished Fargate
-    // pods of retained Jobs, bare and Evicted pods. A pass that stops or fails ends the
-    // cluster's run, so no pod is judged against an incomplete Job list.
-    let order = [Pass::Jobs, Pass::FargatePods, Pass::OtherPods];
     let scan_ctx = ScanContext {
         access: &connection.access,
         stats: &stats,
-        deadline: &deadline,
+        deadline: &run.deadline,
         settings: &config.policy,
         mode,
         label_selector: config.label_selector.as_deref(),
         page_size: config.page_size,
         tally: &tally,
         jobs: &jobs,
-        clock,
-        observer,
+        clock: run.clock,
+        observer: run.observer,
     };
     let delete_ctx = DeleteContext {
         access: &connection.access,
         stats: &stats,
-        deadline: &deadline,
+        deadline: &run.deadline,
         dry_run: config.dry_run,
         tally: &tally,
-        observer,
-        pass: Pass::Jobs,
+        observer: run.observer,
     };
     // One limit for the cluster's passes: what the first learnt about the API server holds
     // for the next.
     let mut limit = AdaptiveLimit::new(config.concurrency);
-    for pass in order {
+    for pass in [Pass::Jobs, Pass::FargatePods, Pass::OtherPods] {
         // One pass at a time: its deletions finish before the next pass lists, so the next
         // list (tens of MB of JSON for the API server to encode) does not compete with them.
-        observer.pass_started(cluster, pass);
+        run.observer.pass_started(&cluster, pass);
         let result = prune_pass(pass, &scan_ctx, &delete_ctx, &mut limit).await;
-        observer.pass_finished(cluster, pass);
+        run.observer.pass_finished(&cluster, pass);
         match result {
             Ok(Completion::Complete) => {}
             Ok(Completion::Stopped) => {
@@ -212,10 +261,10 @@ pub async fn prune_cluster(
             }
             Err(e) => {
                 let error = e.explain(&connection.access);
-                log_failure(
-                    failures_printed,
-                    cluster,
-                    e.kind(),
+                failure::log(
+                    run.failures_printed,
+                    Some(&cluster),
+                    e.kind().as_str(),
                     &error,
                     "listing failed",
                 );
@@ -225,66 +274,80 @@ pub async fn prune_cluster(
             }
         }
     }
-    tally.into_report(&mut report);
+    tally.into_report(report);
     report.concurrency = limit.summary();
     report.requests = stats.requests();
     report.throttled = stats.throttled();
-    // A request the deadline cut in flight got no answer (a hung API server): the cluster
-    // was not processed to the end, whatever the counts say. Running out of time between
-    // requests is not this: that is backlog.
-    if let Some(cut) = stats.first_timeout()
+    stats.first_timeout().map(str::to_owned)
+}
+
+/// Whether the cluster's run counts as failed although every pass returned.
+///
+/// A request the deadline cut in flight (`cut`) got no answer (a hung API server): the
+/// cluster was not processed to the end, whatever the counts say. Running out of time
+/// between requests is not this: that is backlog. Refused deletions mean the identity may
+/// list but not delete: the run must not look healthy (Lambda Errors metric, CLI exit
+/// status), whatever else was counted.
+fn judge_outcome(
+    connection: &Connection,
+    cut: Option<&str>,
+    failures_printed: bool,
+    report: &mut ClusterReport,
+) {
+    if let Some(cut) = cut
         && report.status == ClusterStatus::Ok
     {
-        log_failure(
+        failure::log(
             failures_printed,
-            cluster,
-            ClusterFailure::Timeout,
+            Some(&report.cluster),
+            ClusterFailure::Timeout.as_str(),
             cut,
             "API server did not answer in time",
         );
         report.fail(ClusterFailure::Timeout, cut.to_owned());
     }
-    // Refused deletions mean the identity may list but not delete: the run must not look
-    // healthy (Lambda Errors metric, CLI exit status), whatever else was counted.
     let refused: u64 = report
         .errors
         .iter()
         .filter(|(kind, _)| kind.is_refusal())
         .map(|(_, n)| n)
         .sum();
-    if refused > 0 && report.status == ClusterStatus::Ok {
-        let (first, sample) = report
-            .error_samples
-            .iter()
-            .find(|(kind, _)| kind.is_refusal())
-            .map_or((DeleteFailure::Forbidden, ""), |(k, m)| (*k, m.as_str()));
-        let error = if first == DeleteFailure::Unauthorized {
-            hint::unauthorized(
-                &format!("{refused} deletion(s) refused"),
-                &connection.access.endpoint_url(),
-                cluster,
-                connection.access.region(),
-            )
-        } else {
-            hint::delete_forbidden(
-                refused,
-                &hint::Refusal::from_message(sample, "delete", "jobs.batch"),
-            )
-        };
-        log_failure(
-            failures_printed,
-            cluster,
-            ClusterFailure::DeleteForbidden,
-            &error,
-            "deletions refused by the API server (403/401)",
-        );
-        report.fail(ClusterFailure::DeleteForbidden, error);
+    if refused == 0 || report.status != ClusterStatus::Ok {
+        return;
     }
+    let (first, sample) = report
+        .error_samples
+        .iter()
+        .find(|(kind, _)| kind.is_refusal())
+        .map_or((DeleteFailure::Forbidden, ""), |(k, m)| (*k, m.as_str()));
+    let error = if first == DeleteFailure::Unauthorized {
+        hint::unauthorized(
+            &format!("{refused} deletion(s) refused"),
+            &connection.access.endpoint_url(),
+            &report.cluster,
+            connection.access.region(),
+        )
+    } else {
+        hint::delete_forbidden(
+            refused,
+            &hint::Refusal::from_message(sample, "delete", "jobs.batch"),
+        )
+    };
+    failure::log(
+        failures_printed,
+        Some(&report.cluster),
+        ClusterFailure::DeleteForbidden.as_str(),
+        &error,
+        "deletions refused by the API server (403/401)",
+    );
+    report.fail(ClusterFailure::DeleteForbidden, error);
+}
 
-    // ---- forecast ----------------------------------------------------------------------
-    // From the free addresses read before pruning and the creation times of every Fargate
-    // pod this run listed: finished, running and pending alike (the Fargate pass has no
-    // phase filter), since each new pod takes an IP whether or not it has finished.
+/// Hours until the subnets run out, from the free addresses read before pruning and the
+/// creation times of every Fargate pod this run listed: finished, running and pending alike
+/// (the Fargate pass has no phase filter), since each new pod takes an IP whether or not it
+/// has finished.
+fn forecast_exhaustion(config: &Config, clock: &dyn Clock, report: &mut ClusterReport) {
     report.forecast = report.subnets.as_ref().map(|h| {
         forecast::forecast(
             forecast::pool(h),
@@ -293,11 +356,19 @@ pub async fn prune_cluster(
             forecast::window(config.forecast_window),
         )
     });
+}
 
-    report.duration_ms = elapsed_ms(started);
+/// The report with the cluster's wall time.
+fn stamped(mut report: ClusterReport, started: Instant) -> ClusterReport {
+    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report
+}
+
+/// Logs the cluster's one closing line and hands the report back.
+fn finish(report: ClusterReport) -> ClusterReport {
     info!(
-        cluster,
-        status = ?report.status,
+        cluster = report.cluster,
+        status = report.status.as_str(),
         jobs_seen = report.jobs.seen,
         jobs_deleted = report.jobs.deleted,
         pods_seen = report.pods.seen,
@@ -327,48 +398,6 @@ async fn prune_pass(
         // `tx` is dropped when the scan ends, which ends the drain.
         scan::scan(pass, scan_ctx, &tx).await
     };
-    let delete_ctx = DeleteContext {
-        pass,
-        ..*delete_ctx
-    };
-    let (listed, ()) = tokio::join!(lister, delete::drain(rx, &delete_ctx, limit));
+    let (listed, ()) = tokio::join!(lister, delete::drain(rx, pass, delete_ctx, limit));
     listed
-}
-
-/// The Fargate profiles' subnets (EKS), then the free addresses of every watched subnet
-/// (EC2).
-pub async fn read_headroom(
-    connection: &eks::Connection,
-    cluster: &str,
-    extra: &[String],
-    deadline: &Deadline,
-) -> Result<Headroom, String> {
-    let profiles = eks::fargate::profiles(&connection.eks, cluster, deadline)
-        .await
-        .map_err(|e| e.to_string())?;
-    let watched = subnets::watched(&connection.subnet_ids, &profiles, extra);
-    subnets::read(&connection.ec2, watched, deadline)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Logs a cluster's failure once, with its kind and cluster as fields (`errorKind`,
-/// `cluster`) and the one-line message as `error`. When the caller prints the failure
-/// itself on the same stream (the CLI with text logs), at debug level only.
-fn log_failure(
-    printed: bool,
-    cluster: &str,
-    kind: ClusterFailure,
-    error: &str,
-    what: &'static str,
-) {
-    if printed {
-        debug!(cluster, errorKind = %kind, error, "{what}");
-    } else {
-        warn!(cluster, errorKind = %kind, error, "{what}");
-    }
-}
-
-fn elapsed_ms(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

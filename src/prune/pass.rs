@@ -5,7 +5,7 @@
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 
-use super::policy::{Delete, FARGATE_PROFILE_LABEL};
+use crate::policy::{Delete, FARGATE_PROFILE_LABEL};
 
 /// Field selector keeping only terminal pods (evaluated by the API server).
 pub const FINISHED_PODS: &str = "status.phase!=Pending,status.phase!=Running,status.phase!=Unknown";

@@ -29,13 +29,13 @@ use tracing::{debug, info, warn};
 use super::lean;
 use super::observe::Observer;
 use super::pass::{Candidate, Kind, Pass};
-use super::policy::{self, Decision, JobIndex, Mode, PodContext, Settings};
 use super::tally::{Seen, Tally};
 use crate::api::{self, ApiStats, CallError};
 use crate::clock::Clock;
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
 use crate::failure::{ClusterFailure, chain, hint};
+use crate::policy::{self, Decision, JobIndex, Mode, PodContext, Settings};
 
 /// How many times one list may restart after 410 before the cluster is failed.
 const MAX_LIST_RESTARTS: u32 = 5;
@@ -272,6 +272,123 @@ struct Assessment {
     created: Option<Timestamp>,
 }
 
+/// One list's pages as the API server serves them (`limit` + `continue`): the deadline
+/// checked before each request, a 410 on a continue token resumed (with the fresh token the
+/// `Status` carries, else from the start), error answers and undecodable pages as errors.
+struct PageSource<'a> {
+    pass: Pass,
+    path: String,
+    params: ListParams,
+    ctx: &'a ScanContext<'a>,
+    restarts: u32,
+    /// Pages served so far.
+    served: u64,
+    /// The last page had no continue token.
+    exhausted: bool,
+}
+
+/// What the next request for a page gave.
+enum Fetched<L: Clone> {
+    /// A page of objects.
+    Page(ObjectList<L>),
+    /// The previous page was the last.
+    End,
+    /// The deadline came first.
+    Stopped,
+}
+
+impl<'a> PageSource<'a> {
+    fn new(pass: Pass, namespace: Option<&str>, ctx: &'a ScanContext<'a>) -> Self {
+        Self {
+            pass,
+            path: pass.kind().url_path(namespace),
+            params: ListParams {
+                label_selector: pass.label_selector(ctx.label_selector),
+                field_selector: pass.field_selector().map(str::to_owned),
+                limit: Some(ctx.page_size),
+                ..ListParams::default()
+            },
+            ctx,
+            restarts: 0,
+            served: 0,
+            exhausted: false,
+        }
+    }
+
+    async fn next<L: DeserializeOwned + Clone>(&mut self) -> Result<Fetched<L>, ScanError> {
+        let ctx = self.ctx;
+        let cluster = ctx.access.cluster();
+        let resource = self.pass.kind().plural();
+        let pages = self.served;
+        loop {
+            if self.exhausted {
+                return Ok(Fetched::End);
+            }
+            if ctx.deadline.reached() {
+                warn!(
+                    cluster,
+                    resource, pages, "deadline reached; listing stopped"
+                );
+                return Ok(Fetched::Stopped);
+            }
+            let request = Request::new(self.path.as_str());
+            let params = &self.params;
+            let response = match api::call(ctx.access, ctx.stats, ctx.deadline, || {
+                request.list(params)
+            })
+            .await
+            {
+                Ok(response) => response,
+                Err(CallError::Deadline) => {
+                    warn!(
+                        cluster,
+                        resource,
+                        pages,
+                        "deadline reached before the next page could be requested; listing stopped"
+                    );
+                    return Ok(Fetched::Stopped);
+                }
+                Err(source) => return Err(ScanError::Call { resource, source }),
+            };
+            if response.status == StatusCode::GONE {
+                self.restarts += 1;
+                let fresh = response.status_object().and_then(|s| s.metadata.continue_);
+                warn!(
+                    cluster,
+                    resource,
+                    restarts = self.restarts,
+                    inconsistent_continue = fresh.is_some(),
+                    detail = %response.message(),
+                    "continue token expired (410); resuming the list"
+                );
+                ctx.tally.list_restarted();
+                if self.restarts > MAX_LIST_RESTARTS {
+                    return Err(ScanError::Expired {
+                        resource,
+                        restarts: self.restarts,
+                    });
+                }
+                self.params.continue_token = fresh;
+                continue;
+            }
+            if !response.status.is_success() {
+                return Err(ScanError::Status {
+                    resource,
+                    code: response.status.as_u16(),
+                    message: response.message(),
+                });
+            }
+            let page: ObjectList<L> = serde_json::from_slice(response.body())
+                .map_err(|source| ScanError::Decode { resource, source })?;
+            self.served += 1;
+            self.params.continue_token = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+            self.exhausted = self.params.continue_token.is_none();
+            return Ok(Fetched::Page(page));
+        }
+    }
+}
+
+/// Lists one collection page by page and judges each object as its page arrives.
 async fn scan_collection<L, K>(
     pass: Pass,
     namespace: Option<&str>,
@@ -283,81 +400,25 @@ where
     L: DeserializeOwned + Clone + Into<K>,
     K: kube::Resource,
 {
-    let kind = pass.kind();
-    let resource = kind.plural();
     let cluster = ctx.access.cluster();
-    let path = kind.url_path(namespace);
-    let label_selector = pass.label_selector(ctx.label_selector);
-    let mut continue_token: Option<String> = None;
-    let mut restarts = 0u32;
+    let mut source = PageSource::new(pass, namespace, ctx);
     // Hashes of UIDs handled so far, so a restarted list skips them (8 bytes each).
     let mut handled: HashSet<u64> = HashSet::new();
-    let mut pages = 0u64;
     loop {
-        if ctx.deadline.reached() {
-            warn!(
-                cluster,
-                resource, pages, "deadline reached; listing stopped"
-            );
-            return Ok(Completion::Stopped);
-        }
-        let params = ListParams {
-            label_selector: label_selector.clone(),
-            field_selector: pass.field_selector().map(str::to_owned),
-            limit: Some(ctx.page_size),
-            continue_token: continue_token.clone(),
-            ..ListParams::default()
-        };
-        let request = Request::new(path.as_str());
-        let response = match api::call(ctx.access, ctx.stats, ctx.deadline, || {
-            request.list(&params)
-        })
-        .await
-        {
-            Ok(r) => r,
-            Err(CallError::Deadline) => {
-                warn!(
+        let page = match source.next::<L>().await? {
+            Fetched::Page(page) => page,
+            Fetched::Stopped => return Ok(Completion::Stopped),
+            Fetched::End => {
+                info!(
                     cluster,
-                    resource,
-                    pages,
-                    "deadline reached before the next page could be requested; listing stopped"
+                    resource = pass.kind().plural(),
+                    pass = pass.as_str(),
+                    pages = source.served,
+                    "listing complete"
                 );
-                return Ok(Completion::Stopped);
+                return Ok(Completion::Complete);
             }
-            Err(source) => return Err(ScanError::Call { resource, source }),
         };
-
-        if response.status == StatusCode::GONE {
-            restarts += 1;
-            let fresh = response.status_object().and_then(|s| s.metadata.continue_);
-            warn!(
-                cluster,
-                resource,
-                restarts,
-                inconsistent_continue = fresh.is_some(),
-                detail = %response.message(),
-                "continue token expired (410); resuming the list"
-            );
-            ctx.tally.list_restarted();
-            if restarts > MAX_LIST_RESTARTS {
-                return Err(ScanError::Expired { resource, restarts });
-            }
-            continue_token = fresh;
-            continue;
-        }
-        if !response.status.is_success() {
-            return Err(ScanError::Status {
-                resource,
-                code: response.status.as_u16(),
-                message: response.message(),
-            });
-        }
-        let page: ObjectList<L> = serde_json::from_slice(response.body())
-            .map_err(|source| ScanError::Decode { resource, source })?;
-        drop(response);
-        pages += 1;
-        let now = ctx.clock.now();
-        let next = page.metadata.continue_.filter(|c| !c.is_empty());
         ctx.observer.page_listed(
             cluster,
             pass,
@@ -366,57 +427,61 @@ where
                 .remaining_item_count
                 .and_then(|n| u64::try_from(n).ok()),
         );
+        let now = ctx.clock.now();
         for item in page.items {
             let object: K = item.into();
-            let meta = object.meta();
-            let uid = meta.uid.clone().unwrap_or_default();
-            let h = policy::uid_hash(&uid);
-            if !handled.insert(h) {
-                // Seen before a 410 restart (or twice in an inconsistent continuation).
+            let uid = object.meta().uid.as_deref().unwrap_or_default();
+            // Seen before a 410 restart (or twice in an inconsistent continuation).
+            if !handled.insert(policy::uid_hash(uid)) {
                 continue;
             }
-            let a = assess(&object, now, ctx.settings);
-            ctx.tally.saw(Seen {
-                kind,
-                finished: a.finished,
-                fargate: a.fargate,
-                created: a.created,
-                decision: &a.decision,
-            });
-            if let Decision::Delete(reason) = a.decision {
-                let candidate = Candidate {
-                    kind,
-                    namespace: meta.namespace.clone().unwrap_or_default(),
-                    name: meta.name.clone().unwrap_or_default(),
-                    uid,
-                    resource_version: meta.resource_version.clone().unwrap_or_default(),
-                    reason,
-                    fargate: a.fargate,
-                };
-                debug!(
-                    cluster,
-                    kind = kind.as_str(),
-                    namespace = %candidate.namespace,
-                    name = %candidate.name,
-                    reason = %reason,
-                    "due for deletion"
-                );
-                ctx.observer.due(cluster, pass);
-                if tx.send(candidate).await.is_err() {
-                    return Ok(Completion::Stopped);
-                }
+            let assessment = assess(&object, now, ctx.settings);
+            if !judge(pass, &object, assessment, ctx, tx).await {
+                return Ok(Completion::Stopped);
             }
         }
-        continue_token = next;
-        if continue_token.is_none() {
-            info!(
-                cluster,
-                resource,
-                pass = pass.as_str(),
-                pages,
-                "listing complete"
-            );
-            return Ok(Completion::Complete);
-        }
     }
+}
+
+/// Counts one judged object and sends it to the deleters when it is due; `false` when the
+/// deleters are gone.
+async fn judge<K: kube::Resource>(
+    pass: Pass,
+    object: &K,
+    assessment: Assessment,
+    ctx: &ScanContext<'_>,
+    tx: &mpsc::Sender<Candidate>,
+) -> bool {
+    let kind = pass.kind();
+    ctx.tally.saw(Seen {
+        kind,
+        finished: assessment.finished,
+        fargate: assessment.fargate,
+        created: assessment.created,
+        decision: &assessment.decision,
+    });
+    let Decision::Delete(reason) = assessment.decision else {
+        return true;
+    };
+    let meta = object.meta();
+    let candidate = Candidate {
+        kind,
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta.name.clone().unwrap_or_default(),
+        uid: meta.uid.clone().unwrap_or_default(),
+        resource_version: meta.resource_version.clone().unwrap_or_default(),
+        reason,
+        fargate: assessment.fargate,
+    };
+    let cluster = ctx.access.cluster();
+    debug!(
+        cluster,
+        kind = kind.as_str(),
+        namespace = %candidate.namespace,
+        name = %candidate.name,
+        reason = %reason,
+        "due for deletion"
+    );
+    ctx.observer.due(cluster, pass);
+    tx.send(candidate).await.is_ok()
 }

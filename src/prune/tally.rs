@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use jiff::Timestamp;
 
 use super::pass::Kind;
-use super::policy::{Decision, Delete, Keep};
 use crate::failure::DeleteFailure;
+use crate::policy::{Decision, Delete, Keep};
 use crate::report::{ClusterReport, JobCounts, NamespaceDeletions, PodCounts};
 
 /// How many Fargate pod creation instants are kept for the forecast.
@@ -239,7 +239,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::prune::policy::OwnerKind;
+    use crate::policy::OwnerKind;
 
     const PAST_TTL: Delete = Delete::FargatePodPastTtl {
         age: Duration::from_secs(1200),

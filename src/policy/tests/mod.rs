@@ -21,6 +21,23 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 use super::*;
 use crate::testing::*;
 
+/// One object to decide on.
+#[derive(Debug, Clone, Copy)]
+enum Object<'a> {
+    /// A batch/v1 Job.
+    Job(&'a Job),
+    /// A core/v1 Pod, with what the run knows when it judges pods.
+    Pod(&'a Pod, PodContext<'a>),
+}
+
+/// Decides what to do with one object at instant `now`.
+fn plan(object: Object<'_>, now: Timestamp, settings: &Settings) -> Decision {
+    match object {
+        Object::Job(job) => plan_job(job, now, settings),
+        Object::Pod(pod, context) => plan_pod(pod, now, settings, context),
+    }
+}
+
 fn settings() -> Settings {
     Settings::default()
 }
