@@ -27,6 +27,9 @@
 //! | Pod | of a `batch` Job, neither Fargate nor Evicted | `Keep::OwnedByJob` (goes with its Job) |
 //! | Pod | of a `batch` Job this run did not list | `Keep::JobNotListed` |
 //! | Pod | controller neither a `batch` Job nor in `prune_owners`, not Evicted | `Keep::OwnedByController` |
+//! | Pod | a workflow engine's ([`engine`]) Fargate pod marked done, in low-headroom mode | `Delete::EngineDone` (at once) |
+//! | Pod | an Argo or Spark-operator pod (handed over, or Evicted) without the engine's done marker | `Keep::EngineNotDone` |
+//! | Pod | another engine's pod without its done marker, past its class retention but not `engine_pod_grace` | `Keep::EngineGrace` |
 //! | Pod | Fargate pod finished longer ago than the Fargate retention | `Delete::FargatePodPastTtl` |
 //! | Pod | Evicted pod past the bare-pod retention | `Delete::EvictedPastTtl` |
 //! | Pod | no controller (or one in `prune_owners`), past the bare-pod retention | `Delete::BarePodPastTtl` |
@@ -39,10 +42,12 @@
 //! `ttlSecondsAfterFinished`, then the class default from [`Settings`]. An object is due when
 //! `now >= finish + retention`, as the native TTL controller decides.
 
+mod engine;
 mod job_index;
 mod owner;
 mod reason;
 
+pub use engine::{Engine, EnginePod, engine_pod};
 pub use job_index::{JobIndex, OwnerJob, uid_hash};
 pub use owner::{OwnerKind, controller_of};
 pub use reason::{Decision, Delete, Keep};
@@ -103,6 +108,9 @@ pub struct Settings {
     pub skip_cronjob_jobs: bool,
     /// Fargate pod retention ceiling while in low-headroom mode.
     pub low_headroom_fargate_ttl: Duration,
+    /// The least time after it finished that a workflow engine's pod without the engine's
+    /// "done" marker is kept, whatever the mode, the class retention or the annotation.
+    pub engine_pod_grace: Duration,
 }
 
 impl Default for Settings {
@@ -118,6 +126,7 @@ impl Default for Settings {
             respect_native_ttl: true,
             skip_cronjob_jobs: false,
             low_headroom_fargate_ttl: Duration::from_secs(60),
+            engine_pod_grace: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -309,11 +318,42 @@ pub fn plan_pod(
         Ok(None) => default_ttl,
         Err(value) => return Decision::Keep(Keep::InvalidTtlAnnotation { value }),
     };
-    due(finished_at, ttl, now, |age| match class {
+    let by_class = |age| match class {
         PodClass::Fargate => Delete::FargatePodPastTtl { age },
         PodClass::Evicted => Delete::EvictedPastTtl { age },
         PodClass::Bare => Delete::BarePodPastTtl { age },
-    })
+    };
+    let Some(EnginePod { engine, done }) = engine_pod(&pod.metadata) else {
+        return due(finished_at, ttl, now, by_class);
+    };
+    if done {
+        // Nothing will read the pod again: in low-headroom mode its IP is worth more than
+        // the retention. Otherwise the class retention holds: the marker is also written
+        // on pods their users asked the engine to keep for troubleshooting.
+        if matches!(class, PodClass::Fargate) && mode == Mode::LowHeadroom {
+            return due(finished_at, Duration::ZERO, now, |age| Delete::EngineDone {
+                age,
+            });
+        }
+        return due(finished_at, ttl, now, by_class);
+    }
+    if engine.waits_for_marker() {
+        return Decision::Keep(Keep::EngineNotDone { engine });
+    }
+    match due(
+        finished_at,
+        ttl.max(settings.engine_pod_grace),
+        now,
+        by_class,
+    ) {
+        // Inside the grace but past what the class alone would keep: the grace keeps it.
+        Decision::Keep(Keep::WithinRetention { remaining })
+            if matches!(due(finished_at, ttl, now, by_class), Decision::Delete(_)) =>
+        {
+            Decision::Keep(Keep::EngineGrace { engine, remaining })
+        }
+        decision => decision,
+    }
 }
 
 /// Whether the pod runs on Fargate, judged from the pod alone (no `nodes` permission needed).

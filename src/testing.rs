@@ -56,6 +56,17 @@ pub(crate) trait MetaExt: Metadata<Ty = ObjectMeta> + Sized {
             .insert(key.to_owned(), value.to_owned());
         self
     }
+    fn label(mut self, key: &str, value: &str) -> Self {
+        self.metadata_mut()
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.to_owned(), value.to_owned());
+        self
+    }
+    fn named(mut self, name: &str) -> Self {
+        self.metadata_mut().name = Some(name.to_owned());
+        self
+    }
     fn in_namespace(mut self, ns: &str) -> Self {
         self.metadata_mut().namespace = Some(ns.to_owned());
         self

@@ -60,6 +60,8 @@ export interface ReaperSettings {
   readonly failedJobTtl?: string;
   readonly fargatePodTtl?: string;
   readonly barePodTtl?: string;
+  /** Least time a workflow engine's finished pod without its done marker is kept (REAPER_ENGINE_POD_GRACE). */
+  readonly enginePodGrace?: string;
   readonly namespaces?: string[];
   readonly excludeNamespaces?: string[];
   readonly labelSelector?: string;
@@ -775,6 +777,7 @@ function reaperEnvironment(
     REAPER_FAILED_JOB_TTL: s.failedJobTtl,
     REAPER_FARGATE_POD_TTL: s.fargatePodTtl,
     REAPER_BARE_POD_TTL: s.barePodTtl,
+    REAPER_ENGINE_POD_GRACE: s.enginePodGrace,
     REAPER_NAMESPACES: s.namespaces?.join(','),
     REAPER_EXCLUDE_NAMESPACES: s.excludeNamespaces?.join(','),
     REAPER_LABEL_SELECTOR: s.labelSelector,

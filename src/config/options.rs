@@ -191,6 +191,11 @@ pub struct Options {
     #[arg(long, env = "REAPER_BARE_POD_TTL", default_value = "1h", value_parser = Parser(values::duration))]
     pub bare_pod_ttl: Parsed<Duration>,
 
+    /// Least time a workflow engine's finished pod (Airflow, Digdag, Spark...) without the
+    /// engine's "done" marker is kept, in every mode: the engine may still read it and its log.
+    #[arg(long, env = "REAPER_ENGINE_POD_GRACE", default_value = "5m", value_parser = Parser(values::duration))]
+    pub engine_pod_grace: Parsed<Duration>,
+
     /// Only these namespaces (comma list; default all but kube-system, kube-public and
     /// kube-node-lease, which are pruned only when named here).
     #[arg(long, env = "REAPER_NAMESPACES", value_delimiter = ',')]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::OwnerKind;
+use super::engine::Engine;
 
 /// The outcome for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +82,20 @@ pub enum Keep {
         /// The annotation's value.
         value: String,
     },
+    /// A workflow engine's pod without its "done" marker, inside the engine grace
+    /// (`engine_pod_grace`): the engine may still read it, its log, or its status.
+    EngineGrace {
+        /// The engine that made the pod.
+        engine: Engine,
+        /// Time left until the grace ends.
+        remaining: Duration,
+    },
+    /// A pod of an engine whose only "done" signal is a marker the pod does not carry yet
+    /// (Argo's `completed=true`), or that has none on the pod (the Spark operator's).
+    EngineNotDone {
+        /// The engine that made the pod.
+        engine: Engine,
+    },
 }
 
 impl Keep {
@@ -104,6 +119,8 @@ impl Keep {
             Keep::WithinRetention { .. } => "withinRetention",
             Keep::UnknownFinishTime => "unknownFinishTime",
             Keep::InvalidTtlAnnotation { .. } => "invalidTtlAnnotation",
+            Keep::EngineGrace { .. } => "engineGrace",
+            Keep::EngineNotDone { .. } => "engineNotDone",
         }
     }
 }
@@ -137,6 +154,12 @@ pub enum Delete {
         /// Time since it finished.
         age: Duration,
     },
+    /// A finished Fargate pod its workflow engine marked done with, in low-headroom mode:
+    /// due at once, since nothing will read it again and its IP is short.
+    EngineDone {
+        /// Time since it finished.
+        age: Duration,
+    },
 }
 
 impl Delete {
@@ -148,6 +171,7 @@ impl Delete {
             Delete::FargatePodPastTtl { .. } => "fargatePodPastTtl",
             Delete::EvictedPastTtl { .. } => "evictedPastTtl",
             Delete::BarePodPastTtl { .. } => "barePodPastTtl",
+            Delete::EngineDone { .. } => "engineDone",
         }
     }
 
@@ -158,7 +182,8 @@ impl Delete {
             | Delete::FailedPastTtl { age }
             | Delete::FargatePodPastTtl { age }
             | Delete::EvictedPastTtl { age }
-            | Delete::BarePodPastTtl { age } => age,
+            | Delete::BarePodPastTtl { age }
+            | Delete::EngineDone { age } => age,
         }
     }
 }
@@ -188,6 +213,13 @@ impl fmt::Display for Keep {
                 write!(f, "invalidKeepAnnotation ({value:?})")
             }
             Keep::OwnedByController { owner } => write!(f, "ownedByController ({owner})"),
+            Keep::EngineGrace { engine, remaining } => write!(
+                f,
+                "engineGrace ({}, {} left)",
+                engine.label(),
+                humantime::format_duration(Duration::from_secs(remaining.as_secs()))
+            ),
+            Keep::EngineNotDone { engine } => write!(f, "engineNotDone ({})", engine.label()),
             other => f.write_str(other.label()),
         }
     }

@@ -17,7 +17,7 @@ use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 
 pub use lambda::{Invocation, Lambda};
-pub use testbed::{End, Fixtures, RUN_LABEL, Testbed, ago, mins, set};
+pub use testbed::{End, Fixtures, RUN_LABEL, Testbed, ago, merge, mins, set};
 
 /// The repository root.
 pub fn root() -> &'static Path {

@@ -318,25 +318,40 @@ impl Fixtures {
         end: End,
         finished_ago: Duration,
     ) -> Pod {
-        let mut meta = json!({
-            "name": name, "namespace": self.namespace,
-            "labels": {RUN_LABEL: self.run},
-            // The stand-in's kubelet leaves this pod's status to the test.
-            "annotations": {&self.env["TESTBED_KUBELET_ANNOTATION"]: "none"}
-        });
-        if let Some(job) = owner {
-            meta["ownerReferences"] = json!([{
+        let extra = match owner {
+            Some(job) => json!({"metadata": {"ownerReferences": [{
                 "apiVersion": "batch/v1", "kind": "Job",
                 "name": job.metadata.name, "uid": job.metadata.uid,
                 "controller": true, "blockOwnerDeletion": true
-            }]);
-        }
-        let pod: Pod = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            }]}}),
+            None => json!({}),
+        };
+        self.finished_pod_shaped(name, extra, end, finished_ago)
+            .await
+    }
+
+    /// A finished pod on the EC2-like node, `extra` merged into its manifest (labels, owner
+    /// references, scheduler), as some engine would have created it.
+    pub async fn finished_pod_shaped(
+        &self,
+        name: &str,
+        extra: Value,
+        end: End,
+        finished_ago: Duration,
+    ) -> Pod {
+        let mut body = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": name, "namespace": self.namespace,
+                "labels": {RUN_LABEL: self.run},
+                // The stand-in's kubelet leaves this pod's status to the test.
+                "annotations": {&self.env["TESTBED_KUBELET_ANNOTATION"]: "none"}
+            },
             "spec": {"restartPolicy": "Never", "nodeName": self.env["TESTBED_EC2_NODE"],
                      "containers": [{"name": "task", "image": "busybox:1.36"}]}
-        }))
-        .expect("pod");
+        });
+        merge(&mut body, extra);
+        let pod: Pod = serde_json::from_value(body).expect("pod");
         let api = self.pods();
         api.create(&PostParams::default(), &pod)
             .await
@@ -390,7 +405,8 @@ impl Fixtures {
     }
 }
 
-fn merge(base: &mut Value, extra: Value) {
+/// Merges `extra` into `base`, objects key by key, anything else replaced.
+pub fn merge(base: &mut Value, extra: Value) {
     match (base, extra) {
         (Value::Object(b), Value::Object(e)) => {
             for (k, v) in e {

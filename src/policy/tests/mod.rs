@@ -1,6 +1,7 @@
 //! Table tests and properties of the policy, one file per rule group. Fixtures are the
 //! shared builders of [`crate::testing`] on the real k8s-openapi types.
 
+mod engines;
 mod guards;
 mod jobs;
 mod native_ttl;

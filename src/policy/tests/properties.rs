@@ -253,6 +253,22 @@ fn pod_invariants(
         s.bare_pod_ttl
     };
     let retention = ceiling(annotated_ttl(&p.metadata).unwrap_or(default));
+    let retention = match engine_pod(&p.metadata) {
+        None => retention,
+        Some(EnginePod { done: true, .. }) if fargate && mode == Mode::LowHeadroom => {
+            Duration::ZERO
+        }
+        Some(EnginePod { done: true, .. }) => retention,
+        Some(EnginePod { engine, .. }) => {
+            never(
+                &d,
+                // Argo's and the Spark operator's pods say "done" only with a marker.
+                matches!(engine, Engine::Argo | Engine::SparkOperator),
+                "its engine has not marked it done",
+            )?;
+            retention.max(s.engine_pod_grace)
+        }
+    };
     never_early(&d, latest_finish_evidence(p), retention, t)
 }
 

@@ -67,6 +67,42 @@ pub(super) const HANDABLE: [&str; 4] = [
     "example.com/Job",
 ];
 
+/// Pods as each workflow engine marks them (a `name` entry sets the pod's name), done or
+/// not, and near misses that mark no engine.
+pub(super) const ENGINE_MARKS: [&[(&str, &str)]; 12] = [
+    &[("kubernetes_pod_operator", "True")],
+    &[
+        ("kubernetes_pod_operator", "True"),
+        ("already_checked", "True"),
+    ],
+    &[
+        ("kubernetes_pod_operator", "True"),
+        ("already_checked", "False"),
+    ],
+    &[("kubernetes_executor", "True"), ("airflow-worker", "42")],
+    &[
+        ("kubernetes_executor", "True"),
+        ("airflow-worker", "42"),
+        ("airflow_executor_done", "True"),
+    ],
+    &[
+        ("workflows.argoproj.io/workflow", "wf"),
+        ("workflows.argoproj.io/completed", "false"),
+    ],
+    &[
+        ("workflows.argoproj.io/workflow", "wf"),
+        ("workflows.argoproj.io/completed", "true"),
+    ],
+    &[
+        ("sparkoperator.k8s.io/launched-by-spark-operator", "true"),
+        ("spark-role", "driver"),
+    ],
+    &[("spark-role", "driver")],
+    &[("spark-role", "executor")],
+    &[("name", "digdag-pod-7-1-0f8e")],
+    &[("already_checked", "True")],
+];
+
 pub(super) const FINALIZERS: [&str; 2] = [JOB_TRACKING_FINALIZER, "example.com/protect"];
 
 /// An instant within ±5 days of `now()`: anywhere at millisecond resolution, or on the minute
@@ -105,6 +141,7 @@ prop_compose! {
         exclude_namespaces in arb_namespace_list(),
         prune_owners in prop::sample::subsequence(HANDABLE.to_vec(), 0..=2),
         (respect_native_ttl, skip_cronjob_jobs) in any::<(bool, bool)>(),
+        engine_pod_grace in arb_retention(),
     ) -> Settings {
         Settings {
             succeeded_job_ttl,
@@ -120,6 +157,7 @@ prop_compose! {
             respect_native_ttl,
             skip_cronjob_jobs,
             low_headroom_fargate_ttl,
+            engine_pod_grace,
         }
     }
 }
@@ -345,9 +383,16 @@ prop_compose! {
         ],
         reason in prop::option::weighted(0.5, prop_oneof![2 => Just("Evicted"), 1 => Just("OOMKilled"), 1 => Just("DeadlineExceeded")]),
         status in prop::option::weighted(0.97, arb_pod_status()),
+        engine in prop::option::weighted(0.3, prop::sample::select(ENGINE_MARKS.to_vec())),
     ) -> Pod {
         let (label, scheduler) = fargate;
         let mut pod = Pod { metadata, ..pod() };
+        for (key, value) in engine.unwrap_or_default() {
+            pod = match *key {
+                "name" => pod.named(value),
+                _ => pod.label(key, value),
+            };
+        }
         if label {
             pod.metadata
                 .labels
