@@ -21,6 +21,7 @@
 //! | Job | controller neither a `batch` CronJob nor in `prune_owners` | `Keep::OwnedByController` |
 //! | Job | `ttlSecondsAfterFinished` set and the native controller respected | `Keep::NativeTtl` |
 //! | Job | finished longer ago than its retention | `Delete::SucceededPastTtl` / `Delete::FailedPastTtl` |
+//! | Job | due, but among its owner's last `keep_last_failed` / `keep_last_succeeded` ([`keep_last`], applied by the scanner over the whole list) | `Keep::LastOfOwner` |
 //! | Pod | phase not `Succeeded`/`Failed` | `Keep::NotFinished` |
 //! | Pod | still carries the Job controller's `batch.kubernetes.io/job-tracking` finalizer | `Keep::NotCounted` |
 //! | Pod | its `batch` Job keeps its pods (`eks-reaper/keep` on the Job) | `Keep::JobOptedOut` |
@@ -44,6 +45,7 @@
 
 mod engine;
 mod job_index;
+pub mod keep_last;
 mod owner;
 mod reason;
 
@@ -111,6 +113,13 @@ pub struct Settings {
     /// The least time after it finished that a workflow engine's pod without the engine's
     /// "done" marker is kept, whatever the mode, the class retention or the annotation.
     pub engine_pod_grace: Duration,
+    /// The newest failed Jobs of each owner kept whatever their retention (0: off).
+    pub keep_last_failed: usize,
+    /// The newest succeeded Jobs of each owner kept whatever their retention (0: off).
+    pub keep_last_succeeded: usize,
+    /// The label naming the owner (workflow, task) of Jobs no CronJob controls, for
+    /// keeping their last ones.
+    pub keep_last_label: Option<String>,
 }
 
 impl Default for Settings {
@@ -127,6 +136,9 @@ impl Default for Settings {
             skip_cronjob_jobs: false,
             low_headroom_fargate_ttl: Duration::from_secs(60),
             engine_pod_grace: Duration::from_secs(5 * 60),
+            keep_last_failed: 1,
+            keep_last_succeeded: 0,
+            keep_last_label: None,
         }
     }
 }
@@ -228,6 +240,14 @@ pub fn plan_job(job: &Job, now: Timestamp, settings: &Settings) -> Decision {
     })
 }
 
+/// `Some((succeeded, finish time))` of a finished Job whose finish time is known.
+pub fn finish_of(job: &Job) -> Option<(bool, Timestamp)> {
+    match job_finish(job)? {
+        (succeeded, Some(at)) => Some((succeeded, at)),
+        (_, None) => None,
+    }
+}
+
 /// Whether a Job's pods must stay with it: its `eks-reaper/keep` is an opt-out, or a value
 /// the policy cannot read. Read by the Jobs pass into the [`JobIndex`].
 pub fn job_keeps_its_pods(job: &Job) -> bool {
@@ -238,10 +258,21 @@ pub fn job_keeps_its_pods(job: &Job) -> bool {
 }
 
 /// How a finished pod is pruned, once it is known to be ours.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum PodClass {
     Fargate,
     Evicted,
     Bare,
+}
+
+impl PodClass {
+    fn reason(self, age: Duration) -> Delete {
+        match self {
+            PodClass::Fargate => Delete::FargatePodPastTtl { age },
+            PodClass::Evicted => Delete::EvictedPastTtl { age },
+            PodClass::Bare => Delete::BarePodPastTtl { age },
+        }
+    }
 }
 
 /// Decides what to do with one Pod at instant `now`; `jobs` says what the Jobs pass learned
@@ -253,13 +284,32 @@ pub fn plan_pod(
     context: PodContext<'_>,
 ) -> Decision {
     let PodContext { jobs, mode } = context;
-    if let Some(keep) = common_guards(&pod.metadata, settings) {
-        return Decision::Keep(keep);
+    let judged = common_guards(&pod.metadata, settings)
+        .map_or_else(|| unfinished(pod), Err)
+        .and_then(|()| pod_class(pod, settings, jobs))
+        .and_then(|class| {
+            let finished_at = pod_finish(pod).ok_or(Keep::UnknownFinishTime)?;
+            let ttl = pod_retention(pod, class, mode, settings)?;
+            Ok((class, finished_at, ttl))
+        });
+    match judged {
+        Ok((class, finished_at, ttl)) => {
+            for_engine(pod, class, mode, settings, (finished_at, ttl, now))
+        }
+        Err(keep) => Decision::Keep(keep),
     }
-    let status = pod.status.as_ref();
-    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
+}
+
+/// Keeps a pod that has not finished, or that the Job controller has not counted yet (it
+/// still carries the `batch.kubernetes.io/job-tracking` finalizer).
+fn unfinished(pod: &Pod) -> Result<(), Keep> {
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("");
     if phase != "Succeeded" && phase != "Failed" {
-        return Decision::Keep(Keep::NotFinished {
+        return Err(Keep::NotFinished {
             phase: phase.to_owned(),
         });
     }
@@ -270,9 +320,16 @@ pub fn plan_pod(
         .flatten()
         .any(|f| f == JOB_TRACKING_FINALIZER);
     if counting {
-        return Decision::Keep(Keep::NotCounted);
+        return Err(Keep::NotCounted);
     }
-    let evicted = phase == "Failed" && status.and_then(|s| s.reason.as_deref()) == Some("Evicted");
+    Ok(())
+}
+
+/// How a finished pod is pruned, or why it is not ours to prune: its controller decides.
+fn pod_class(pod: &Pod, settings: &Settings, jobs: &JobIndex) -> Result<PodClass, Keep> {
+    let status = pod.status.as_ref();
+    let evicted = status.and_then(|s| s.phase.as_deref()) == Some("Failed")
+        && status.and_then(|s| s.reason.as_deref()) == Some("Evicted");
     let fargate = is_fargate_pod(pod);
     let own_class = if fargate {
         PodClass::Fargate
@@ -281,48 +338,56 @@ pub fn plan_pod(
     } else {
         PodClass::Bare
     };
-    let class = match controller_of(&pod.metadata) {
-        None => own_class,
-        Some(reference) => {
-            let owner = OwnerKind::of(reference);
-            if owner.is_batch_job() {
-                match jobs.owner(&reference.uid) {
-                    OwnerJob::KeepsItsPods => return Decision::Keep(Keep::JobOptedOut),
-                    _ if !fargate && !evicted => return Decision::Keep(Keep::OwnedByJob),
-                    OwnerJob::NotListed => return Decision::Keep(Keep::JobNotListed),
-                    OwnerJob::Listed => own_class,
-                }
-            } else if evicted || settings.handed_over(&owner) {
-                own_class
-            } else {
-                return Decision::Keep(Keep::OwnedByController { owner });
-            }
+    let Some(reference) = controller_of(&pod.metadata) else {
+        return Ok(own_class);
+    };
+    let owner = OwnerKind::of(reference);
+    if owner.is_batch_job() {
+        match jobs.owner(&reference.uid) {
+            OwnerJob::KeepsItsPods => Err(Keep::JobOptedOut),
+            _ if !fargate && !evicted => Err(Keep::OwnedByJob),
+            OwnerJob::NotListed => Err(Keep::JobNotListed),
+            OwnerJob::Listed => Ok(own_class),
         }
-    };
-    let Some(finished_at) = pod_finish(pod) else {
-        return Decision::Keep(Keep::UnknownFinishTime);
-    };
-    let default_ttl = match class {
-        PodClass::Fargate => settings.effective_fargate_pod_ttl(mode),
-        PodClass::Evicted | PodClass::Bare => settings.bare_pod_ttl,
-    };
-    let ttl = match annotation_ttl(&pod.metadata) {
+    } else if evicted || settings.handed_over(&owner) {
+        Ok(own_class)
+    } else {
+        Err(Keep::OwnedByController { owner })
+    }
+}
+
+/// The retention of a finished pod of `class`: its `eks-reaper/ttl`, else the class's.
+fn pod_retention(
+    pod: &Pod,
+    class: PodClass,
+    mode: Mode,
+    settings: &Settings,
+) -> Result<Duration, Keep> {
+    match annotation_ttl(&pod.metadata) {
         // In low-headroom mode the Fargate ceiling applies to annotated pods too: the IP
         // matters more than an individual's wish to linger.
-        Ok(Some(ttl)) => match class {
-            PodClass::Fargate if mode == Mode::LowHeadroom => {
-                ttl.min(settings.low_headroom_fargate_ttl)
-            }
-            _ => ttl,
-        },
-        Ok(None) => default_ttl,
-        Err(value) => return Decision::Keep(Keep::InvalidTtlAnnotation { value }),
-    };
-    let by_class = |age| match class {
-        PodClass::Fargate => Delete::FargatePodPastTtl { age },
-        PodClass::Evicted => Delete::EvictedPastTtl { age },
-        PodClass::Bare => Delete::BarePodPastTtl { age },
-    };
+        Ok(Some(ttl)) if class == PodClass::Fargate && mode == Mode::LowHeadroom => {
+            Ok(ttl.min(settings.low_headroom_fargate_ttl))
+        }
+        Ok(Some(ttl)) => Ok(ttl),
+        Ok(None) => Ok(match class {
+            PodClass::Fargate => settings.effective_fargate_pod_ttl(mode),
+            PodClass::Evicted | PodClass::Bare => settings.bare_pod_ttl,
+        }),
+        Err(value) => Err(Keep::InvalidTtlAnnotation { value }),
+    }
+}
+
+/// The decision for a finished pod of ours past its guards, `(finished_at, ttl, now)`
+/// given: a workflow engine's pod ([`engine`]) is judged by its engine's marks first.
+fn for_engine(
+    pod: &Pod,
+    class: PodClass,
+    mode: Mode,
+    settings: &Settings,
+    (finished_at, ttl, now): (Timestamp, Duration, Timestamp),
+) -> Decision {
+    let by_class = |age| class.reason(age);
     let Some(EnginePod { engine, done }) = engine_pod(&pod.metadata) else {
         return due(finished_at, ttl, now, by_class);
     };
@@ -330,7 +395,7 @@ pub fn plan_pod(
         // Nothing will read the pod again: in low-headroom mode its IP is worth more than
         // the retention. Otherwise the class retention holds: the marker is also written
         // on pods their users asked the engine to keep for troubleshooting.
-        if matches!(class, PodClass::Fargate) && mode == Mode::LowHeadroom {
+        if class == PodClass::Fargate && mode == Mode::LowHeadroom {
             return due(finished_at, Duration::ZERO, now, |age| Delete::EngineDone {
                 age,
             });

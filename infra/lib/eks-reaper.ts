@@ -62,6 +62,11 @@ export interface ReaperSettings {
   readonly barePodTtl?: string;
   /** Least time a workflow engine's finished pod without its done marker is kept (REAPER_ENGINE_POD_GRACE). */
   readonly enginePodGrace?: string;
+  /** The newest failed / succeeded Jobs of each owner kept whatever their retention (0: off). */
+  readonly keepLastFailed?: number;
+  readonly keepLastSucceeded?: number;
+  /** A label naming the owner of Jobs no CronJob controls, for keepLastFailed/Succeeded. */
+  readonly keepLastLabel?: string;
   readonly namespaces?: string[];
   readonly excludeNamespaces?: string[];
   readonly labelSelector?: string;
@@ -778,6 +783,9 @@ function reaperEnvironment(
     REAPER_FARGATE_POD_TTL: s.fargatePodTtl,
     REAPER_BARE_POD_TTL: s.barePodTtl,
     REAPER_ENGINE_POD_GRACE: s.enginePodGrace,
+    REAPER_KEEP_LAST_FAILED: s.keepLastFailed?.toString(),
+    REAPER_KEEP_LAST_SUCCEEDED: s.keepLastSucceeded?.toString(),
+    REAPER_KEEP_LAST_LABEL: s.keepLastLabel,
     REAPER_NAMESPACES: s.namespaces?.join(','),
     REAPER_EXCLUDE_NAMESPACES: s.excludeNamespaces?.join(','),
     REAPER_LABEL_SELECTOR: s.labelSelector,

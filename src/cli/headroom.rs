@@ -135,9 +135,9 @@ async fn cluster_headroom(
     let connected = eks::connect(aws, target, None, config.token_max_age, deadline).await;
     let connection = match connected.map(Connected::ready) {
         Ok(Ok(connection)) => connection,
-        Ok(Err(why)) => {
+        Ok(Err(skipped)) => {
             out.status = ClusterStatus::Skipped;
-            out.error = Some(why);
+            out.error = Some(skipped.to_string());
             return out;
         }
         Err(e) => {

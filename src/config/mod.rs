@@ -241,6 +241,9 @@ impl Config {
             skip_cronjob_jobs: options.skip_cronjob_jobs.get()?,
             low_headroom_fargate_ttl: options.low_headroom_fargate_ttl.get()?,
             engine_pod_grace: options.engine_pod_grace.get()?,
+            keep_last_failed: options.keep_last_failed.get()?,
+            keep_last_succeeded: options.keep_last_succeeded.get()?,
+            keep_last_label: options.keep_last_label.get()?,
         };
 
         Ok(Config {

@@ -215,6 +215,20 @@ pub struct Options {
     )]
     pub prune_owners: Vec<String>,
 
+    /// The newest failed Jobs of each owner (a CronJob, or the --keep-last-label value)
+    /// kept whatever their retention; 0 turns it off.
+    #[arg(long, env = "REAPER_KEEP_LAST_FAILED", default_value = "1", value_parser = Parser(values::history_count))]
+    pub keep_last_failed: Parsed<usize>,
+
+    /// The newest succeeded Jobs of each owner kept whatever their retention; 0 turns it off.
+    #[arg(long, env = "REAPER_KEEP_LAST_SUCCEEDED", default_value = "0", value_parser = Parser(values::history_count))]
+    pub keep_last_succeeded: Parsed<usize>,
+
+    /// A label naming the workflow or task of Jobs no CronJob controls: Jobs with the same
+    /// value in one namespace are one owner for the keep-last counts.
+    #[arg(long, env = "REAPER_KEEP_LAST_LABEL", default_value = "", value_parser = Parser(values::label_key))]
+    pub keep_last_label: Parsed<Option<String>>,
+
     /// Kubernetes label selector applied to Jobs and Pods.
     #[arg(long, env = "REAPER_LABEL_SELECTOR")]
     pub label_selector: Option<String>,

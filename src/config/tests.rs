@@ -550,3 +550,37 @@ fn metrics_detail_is_read_and_a_bad_one_named_with_its_value() {
     assert!(e.to_string().contains("\"verbose\""), "{e}");
     assert!(e.to_string().contains("essential or full"), "{e}");
 }
+
+#[test]
+fn keep_last_counts_go_from_zero_to_a_hundred() {
+    let c = resolve(&["--cluster", "etl"]).expect("defaults");
+    assert_eq!(
+        (c.policy.keep_last_failed, c.policy.keep_last_succeeded),
+        (1, 0)
+    );
+    let c = resolve(&["--cluster", "etl", "--keep-last-failed", "0"]).expect("off");
+    assert_eq!(c.policy.keep_last_failed, 0);
+    for bad in ["-1", "101", "three"] {
+        let flag = format!("--keep-last-succeeded={bad}");
+        let e = resolve(&["--cluster", "etl", &flag]).expect_err(bad);
+        assert_eq!(
+            e.field(),
+            "REAPER_KEEP_LAST_SUCCEEDED (--keep-last-succeeded)"
+        );
+        assert!(e.to_string().contains(bad), "{e}");
+    }
+}
+
+#[test]
+fn the_keep_last_label_is_a_label_key_or_nothing() {
+    let c = resolve(&["--cluster", "etl"]).expect("defaults");
+    assert_eq!(c.policy.keep_last_label, None);
+    for good in ["workflow", "workflows.argoproj.io/workflow", "dag_id"] {
+        let c = resolve(&["--cluster", "etl", "--keep-last-label", good]).expect(good);
+        assert_eq!(c.policy.keep_last_label.as_deref(), Some(good));
+    }
+    for bad in ["/task", "a b", "Example.com/task", "task-"] {
+        let e = resolve(&["--cluster", "etl", "--keep-last-label", bad]).expect_err(bad);
+        assert_eq!(e.field(), "REAPER_KEEP_LAST_LABEL (--keep-last-label)");
+    }
+}

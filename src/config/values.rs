@@ -211,6 +211,39 @@ pub fn count(value: &str) -> Result<usize, Reason> {
     }
 }
 
+/// How many of an owner's last Jobs to keep: a whole number from 0 (off) to 100. The bound
+/// keeps the run's memory at 100 entries per owner.
+pub fn history_count(value: &str) -> Result<usize, Reason> {
+    match value.trim().parse::<i64>() {
+        Ok(n) if (0..=100).contains(&n) => usize::try_from(n).map_err(|_| "too large".to_owned()),
+        _ => Err("expected a whole number from 0 to 100".to_owned()),
+    }
+}
+
+/// A Kubernetes label key (`name` or `prefix/name`), or empty for none.
+pub fn label_key(value: &str) -> Result<Option<String>, Reason> {
+    let key = value.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let (prefix, name) = key.rsplit_once('/').unwrap_or(("", key));
+    let name_ok = (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let prefix_ok = prefix.len() <= 253
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'));
+    if name_ok && prefix_ok && !(key.contains('/') && prefix.is_empty()) {
+        Ok(Some(key.to_owned()))
+    } else {
+        Err("expected a label key: name or prefix/name (letters, digits, -, _, .)".to_owned())
+    }
+}
+
 /// A list page size: a whole number from 1 to 2³²-1.
 pub fn page_size(value: &str) -> Result<u32, Reason> {
     u32::try_from(count(value)?).map_err(|_| "too large".to_owned())

@@ -146,15 +146,25 @@ pub enum Connected {
     },
 }
 
+/// A cluster left alone because it is not `ACTIVE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotActive {
+    /// Its EKS status (`CREATING`, `UPDATING`...).
+    pub status: String,
+}
+
+impl std::fmt::Display for NotActive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cluster status is {}, not ACTIVE", self.status)
+    }
+}
+
 impl Connected {
-    /// The connection, or why the cluster is left alone
-    /// (`cluster status is CREATING, not ACTIVE`).
-    pub fn ready(self) -> Result<Box<Connection>, String> {
+    /// The connection, or the status that leaves the cluster alone.
+    pub fn ready(self) -> Result<Box<Connection>, NotActive> {
         match self {
             Connected::Ready(connection) => Ok(connection),
-            Connected::NotActive { status, .. } => {
-                Err(format!("cluster status is {status}, not ACTIVE"))
-            }
+            Connected::NotActive { status, .. } => Err(NotActive { status }),
         }
     }
 }

@@ -90,6 +90,9 @@ pub enum Keep {
         /// Time left until the grace ends.
         remaining: Duration,
     },
+    /// A Job the retentions would delete, kept as one of its owner's (CronJob's, or
+    /// `keep_last_label`'s) last failed or succeeded Jobs.
+    LastOfOwner,
     /// A pod of an engine whose only "done" signal is a marker the pod does not carry yet
     /// (Argo's `completed=true`), or that has none on the pod (the Spark operator's).
     EngineNotDone {
@@ -121,6 +124,7 @@ impl Keep {
             Keep::InvalidTtlAnnotation { .. } => "invalidTtlAnnotation",
             Keep::EngineGrace { .. } => "engineGrace",
             Keep::EngineNotDone { .. } => "engineNotDone",
+            Keep::LastOfOwner => "lastOfOwner",
         }
     }
 }

@@ -116,9 +116,9 @@ async fn connect(
     .await;
     let connection = match connected.map(Connected::ready) {
         Ok(Ok(connection)) => connection,
-        Ok(Err(why)) => {
-            warn!(cluster, reason = %why, "cluster is not ACTIVE; skipped");
-            report.skip(ClusterFailure::NotActive, why);
+        Ok(Err(skipped)) => {
+            warn!(cluster, status = %skipped.status, "cluster is not ACTIVE; skipped");
+            report.skip(ClusterFailure::NotActive, skipped.to_string());
             return None;
         }
         Err(e) => {

@@ -35,7 +35,8 @@ use crate::clock::Clock;
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
 use crate::failure::{ClusterFailure, chain, hint};
-use crate::policy::{self, Decision, JobIndex, Mode, PodContext, Settings};
+use crate::policy::keep_last::{self, Finished, History, KeepLast};
+use crate::policy::{self, Decision, Delete, JobIndex, Keep, Mode, PodContext, Settings};
 
 /// How many times one list may restart after 410 before the cluster is failed.
 const MAX_LIST_RESTARTS: u32 = 5;
@@ -200,6 +201,28 @@ pub async fn scan(
     ctx: &ScanContext<'_>,
     tx: &mpsc::Sender<Candidate>,
 ) -> Result<Completion, ScanError> {
+    let mut last = KeepLast::new(ctx.settings);
+    let result = scan_namespaces(pass, ctx, tx, &mut last).await;
+    // Whatever is still held is among its owner's last ones (or the list stopped before
+    // that was known): kept either way.
+    for candidate in last.kept() {
+        ctx.tally.saw(Seen {
+            kind: candidate.kind,
+            finished: true,
+            fargate: candidate.fargate,
+            created: None,
+            decision: &Decision::Keep(Keep::LastOfOwner),
+        });
+    }
+    result
+}
+
+async fn scan_namespaces(
+    pass: Pass,
+    ctx: &ScanContext<'_>,
+    tx: &mpsc::Sender<Candidate>,
+    last: &mut KeepLast<Candidate>,
+) -> Result<Completion, ScanError> {
     let namespaces: Vec<Option<&str>> = if ctx.settings.namespaces.is_empty() {
         vec![None]
     } else {
@@ -217,7 +240,7 @@ pub async fn scan(
         }
         let done = match pass.kind() {
             Kind::Job => {
-                scan_collection::<lean::LeanJob, Job>(pass, ns, ctx, tx, |job, now, s| {
+                let assess = |job: &Job, now, s: &Settings| {
                     if let Some(uid) = job.metadata.uid.as_deref() {
                         write(ctx.jobs).record(uid, policy::job_keeps_its_pods(job));
                     }
@@ -226,12 +249,15 @@ pub async fn scan(
                         finished: policy::is_finished_job(job),
                         fargate: false,
                         created: None,
+                        history: policy::finish_of(job).and_then(|(succeeded, at)| {
+                            Some((keep_last::history_of(job, succeeded, s)?, at))
+                        }),
                     }
-                })
-                .await?
+                };
+                scan_collection::<lean::LeanJob, Job>(pass, ns, ctx, tx, last, assess).await?
             }
             Kind::Pod => {
-                scan_collection::<lean::LeanPod, Pod>(pass, ns, ctx, tx, |pod, now, s| {
+                scan_collection::<lean::LeanPod, Pod>(pass, ns, ctx, tx, last, |pod, now, s| {
                     let jobs = read(ctx.jobs);
                     let context = PodContext {
                         jobs: &jobs,
@@ -242,6 +268,7 @@ pub async fn scan(
                         finished: policy::is_finished_pod(pod),
                         fargate: policy::is_fargate_pod(pod),
                         created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                        history: None,
                     }
                 })
                 .await?
@@ -270,6 +297,8 @@ struct Assessment {
     finished: bool,
     fargate: bool,
     created: Option<Timestamp>,
+    /// A finished Job's owner history and finish time, when its owner's last ones are kept.
+    history: Option<(History, Timestamp)>,
 }
 
 /// One list's pages as the API server serves them (`limit` + `continue`): the deadline
@@ -394,6 +423,7 @@ async fn scan_collection<L, K>(
     namespace: Option<&str>,
     ctx: &ScanContext<'_>,
     tx: &mpsc::Sender<Candidate>,
+    last: &mut KeepLast<Candidate>,
     assess: impl Fn(&K, Timestamp, &Settings) -> Assessment,
 ) -> Result<Completion, ScanError>
 where
@@ -436,7 +466,7 @@ where
                 continue;
             }
             let assessment = assess(&object, now, ctx.settings);
-            if !judge(pass, &object, assessment, ctx, tx).await {
+            if !judge(pass, &object, assessment, ctx, tx, last).await {
                 return Ok(Completion::Stopped);
             }
         }
@@ -444,42 +474,95 @@ where
 }
 
 /// Counts one judged object and sends it to the deleters when it is due; `false` when the
-/// deleters are gone.
+/// deleters are gone. A due Job among its owner's last ones waits in `last` instead; the
+/// one it pushes out of them is sent.
 async fn judge<K: kube::Resource>(
     pass: Pass,
     object: &K,
     assessment: Assessment,
     ctx: &ScanContext<'_>,
     tx: &mpsc::Sender<Candidate>,
+    last: &mut KeepLast<Candidate>,
 ) -> bool {
     let kind = pass.kind();
-    ctx.tally.saw(Seen {
-        kind,
-        finished: assessment.finished,
-        fargate: assessment.fargate,
-        created: assessment.created,
-        decision: &assessment.decision,
-    });
-    let Decision::Delete(reason) = assessment.decision else {
+    let due = match &assessment.decision {
+        Decision::Delete(reason) => Some(candidate(kind, object, *reason, assessment.fargate)),
+        Decision::Keep(_) => None,
+    };
+    let Some((history, at)) = assessment.history else {
+        ctx.tally.saw(Seen {
+            kind,
+            finished: assessment.finished,
+            fargate: assessment.fargate,
+            created: assessment.created,
+            decision: &assessment.decision,
+        });
+        return match due {
+            Some(candidate) => send(pass, candidate, ctx, tx).await,
+            None => true,
+        };
+    };
+    if due.is_none() {
+        ctx.tally.saw(Seen {
+            kind,
+            finished: assessment.finished,
+            fargate: assessment.fargate,
+            created: assessment.created,
+            decision: &assessment.decision,
+        });
+    }
+    let offered = Finished {
+        history,
+        at,
+        uid: object.meta().uid.clone().unwrap_or_default(),
+        due,
+    };
+    let Some(released) = last.offer(offered) else {
         return true;
     };
+    ctx.tally.saw(Seen {
+        kind,
+        finished: true,
+        fargate: released.fargate,
+        created: None,
+        decision: &Decision::Delete(released.reason),
+    });
+    send(pass, released, ctx, tx).await
+}
+
+/// The small record of a due object that travels to the deleters.
+fn candidate<K: kube::Resource>(
+    kind: Kind,
+    object: &K,
+    reason: Delete,
+    fargate: bool,
+) -> Candidate {
     let meta = object.meta();
-    let candidate = Candidate {
+    Candidate {
         kind,
         namespace: meta.namespace.clone().unwrap_or_default(),
         name: meta.name.clone().unwrap_or_default(),
         uid: meta.uid.clone().unwrap_or_default(),
         resource_version: meta.resource_version.clone().unwrap_or_default(),
         reason,
-        fargate: assessment.fargate,
-    };
+        fargate,
+    }
+}
+
+/// Hands one due object to the deleters; `false` when they are gone.
+async fn send(
+    pass: Pass,
+    candidate: Candidate,
+    ctx: &ScanContext<'_>,
+    tx: &mpsc::Sender<Candidate>,
+) -> bool {
     let cluster = ctx.access.cluster();
     debug!(
         cluster,
-        kind = kind.as_str(),
+        kind = candidate.kind.as_str(),
         namespace = %candidate.namespace,
         name = %candidate.name,
-        reason = %reason,
+        reason = %candidate.reason,
         "due for deletion"
     );
     ctx.observer.due(cluster, pass);

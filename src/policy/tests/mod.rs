@@ -4,6 +4,7 @@
 mod engines;
 mod guards;
 mod jobs;
+mod keep_last;
 mod native_ttl;
 mod owners;
 mod pods;

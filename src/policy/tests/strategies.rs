@@ -158,6 +158,10 @@ prop_compose! {
             skip_cronjob_jobs,
             low_headroom_fargate_ttl,
             engine_pod_grace,
+            // Applied by the scanner over a whole list, not by plan_job: keep_last.rs.
+            keep_last_failed: 0,
+            keep_last_succeeded: 0,
+            keep_last_label: None,
         }
     }
 }
