@@ -20,6 +20,7 @@ use crate::clock::SystemClock;
 use crate::config::event::Overrides;
 use crate::config::{Config, Options};
 use crate::deadline::Deadline;
+use crate::fanout;
 use crate::prune::RunContext;
 use crate::prune::tally::Progress;
 
@@ -51,27 +52,37 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
 }
 
 /// Handles one invocation.
+///
+/// An SQS event (the queue's event source mapping) runs the cluster of each record
+/// ([`fanout::consume`]); any other event, with a queue configured, plans the fleet onto the
+/// queue ([`fanout::plan`]); without one, it runs every cluster here.
 pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
     let (payload, context) = event.into_parts();
-    let config = Overrides::from_event(&payload)
-        .and_then(|overrides| Config::resolve(&deps.options, &overrides))
-        .inspect_err(
-            |e| error!(errorKind = "ConfigError", error = %e, field = e.field(), "invalid configuration; nothing done"),
-        )?;
     let end = instant_at(context.deadline());
-    let deadline = Deadline::bounded(Some(end), config.max_run_time, config.deadline_margin);
     // Per invocation: a warm container serves many, and each counts its own progress.
     let progress = Progress::default();
-    let run = RunContext {
+    let run = |config: &Config| RunContext {
         aws: &deps.aws,
-        deadline,
+        deadline: Deadline::bounded(Some(end), config.max_run_time, config.deadline_margin),
         clock: &SystemClock,
         progress: &progress,
         json_logs: crate::report::json_logs_from_env(),
         observer: &crate::prune::observe::Unobserved,
         failures_printed: false,
     };
-    let report = crate::run::outcome(crate::run::run(&config, run).await)?;
+    if let Some(records) = fanout::sqs_records(&payload) {
+        return Ok(fanout::consume(records, &deps.options, run).await);
+    }
+    let config = Overrides::from_event(&payload)
+        .and_then(|overrides| Config::resolve(&deps.options, &overrides))
+        .inspect_err(
+            |e| error!(errorKind = "ConfigError", error = %e, field = e.field(), "invalid configuration; nothing done"),
+        )?;
+    if let Some(queue_url) = &config.queue_url {
+        let plan = fanout::plan(&config, queue_url, &context.request_id, run(&config)).await;
+        return Ok(serde_json::to_value(&plan).unwrap_or(Value::Null));
+    }
+    let report = crate::run::outcome(crate::run::run(&config, run(&config)).await)?;
     Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
 }
 

@@ -29,7 +29,8 @@
 //! | 6 | [`prune`] | one cluster's pipeline: passes, scans, deletions, tallies |
 //! | 7 | [`metrics`] | the report's figures as CloudWatch metrics or EMF lines |
 //! | 8 | [`run`] | the whole run over every cluster |
-//! | 9 | [`lambda`], [`cli`] | entry points: the Lambda runtime; `run`, `plan`, `headroom`, `token` and their tables |
+//! | 9 | [`fanout`] | with a queue: one message per cluster (plan), one cluster per message (consume) |
+//! | 10 | [`lambda`], [`cli`] | entry points: the Lambda runtime; `run`, `plan`, `headroom`, `token` and their tables |
 
 #![deny(missing_docs)]
 
@@ -40,6 +41,7 @@ pub mod config;
 pub mod deadline;
 pub mod eks;
 pub mod failure;
+pub mod fanout;
 pub mod headroom;
 pub mod lambda;
 pub mod metrics;

@@ -74,7 +74,10 @@ pub async fn run(config: &Config, run: RunContext<'_>) -> Report {
 /// The clusters carrying the discovery tag that are not named already, and what discovery
 /// did (`None` without a tag). A region that cannot be searched is an error in the
 /// report; the clusters found elsewhere are still pruned.
-async fn discover(config: &Config, run: &RunContext<'_>) -> (Vec<Found>, Option<DiscoveryReport>) {
+pub async fn discover(
+    config: &Config,
+    run: &RunContext<'_>,
+) -> (Vec<Found>, Option<DiscoveryReport>) {
     let Some(d) = &config.discovery else {
         return (Vec::new(), None);
     };

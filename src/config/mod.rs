@@ -57,6 +57,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Set by an alarm event: only this cluster, in low-headroom mode.
     pub emergency: Option<Emergency>,
+    /// The SQS FIFO queue the Lambda fans out through (`None`: one invocation runs all).
+    pub queue_url: Option<String>,
 }
 
 /// Cluster discovery: every cluster carrying `tag` in `regions`.
@@ -276,6 +278,12 @@ impl Config {
                 detail: options.metrics_detail.get()?,
             },
             emergency: overrides.emergency.clone(),
+            queue_url: options
+                .queue_url
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned),
         })
     }
 }

@@ -229,6 +229,11 @@ pub struct Options {
     #[arg(long, env = "REAPER_KEEP_LAST_LABEL", default_value = "", value_parser = Parser(values::label_key))]
     pub keep_last_label: Parsed<Option<String>>,
 
+    /// SQS FIFO queue URL: the Lambda fans out, one message and one invocation per cluster
+    /// (README "Fleets"). Unset: one invocation runs every cluster.
+    #[arg(long, env = "REAPER_QUEUE_URL")]
+    pub queue_url: Option<String>,
+
     /// Kubernetes label selector applied to Jobs and Pods.
     #[arg(long, env = "REAPER_LABEL_SELECTOR")]
     pub label_selector: Option<String>,

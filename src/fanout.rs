@@ -1,0 +1,470 @@
+//! Fan-out on SQS: one cluster per invocation, for fleets one invocation cannot cover.
+//!
+//! With `REAPER_QUEUE_URL` set, a scheduled (or alarm) invocation **plans**: it resolves the
+//! fleet (named clusters and those found by tag) and sends one [`RunRequest`] per cluster to
+//! an SQS FIFO queue. The same function **consumes** the queue through an event source
+//! mapping (batch size 1, `ReportBatchItemFailures`, a maximum concurrency that is the
+//! fleet's parallelism) and prunes one cluster with the whole invocation's budget, so a
+//! cluster's subnet read and metrics never wait behind other clusters.
+//!
+//! | SQS field | Value | Why |
+//! |---|---|---|
+//! | `MessageGroupId` | the cluster's identity, `account/region/name` ([`identity`]) | a FIFO group is delivered one batch at a time: one run per cluster at once, different clusters in parallel; the same name in two accounts or Regions is two groups |
+//! | `MessageDeduplicationId` | a hash of the identity and the invocation's request id | a retried planner invocation (same request id) enqueues nothing twice; SQS remembers dedup ids for 5 minutes only |
+//! | body | [`RunRequest`] JSON | the cluster (name, Region, role), the dry-run mode, and for an alarm the emergency that forces low-headroom mode |
+//!
+//! An alarm's emergency run goes into its cluster's group like a scheduled one: it runs
+//! right after that cluster's current run instead of waiting in Lambda's async queue
+//! behind a whole-fleet run (where it expired after one interval).
+//!
+//! A record that cannot be read, or that the deadline leaves no time for, is returned in
+//! `batchItemFailures`: SQS delivers it again after the visibility timeout, and after the
+//! queue's `maxReceiveCount` moves it to the dead-letter queue. A run that failed on its
+//! cluster is not retried here: the next schedule slot runs it again, and its metrics
+//! (`RunSucceeded`) and the report say it failed.
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tracing::{error, info, warn};
+
+use crate::config::event::{ClusterOverride, Overrides};
+use crate::config::{ClusterTarget, Config, Emergency, Options};
+use crate::deadline::Deadline;
+use crate::eks::discover::Found;
+use crate::prune::RunContext;
+use crate::report::Report;
+
+/// SQS takes at most 10 entries per `SendMessageBatch`.
+const BATCH: usize = 10;
+
+/// The account part of an identity when the cluster is reached with the function's own
+/// credentials (no role): the function's account, whatever its number.
+pub const OWN_ACCOUNT: &str = "self";
+
+/// The run one queue message asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunRequest {
+    /// The cluster.
+    pub cluster: RequestedCluster,
+    /// `off`, `client` or `server`.
+    pub dry_run: String,
+    /// Set for an alarm's emergency run: low-headroom mode is forced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<RequestedEmergency>,
+}
+
+/// A cluster as a message names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestedCluster {
+    /// EKS cluster name.
+    pub name: String,
+    /// Its Region.
+    pub region: String,
+    /// The role to assume for it, when it is not in the function's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+/// The alarm behind an emergency run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestedEmergency {
+    /// The alarm that went to ALARM.
+    pub alarm: String,
+}
+
+/// `account/region/name`: what tells one cluster from every other of the fleet. The account
+/// is the role's (cross-account) or [`OWN_ACCOUNT`].
+pub fn identity(name: &str, region: &str, role_arn: Option<&str>) -> String {
+    let account = role_arn
+        .and_then(|arn| arn.split(':').nth(4))
+        .filter(|a| !a.is_empty())
+        .unwrap_or(OWN_ACCOUNT);
+    format!("{account}/{region}/{name}")
+}
+
+/// The deduplication id of one cluster's message from one planner invocation: 64 hex
+/// characters (SQS allows 128).
+pub fn dedup_id(identity: &str, request_id: &str) -> String {
+    let digest = Sha256::digest(format!("{identity}\n{request_id}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a planner invocation enqueued.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanReport {
+    /// `ok`, or `failed` when a cluster could not be enqueued or discovery failed.
+    pub status: &'static str,
+    /// The identities enqueued.
+    pub enqueued: Vec<String>,
+    /// `identity: error` for each message SQS refused or the deadline cut.
+    pub failed: Vec<String>,
+    /// Discovery errors, per Region.
+    pub discovery_errors: Vec<String>,
+    /// The alarm, for an emergency plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<String>,
+}
+
+/// The fleet's run requests: the named clusters (or the emergency's), then those found by
+/// tag, each with its Region resolved against `default_region`.
+pub fn requests(
+    config: &Config,
+    found: &[Found],
+    default_region: Option<&str>,
+) -> Vec<(String, RunRequest)> {
+    let named = config.clusters.iter();
+    let discovered = found.iter().map(|f| &f.target);
+    named
+        .chain(discovered)
+        .filter_map(|t| request(t, config, default_region))
+        .collect()
+}
+
+fn request(
+    target: &ClusterTarget,
+    config: &Config,
+    default_region: Option<&str>,
+) -> Option<(String, RunRequest)> {
+    let region = target.region.as_deref().or(default_region)?.to_owned();
+    let id = identity(&target.name, &region, target.role_arn.as_deref());
+    let request = RunRequest {
+        cluster: RequestedCluster {
+            name: target.name.clone(),
+            region,
+            role_arn: target.role_arn.clone(),
+        },
+        dry_run: config.dry_run.as_str().to_owned(),
+        emergency: config.emergency.as_ref().map(|e| RequestedEmergency {
+            alarm: e.alarm.clone(),
+        }),
+    };
+    Some((id, request))
+}
+
+/// Plans one schedule slot (or one alarm): every cluster's request onto the queue.
+pub async fn plan(
+    config: &Config,
+    queue_url: &str,
+    request_id: &str,
+    run: RunContext<'_>,
+) -> PlanReport {
+    let (found, discovery) = crate::run::discover(config, &run).await;
+    let default_region = run.aws.region().map(|r| r.as_ref().to_owned());
+    let requests = requests(config, &found, default_region.as_deref());
+    let client = aws_sdk_sqs::Client::new(run.aws);
+    let mut report = PlanReport {
+        discovery_errors: discovery.map(|d| d.errors).unwrap_or_default(),
+        emergency: config.emergency.as_ref().map(|e| e.alarm.clone()),
+        ..PlanReport::default()
+    };
+    for chunk in requests.chunks(BATCH) {
+        let (sent, failed) = send(&client, queue_url, request_id, chunk, &run.deadline).await;
+        report.enqueued.extend(sent);
+        report.failed.extend(failed);
+    }
+    report.status = if report.failed.is_empty() && report.discovery_errors.is_empty() {
+        "ok"
+    } else {
+        "failed"
+    };
+    info!(
+        enqueued = report.enqueued.len(),
+        failed = report.failed.len(),
+        status = report.status,
+        "fleet planned"
+    );
+    report
+}
+
+/// Sends up to [`BATCH`] requests; returns the identities sent and `identity: error` for
+/// the others.
+async fn send(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    request_id: &str,
+    chunk: &[(String, RunRequest)],
+    deadline: &Deadline,
+) -> (Vec<String>, Vec<String>) {
+    let entries: Vec<SendMessageBatchRequestEntry> = chunk
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (id, request))| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(serde_json::to_string(request).ok()?)
+                .message_group_id(id)
+                .message_deduplication_id(dedup_id(id, request_id))
+                .build()
+                .ok()
+        })
+        .collect();
+    let all_failed = |why: &str| {
+        let failed = chunk.iter().map(|(id, _)| format!("{id}: {why}")).collect();
+        (Vec::new(), failed)
+    };
+    let call = client
+        .send_message_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send();
+    let answer = match deadline
+        .bound("sqs:SendMessageBatch", crate::eks::AWS_CALL, call)
+        .await
+    {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => {
+            let why = crate::failure::chain::Chain(&e).to_string();
+            error!(error = %why, "sqs:SendMessageBatch failed");
+            return all_failed(&why);
+        }
+        Err(cut) => return all_failed(&cut.to_string()),
+    };
+    let by_entry = |entry_id: &str| {
+        entry_id
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| chunk.get(i))
+            .map(|(id, _)| id.clone())
+    };
+    let sent = answer
+        .successful()
+        .iter()
+        .filter_map(|s| by_entry(s.id()))
+        .collect();
+    let failed = answer
+        .failed()
+        .iter()
+        .map(|f| {
+            let id = by_entry(f.id()).unwrap_or_else(|| f.id().to_owned());
+            format!("{id}: {} {}", f.code(), f.message().unwrap_or_default())
+        })
+        .collect();
+    (sent, failed)
+}
+
+/// The records of an SQS event (`Records[]` with `eventSource` `aws:sqs`), if it is one.
+pub fn sqs_records(event: &Value) -> Option<Vec<(String, String)>> {
+    let records = event.get("Records")?.as_array()?;
+    let from_sqs = |r: &Value| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
+    if records.is_empty() || !records.iter().all(from_sqs) {
+        return None;
+    }
+    Some(
+        records
+            .iter()
+            .map(|r| {
+                let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                (text("messageId"), text("body"))
+            })
+            .collect(),
+    )
+}
+
+/// The configuration of the run one message asks for: the function's settings with the
+/// message's cluster, dry-run mode and emergency. No discovery: the planner did it.
+pub fn config_for(options: &Options, body: &str) -> Result<Config, String> {
+    let request: RunRequest =
+        serde_json::from_str(body).map_err(|e| format!("not a run request: {e}"))?;
+    let dry_run = crate::config::values::dry_run(&request.dry_run)
+        .map_err(|why| format!("dryRun {:?}: {why}", request.dry_run))?;
+    let cluster = &request.cluster;
+    let overrides = Overrides {
+        clusters: Some(vec![ClusterOverride {
+            name: cluster.name.clone(),
+            region: Some(cluster.region.clone()),
+            role_arn: cluster.role_arn.clone(),
+            external_id: None,
+        }]),
+        dry_run: Some(dry_run),
+        emergency: request.emergency.as_ref().map(|e| Emergency {
+            alarm: e.alarm.clone(),
+            cluster: cluster.name.clone(),
+            field: "message.emergency",
+        }),
+    };
+    let mut config = Config::resolve(options, &overrides).map_err(|e| e.to_string())?;
+    config.discovery = None;
+    Ok(config)
+}
+
+/// Runs the cluster each record asks for, one after the other, each under the run context
+/// `run` gives for its configuration (the invocation's deadline); returns the SQS event
+/// source mapping's partial batch response (`batchItemFailures`) and each run's report.
+pub async fn consume<'a>(
+    records: Vec<(String, String)>,
+    options: &Options,
+    run: impl Fn(&Config) -> RunContext<'a>,
+) -> Value {
+    let mut failures = Vec::new();
+    let mut reports: Vec<Report> = Vec::new();
+    for (message_id, body) in records {
+        let config = match config_for(options, &body) {
+            Ok(config) => config,
+            Err(why) => {
+                error!(message_id, error = %why, "queue message not understood; nothing done");
+                failures.push(json!({"itemIdentifier": message_id}));
+                continue;
+            }
+        };
+        let context = run(&config);
+        if context.deadline.reached() {
+            warn!(
+                message_id,
+                "no time left for this record; SQS delivers it again"
+            );
+            failures.push(json!({"itemIdentifier": message_id}));
+            continue;
+        }
+        reports.push(crate::run::run(&config, context).await);
+    }
+    json!({"batchItemFailures": failures, "reports": reports})
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::config::DryRun;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    fn options(args: &[&str]) -> Options {
+        let argv = std::iter::once("eks-reaper").chain(args.iter().copied());
+        Cli::try_parse_from(argv).expect("flags parse").options
+    }
+
+    fn config(args: &[&str]) -> Config {
+        Config::resolve(&options(args), &Overrides::default()).expect("config")
+    }
+
+    #[test]
+    fn the_same_name_in_two_accounts_or_regions_is_two_identities() {
+        let a = identity(
+            "prod",
+            "eu-west-1",
+            Some("arn:aws:iam::111111111111:role/r"),
+        );
+        let b = identity(
+            "prod",
+            "eu-west-1",
+            Some("arn:aws:iam::222222222222:role/r"),
+        );
+        let c = identity(
+            "prod",
+            "us-east-1",
+            Some("arn:aws:iam::111111111111:role/r"),
+        );
+        let own = identity("prod", "eu-west-1", None);
+        assert_eq!(a, "111111111111/eu-west-1/prod");
+        assert_eq!(own, "self/eu-west-1/prod");
+        let all = std::collections::BTreeSet::from([&a, &b, &c, &own]);
+        assert_eq!(all.len(), 4);
+        assert_ne!(dedup_id(&a, "req-1"), dedup_id(&b, "req-1"));
+        assert_eq!(dedup_id(&a, "req-1"), dedup_id(&a, "req-1"));
+        assert_ne!(dedup_id(&a, "req-1"), dedup_id(&a, "req-2"));
+        assert_eq!(dedup_id(&a, "req-1").len(), 64);
+    }
+
+    #[test]
+    fn each_named_cluster_is_one_request_with_its_region_and_role() {
+        let c = config(&[
+            "--cluster",
+            "etl,prod@eu-west-1",
+            "--role-arn",
+            "prod=arn:aws:iam::222222222222:role/eks-reaper",
+            "--dry-run",
+            "server",
+        ]);
+        let requests = requests(&c, &[], Some("us-east-1"));
+        let ids: Vec<&str> = requests.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["self/us-east-1/etl", "222222222222/eu-west-1/prod"]);
+        let (_, prod) = &requests[1];
+        assert_eq!(
+            prod.cluster.role_arn.as_deref(),
+            Some("arn:aws:iam::222222222222:role/eks-reaper")
+        );
+        assert_eq!(prod.dry_run, "server");
+        assert_eq!(prod.emergency, None);
+    }
+
+    #[test]
+    fn a_cluster_without_a_region_anywhere_is_not_requested() {
+        let c = config(&["--cluster", "etl"]);
+        assert!(requests(&c, &[], None).is_empty());
+    }
+
+    #[test]
+    fn a_message_becomes_a_run_of_its_cluster_only() {
+        let body = r#"{"cluster":{"name":"prod","region":"eu-west-1"},"dryRun":"client"}"#;
+        let c = config_for(&options(&["--cluster-tag", "eks-reaper=true"]), body).expect("config");
+        assert_eq!(c.clusters.len(), 1);
+        assert_eq!(c.clusters[0].name, "prod");
+        assert_eq!(c.clusters[0].region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.discovery, None, "the planner discovered already");
+        assert_eq!(c.dry_run, DryRun::Client);
+        assert_eq!(c.emergency, None);
+    }
+
+    #[test]
+    fn an_emergency_message_forces_its_cluster_s_emergency_run() {
+        let body = r#"{"cluster":{"name":"prod","region":"eu-west-1"},"dryRun":"off",
+                      "emergency":{"alarm":"free-ips-low"}}"#;
+        let c = config_for(&options(&[]), body).expect("config");
+        let e = c.emergency.expect("emergency");
+        assert_eq!(
+            (e.alarm.as_str(), e.cluster.as_str()),
+            ("free-ips-low", "prod")
+        );
+    }
+
+    #[test]
+    fn a_message_that_is_not_a_run_request_is_an_error_naming_what_is_wrong() {
+        for (body, says) in [
+            (r#"{"cluster":"prod"}"#, "not a run request"),
+            (
+                r#"{"cluster":{"name":"prod","region":"eu-west-1"},"dryRun":"maybe"}"#,
+                "dryRun",
+            ),
+            (
+                r#"{"cluster":{"name":"a b","region":"eu-west-1"},"dryRun":"off"}"#,
+                "a b",
+            ),
+            (
+                r#"{"cluster":{"name":"p","region":"x","extra":1},"dryRun":"off"}"#,
+                "extra",
+            ),
+        ] {
+            let e = config_for(&options(&[]), body).expect_err(body);
+            assert!(e.contains(says), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn only_an_all_sqs_event_is_read_as_records() {
+        let sqs = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": "{}"}]});
+        assert_eq!(
+            sqs_records(&sqs),
+            Some(vec![("m1".to_owned(), "{}".to_owned())])
+        );
+        for other in [
+            json!({}),
+            json!({"Records": []}),
+            json!({"Records": [{"eventSource": "aws:s3"}]}),
+            json!({"clusters": ["etl"]}),
+        ] {
+            assert_eq!(sqs_records(&other), None, "{other}");
+        }
+    }
+}
