@@ -240,6 +240,7 @@ impl Config {
             respect_native_ttl: options.respect_native_ttl.get()?,
             skip_cronjob_jobs: options.skip_cronjob_jobs.get()?,
             low_headroom_fargate_ttl: options.low_headroom_fargate_ttl.get()?,
+            stuck_after: options.stuck_after.get()?,
         };
 
         Ok(Config {

@@ -81,6 +81,15 @@ pub enum Keep {
         /// The annotation's value.
         value: String,
     },
+    /// Being deleted for longer than `REAPER_STUCK_AFTER`: a finalizer nobody removes (or,
+    /// with none, a kubelet that never confirmed the pod's end) holds it. Never deleted
+    /// again, its finalizers never removed: a person decides (`docs/runbook.md#stuck-objects`).
+    StuckTerminating {
+        /// Time since `deletionTimestamp`.
+        terminating_for: Duration,
+        /// `metadata.finalizers`, as the object carries them (may be empty).
+        finalizers: Vec<String>,
+    },
 }
 
 impl Keep {
@@ -104,6 +113,7 @@ impl Keep {
             Keep::WithinRetention { .. } => "withinRetention",
             Keep::UnknownFinishTime => "unknownFinishTime",
             Keep::InvalidTtlAnnotation { .. } => "invalidTtlAnnotation",
+            Keep::StuckTerminating { .. } => "stuckTerminating",
         }
     }
 }
@@ -188,6 +198,19 @@ impl fmt::Display for Keep {
                 write!(f, "invalidKeepAnnotation ({value:?})")
             }
             Keep::OwnedByController { owner } => write!(f, "ownedByController ({owner})"),
+            Keep::StuckTerminating {
+                terminating_for,
+                finalizers,
+            } => write!(
+                f,
+                "stuckTerminating ({} terminating, finalizers: {})",
+                humantime::format_duration(Duration::from_secs(terminating_for.as_secs())),
+                if finalizers.is_empty() {
+                    "none".to_owned()
+                } else {
+                    finalizers.join(", ")
+                }
+            ),
             other => f.write_str(other.label()),
         }
     }

@@ -35,7 +35,7 @@ use crate::clock::Clock;
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
 use crate::failure::{ClusterFailure, chain, hint};
-use crate::policy::{self, Decision, JobIndex, Mode, PodContext, Settings};
+use crate::policy::{self, Decision, JobIndex, Keep, Mode, PodContext, Settings};
 
 /// How many times one list may restart after 410 before the cluster is failed.
 const MAX_LIST_RESTARTS: u32 = 5;
@@ -453,17 +453,35 @@ async fn judge<K: kube::Resource>(
     tx: &mpsc::Sender<Candidate>,
 ) -> bool {
     let kind = pass.kind();
+    let meta = object.meta();
     ctx.tally.saw(Seen {
         kind,
         finished: assessment.finished,
         fargate: assessment.fargate,
         created: assessment.created,
         decision: &assessment.decision,
+        namespace: meta.namespace.as_deref().unwrap_or_default(),
     });
+    if let Decision::Keep(Keep::StuckTerminating {
+        terminating_for,
+        finalizers,
+    }) = &assessment.decision
+    {
+        // The report counts them; this line names them (docs/runbook.md#stuck-objects).
+        info!(
+            cluster = ctx.access.cluster(),
+            kind = kind.as_str(),
+            namespace = meta.namespace.as_deref().unwrap_or_default(),
+            name = meta.name.as_deref().unwrap_or_default(),
+            fargate = assessment.fargate,
+            terminating_seconds = terminating_for.as_secs(),
+            finalizers = %finalizers.join(","),
+            "stuck terminating"
+        );
+    }
     let Decision::Delete(reason) = assessment.decision else {
         return true;
     };
-    let meta = object.meta();
     let candidate = Candidate {
         kind,
         namespace: meta.namespace.clone().unwrap_or_default(),
