@@ -12,7 +12,8 @@
 //! | Object | Rule | Decision |
 //! |---|---|---|
 //! | both | namespace excluded, not included, or protected and not named | `Keep::ExcludedNamespace` |
-//! | both | `metadata.deletionTimestamp` set | `Keep::BeingDeleted` |
+//! | both | `metadata.deletionTimestamp` set, for longer than `stuck_after` | `Keep::StuckTerminating` |
+//! | both | `metadata.deletionTimestamp` set, for `stuck_after` or less | `Keep::BeingDeleted` |
 //! | both | `eks-reaper/keep` true (`true`/`yes`/`1`/`on`) | `Keep::OptedOut` |
 //! | both | `eks-reaper/keep` neither true nor false | `Keep::InvalidKeepAnnotation` |
 //! | Job | no `Complete=True`/`Failed=True` condition, suspended | `Keep::Suspended` |
@@ -37,6 +38,13 @@
 //!
 //! A Job is finished once it has a `Complete=True` or `Failed=True` condition, even if it
 //! was suspended afterwards: the native TTL-after-finished controller decides the same way.
+//!
+//! An object being deleted is never deleted again, and its finalizers are never removed:
+//! whoever added a finalizer owns that step, and only a person can decide it will never be
+//! taken (`docs/runbook.md#stuck-objects`). How long it has been terminating is
+//! `now − deletionTimestamp`; for a pod the API server sets `deletionTimestamp` to the end
+//! of its grace period, so the time counts from when its kubelet should have been done.
+//! Past `stuck_after` the reason says so, with the finalizers holding the object.
 //!
 //! Retention of a due-able object is, by precedence: the object's `eks-reaper/ttl`
 //! annotation, then (Jobs, when the native TTL controller is not respected) the Job's own
@@ -120,6 +128,8 @@ pub struct Settings {
     /// The label naming the owner (workflow, task) of Jobs no CronJob controls, for
     /// keeping their last ones.
     pub keep_last_label: Option<String>,
+    /// An object being deleted for longer than this is stuck terminating.
+    pub stuck_after: Duration,
 }
 
 impl Default for Settings {
@@ -139,6 +149,7 @@ impl Default for Settings {
             keep_last_failed: 1,
             keep_last_succeeded: 0,
             keep_last_label: None,
+            stuck_after: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -192,7 +203,7 @@ pub struct PodContext<'a> {
 
 /// Decides what to do with one Job at instant `now`.
 pub fn plan_job(job: &Job, now: Timestamp, settings: &Settings) -> Decision {
-    if let Some(keep) = common_guards(&job.metadata, settings) {
+    if let Some(keep) = common_guards(&job.metadata, now, settings) {
         return Decision::Keep(keep);
     }
     let spec = job.spec.as_ref();
@@ -284,7 +295,7 @@ pub fn plan_pod(
     context: PodContext<'_>,
 ) -> Decision {
     let PodContext { jobs, mode } = context;
-    let judged = common_guards(&pod.metadata, settings)
+    let judged = common_guards(&pod.metadata, now, settings)
         .map_or_else(|| unfinished(pod), Err)
         .and_then(|()| pod_class(pod, settings, jobs))
         .and_then(|class| {
@@ -443,14 +454,32 @@ pub fn is_finished_job(job: &Job) -> bool {
     terminal_condition(job).is_some()
 }
 
-fn common_guards(meta: &ObjectMeta, settings: &Settings) -> Option<Keep> {
+fn common_guards(meta: &ObjectMeta, now: Timestamp, settings: &Settings) -> Option<Keep> {
     if !settings.namespace_in_scope(meta.namespace.as_deref().unwrap_or("")) {
         return Some(Keep::ExcludedNamespace);
     }
-    if meta.deletion_timestamp.is_some() {
-        return Some(Keep::BeingDeleted);
+    if let Some(keep) = being_deleted(meta, now, settings) {
+        return Some(keep);
     }
     keep_annotation(meta)
+}
+
+/// For an object being deleted (`deletionTimestamp` set): [`Keep::StuckTerminating`] once
+/// it has been terminating for longer than [`Settings::stuck_after`], else
+/// [`Keep::BeingDeleted`]. `None` for an object nobody is deleting. Also read by
+/// `eks-reaper headroom` for the Fargate pods it lists.
+pub fn being_deleted(meta: &ObjectMeta, now: Timestamp, settings: &Settings) -> Option<Keep> {
+    let since = meta.deletion_timestamp.as_ref()?.0;
+    // A pod's deletionTimestamp is the end of its grace period: in the future while the
+    // kubelet still has time, then nothing is late yet.
+    let terminating_for = to_std(now.duration_since(since));
+    if terminating_for <= settings.stuck_after {
+        return Some(Keep::BeingDeleted);
+    }
+    Some(Keep::StuckTerminating {
+        terminating_for,
+        finalizers: meta.finalizers.clone().unwrap_or_default(),
+    })
 }
 
 /// `eks-reaper/keep`: a true value opts out; a false value is as if it were absent; anything

@@ -173,6 +173,63 @@ pub struct PodCounts {
     pub kept_by_owner: BTreeMap<String, u64>,
 }
 
+/// Jobs and pods stuck terminating: `deletionTimestamp` set longer than
+/// `REAPER_STUCK_AFTER` ago, held by a finalizer nobody removes (or, a pod without any, by a
+/// kubelet that never confirmed its end). eks-reaper never removes finalizers: these are
+/// for a person (`docs/runbook.md#stuck-objects`).
+///
+/// Only the objects the passes list are seen: every Job, every Fargate pod, and the other
+/// pods in a terminal phase (a non-Fargate pod stuck while `Running` is not listed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StuckCounts {
+    /// Jobs stuck terminating.
+    pub jobs: u64,
+    /// Pods stuck terminating (Fargate ones included).
+    pub pods: u64,
+    /// Fargate pods stuck terminating: each keeps its Fargate node and its subnet IP.
+    pub fargate_pods: u64,
+    /// How long the longest-stuck object has been terminating, in seconds (0: none).
+    pub oldest_seconds: u64,
+    /// Stuck objects per namespace; at most [`MAX_STUCK_KEYS`] namespaces, the rest counted
+    /// under [`OTHER_KEY`].
+    pub by_namespace: BTreeMap<String, u64>,
+    /// Stuck objects per finalizer they carry (an object with two counts under both, one
+    /// with none under [`NO_FINALIZER_KEY`]); at most [`MAX_STUCK_KEYS`] finalizers, the
+    /// rest counted under [`OTHER_KEY`].
+    pub by_finalizer: BTreeMap<String, u64>,
+}
+
+/// Most keys [`StuckCounts`]' maps hold: the report is also one log line (a CloudWatch Logs
+/// event is at most 256 KB), and `kubectl` lists the rest (`docs/runbook.md`).
+pub const MAX_STUCK_KEYS: usize = 20;
+
+/// The key counting what did not fit in a [`StuckCounts`] map: never a namespace or a
+/// finalizer name (neither may hold parentheses).
+pub const OTHER_KEY: &str = "(other)";
+
+/// The `byFinalizer` key of stuck objects that carry no finalizer (pods whose kubelet never
+/// confirmed their end): never a finalizer name.
+pub const NO_FINALIZER_KEY: &str = "(none)";
+
+impl StuckCounts {
+    /// Whether nothing is stuck.
+    pub fn is_empty(&self) -> bool {
+        self.jobs == 0 && self.pods == 0
+    }
+}
+
+/// Adds one to `key` in `map`, or to [`OTHER_KEY`] once `map` holds [`MAX_STUCK_KEYS`]
+/// other keys.
+pub fn count_bounded(map: &mut BTreeMap<String, u64>, key: &str) {
+    let key = if map.contains_key(key) || map.len() < MAX_STUCK_KEYS {
+        key
+    } else {
+        OTHER_KEY
+    };
+    *map.entry(key.to_owned()).or_default() += 1;
+}
+
 /// The report for one cluster.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -232,6 +289,8 @@ pub struct ClusterReport {
     pub subnets_error: Option<String>,
     /// IP exhaustion forecast (`null` without subnet figures).
     pub forecast: Option<Forecast>,
+    /// Jobs and pods stuck terminating.
+    pub stuck: StuckCounts,
     /// Deletions per namespace (metrics with `REAPER_METRICS_PER_NAMESPACE`; not serialised).
     #[serde(skip)]
     pub deleted_by_namespace: BTreeMap<String, NamespaceDeletions>,
@@ -272,6 +331,7 @@ impl ClusterReport {
             subnets: None,
             subnets_error: None,
             forecast: None,
+            stuck: StuckCounts::default(),
             deleted_by_namespace: BTreeMap::new(),
             fargate_pod_creations: Vec::new(),
             reached: false,
@@ -326,6 +386,7 @@ impl Report {
             errors: sum(|c| c.errors.values().sum()),
             throttled: sum(|c| c.throttled),
             backlog: sum(|c| c.backlog),
+            stuck: sum(|c| c.stuck.jobs + c.stuck.pods),
             concurrency_settled,
             concurrency_min,
             concurrency_max,
@@ -359,6 +420,7 @@ impl Report {
             errors = totals.errors,
             throttled = totals.throttled,
             backlog = totals.backlog,
+            stuck = totals.stuck,
             concurrency_settled = totals.concurrency_settled,
             concurrency_min = totals.concurrency_min,
             concurrency_max = totals.concurrency_max,
@@ -409,6 +471,8 @@ struct Totals {
     errors: u64,
     throttled: u64,
     backlog: u64,
+    /// Jobs and pods stuck terminating, all clusters.
+    stuck: u64,
     /// The limit most DELETEs of the run were sent under (all clusters), and its range.
     concurrency_settled: usize,
     concurrency_min: usize,
@@ -456,6 +520,19 @@ pub struct ConcurrencyReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stuck_maps_hold_at_most_their_cap_and_count_the_rest_as_other() {
+        let mut map = BTreeMap::new();
+        for i in 0..MAX_STUCK_KEYS + 5 {
+            count_bounded(&mut map, &format!("ns-{i:02}"));
+        }
+        count_bounded(&mut map, "ns-00");
+        assert_eq!(map.len(), MAX_STUCK_KEYS + 1);
+        assert_eq!(map[OTHER_KEY], 5);
+        assert_eq!(map["ns-00"], 2, "a key already there still counts");
+        assert_eq!(map.values().sum::<u64>(), MAX_STUCK_KEYS as u64 + 6);
+    }
 
     #[test]
     fn settled_is_the_limit_most_requests_went_out_under() {

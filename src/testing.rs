@@ -75,6 +75,18 @@ pub(crate) trait MetaExt: Metadata<Ty = ObjectMeta> + Sized {
         self.metadata_mut().deletion_timestamp = Some(Time(ago("1s")));
         self
     }
+    /// Being deleted since `at` (for a pod, the end of its grace period).
+    fn deleting_since(mut self, at: Timestamp) -> Self {
+        self.metadata_mut().deletion_timestamp = Some(Time(at));
+        self
+    }
+    fn with_finalizer(mut self, name: &str) -> Self {
+        self.metadata_mut()
+            .finalizers
+            .get_or_insert_with(Vec::new)
+            .push(name.to_owned());
+        self
+    }
     /// Controlled by a `batch/v1` Job or CronJob, else by an `apps/v1` controller.
     fn controlled_by(self, kind: &str) -> Self {
         let api_version = if kind == "Job" || kind == "CronJob" {
@@ -310,5 +322,7 @@ pub(crate) fn full_figures(cluster: &str) -> ClusterFigures {
         min_subnet_available_ips: Some(11),
         min_subnet_free_percent: Some(100.0),
         ip_exhaustion_hours: Some(8.5),
+        stuck_objects: 2,
+        stuck_fargate_pods: 1,
     }
 }

@@ -256,5 +256,15 @@ async fn engine_pods_keep_their_grace_and_marked_ones_go_first_when_ips_are_shor
         .send()
         .await
         .expect("delete ENI");
+    // The Fargate-labelled pod left would count in other tests' forecasts (they read every
+    // Fargate pod of the cluster): it goes before the namespace does.
+    fx.pods()
+        .delete("nightly-step-2", &Default::default())
+        .await
+        .expect("delete the last pod");
+    common::eventually(Duration::from_secs(30), "last pod gone", || async {
+        existing(&fx, &all).await.is_empty()
+    })
+    .await;
     fx.cleanup().await;
 }

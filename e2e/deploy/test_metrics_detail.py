@@ -78,7 +78,7 @@ def test_every_alarm_of_an_essential_stack_reads_essential_metrics(params):
     res = stack(MetricsDetail="essential", **params)
     read = {k: reaper_metrics_read(a) for k, a in alarms(res).items()}
     on_reaper_metrics = {k for k, names in read.items() if names}
-    assert len(on_reaper_metrics) == 8, read
+    assert len(on_reaper_metrics) == 9, read
     dropped = {k: names - essential_metrics() for k, names in read.items() if names - essential_metrics()}
     assert dropped == {}
     # Every alarm on our namespace is a Metrics Insights query: a MetricName alarm would escape the check.
@@ -90,7 +90,7 @@ def test_alarms_on_counters_left_out_at_zero_treat_missing_data_as_not_breaching
     """A counter essential does not send while it is 0 is missing data in a healthy period:
     its alarm must fire on a value above 0 only, and read a missing period as OK."""
     quiet = sent_when_non_zero()
-    assert quiet == {"Backlog", "DeleteErrors", "Throttled"}
+    assert quiet == {"Backlog", "DeleteErrors", "Throttled", "StuckObjects"}
     on_quiet = {k: a for k, a in alarms(stack(MetricsDetail=detail)).items()
                 if reaper_metrics_read(a) & quiet}
     assert {n for a in on_quiet.values() for n in reaper_metrics_read(a)} == quiet, on_quiet.keys()
@@ -126,19 +126,20 @@ def test_every_widget_of_an_essential_stack_reads_essential_metrics_and_none_is_
     titles = [w["properties"]["title"] for w in body["widgets"]]
     assert "Free IPs per subnet" not in titles
     assert "Terminated pods and Fargate pods holding IPs" not in titles
-    assert len(titles) == 7
+    assert len(titles) == 8
 
 
 def test_the_essential_set_covers_what_the_core_widgets_show():
-    """IPs, forecast, subnets read, heartbeat, deletions, errors, backlog."""
+    """IPs, forecast, subnets read, heartbeat, deletions, errors, backlog, stuck objects."""
     body = dashboard(stack(MetricsDetail="essential"))
     assert reaper_metrics_read(body) == essential_metrics()
 
 
 def test_full_shows_every_widget_and_the_per_subnet_ips():
     body = dashboard(stack(MetricsDetail="full"))
-    assert len(body["widgets"]) == 9
-    assert {"SubnetAvailableIps", "FargatePodsHoldingIps", "RunDuration", "LowHeadroomMode"} <= reaper_metrics_read(body)
+    assert len(body["widgets"]) == 10
+    assert {"SubnetAvailableIps", "FargatePodsHoldingIps", "RunDuration", "LowHeadroomMode",
+            "StuckFargatePods"} <= reaper_metrics_read(body)
 
 
 def test_absolute_ip_alarms_need_full_detail():

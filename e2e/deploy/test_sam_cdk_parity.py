@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from template_policy import (ACCOUNT, ONBOARDING, PARTITION, REGION, Resolver, actions_of, function_role_statements,
-                             load_template, resources)
+from template_policy import (ACCOUNT, ONBOARDING, PARTITION, REGION, ROOT, Resolver, actions_of,
+                             function_role_statements, load_template, resources)
 
 CACHE = Path(os.environ.get("EKS_REAPER_CACHE", Path.home() / ".cache" / "eks-reaper"))
 CDK_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_TEMPLATE", CACHE / "cdk.out" / "EksReaper.template.json"))
@@ -280,8 +280,29 @@ def test_same_dashboard_widgets_and_queries_with_full_metrics(sam_full, cdk_full
     (s,) = of_type(sam_full, "AWS::CloudWatch::Dashboard")
     (c,) = of_type(cdk_full, "AWS::CloudWatch::Dashboard")
     titles, queries = _dashboard_titles_and_queries(s["DashboardBody"])
-    assert len(titles) == 9 and any("SubnetAvailableIps" in q for q in queries)
+    assert len(titles) == 10 and any("SubnetAvailableIps" in q for q in queries)
     assert (titles, queries) == _dashboard_titles_and_queries(_flat(c["DashboardBody"]))
+
+
+def _stuck_alarm(resources: dict) -> dict:
+    (a,) = [a for a in of_type(resources, "AWS::CloudWatch::Alarm")
+            if any("(StuckObjects)" in m.get("Expression", "") for m in a.get("Metrics", []))]
+    return a
+
+
+def test_stuck_objects_alarm_names_the_setting_and_points_at_the_runbook(sam, cdk):
+    """Both stacks' objects-stuck-terminating alarm says after how long, and where the
+    runbook section is; SAM passes StuckAfter to the function, CDK only when set."""
+    (s,) = of_type(sam, "AWS::Serverless::Function")
+    assert s["Environment"]["Variables"]["REAPER_STUCK_AFTER"] == "10m"
+    (c,) = of_type(cdk, "AWS::Lambda::Function")
+    assert "REAPER_STUCK_AFTER" not in c["Environment"]["Variables"], "CDK leaves it to the binary's default"
+    for alarm in (_stuck_alarm(sam), _stuck_alarm(cdk)):
+        text = alarm["AlarmDescription"] if isinstance(alarm["AlarmDescription"], str) else _flat(alarm["AlarmDescription"])
+        assert "longer than 10m" in text, text
+        assert "docs/runbook.md#stuck-objects" in text, text
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    assert "## Stuck objects" in runbook.splitlines(), "the anchor #stuck-objects"
 
 
 def _emergency_rule(resources: dict, stack_name: str, alarm_name) -> tuple:

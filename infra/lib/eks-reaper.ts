@@ -84,6 +84,12 @@ export interface ReaperSettings {
   readonly lowHeadroomFraction?: number;
   readonly lowHeadroomFargateTtl?: string;
   readonly metricsPerNamespace?: boolean;
+  /**
+   * A Job or pod being deleted for longer than this (a finalizer nobody removes) is stuck
+   * terminating: reported, and the objects-stuck-terminating alarm fires. Its finalizers
+   * are never removed (docs/runbook.md#stuck-objects). @default '10m'
+   */
+  readonly stuckAfter?: string;
 }
 
 /** Alarm thresholds. Every alarm covers all clusters (Metrics Insights, GROUP BY ClusterName). */
@@ -578,6 +584,17 @@ export class EksReaper extends Construct {
           datapointsToAlarm: throttledRuns,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         });
+      const stuckAfter = props.settings?.stuckAfter ?? '10m';
+      fleetAlarm('stuckObjects', 'StuckObjects', 'objects-stuck-terminating',
+        `A cluster has Jobs or pods being deleted for longer than ${stuckAfter}: a finalizer nobody removes holds them, and on Fargate each keeps its node and IP. eks-reaper never removes finalizers. Runbook: docs/runbook.md#stuck-objects`,
+        byCluster('MAX', 'StuckObjects'), 'Objects stuck terminating per cluster', {
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          // stuckAfter is the delay: one run that finds an object stuck is enough.
+          evaluationPeriods: 1,
+          // essential sends StuckObjects only when it is not 0.
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
       if (t.absoluteIpAlarms) {
         const clusterIps = t.clusterAvailableIps ?? 500;
         fleetAlarm('clusterIps', 'ClusterIpsLow', 'cluster-available-ips-low',
@@ -743,6 +760,10 @@ export class EksReaper extends Construct {
         [
           graph('Free share of the tightest subnet (%)', [q('', 'MIN', 'MinSubnetFreePercent')],
             { leftAnnotations: [{ label: 'Free-share alarm threshold', value: t.subnetFreePercent ?? 10 }] }),
+          graph('Objects stuck terminating', [
+            q('Jobs and pods stuck terminating', 'MAX', 'StuckObjects'),
+            ...ifFull(q('Fargate pods stuck terminating (each holds an IP)', 'MAX', 'StuckFargatePods')),
+          ]),
         ],
       ],
     });
@@ -803,6 +824,7 @@ function reaperEnvironment(
     REAPER_METRICS_NAMESPACE: namespace,
     REAPER_METRICS_PER_NAMESPACE: s.metricsPerNamespace?.toString(),
     REAPER_METRICS_DETAIL: detail,
+    REAPER_STUCK_AFTER: s.stuckAfter,
   };
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }

@@ -242,7 +242,10 @@ describe('function', () => {
     const { template } = synth({
       clusters: ['batch-prod', { name: 'eu', region: 'eu-central-1' }, { name: 'remote', roleArn: REMOTE_ROLE }],
       dryRun: 'server',
-      settings: { fargatePodTtl: '5m', excludeNamespaces: ['kube-system', 'ops'], lowHeadroomFraction: 0.2, externalId: 'org-7f3a' },
+      settings: {
+        fargatePodTtl: '5m', excludeNamespaces: ['kube-system', 'ops'], lowHeadroomFraction: 0.2, externalId: 'org-7f3a',
+        stuckAfter: '30m',
+      },
     });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as any;
     const env = fn.Properties.Environment.Variables;
@@ -254,6 +257,7 @@ describe('function', () => {
       REAPER_FARGATE_POD_TTL: '5m',
       REAPER_EXCLUDE_NAMESPACES: 'kube-system,ops',
       REAPER_LOW_HEADROOM_FRACTION: '0.2',
+      REAPER_STUCK_AFTER: '30m',
       REAPER_METRICS_SINK: 'cloudwatch',
       REAPER_METRICS_NAMESPACE: 'EKSReaper',
       REAPER_METRICS_DETAIL: 'essential',
@@ -400,8 +404,8 @@ describe('alarms', () => {
 
   test('fleet-wide, the same whatever the cluster list, named as in template.yaml', () => {
     const expected = ['api-throttled', 'backlog-not-draining', 'delete-errors', 'duration-near-timeout', 'function-errors',
-      'function-throttles', 'heartbeat-missing', 'ip-exhaustion-forecast', 'reports-missing', 'schedule-invocations-dropped',
-      'schedule-target-errors', 'subnet-free-percent-low', 'subnets-unread'].map((n) => `\${AWS::StackName}-${n}`);
+      'function-throttles', 'heartbeat-missing', 'ip-exhaustion-forecast', 'objects-stuck-terminating', 'reports-missing',
+      'schedule-invocations-dropped', 'schedule-target-errors', 'subnet-free-percent-low', 'subnets-unread'].map((n) => `\${AWS::StackName}-${n}`);
     expect(alarmNames(synth().template)).toEqual(expected);
     expect(alarmNames(synth({ clusters: ['a', 'b', 'c', 'd'] }).template)).toEqual(expected);
   });
@@ -445,6 +449,17 @@ describe('alarms', () => {
     });
   });
 
+  test('objects stuck terminating: above 0 at one run, per cluster, pointing at the runbook', () => {
+    const [a] = byQuery(synth().template, query('MAX', 'StuckObjects'));
+    expect(a).toMatchObject({
+      Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching',
+    });
+    expect(a.AlarmDescription).toContain('longer than 10m');
+    expect(a.AlarmDescription).toContain('docs/runbook.md#stuck-objects');
+    const custom = byQuery(synth({ settings: { stuckAfter: '1h' } }).template, query('MAX', 'StuckObjects'))[0];
+    expect(custom.AlarmDescription).toContain('longer than 1h');
+  });
+
   test('function errors on AWS/Lambda Errors', () => {
     synth().template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda', MetricName: 'Errors', Statistic: 'Sum', Threshold: 1,
@@ -455,7 +470,7 @@ describe('alarms', () => {
   test('every alarm notifies the topic; an e-mail creates one', () => {
     const t = withTopic();
     const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[];
-    expect(alarms).toHaveLength(13);
+    expect(alarms).toHaveLength(14);
     for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([topicArn]);
     const { template } = synth({ alarmEmail: 'oncall@example.com', alarmNotifications: undefined });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
@@ -573,9 +588,9 @@ function metricsRead(template: Template): string[] {
 
 // src/metrics/detail.rs ESSENTIAL: what REAPER_METRICS_DETAIL=essential publishes.
 const ESSENTIAL = ['Backlog', 'DeleteErrors', 'IpExhaustionHours', 'MinSubnetFreePercent',
-  'ObjectsDeleted', 'RunSucceeded', 'SubnetsRead', 'Throttled'];
+  'ObjectsDeleted', 'RunSucceeded', 'StuckObjects', 'SubnetsRead', 'Throttled'];
 // src/metrics/detail.rs SENT_WHEN_NON_ZERO: essential leaves these out while they are 0.
-const SENT_WHEN_NON_ZERO = ['Backlog', 'DeleteErrors', 'Throttled'];
+const SENT_WHEN_NON_ZERO = ['Backlog', 'DeleteErrors', 'StuckObjects', 'Throttled'];
 
 describe('metrics detail', () => {
   test('essential by default: the function is told so, and every alarm and widget reads an essential metric', () => {
@@ -592,10 +607,11 @@ describe('metrics detail', () => {
     expect(titles).toEqual(expect.arrayContaining([
       'IP exhaustion forecast (hours)', 'Deletions per run', 'Backlog (due but not yet deleted)',
       'Throttles and errors', 'Heartbeat (successful runs) and subnets read', 'Run duration (ms)',
-      'Free share of the tightest subnet (%)',
+      'Free share of the tightest subnet (%)', 'Objects stuck terminating',
     ]));
-    expect(titles).toHaveLength(7);
-    for (const gone of ['FargatePodsDeleted', 'FinishedJobs', 'LowHeadroomMode', 'RunDuration', 'SubnetAvailableIps']) {
+    expect(titles).toHaveLength(8);
+    for (const gone of ['FargatePodsDeleted', 'FinishedJobs', 'LowHeadroomMode', 'RunDuration', 'SubnetAvailableIps',
+      'StuckFargatePods']) {
       expect(queries.join('\n')).not.toContain(`(${gone})`);
     }
   });
@@ -605,9 +621,10 @@ describe('metrics detail', () => {
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as any;
     expect(fn.Properties.Environment.Variables.REAPER_METRICS_DETAIL).toBe('full');
     const { titles } = dashboard(template);
-    expect(titles).toHaveLength(9);
+    expect(titles).toHaveLength(10);
     expect(titles).toContain('Free IPs per subnet');
-    expect(metricsRead(template)).toEqual(expect.arrayContaining(['SubnetAvailableIps', 'RunDuration', 'LowHeadroomMode']));
+    expect(metricsRead(template)).toEqual(expect.arrayContaining(['SubnetAvailableIps', 'RunDuration', 'LowHeadroomMode',
+      'StuckFargatePods']));
   });
 
   test('alarms on the counters essential leaves out at 0 fire above 0 only and read missing data as not breaching', () => {

@@ -7,6 +7,9 @@
 //! The forecast needs the Fargate pods' creation times, so it also lists pod metadata
 //! (label `eks.amazonaws.com/fargate-profile`, every namespace; `list pods` only): without
 //! Kubernetes access the figures are still shown and the forecast says why it is missing.
+//! The same list gives the Fargate pods stuck terminating (being deleted for longer than
+//! `REAPER_STUCK_AFTER`, as the policy judges them): each keeps its node and its IP until
+//! someone removes what holds it (`docs/runbook.md#stuck-objects`).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -18,7 +21,7 @@ use kube::api::{Api, ListParams};
 use serde::Serialize;
 
 use super::Output;
-use super::table::{new_table, right_align};
+use super::table::{age, new_table, right_align};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ClusterTarget, Config, Options};
 use crate::deadline::{CallLimits, Deadline};
@@ -26,7 +29,7 @@ use crate::eks::{self, Connected};
 use crate::headroom::forecast::{self, Forecast};
 use crate::headroom::subnets::Source;
 use crate::headroom::{self, Headroom};
-use crate::policy::FARGATE_PROFILE_LABEL;
+use crate::policy::{self, FARGATE_PROFILE_LABEL, Keep, Settings};
 use crate::report::ClusterStatus;
 
 /// One list page of Fargate pod metadata: bounded by the deadline and 60 s.
@@ -70,6 +73,26 @@ pub struct ClusterHeadroom {
     pub forecast: Option<Forecast>,
     /// Why there is no forecast, when it could not be computed.
     pub forecast_error: Option<String>,
+    /// Fargate pods stuck terminating (`None`: the pods could not be listed, see
+    /// `forecastError`).
+    pub stuck_fargate_pods: Option<StuckFargatePods>,
+}
+
+/// Fargate pods being deleted for longer than `REAPER_STUCK_AFTER`, each holding its
+/// Fargate node and that node's subnet IP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StuckFargatePods {
+    /// How many.
+    pub pods: u64,
+    /// How long the longest-stuck one has been terminating, in seconds (0: none).
+    pub oldest_seconds: u64,
+}
+
+/// What the Fargate pod list gives: every pod's creation time, and the stuck ones.
+struct FargatePods {
+    created: Vec<jiff::Timestamp>,
+    stuck: StuckFargatePods,
 }
 
 /// Every cluster's headroom.
@@ -131,6 +154,7 @@ async fn cluster_headroom(
         low_headroom: false,
         forecast: None,
         forecast_error: None,
+        stuck_fargate_pods: None,
     };
     let connected = eks::connect(aws, target, None, config.token_max_age, deadline).await;
     let connection = match connected.map(Connected::ready) {
@@ -157,14 +181,17 @@ async fn cluster_headroom(
             }
         };
     out.low_headroom = headroom.is_low(config.low_headroom_fraction);
-    match fargate_creations(&connection.access, config.page_size, deadline).await {
-        Ok(created) => {
+    let now = SystemClock.now();
+    let listed = fargate_pods(&connection.access, config, now, deadline).await;
+    match listed {
+        Ok(pods) => {
             out.forecast = Some(forecast::forecast(
                 forecast::pool(&headroom),
-                &created,
-                SystemClock.now(),
+                &pods.created,
+                now,
                 forecast::window(config.forecast_window),
-            ))
+            ));
+            out.stuck_fargate_pods = Some(pods.stuck);
         }
         Err(e) => out.forecast_error = Some(e),
     }
@@ -172,20 +199,25 @@ async fn cluster_headroom(
     out
 }
 
-/// The creation times of every Fargate pod of the cluster (metadata only, page by page).
-async fn fargate_creations(
+/// The creation times of every Fargate pod of the cluster, and those stuck terminating at
+/// `now` (metadata only, page by page).
+async fn fargate_pods(
     access: &eks::ClusterAccess,
-    page_size: u32,
+    config: &Config,
+    now: jiff::Timestamp,
     deadline: &Deadline,
-) -> Result<Vec<jiff::Timestamp>, String> {
+) -> Result<FargatePods, String> {
     let client = access.client().await.map_err(|e| e.to_string())?;
     let pods: Api<Pod> = Api::all(client);
-    let mut created = Vec::new();
+    let mut out = FargatePods {
+        created: Vec::new(),
+        stuck: StuckFargatePods::default(),
+    };
     let mut continue_token: Option<String> = None;
     loop {
         let mut params = ListParams::default()
             .labels(FARGATE_PROFILE_LABEL)
-            .limit(page_size);
+            .limit(config.page_size);
         params.continue_token = continue_token.take();
         let page = deadline
             .bound(
@@ -196,16 +228,48 @@ async fn fargate_creations(
             .await
             .map_err(|cut| cut.to_string())?
             .map_err(|e| format!("listing Fargate pods: {e}"))?;
-        created.extend(
-            page.items
-                .iter()
-                .filter_map(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0)),
-        );
+        for pod in &page.items {
+            out.created
+                .extend(pod.metadata.creation_timestamp.as_ref().map(|t| t.0));
+            count_stuck(&mut out.stuck, &pod.metadata, now, &config.policy);
+        }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => continue_token = Some(token),
-            None => return Ok(created),
+            None => return Ok(out),
         }
     }
+}
+
+/// Counts the pod if the policy finds it stuck terminating. Unlike a run, whatever its
+/// namespace: an IP held in an excluded namespace is still gone from the subnet.
+fn count_stuck(
+    stuck: &mut StuckFargatePods,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    now: jiff::Timestamp,
+    settings: &Settings,
+) {
+    if let Some(Keep::StuckTerminating {
+        terminating_for, ..
+    }) = policy::being_deleted(meta, now, settings)
+    {
+        stuck.pods += 1;
+        stuck.oldest_seconds = stuck.oldest_seconds.max(terminating_for.as_secs());
+    }
+}
+
+/// `2 Fargate pods stuck terminating hold 2 IPs; oldest 3h`.
+fn stuck_line(stuck: &StuckFargatePods) -> String {
+    let (pods, verb, ips) = if stuck.pods == 1 {
+        ("pod", "holds", "IP")
+    } else {
+        ("pods", "hold", "IPs")
+    };
+    format!(
+        "{n} Fargate {pods} stuck terminating {verb} {n} {ips}; oldest {oldest} \
+         (docs/runbook.md#stuck-objects)",
+        n = stuck.pods,
+        oldest = age(stuck.oldest_seconds)
+    )
 }
 
 /// `eks-reaper headroom` as a summary line per cluster and a table of its subnets.
@@ -255,6 +319,9 @@ fn table(report: &HeadroomReport) -> String {
             (None, None) => "not computed".to_owned(),
         };
         let _ = writeln!(out, "  forecast: {forecast}");
+        if let Some(stuck) = c.stuck_fargate_pods.filter(|s| s.pods > 0) {
+            let _ = writeln!(out, "  {}", stuck_line(&stuck));
+        }
         let mut t = new_table(&[
             "SUBNET",
             "AZ",
@@ -299,4 +366,51 @@ fn table(report: &HeadroomReport) -> String {
         let _ = writeln!(out, "{t}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{MetaExt, ago, dur, now, pod};
+
+    #[test]
+    fn fargate_pods_past_stuck_after_are_counted_as_ips_held() {
+        let settings = Settings {
+            stuck_after: dur("10m"),
+            ..Settings::default()
+        };
+        let mut stuck = StuckFargatePods::default();
+        for p in [
+            pod()
+                .deleting_since(ago("3h"))
+                .with_finalizer("example.com/hold"),
+            pod().deleting_since(ago("20m")),
+            pod().deleting_since(ago("5m")),
+            pod(),
+        ] {
+            count_stuck(&mut stuck, &p.metadata, now(), &settings);
+        }
+        assert_eq!(
+            stuck,
+            StuckFargatePods {
+                pods: 2,
+                oldest_seconds: 3 * 3600
+            }
+        );
+        assert_eq!(
+            stuck_line(&stuck),
+            "2 Fargate pods stuck terminating hold 2 IPs; oldest 3h \
+             (docs/runbook.md#stuck-objects)"
+        );
+        let one = StuckFargatePods {
+            pods: 1,
+            oldest_seconds: 700,
+        };
+        assert!(
+            stuck_line(&one)
+                .starts_with("1 Fargate pod stuck terminating holds 1 IP; oldest 11m 40s"),
+            "{}",
+            stuck_line(&one)
+        );
+    }
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::config::DryRun;
-use crate::report::{Report, RunStatus};
+use crate::report::{Report, RunStatus, StuckCounts};
 
 /// The report as a table (the CLI's default on a terminal), fitted to the terminal's width.
 pub fn render(report: &Report) -> String {
@@ -51,6 +51,9 @@ pub fn render(report: &Report) -> String {
                 let _ = writeln!(out, "{}: {label}: {}", c.cluster, parts.join(" "));
             }
         }
+        if !c.stuck.is_empty() {
+            let _ = writeln!(out, "{}: {}", c.cluster, stuck_line(&c.stuck));
+        }
     }
     if let Some(m) = report.metrics.as_ref().filter(|m| m.sink == "none") {
         let _ = writeln!(
@@ -74,6 +77,29 @@ pub fn render(report: &Report) -> String {
         }
     );
     out
+}
+
+/// `stuck terminating: 1 job, 2 pods (1 Fargate, holding its IP); oldest 3h; held by
+/// example.com/hold=3 (docs/runbook.md#stuck-objects)`.
+fn stuck_line(s: &StuckCounts) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let fargate = match s.fargate_pods {
+        0 => String::new(),
+        1 => " (1 Fargate, holding its IP)".to_owned(),
+        n => format!(" ({n} Fargate, holding {n} IPs)"),
+    };
+    let held: Vec<String> = s
+        .by_finalizer
+        .iter()
+        .map(|(f, n)| format!("{f}={n}"))
+        .collect();
+    format!(
+        "stuck terminating: {}, {}{fargate}; oldest {}; held by {} (docs/runbook.md#stuck-objects)",
+        plural(s.jobs, "job", "jobs"),
+        plural(s.pods, "pod", "pods"),
+        age(s.oldest_seconds),
+        held.join(" ")
+    )
 }
 
 /// A new table in the CLI's style: no borders, a header row, fitted to the terminal's
@@ -131,6 +157,44 @@ mod tests {
             assert!(line.chars().count() <= 50, "{text}");
         }
         assert!(text.lines().count() > 2, "the row wraps instead: {text}");
+    }
+
+    #[test]
+    fn the_run_table_names_what_is_stuck_and_what_holds_it() {
+        use std::collections::BTreeMap;
+
+        use crate::report::ClusterReport;
+
+        let mut c = ClusterReport::new("etl", Some("eu-west-1".to_owned()), false);
+        c.stuck = StuckCounts {
+            jobs: 1,
+            pods: 2,
+            fargate_pods: 1,
+            oldest_seconds: 3 * 3600 + 60,
+            by_namespace: BTreeMap::from([("etl".to_owned(), 3)]),
+            by_finalizer: BTreeMap::from([("example.com/hold".to_owned(), 3)]),
+        };
+        let report = Report {
+            status: RunStatus::Ok,
+            dry_run: DryRun::Off,
+            started_at: jiff::Timestamp::UNIX_EPOCH,
+            duration_ms: 1,
+            clusters: vec![c],
+            discovery: None,
+            emergency: None,
+            metrics: None,
+        };
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "etl: stuck terminating: 1 job, 2 pods (1 Fargate, holding its IP); oldest 3h 1m; \
+                 held by example.com/hold=3 (docs/runbook.md#stuck-objects)"
+            ),
+            "{text}"
+        );
+        let mut quiet = report.clone();
+        quiet.clusters[0].stuck = StuckCounts::default();
+        assert!(!render(&quiet).contains("stuck"), "{}", render(&quiet));
     }
 
     #[test]

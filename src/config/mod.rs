@@ -246,6 +246,7 @@ impl Config {
             keep_last_failed: options.keep_last_failed.get()?,
             keep_last_succeeded: options.keep_last_succeeded.get()?,
             keep_last_label: options.keep_last_label.get()?,
+            stuck_after: options.stuck_after.get()?,
         };
 
         Ok(Config {

@@ -352,6 +352,11 @@ pub struct Options {
     /// subnet); `full`: every metric.
     #[arg(long, env = "REAPER_METRICS_DETAIL", default_value = "essential", value_parser = Parser(values::metrics_detail))]
     pub metrics_detail: Parsed<MetricsDetail>,
+
+    /// A Job or pod being deleted for longer than this (a finalizer nobody removes) is
+    /// reported stuck terminating; its finalizers are never removed.
+    #[arg(long, env = "REAPER_STUCK_AFTER", default_value = "10m", value_parser = Parser(values::positive_duration))]
+    pub stuck_after: Parsed<Duration>,
 }
 
 #[cfg(test)]

@@ -412,6 +412,23 @@ fn forecast_window_must_be_positive() {
 }
 
 #[test]
+fn stuck_after_is_a_positive_duration_read_into_the_policy() {
+    assert_eq!(
+        resolve(&["--cluster", "etl"])
+            .expect("valid")
+            .policy
+            .stuck_after,
+        Duration::from_secs(10 * 60)
+    );
+    let e = resolve(&["--cluster", "etl", "--stuck-after", "0s"]).expect_err("zero");
+    assert_eq!(e.field(), "REAPER_STUCK_AFTER (--stuck-after)");
+    assert!(e.to_string().contains("0s"), "{e}");
+    assert!(resolve(&["--cluster", "etl", "--stuck-after", "soon"]).is_err());
+    let c = resolve(&["--cluster", "etl", "--stuck-after", "1s"]).expect("valid");
+    assert_eq!(c.policy.stuck_after, Duration::from_secs(1));
+}
+
+#[test]
 fn token_max_age_must_stay_under_the_eks_limit() {
     assert!(resolve(&["--cluster", "etl", "--token-max-age", "15m"]).is_err());
     assert!(resolve(&["--cluster", "etl", "--token-max-age", "0s"]).is_err());

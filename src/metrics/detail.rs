@@ -3,7 +3,7 @@
 //! Each distinct metric (name × dimension values) is billed for the hours in which it
 //! receives data, so `essential` publishes only what something reads: every alarm of
 //! `template.yaml` and the CDK construct, and the dashboard's core widgets (free IPs,
-//! forecast, subnets read, heartbeat, deletions, errors, backlog). Nothing per subnet: a
+//! forecast, subnets read, heartbeat, deletions, errors, backlog, stuck objects). Nothing per subnet: a
 //! cluster costs the same whatever the number of subnets it watches. Deletions are one
 //! count, `ObjectsDeleted` (Jobs and pods).
 //!
@@ -25,7 +25,7 @@ use super::list::{Datum, Metric};
 use crate::config::MetricsDetail;
 
 /// The metrics `essential` publishes, and what reads each one.
-pub const ESSENTIAL: [Metric; 8] = [
+pub const ESSENTIAL: [Metric; 9] = [
     // heartbeat-missing, reports-missing; the heartbeat widget.
     Metric::RunSucceeded,
     // subnets-unread: the IP alarms' own health; the heartbeat widget.
@@ -42,12 +42,18 @@ pub const ESSENTIAL: [Metric; 8] = [
     Metric::Throttled,
     // The deletions widget: Jobs and pods (Fargate ones among them) in one count.
     Metric::ObjectsDeleted,
+    // objects-stuck-terminating; the stuck-objects widget.
+    Metric::StuckObjects,
 ];
 
 /// The counters `essential` sends only when they are not 0: each is 0 in a healthy run,
 /// and its alarm fires on a value above 0 with missing data not breaching.
-pub const SENT_WHEN_NON_ZERO: [Metric; 3] =
-    [Metric::Backlog, Metric::DeleteErrors, Metric::Throttled];
+pub const SENT_WHEN_NON_ZERO: [Metric; 4] = [
+    Metric::Backlog,
+    Metric::DeleteErrors,
+    Metric::Throttled,
+    Metric::StuckObjects,
+];
 
 /// Whether `detail` publishes `metric` at all, in every dimension set the metric comes in.
 pub fn publishes(detail: MetricsDetail, metric: Metric) -> bool {
@@ -89,6 +95,8 @@ mod tests {
         figures.delete_errors = 0;
         figures.throttled = 0;
         figures.backlog = 0;
+        figures.stuck_objects = 0;
+        figures.stuck_fargate_pods = 0;
         figures
     }
 
@@ -132,6 +140,7 @@ mod tests {
                 "SubnetsRead",
                 "MinSubnetFreePercent",
                 "IpExhaustionHours",
+                "StuckObjects",
             ]
         );
     }
@@ -161,6 +170,7 @@ mod tests {
                 Metric::Backlog => figures.backlog = 7,
                 Metric::DeleteErrors => figures.delete_errors = 2,
                 Metric::Throttled => figures.throttled = 31,
+                Metric::StuckObjects => figures.stuck_objects = 2,
                 _ => unreachable!("{}", m.name()),
             }
             let essential = select(MetricsDetail::Essential, data(&[figures]));

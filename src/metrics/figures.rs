@@ -75,6 +75,10 @@ pub struct ClusterFigures {
     pub min_subnet_free_percent: Option<f64>,
     /// Forecast hours to IP exhaustion (`None`: no forecast).
     pub ip_exhaustion_hours: Option<f64>,
+    /// Jobs and pods stuck terminating (being deleted longer than `REAPER_STUCK_AFTER`).
+    pub stuck_objects: u64,
+    /// Of those, Fargate pods (each holds a subnet IP).
+    pub stuck_fargate_pods: u64,
 }
 
 impl ClusterFigures {
@@ -117,6 +121,8 @@ impl ClusterFigures {
                     .collect()
             }),
             ip_exhaustion_hours: report.forecast.as_ref().and_then(|f| f.hours_to_exhaustion),
+            stuck_objects: report.stuck.jobs + report.stuck.pods,
+            stuck_fargate_pods: report.stuck.fargate_pods,
             ..ClusterFigures::default()
         };
         if let Some(h) = &report.subnets {
@@ -250,6 +256,12 @@ pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
             push(Metric::SubnetAvailableIps, s.available as f64, dims());
             push(Metric::SubnetIpUtilization, s.utilization_percent, dims());
         }
+        push(Metric::StuckObjects, f.stuck_objects as f64, vec![]);
+        push(
+            Metric::StuckFargatePods,
+            f.stuck_fargate_pods as f64,
+            vec![],
+        );
         for n in f.per_namespace.iter().flatten() {
             let dims = || {
                 vec![Dimension {
@@ -290,8 +302,8 @@ mod tests {
         for m in Metric::ALL {
             assert!(data.iter().any(|d| d.metric == m), "{} missing", m.name());
         }
-        // 19 cluster-level + 2 subnets × 2 + 4 per-namespace.
-        assert_eq!(data.len(), 19 + 4 + 4);
+        // 21 cluster-level + 2 subnets × 2 + 4 per-namespace.
+        assert_eq!(data.len(), 21 + 4 + 4);
         let run = data
             .iter()
             .find(|d| d.metric == Metric::RunDuration)
@@ -321,7 +333,7 @@ mod tests {
             ..ClusterFigures::default()
         };
         let data = data(&[figures]);
-        assert_eq!(data.len(), 15);
+        assert_eq!(data.len(), 17);
         assert!(!names(&data).contains(&"ClusterAvailableIps"));
         assert!(!names(&data).contains(&"MinSubnetFreePercent"));
         let read = data.iter().find(|d| d.metric == Metric::SubnetsRead);
@@ -449,6 +461,25 @@ mod tests {
     }
 
     #[test]
+    fn stuck_objects_are_published_from_the_report_even_in_a_dry_run() {
+        let mut r = ClusterReport::new("etl", None, true);
+        r.reached = true;
+        r.stuck.jobs = 1;
+        r.stuck.pods = 3;
+        r.stuck.fargate_pods = 2;
+        let f = ClusterFigures::of(&r, false);
+        assert_eq!(
+            (f.stuck_objects, f.stuck_fargate_pods),
+            (4, 2),
+            "a dry run deletes nothing, but what is stuck is stuck"
+        );
+        let data = data(&[f]);
+        let value = |m: Metric| data.iter().find(|d| d.metric == m).map(|d| d.value);
+        assert_eq!(value(Metric::StuckObjects), Some(4.0));
+        assert_eq!(value(Metric::StuckFargatePods), Some(2.0));
+    }
+
+    #[test]
     fn only_a_pruned_cluster_counts_as_a_heartbeat() {
         let ok = ClusterReport::new("etl", None, false);
         assert!(ClusterFigures::of(&ok, false).run_succeeded);
@@ -482,6 +513,6 @@ mod tests {
         listed.reached = true;
         listed.fail(ClusterFailure::Forbidden, "403".to_owned());
         let data = super::data(&[ClusterFigures::of(&listed, false)]);
-        assert_eq!(data.len(), 15, "a reached cluster publishes its counts");
+        assert_eq!(data.len(), 17, "a reached cluster publishes its counts");
     }
 }

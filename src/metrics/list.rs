@@ -63,11 +63,13 @@ pub enum Metric {
     IpExhaustionHours,
     SubnetAvailableIps,
     SubnetIpUtilization,
+    StuckObjects,
+    StuckFargatePods,
 }
 
 impl Metric {
     /// All metrics, in publishing order.
-    pub const ALL: [Metric; 21] = [
+    pub const ALL: [Metric; 23] = [
         Metric::JobsDeleted,
         Metric::PodsDeleted,
         Metric::FargatePodsDeleted,
@@ -89,6 +91,8 @@ impl Metric {
         Metric::IpExhaustionHours,
         Metric::SubnetAvailableIps,
         Metric::SubnetIpUtilization,
+        Metric::StuckObjects,
+        Metric::StuckFargatePods,
     ];
 
     /// The metric name.
@@ -115,6 +119,8 @@ impl Metric {
             Metric::IpExhaustionHours => "IpExhaustionHours",
             Metric::SubnetAvailableIps => "SubnetAvailableIps",
             Metric::SubnetIpUtilization => "SubnetIpUtilization",
+            Metric::StuckObjects => "StuckObjects",
+            Metric::StuckFargatePods => "StuckFargatePods",
         }
     }
 

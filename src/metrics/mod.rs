@@ -11,7 +11,8 @@
 //! Namespace `REAPER_METRICS_NAMESPACE` (default `EKSReaper`). `REAPER_METRICS_DETAIL=full`
 //! publishes the whole table every run; `essential` (the default) only the metrics
 //! [`detail::ESSENTIAL`] lists, which every alarm and the dashboard's core read, and of
-//! those it sends `Backlog`, `DeleteErrors` and `Throttled` only when they are not 0
+//! those it sends `Backlog`, `DeleteErrors`, `Throttled` and `StuckObjects` only when they
+//! are not 0
 //! ([`detail::SENT_WHEN_NON_ZERO`]: their alarms treat missing data as not breaching). A
 //! metric is published at most once per cluster per run, with the same names, units and
 //! dimensions every time, so alarms and dashboards can rely on them. Standard resolution
@@ -40,6 +41,8 @@
 //! | `IpExhaustionHours` | None | ClusterName | Forecast hours until the watched subnets are full if pruning stopped; not published without Fargate traffic (Minimum) |
 //! | `SubnetAvailableIps` | Count | ClusterName, SubnetId, AvailabilityZone | Free IPv4 addresses of one subnet (Minimum) |
 //! | `SubnetIpUtilization` | Percent | ClusterName, SubnetId, AvailabilityZone | Share of the subnet's usable IPv4 addresses in use (Maximum) |
+//! | `StuckObjects` | Count | ClusterName | Jobs and pods being deleted for longer than `REAPER_STUCK_AFTER`, held by a finalizer nobody removes (Maximum; alarm on > 0) |
+//! | `StuckFargatePods` | Count | ClusterName | Of those, Fargate pods: each keeps its node and a subnet IP (Maximum) |
 //!
 //! The subnet and IP metrics are left out for a run that could not read the subnets
 //! (rather than published as 0; `SubnetsRead` says so), and IPv6-only subnets have none. With

@@ -99,6 +99,15 @@ pub enum Keep {
         /// The engine that made the pod.
         engine: Engine,
     },
+    /// Being deleted for longer than `REAPER_STUCK_AFTER`: a finalizer nobody removes (or,
+    /// with none, a kubelet that never confirmed the pod's end) holds it. Never deleted
+    /// again, its finalizers never removed: a person decides (`docs/runbook.md#stuck-objects`).
+    StuckTerminating {
+        /// Time since `deletionTimestamp`.
+        terminating_for: Duration,
+        /// `metadata.finalizers`, as the object carries them (may be empty).
+        finalizers: Vec<String>,
+    },
 }
 
 impl Keep {
@@ -125,6 +134,7 @@ impl Keep {
             Keep::EngineGrace { .. } => "engineGrace",
             Keep::EngineNotDone { .. } => "engineNotDone",
             Keep::LastOfOwner => "lastOfOwner",
+            Keep::StuckTerminating { .. } => "stuckTerminating",
         }
     }
 }
@@ -224,6 +234,19 @@ impl fmt::Display for Keep {
                 humantime::format_duration(Duration::from_secs(remaining.as_secs()))
             ),
             Keep::EngineNotDone { engine } => write!(f, "engineNotDone ({})", engine.label()),
+            Keep::StuckTerminating {
+                terminating_for,
+                finalizers,
+            } => write!(
+                f,
+                "stuckTerminating ({} terminating, finalizers: {})",
+                humantime::format_duration(Duration::from_secs(terminating_for.as_secs())),
+                if finalizers.is_empty() {
+                    "none".to_owned()
+                } else {
+                    finalizers.join(", ")
+                }
+            ),
             other => f.write_str(other.label()),
         }
     }

@@ -212,6 +212,7 @@ pub async fn scan(
             fargate: candidate.fargate,
             created: None,
             decision: &Decision::Keep(Keep::LastOfOwner),
+            namespace: &candidate.namespace,
         });
     }
     result
@@ -485,36 +486,51 @@ async fn judge<K: kube::Resource>(
     last: &mut KeepLast<Candidate>,
 ) -> bool {
     let kind = pass.kind();
+    let meta = object.meta();
+    let namespace = meta.namespace.as_deref().unwrap_or_default();
+    if let Decision::Keep(Keep::StuckTerminating {
+        terminating_for,
+        finalizers,
+    }) = &assessment.decision
+    {
+        // The report counts them; this line names them (docs/runbook.md#stuck-objects).
+        info!(
+            cluster = ctx.access.cluster(),
+            kind = kind.as_str(),
+            namespace,
+            name = meta.name.as_deref().unwrap_or_default(),
+            fargate = assessment.fargate,
+            terminating_seconds = terminating_for.as_secs(),
+            finalizers = %finalizers.join(","),
+            "stuck terminating"
+        );
+    }
     let due = match &assessment.decision {
         Decision::Delete(reason) => Some(candidate(kind, object, *reason, assessment.fargate)),
         Decision::Keep(_) => None,
     };
-    let Some((history, at)) = assessment.history else {
+    // A due Job whose owner keeps its last ones is counted once its fate is known.
+    let held = due.is_some() && assessment.history.is_some();
+    if !held {
         ctx.tally.saw(Seen {
             kind,
             finished: assessment.finished,
             fargate: assessment.fargate,
             created: assessment.created,
             decision: &assessment.decision,
+            namespace,
         });
+    }
+    let Some((history, at)) = assessment.history else {
         return match due {
             Some(candidate) => send(pass, candidate, ctx, tx).await,
             None => true,
         };
     };
-    if due.is_none() {
-        ctx.tally.saw(Seen {
-            kind,
-            finished: assessment.finished,
-            fargate: assessment.fargate,
-            created: assessment.created,
-            decision: &assessment.decision,
-        });
-    }
     let offered = Finished {
         history,
         at,
-        uid: object.meta().uid.clone().unwrap_or_default(),
+        uid: meta.uid.clone().unwrap_or_default(),
         due,
     };
     let Some(released) = last.offer(offered) else {
@@ -526,6 +542,7 @@ async fn judge<K: kube::Resource>(
         fargate: released.fargate,
         created: None,
         decision: &Decision::Delete(released.reason),
+        namespace: &released.namespace,
     });
     send(pass, released, ctx, tx).await
 }

@@ -12,7 +12,9 @@ use jiff::Timestamp;
 use super::pass::Kind;
 use crate::failure::DeleteFailure;
 use crate::policy::{Decision, Delete, Keep};
-use crate::report::{ClusterReport, JobCounts, NamespaceDeletions, PodCounts};
+use crate::report::{
+    self, ClusterReport, JobCounts, NO_FINALIZER_KEY, NamespaceDeletions, PodCounts, StuckCounts,
+};
 
 /// How many Fargate pod creation instants are kept for the forecast.
 const MAX_FARGATE_CREATIONS: usize = 100_000;
@@ -48,6 +50,8 @@ pub struct Seen<'d> {
     pub created: Option<Timestamp>,
     /// The policy's decision.
     pub decision: &'d Decision,
+    /// Its namespace.
+    pub namespace: &'d str,
 }
 
 /// What became of one due object.
@@ -91,6 +95,7 @@ struct Counts {
     list_restarts: u64,
     fargate_creations: Vec<Timestamp>,
     by_namespace: BTreeMap<String, NamespaceDeletions>,
+    stuck: StuckCounts,
 }
 
 impl<'p> Tally<'p> {
@@ -115,9 +120,14 @@ impl<'p> Tally<'p> {
             fargate,
             created,
             decision,
+            namespace,
         } = seen;
         if matches!(decision, Decision::Delete(_)) {
             self.progress.due.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Decision::Keep(stuck @ Keep::StuckTerminating { .. }) = decision {
+            // Whatever the phase: a stuck Fargate pod holds its IP, running or not.
+            self.with(|c| count_stuck(&mut c.stuck, kind, fargate, namespace, stuck));
         }
         self.with(|c| match kind {
             Kind::Job => {
@@ -222,6 +232,7 @@ impl<'p> Tally<'p> {
         report.list_restarts = t.list_restarts;
         report.fargate_pod_creations = t.fargate_creations;
         report.deleted_by_namespace = t.by_namespace;
+        report.stuck = t.stuck;
         let really_deleted = if report.dry_run {
             0
         } else {
@@ -234,12 +245,50 @@ impl<'p> Tally<'p> {
     }
 }
 
+/// Counts one object the policy found stuck terminating.
+fn count_stuck(stuck: &mut StuckCounts, kind: Kind, fargate: bool, namespace: &str, keep: &Keep) {
+    let Keep::StuckTerminating {
+        terminating_for,
+        finalizers,
+    } = keep
+    else {
+        return;
+    };
+    match kind {
+        Kind::Job => stuck.jobs += 1,
+        Kind::Pod => {
+            stuck.pods += 1;
+            stuck.fargate_pods += u64::from(fargate);
+        }
+    }
+    stuck.oldest_seconds = stuck.oldest_seconds.max(terminating_for.as_secs());
+    report::count_bounded(&mut stuck.by_namespace, namespace);
+    if finalizers.is_empty() {
+        report::count_bounded(&mut stuck.by_finalizer, NO_FINALIZER_KEY);
+    }
+    let mut counted: Vec<&str> = Vec::with_capacity(finalizers.len());
+    for f in finalizers {
+        // An object listing a finalizer twice is held by it once.
+        if !counted.contains(&f.as_str()) {
+            counted.push(f);
+            report::count_bounded(&mut stuck.by_finalizer, f);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::policy::OwnerKind;
+    use crate::report::{MAX_STUCK_KEYS, OTHER_KEY};
+
+    impl<'d> Seen<'d> {
+        fn in_namespace(self, namespace: &'d str) -> Self {
+            Seen { namespace, ..self }
+        }
+    }
 
     const PAST_TTL: Delete = Delete::FargatePodPastTtl {
         age: Duration::from_secs(1200),
@@ -257,6 +306,7 @@ mod tests {
             fargate,
             created,
             decision,
+            namespace: "etl",
         }
     }
 
@@ -281,6 +331,7 @@ mod tests {
             fargate: false,
             created: None,
             decision: &within,
+            namespace: "etl",
         });
         t.outcome(Kind::Pod, "etl", true, &PAST_TTL, &Outcome::Deleted);
         for message in ["jobs.batch \"x\" is forbidden", "a later message"] {
@@ -298,6 +349,7 @@ mod tests {
             fargate: false,
             created: None,
             decision: &owned,
+            namespace: "etl",
         });
         assert_eq!(progress.get(), (3, 1), "three outcomes, one due object");
         let r = report_of(t, false);
@@ -350,6 +402,122 @@ mod tests {
         t.outcome(Kind::Pod, "etl", true, &PAST_TTL, &Outcome::Deleted);
         let r = report_of(t, true);
         assert_eq!(r.pods.fargate_holding_ips, 1);
+    }
+
+    fn stuck(secs: u64, finalizers: &[&str]) -> Decision {
+        Decision::Keep(Keep::StuckTerminating {
+            terminating_for: Duration::from_secs(secs),
+            finalizers: finalizers.iter().map(|f| (*f).to_owned()).collect(),
+        })
+    }
+
+    #[test]
+    fn stuck_objects_are_counted_by_kind_namespace_and_finalizer() {
+        let progress = Progress::default();
+        let t = Tally::new(&progress);
+        let tracking = "batch.kubernetes.io/job-tracking";
+        let hold = "example.com/hold";
+        // GIVEN a stuck Job, a stuck finished Fargate pod, a stuck running Fargate pod, a
+        // stuck pod without finalizers (another namespace), and one only being deleted
+        let seen = [
+            (
+                Kind::Job,
+                true,
+                false,
+                "etl",
+                stuck(700, &["orphan", "orphan"]),
+            ),
+            (
+                Kind::Pod,
+                true,
+                true,
+                "etl",
+                stuck(10_800, &[tracking, hold]),
+            ),
+            (Kind::Pod, false, true, "etl", stuck(900, &[tracking])),
+            (Kind::Pod, true, false, "web", stuck(601, &[])),
+            (
+                Kind::Pod,
+                true,
+                false,
+                "web",
+                Decision::Keep(Keep::BeingDeleted),
+            ),
+        ];
+        for (kind, finished, fargate, namespace, decision) in &seen {
+            t.saw(Seen {
+                kind: *kind,
+                finished: *finished,
+                fargate: *fargate,
+                created: None,
+                decision,
+                namespace,
+            });
+        }
+        let r = report_of(t, false);
+        // THEN the report counts the four stuck ones
+        let s = &r.stuck;
+        assert_eq!((s.jobs, s.pods, s.fargate_pods), (1, 3, 2));
+        assert_eq!(s.oldest_seconds, 10_800);
+        assert_eq!(
+            s.by_namespace,
+            BTreeMap::from([("etl".to_owned(), 3), ("web".to_owned(), 1)])
+        );
+        assert_eq!(
+            s.by_finalizer,
+            BTreeMap::from([
+                (tracking.to_owned(), 2),
+                (hold.to_owned(), 1),
+                ("orphan".to_owned(), 1),
+                (NO_FINALIZER_KEY.to_owned(), 1),
+            ])
+        );
+        // AND the running Fargate pod stays out of the finished-pod counts
+        assert_eq!(r.pods.fargate_running, 1);
+        assert_eq!(r.pods.kept_by_reason.get("stuckTerminating"), Some(&2));
+        assert_eq!(r.pods.kept_by_reason.get("beingDeleted"), Some(&1));
+        assert_eq!(r.jobs.kept_by_reason.get("stuckTerminating"), Some(&1));
+        let v = serde_json::to_value(&r).expect("json");
+        assert_eq!(v["stuck"]["fargatePods"], 2);
+        assert_eq!(v["stuck"]["oldestSeconds"], 10_800);
+        assert_eq!(v["stuck"]["byNamespace"]["etl"], 3);
+        assert_eq!(v["stuck"]["byFinalizer"][hold], 1);
+    }
+
+    #[test]
+    fn stuck_namespaces_past_the_cap_are_counted_as_other() {
+        let progress = Progress::default();
+        let t = Tally::new(&progress);
+        let decision = stuck(3600, &["example.com/hold"]);
+        let namespaces: Vec<String> = (0..MAX_STUCK_KEYS + 3)
+            .map(|i| format!("ns-{i:02}"))
+            .collect();
+        for namespace in &namespaces {
+            t.saw(pod(true, false, None, &decision).in_namespace(namespace));
+        }
+        let r = report_of(t, false);
+        assert_eq!(r.stuck.pods, namespaces.len() as u64);
+        assert_eq!(r.stuck.by_namespace.len(), MAX_STUCK_KEYS + 1);
+        assert_eq!(r.stuck.by_namespace[OTHER_KEY], 3);
+        assert_eq!(
+            r.stuck.by_finalizer["example.com/hold"],
+            namespaces.len() as u64
+        );
+    }
+
+    #[test]
+    fn nothing_stuck_is_an_empty_section() {
+        let progress = Progress::default();
+        let t = Tally::new(&progress);
+        t.saw(pod(true, true, None, &Decision::Keep(Keep::BeingDeleted)));
+        let r = report_of(t, false);
+        assert!(r.stuck.is_empty());
+        let v = serde_json::to_value(&r).expect("json");
+        assert_eq!(
+            v["stuck"],
+            serde_json::json!({"jobs": 0, "pods": 0, "fargatePods": 0, "oldestSeconds": 0,
+                               "byNamespace": {}, "byFinalizer": {}})
+        );
     }
 
     #[test]

@@ -21,3 +21,4 @@ mod metrics_detail;
 mod metrics_outage;
 mod published;
 mod reading;
+mod stuck;

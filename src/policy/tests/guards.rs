@@ -13,6 +13,102 @@ fn job_being_deleted_is_kept() {
     );
 }
 
+// ---- both: being deleted, and stuck terminating --------------------------------------------
+
+fn stuck(terminating_for: &str, finalizers: &[&str]) -> Keep {
+    Keep::StuckTerminating {
+        terminating_for: dur(terminating_for),
+        finalizers: finalizers.iter().map(|f| (*f).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn objects_being_deleted_are_stuck_only_past_stuck_after() {
+    // (deletionTimestamp, finalizers) → the keep reason of a Job and of a finished pod,
+    // with the default REAPER_STUCK_AFTER of 10 minutes.
+    let hold = "example.com/hold";
+    let table: [(Timestamp, &[&str], Keep); 7] = [
+        (ago("1s"), &[hold], Keep::BeingDeleted),
+        (ago("9m 59s"), &[hold], Keep::BeingDeleted),
+        (ago("10m"), &[hold], Keep::BeingDeleted),
+        (ago("10m 1s"), &[hold], stuck("10m 1s", &[hold])),
+        (ago("3h"), &[hold, "orphan"], stuck("3h", &[hold, "orphan"])),
+        // No finalizer: a pod whose kubelet never confirmed its end.
+        (ago("2h"), &[], stuck("2h", &[])),
+        // A pod's deletionTimestamp is the end of its grace period: nothing is late yet.
+        (after("30s"), &[hold], Keep::BeingDeleted),
+    ];
+    for (at, finalizers, want) in table {
+        let mut j = job().complete(ago("2d")).deleting_since(at);
+        let mut p = pod().succeeded(ago("2d")).deleting_since(at);
+        for f in finalizers {
+            j = j.with_finalizer(f);
+            p = p.with_finalizer(f);
+        }
+        assert_eq!(keep(decide_job(&j)), want, "job {at} {finalizers:?}");
+        assert_eq!(keep(decide_pod(&p)), want, "pod {at} {finalizers:?}");
+    }
+}
+
+#[test]
+fn stuck_after_is_the_setting() {
+    let s = Settings {
+        stuck_after: dur("1s"),
+        ..settings()
+    };
+    let j = job().deleting_since(ago("2s"));
+    assert_eq!(
+        keep(plan(Object::Job(&j), now(), &s)),
+        stuck("2s", &[]),
+        "an active Job too"
+    );
+    let p = pod()
+        .fargate()
+        .deleting_since(ago("5m"))
+        .with_finalizer(JOB_TRACKING_FINALIZER);
+    assert_eq!(
+        keep(plan_pod_with(&p, &s)),
+        stuck("5m", &[JOB_TRACKING_FINALIZER]),
+        "a running Fargate pod the Job controller never counted"
+    );
+    assert_eq!(keep(decide_pod(&p)), Keep::BeingDeleted, "default 10m");
+}
+
+#[test]
+fn a_stuck_object_is_never_deleted_whatever_else_applies() {
+    // Past its retention, opted in by annotation, even in low-headroom mode: stuck objects
+    // are a person's to resolve.
+    let p = pod()
+        .fargate()
+        .failed(ago("2d"))
+        .annotate(TTL_ANNOTATION, "1s")
+        .deleting_since(ago("1h"))
+        .with_finalizer("example.com/hold");
+    assert_eq!(
+        keep(plan_pod_in(&p, &settings(), Mode::LowHeadroom)),
+        stuck("1h", &["example.com/hold"])
+    );
+    assert_eq!(keep(decide_pod(&p)).label(), "stuckTerminating");
+}
+
+#[test]
+fn an_excluded_namespace_wins_over_stuck() {
+    let j = job().in_namespace("kube-system").deleting_since(ago("1h"));
+    assert_eq!(keep(decide_job(&j)), Keep::ExcludedNamespace);
+}
+
+#[test]
+fn stuck_reasons_show_how_long_and_what_holds_them() {
+    assert_eq!(
+        stuck("3h 5s", &["a/b", "orphan"]).to_string(),
+        "stuckTerminating (3h 5s terminating, finalizers: a/b, orphan)"
+    );
+    assert_eq!(
+        stuck("11m", &[]).to_string(),
+        "stuckTerminating (11m terminating, finalizers: none)"
+    );
+}
+
 #[test]
 fn job_annotated_keep_true_is_kept() {
     let j = job().complete(ago("2h")).annotate(KEEP_ANNOTATION, "true");

@@ -420,6 +420,7 @@ fn property_strategies_reach_every_reason() {
         "withinRetention",
         "unknownFinishTime",
         "invalidTtlAnnotation",
+        "stuckTerminating",
     ];
     let missing: Vec<_> = every.iter().filter(|l| !seen.contains_key(*l)).collect();
     assert!(

@@ -142,6 +142,7 @@ prop_compose! {
         prune_owners in prop::sample::subsequence(HANDABLE.to_vec(), 0..=2),
         (respect_native_ttl, skip_cronjob_jobs) in any::<(bool, bool)>(),
         engine_pod_grace in arb_retention(),
+        stuck_after in arb_retention(),
     ) -> Settings {
         Settings {
             succeeded_job_ttl,
@@ -162,6 +163,7 @@ prop_compose! {
             keep_last_failed: 0,
             keep_last_succeeded: 0,
             keep_last_label: None,
+            stuck_after,
         }
     }
 }
@@ -219,7 +221,7 @@ pub(super) fn arb_owners() -> impl Strategy<Value = Vec<OwnerReference>> {
 prop_compose! {
     pub(super) fn arb_meta()(
         namespace in prop::option::weighted(0.95, prop::sample::select(NAMESPACES.to_vec())),
-        deleting in prop::bool::weighted(0.1),
+        deleting in prop::option::weighted(0.1, arb_instant()),
         keep in arb_keep_annotation(),
         ttl in arb_ttl_annotation(),
         owners in arb_owners(),
@@ -227,9 +229,7 @@ prop_compose! {
     ) -> ObjectMeta {
         let mut m = meta("etl-run");
         m.namespace = namespace.map(str::to_owned);
-        if deleting {
-            m.deletion_timestamp = Some(Time(ago("1s")));
-        }
+        m.deletion_timestamp = deleting.map(Time);
         let mut annotations = BTreeMap::new();
         if let Some(v) = keep {
             annotations.insert(KEEP_ANNOTATION.to_owned(), v.to_owned());
