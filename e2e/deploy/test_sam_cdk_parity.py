@@ -348,3 +348,82 @@ def test_sam_queue_records_runs_that_did_not_happen():
     without = resources(t, Resolver(t, PARAMS))
     assert "DestinationConfig" not in without["ReaperInvokeConfig"]["Properties"]
     assert of_type(without, "AWS::SQS::QueuePolicy") == []
+
+
+# ---- fan-out through the run queue ------------------------------------------------------
+
+CDK_FANOUT_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_FANOUT_TEMPLATE",
+                                          CACHE / "cdk.out-fanout" / "EksReaper.template.json"))
+# scripts/check-deploy synthesizes with -c fanOut=true -c fanOutParallelism=25.
+FANOUT_PARAMS = {**PARAMS, "FanOut": "true", "FanOutParallelism": "25"}
+FANOUT_SIDS = {"PlanRunsOntoTheQueue", "ConsumeRunQueue"}
+
+
+@pytest.fixture(scope="module")
+def sam_fanout() -> dict:
+    t = load_template()
+    return resources(t, Resolver(t, FANOUT_PARAMS))
+
+
+@pytest.fixture(scope="module")
+def cdk_fanout() -> dict:
+    return _synthesized(CDK_FANOUT_TEMPLATE)
+
+
+def function(res: dict) -> dict:
+    (fn,) = of_type(res, "AWS::Serverless::Function") or of_type(res, "AWS::Lambda::Function")
+    return fn
+
+
+def queues(res: dict) -> tuple[dict, dict]:
+    """(run queue, dead-letter queue): the FIFO queue with a redrive policy, and the other."""
+    fifo = [p for p in of_type(res, "AWS::SQS::Queue") if p.get("FifoQueue") in (True, "true")]
+    run = [p for p in fifo if "RedrivePolicy" in p]
+    dead = [p for p in fifo if "RedrivePolicy" not in p]
+    assert len(run) == 1 and len(dead) == 1, fifo
+    return run[0], dead[0]
+
+
+def test_fanout_is_off_by_default(sam, cdk):
+    for res in (sam, cdk):
+        assert not of_type(res, "AWS::Lambda::EventSourceMapping")
+        fn = function(res)
+        assert fn["ReservedConcurrentExecutions"] == 1
+        assert "REAPER_QUEUE_URL" not in fn["Environment"]["Variables"]
+    assert not FANOUT_SIDS & {s.get("Sid") for s in function_role_statements(PARAMS)}
+    assert not FANOUT_SIDS & {s.get("Sid") for s in cdk_role_statements(cdk)}
+
+
+def test_same_run_queue_and_mapping_with_fanout(sam_fanout, cdk_fanout):
+    seen = []
+    for res in (sam_fanout, cdk_fanout):
+        run, dead = queues(res)
+        (mapping,) = of_type(res, "AWS::Lambda::EventSourceMapping")
+        fn = function(res)
+        assert "ReservedConcurrentExecutions" not in fn, "FIFO groups keep one run per cluster"
+        assert "REAPER_QUEUE_URL" in fn["Environment"]["Variables"]
+        assert int(run["VisibilityTimeout"]) >= int(fn["Timeout"]), "Lambda requires it"
+        seen.append({
+            "visibility": int(run["VisibilityTimeout"]) - int(fn["Timeout"]),
+            "retention": int(run["MessageRetentionPeriod"]),
+            "maxReceiveCount": int(run["RedrivePolicy"]["maxReceiveCount"]),
+            "deadRetention": int(dead["MessageRetentionPeriod"]),
+            "batch": int(mapping["BatchSize"]),
+            "responses": mapping["FunctionResponseTypes"],
+            "concurrency": int(mapping["ScalingConfig"]["MaximumConcurrency"]),
+        })
+    assert seen[0] == seen[1]
+    assert seen[0]["batch"] == 1 and seen[0]["concurrency"] == 25
+    assert seen[0]["responses"] == ["ReportBatchItemFailures"]
+
+
+def test_same_queue_statements_with_fanout(cdk_fanout):
+    def by_sid(statements):
+        return {s["Sid"]: sorted(actions_of(s)) for s in statements if s.get("Sid") in FANOUT_SIDS}
+    sam_sids = by_sid(function_role_statements(FANOUT_PARAMS))
+    assert sam_sids == by_sid(cdk_role_statements(cdk_fanout))
+    assert sam_sids == {
+        "PlanRunsOntoTheQueue": ["sqs:SendMessage"],
+        "ConsumeRunQueue": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                            "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+    }

@@ -13,6 +13,8 @@
  *                is required)
  *   dryRun       true | false | server
  *   metricsDetail  essential | full (default essential)
+ *   fanOut       true: one invocation per cluster through an SQS FIFO queue
+ *   fanOutParallelism  clusters at once with fanOut (default 10)
  */
 import 'source-map-support/register';
 import { App, Stack } from 'aws-cdk-lib';
@@ -48,4 +50,6 @@ new EksReaper(stack, 'Reaper', {
   alarmEmail: ctx('alarmEmail'),
   alarmNotifications: ctx('alarmNotifications') === 'none' ? 'none' : 'required',
   metricsDetail,
+  fanOut: ctx('fanOut') === 'true',
+  fanOutParallelism: ctx('fanOutParallelism') ? Number(ctx('fanOutParallelism')) : undefined,
 });

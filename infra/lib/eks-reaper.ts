@@ -161,6 +161,14 @@ export interface EksReaperProps {
    * metrics sink (the alarms). @default true
    */
   readonly emergencyRuns?: boolean;
+  /**
+   * One invocation per cluster through an SQS FIFO queue (docs/fleets.md): the schedule
+   * (and each alarm) enqueues one message per cluster, the function prunes one cluster per
+   * message. Use it above about 8 clusters. @default false
+   */
+  readonly fanOut?: boolean;
+  /** With fanOut, clusters pruned at once (the mapping's maximum concurrency, 2-1000). @default 10 */
+  readonly fanOutParallelism?: number;
   /** `true` reports only; `'server'` sends deletes with dryRun=All. @default false */
   readonly dryRun?: boolean | 'server';
   /**
@@ -272,6 +280,12 @@ export class EksReaper extends Construct {
       throw new Error("EksReaper: the alarms would notify nobody; give alarmTopic or alarmEmail, or alarmNotifications: 'none'");
     }
     const timeout = props.timeout ?? Duration.seconds(900);
+    const fanOut = props.fanOut ?? false;
+    const parallelism = props.fanOutParallelism ?? 10;
+    if (fanOut && (!Number.isInteger(parallelism) || parallelism < 2 || parallelism > 1000)) {
+      // Lambda's limits for an SQS mapping's maximum concurrency, as template.yaml's FanOutParallelism.
+      throw new Error(`EksReaper: fanOutParallelism must be a whole number from 2 to 1000 (got ${parallelism})`);
+    }
     const missedRuns = props.thresholds?.heartbeatMissedRuns ?? 4;
     if (!interval.isUnresolved() && !timeout.isUnresolved()
       && missedRuns * interval.toSeconds() <= timeout.toSeconds()) {
@@ -380,7 +394,8 @@ export class EksReaper extends Construct {
       timeout,
       architecture: lambda.Architecture.ARM_64,
       // One run at a time: a run still going when the next is due makes the next wait.
-      reservedConcurrentExecutions: 1,
+      // With fanOut the queue's FIFO groups keep one run per cluster instead.
+      reservedConcurrentExecutions: fanOut ? undefined : 1,
       // A throttled (overlapping) run waits in Lambda's async queue at most one interval.
       maxEventAge: Duration.seconds(Math.max(60, Math.min(21600, interval.toSeconds()))),
       retryAttempts: 0,
@@ -436,6 +451,44 @@ export class EksReaper extends Construct {
         actions: ['ec2:DescribeNetworkInterfaces'],
         resources: ['*'],
       }));
+    }
+
+    // --- fan-out: one message and one invocation per cluster (docs/fleets.md) -------------
+    if (fanOut) {
+      const runDlq = new sqs.Queue(this, 'RunDeadLetterQueue', {
+        fifo: true,
+        retentionPeriod: Duration.days(14),
+      });
+      const runQueue = new sqs.Queue(this, 'RunQueue', {
+        fifo: true,
+        // Lambda requires at least the function's timeout. A crashed run holds its
+        // cluster's group this long; not AWS's 6x against throttling, because the mapping's
+        // maximum concurrency keeps the queue from throttling the function.
+        visibilityTimeout: Duration.seconds(timeout.toSeconds() + 60),
+        retentionPeriod: Duration.hours(1),
+        deadLetterQueue: { queue: runDlq, maxReceiveCount: 3 },
+      });
+      this.function.addEnvironment('REAPER_QUEUE_URL', runQueue.queueUrl);
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'PlanRunsOntoTheQueue',
+        // SendMessageBatch is authorized as sqs:SendMessage.
+        actions: ['sqs:SendMessage'],
+        resources: [runQueue.queueArn],
+      }));
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'ConsumeRunQueue',
+        // What Lambda's event source mapping calls with the function's role.
+        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'],
+        resources: [runQueue.queueArn],
+      }));
+      new lambda.EventSourceMapping(this, 'RunQueueMapping', {
+        target: this.function,
+        eventSourceArn: runQueue.queueArn,
+        // One cluster per invocation, with the whole invocation's budget.
+        batchSize: 1,
+        reportBatchItemFailures: true,
+        maxConcurrency: parallelism,
+      });
     }
 
     // --- schedule ------------------------------------------------------------------------

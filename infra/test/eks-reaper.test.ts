@@ -658,3 +658,29 @@ describe('metrics detail', () => {
     expect(() => synth({ metricsDetail: 'full', thresholds: { absoluteIpAlarms: true } })).not.toThrow();
   });
 });
+
+describe('fanOut', () => {
+  test('creates the FIFO run queue, its dead-letter queue and a mapping of one message per invocation', () => {
+    const { template } = synth({ fanOut: true, fanOutParallelism: 40 });
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 40 },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { FifoQueue: true, VisibilityTimeout: 960 });
+    expect(allActions(template)).toEqual(expect.arrayContaining(['sqs:SendMessage', 'sqs:ReceiveMessage']));
+  });
+
+  test('refuses a parallelism Lambda would refuse', () => {
+    for (const bad of [1, 0, 1001, 2.5]) {
+      expect(() => synth({ fanOut: true, fanOutParallelism: bad })).toThrow(/fanOutParallelism/);
+    }
+  });
+
+  test('is off by default: no queue, one run at a time', () => {
+    const { template } = synth();
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
+    template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 });
+  });
+});
