@@ -242,6 +242,87 @@ pub struct ClusterReport {
     /// counts mean something. Not serialised: `status` and `errorKind` say why not.
     #[serde(skip)]
     pub reached: bool,
+    /// What the namespaces' `eks-reaper/*` annotations said (absent when the cluster was
+    /// not reached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_annotations: Option<NamespaceAnnotationsReport>,
+    /// The Events summarising each namespace's deletions (absent unless
+    /// `REAPER_NAMESPACE_EVENTS` is on, the run deletes for real and reached the cluster).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_events: Option<NamespaceEventsReport>,
+    /// Deletions per namespace by kind and reason (the namespaces' Events; not serialised).
+    #[serde(skip)]
+    pub deleted_reasons_by_namespace: BTreeMap<String, NamespaceReasons>,
+}
+
+/// Whether the namespaces' annotations were read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NamespaceAnnotationsStatus {
+    /// Every namespace listed and its annotations read.
+    Read,
+    /// Not read (`REAPER_NAMESPACE_ANNOTATIONS=false`): the cluster settings apply
+    /// everywhere.
+    #[default]
+    Off,
+    /// The namespaces could not be listed: every object was kept
+    /// (`namespaceAnnotationsUnknown`), and the cluster failed.
+    Unknown,
+}
+
+/// What the run read of the namespaces' `eks-reaper/*` annotations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceAnnotationsReport {
+    /// `read`, `off` or `unknown`.
+    pub status: NamespaceAnnotationsStatus,
+    /// Namespaces listed.
+    pub namespaces: u64,
+    /// Of which set something: an opt-out, a retention, or a value that cannot be read.
+    pub annotated: u64,
+    /// Of which opted out (`eks-reaper/keep` true).
+    pub opted_out: u64,
+    /// Of which carry a value that cannot be read (every object in them kept).
+    pub invalid: u64,
+    /// The first of those, with the annotation and its value.
+    pub invalid_samples: Vec<InvalidNamespaceAnnotation>,
+    /// Why the namespaces could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A namespace annotation the policy cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvalidNamespaceAnnotation {
+    /// The namespace.
+    pub namespace: String,
+    /// The annotation.
+    pub annotation: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// The Events summarising each namespace's deletions. A failure is counted, never raised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceEventsReport {
+    /// Events created (one per namespace with deletions).
+    pub sent: u64,
+    /// Events not created (refused, failed, or no time left before the deadline).
+    pub failed: u64,
+    /// The first failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Deletions in one namespace by reason label, Jobs and Pods apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceReasons {
+    /// Jobs deleted, by reason.
+    pub jobs: BTreeMap<&'static str, u64>,
+    /// Pods deleted, by reason.
+    pub pods: BTreeMap<&'static str, u64>,
 }
 
 impl ClusterReport {
@@ -275,6 +356,9 @@ impl ClusterReport {
             deleted_by_namespace: BTreeMap::new(),
             fargate_pod_creations: Vec::new(),
             reached: false,
+            namespace_annotations: None,
+            namespace_events: None,
+            deleted_reasons_by_namespace: BTreeMap::new(),
         }
     }
 

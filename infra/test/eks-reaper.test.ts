@@ -242,7 +242,10 @@ describe('function', () => {
     const { template } = synth({
       clusters: ['batch-prod', { name: 'eu', region: 'eu-central-1' }, { name: 'remote', roleArn: REMOTE_ROLE }],
       dryRun: 'server',
-      settings: { fargatePodTtl: '5m', excludeNamespaces: ['kube-system', 'ops'], lowHeadroomFraction: 0.2, externalId: 'org-7f3a' },
+      settings: {
+        fargatePodTtl: '5m', excludeNamespaces: ['kube-system', 'ops'], lowHeadroomFraction: 0.2, externalId: 'org-7f3a',
+        namespaceAnnotations: false, namespaceEvents: true,
+      },
     });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as any;
     const env = fn.Properties.Environment.Variables;
@@ -254,6 +257,8 @@ describe('function', () => {
       REAPER_FARGATE_POD_TTL: '5m',
       REAPER_EXCLUDE_NAMESPACES: 'kube-system,ops',
       REAPER_LOW_HEADROOM_FRACTION: '0.2',
+      REAPER_NAMESPACE_ANNOTATIONS: 'false',
+      REAPER_NAMESPACE_EVENTS: 'true',
       REAPER_METRICS_SINK: 'cloudwatch',
       REAPER_METRICS_NAMESPACE: 'EKSReaper',
       REAPER_METRICS_DETAIL: 'essential',

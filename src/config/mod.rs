@@ -57,6 +57,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Set by an alarm event: only this cluster, in low-headroom mode.
     pub emergency: Option<Emergency>,
+    /// Read the namespaces' `eks-reaper/*` annotations (retentions, opt-outs).
+    pub namespace_annotations: bool,
+    /// Send one Event per namespace and run summarising its deletions.
+    pub namespace_events: bool,
 }
 
 /// Cluster discovery: every cluster carrying `tag` in `regions`.
@@ -272,6 +276,8 @@ impl Config {
                 detail: options.metrics_detail.get()?,
             },
             emergency: overrides.emergency.clone(),
+            namespace_annotations: options.namespace_annotations.get()?,
+            namespace_events: options.namespace_events.get()?,
         })
     }
 }

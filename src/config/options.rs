@@ -328,6 +328,32 @@ pub struct Options {
     /// subnet); `full`: every metric.
     #[arg(long, env = "REAPER_METRICS_DETAIL", default_value = "essential", value_parser = Parser(values::metrics_detail))]
     pub metrics_detail: Parsed<MetricsDetail>,
+
+    /// Read the namespaces' eks-reaper/* annotations (their retentions and opt-outs); needs
+    /// `list` on namespaces. When they cannot be listed, every object is kept.
+    #[arg(
+        long,
+        env = "REAPER_NAMESPACE_ANNOTATIONS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "true",
+        value_name = "BOOL",
+        value_parser = Parser(values::flag)
+    )]
+    pub namespace_annotations: Parsed<bool>,
+
+    /// One Kubernetes Event per namespace and run summarising its deletions; needs `create`
+    /// on events.
+    #[arg(
+        long,
+        env = "REAPER_NAMESPACE_EVENTS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "false",
+        value_name = "BOOL",
+        value_parser = Parser(values::flag)
+    )]
+    pub namespace_events: Parsed<bool>,
 }
 
 #[cfg(test)]

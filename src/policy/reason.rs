@@ -81,6 +81,19 @@ pub enum Keep {
         /// The annotation's value.
         value: String,
     },
+    /// The namespace is annotated `eks-reaper/keep` with a true value.
+    NamespaceOptedOut,
+    /// A namespace annotation the policy cannot read; every object of the namespace is kept
+    /// to be safe.
+    InvalidNamespaceAnnotation {
+        /// The annotation (`eks-reaper/ttl`, `eks-reaper/fargate-pod-ttl`...).
+        annotation: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The namespace's annotations are unknown (the namespaces could not be listed, or this
+    /// one was not in the list): an opt-out might be missed, so the object is kept.
+    NamespaceAnnotationsUnknown,
 }
 
 impl Keep {
@@ -104,6 +117,9 @@ impl Keep {
             Keep::WithinRetention { .. } => "withinRetention",
             Keep::UnknownFinishTime => "unknownFinishTime",
             Keep::InvalidTtlAnnotation { .. } => "invalidTtlAnnotation",
+            Keep::NamespaceOptedOut => "namespaceOptedOut",
+            Keep::InvalidNamespaceAnnotation { .. } => "invalidNamespaceAnnotation",
+            Keep::NamespaceAnnotationsUnknown => "namespaceAnnotationsUnknown",
         }
     }
 }
@@ -188,6 +204,9 @@ impl fmt::Display for Keep {
                 write!(f, "invalidKeepAnnotation ({value:?})")
             }
             Keep::OwnedByController { owner } => write!(f, "ownedByController ({owner})"),
+            Keep::InvalidNamespaceAnnotation { annotation, value } => {
+                write!(f, "invalidNamespaceAnnotation ({annotation}={value:?})")
+            }
             other => f.write_str(other.label()),
         }
     }

@@ -35,7 +35,9 @@ use crate::clock::Clock;
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
 use crate::failure::{ClusterFailure, chain, hint};
-use crate::policy::{self, Decision, JobIndex, Mode, PodContext, Settings};
+use crate::policy::{
+    self, Decision, JobContext, JobIndex, Mode, NamespaceIndex, PodContext, Settings,
+};
 
 /// How many times one list may restart after 410 before the cluster is failed.
 const MAX_LIST_RESTARTS: u32 = 5;
@@ -183,6 +185,8 @@ pub struct ScanContext<'a> {
     pub clock: &'a dyn Clock,
     /// Told of each page and each due object.
     pub observer: &'a dyn Observer,
+    /// What the namespaces' annotations say, read before the passes.
+    pub namespaces: &'a NamespaceIndex,
 }
 
 /// Whether the scan went through every page.
@@ -221,8 +225,11 @@ pub async fn scan(
                     if let Some(uid) = job.metadata.uid.as_deref() {
                         write(ctx.jobs).record(uid, policy::job_keeps_its_pods(job));
                     }
+                    let context = JobContext {
+                        namespaces: ctx.namespaces,
+                    };
                     Assessment {
-                        decision: policy::plan_job(job, now, s),
+                        decision: policy::plan_job(job, now, s, context),
                         finished: policy::is_finished_job(job),
                         fargate: false,
                         created: None,
@@ -236,6 +243,7 @@ pub async fn scan(
                     let context = PodContext {
                         jobs: &jobs,
                         mode: ctx.mode,
+                        namespaces: ctx.namespaces,
                     };
                     Assessment {
                         decision: policy::plan_pod(pod, now, s, context),
