@@ -8,10 +8,12 @@
 //! [`run`] adds the clusters found by tag ([`eks::discover`]) and processes them
 //! concurrently (bounded), each through [`prune::prune_cluster`]: connect ([`eks`]: one
 //! `DescribeCluster`, a presigned-STS token re-signed before EKS's 15 minutes) → read the
-//! subnet headroom ([`headroom`]), which decides the [`policy::Mode`] → three passes (Jobs,
-//! Fargate pods, other pods), each a paginated list whose objects the pure [`policy`] judges
-//! as their page arrives, due ones streamed to concurrent DELETEs with preconditions under
-//! an adaptive limit through [`api`] ([`prune`]) → judge the outcome → forecast exhaustion
+//! subnet headroom ([`headroom`]), which decides the [`policy::Mode`] → the namespaces'
+//! annotations (their own retentions and opt-outs, [`policy::NamespaceIndex`]) → three
+//! passes (Jobs, Fargate pods, other pods), each a paginated list whose objects the pure
+//! [`policy`] judges as their page arrives, due ones streamed to concurrent DELETEs with
+//! preconditions under an adaptive limit through [`api`] ([`prune`]) → one Event per
+//! namespace with deletions, if asked → judge the outcome → forecast exhaustion
 //! ([`headroom::forecast`]). Then [`metrics`] publishes the figures and [`report`] builds
 //! the JSON report and the run's summary log line. [`lambda`] and [`cli`] are the entry
 //! points.

@@ -1,11 +1,13 @@
 //! The pruning policy: a pure function from one Job or Pod, the current time, the
-//! [`Settings`] and (for pods) what the Jobs pass learned ([`JobIndex`]) to a [`Decision`]
-//! that always carries its reason.
+//! [`Settings`], what the namespaces' annotations say ([`NamespaceIndex`]) and (for pods)
+//! what the Jobs pass learned ([`JobIndex`]) to a [`Decision`] that always carries its
+//! reason.
 //!
 //! Nothing here performs I/O or reads a clock: the scanner passes `now` in, so every rule is
 //! table-tested below with fixed instants. Whatever the policy does not understand (a keep
-//! annotation it cannot read, an owner it does not know, a Job it did not list) keeps the
-//! object, with a reason.
+//! annotation it cannot read, an owner it does not know, a Job it did not list, a namespace
+//! annotation it cannot read or a namespace it could not list) keeps the object, with a
+//! reason.
 //!
 //! Rules, in the order they are checked (the first that applies gives the reason):
 //!
@@ -16,6 +18,9 @@
 //! | both | `metadata.deletionTimestamp` set, for `stuck_after` or less | `Keep::BeingDeleted` |
 //! | both | `eks-reaper/keep` true (`true`/`yes`/`1`/`on`) | `Keep::OptedOut` |
 //! | both | `eks-reaper/keep` neither true nor false | `Keep::InvalidKeepAnnotation` |
+//! | both | the namespace's annotations are unknown (list failed, or it was not listed) | `Keep::NamespaceAnnotationsUnknown` |
+//! | both | the namespace's `eks-reaper/keep` is true | `Keep::NamespaceOptedOut` |
+//! | both | a namespace annotation the policy cannot read | `Keep::InvalidNamespaceAnnotation` |
 //! | Job | no `Complete=True`/`Failed=True` condition, suspended | `Keep::Suspended` |
 //! | Job | no `Complete=True`/`Failed=True` condition, or pods still active or terminating | `Keep::Active` |
 //! | Job | controller is a `batch` CronJob and CronJob Jobs are skipped | `Keep::OwnedByCronJob` |
@@ -46,26 +51,46 @@
 //! of its grace period, so the time counts from when its kubelet should have been done.
 //! Past `stuck_after` the reason says so, with the finalizers holding the object.
 //!
-//! Retention of a due-able object is, by precedence: the object's `eks-reaper/ttl`
-//! annotation, then (Jobs, when the native TTL controller is not respected) the Job's own
-//! `ttlSecondsAfterFinished`, then the class default from [`Settings`]. An object is due when
+//! Retention of a due-able object is, by precedence (the first that is set wins):
+//!
+//! | # | Source | Jobs | Pods |
+//! |---|---|---|---|
+//! | 1 | the object's annotation | `eks-reaper/ttl` | `eks-reaper/ttl` |
+//! | 2 | its namespace's per-class annotation | `eks-reaper/succeeded-job-ttl`, `eks-reaper/failed-job-ttl` | `eks-reaper/fargate-pod-ttl`, `eks-reaper/bare-pod-ttl` (Evicted pods too) |
+//! | 3 | its namespace's `eks-reaper/ttl` | every class | every class |
+//! | 4 | the Job's own `ttlSecondsAfterFinished`, when the native TTL controller is not respected (when it is, the Job is `Keep::NativeTtl` whatever the annotations say) | yes | — |
+//! | 5 | the cluster setting ([`Settings`]) | `succeeded_job_ttl`, `failed_job_ttl` | `fargate_pod_ttl`, `bare_pod_ttl` |
+//!
+//! In low-headroom mode a Fargate pod's retention, wherever it came from, is capped by
+//! `low_headroom_fargate_ttl`: the subnet IP matters more than a wish to linger. Opting out
+//! works at either level: a true `eks-reaper/keep` on the object or on its namespace keeps
+//! it, and a false one on the object does not undo its namespace's. An object is due when
 //! `now >= finish + retention`, as the native TTL controller decides.
 
 mod engine;
+mod finish;
 mod job_index;
 pub mod keep_last;
+mod namespace;
 mod owner;
 mod reason;
 
 pub use engine::{Engine, EnginePod, engine_pod};
 pub use job_index::{JobIndex, OwnerJob, uid_hash};
+pub use namespace::{
+    BARE_POD_TTL_ANNOTATION, FAILED_JOB_TTL_ANNOTATION, FARGATE_POD_TTL_ANNOTATION,
+    NAMESPACE_ANNOTATIONS, NamespaceIndex, NamespaceOverrides, NamespaceRule,
+    SUCCEEDED_JOB_TTL_ANNOTATION,
+};
 pub use owner::{OwnerKind, controller_of};
 pub use reason::{Decision, Delete, Keep};
+
+use finish::{job_finish, pod_finish, terminal_condition};
 
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -192,20 +217,36 @@ pub enum Mode {
     LowHeadroom,
 }
 
-/// What the run knows when it judges a pod: the Jobs it listed, and the mode.
+/// What the run knows when it judges a pod: the Jobs it listed, the mode, and the
+/// namespaces' annotations.
 #[derive(Debug, Clone, Copy)]
 pub struct PodContext<'a> {
     /// What the Jobs pass learned about the Jobs of pods.
     pub jobs: &'a JobIndex,
     /// Normal or low-headroom.
     pub mode: Mode,
+    /// What the namespaces' annotations say.
+    pub namespaces: &'a NamespaceIndex,
+}
+
+/// What the run knows when it judges a Job besides the Job: the namespaces' annotations.
+#[derive(Debug, Clone, Copy)]
+pub struct JobContext<'a> {
+    /// What the namespaces' annotations say.
+    pub namespaces: &'a NamespaceIndex,
 }
 
 /// Decides what to do with one Job at instant `now`.
-pub fn plan_job(job: &Job, now: Timestamp, settings: &Settings) -> Decision {
-    if let Some(keep) = common_guards(&job.metadata, now, settings) {
-        return Decision::Keep(keep);
-    }
+pub fn plan_job(
+    job: &Job,
+    now: Timestamp,
+    settings: &Settings,
+    context: JobContext<'_>,
+) -> Decision {
+    let namespace = match guards(&job.metadata, now, settings, context.namespaces) {
+        Ok(overrides) => overrides,
+        Err(keep) => return Decision::Keep(keep),
+    };
     let spec = job.spec.as_ref();
     let Some((succeeded, finished_at)) = job_finish(job) else {
         return Decision::Keep(if spec.and_then(|s| s.suspend) == Some(true) {
@@ -230,12 +271,13 @@ pub fn plan_job(job: &Job, now: Timestamp, settings: &Settings) -> Decision {
     let Some(finished_at) = finished_at else {
         return Decision::Keep(Keep::UnknownFinishTime);
     };
-    let default_ttl = match native_ttl {
+    let default_ttl = match (namespace.job_ttl(succeeded), native_ttl) {
+        (Some(ttl), _) => ttl,
         // Reached only when the native controller is not respected: honour the Job's own TTL
         // as that controller would.
-        Some(secs) => Duration::from_secs(u64::try_from(secs).unwrap_or(0)),
-        None if succeeded => settings.succeeded_job_ttl,
-        None => settings.failed_job_ttl,
+        (None, Some(secs)) => Duration::from_secs(u64::try_from(secs).unwrap_or(0)),
+        (None, None) if succeeded => settings.succeeded_job_ttl,
+        (None, None) => settings.failed_job_ttl,
     };
     let ttl = match annotation_ttl(&job.metadata) {
         Ok(Some(ttl)) => ttl,
@@ -294,15 +336,18 @@ pub fn plan_pod(
     settings: &Settings,
     context: PodContext<'_>,
 ) -> Decision {
-    let PodContext { jobs, mode } = context;
-    let judged = common_guards(&pod.metadata, now, settings)
-        .map_or_else(|| unfinished(pod), Err)
-        .and_then(|()| pod_class(pod, settings, jobs))
-        .and_then(|class| {
-            let finished_at = pod_finish(pod).ok_or(Keep::UnknownFinishTime)?;
-            let ttl = pod_retention(pod, class, mode, settings)?;
-            Ok((class, finished_at, ttl))
-        });
+    let PodContext {
+        jobs,
+        mode,
+        namespaces,
+    } = context;
+    let judged = guards(&pod.metadata, now, settings, namespaces).and_then(|namespace| {
+        unfinished(pod)?;
+        let class = pod_class(pod, settings, jobs)?;
+        let finished_at = pod_finish(pod).ok_or(Keep::UnknownFinishTime)?;
+        let ttl = pod_retention(pod, class, namespace, mode, settings)?;
+        Ok((class, finished_at, ttl))
+    });
     match judged {
         Ok((class, finished_at, ttl)) => {
             for_engine(pod, class, mode, settings, (finished_at, ttl, now))
@@ -367,26 +412,32 @@ fn pod_class(pod: &Pod, settings: &Settings, jobs: &JobIndex) -> Result<PodClass
     }
 }
 
-/// The retention of a finished pod of `class`: its `eks-reaper/ttl`, else the class's.
+/// A finished pod's retention, by precedence: its `eks-reaper/ttl`, its namespace's, the
+/// cluster setting. In low-headroom mode the Fargate ceiling caps it wherever it came from:
+/// the IP matters more than a wish to linger. `Err` when its own annotation cannot be read.
 fn pod_retention(
     pod: &Pod,
     class: PodClass,
+    namespace: &NamespaceOverrides,
     mode: Mode,
     settings: &Settings,
 ) -> Result<Duration, Keep> {
-    match annotation_ttl(&pod.metadata) {
-        // In low-headroom mode the Fargate ceiling applies to annotated pods too: the IP
-        // matters more than an individual's wish to linger.
-        Ok(Some(ttl)) if class == PodClass::Fargate && mode == Mode::LowHeadroom => {
-            Ok(ttl.min(settings.low_headroom_fargate_ttl))
+    let ttl = match annotation_ttl(&pod.metadata) {
+        Ok(Some(ttl)) => ttl,
+        Ok(None) => match class {
+            PodClass::Fargate => namespace.fargate_ttl().unwrap_or(settings.fargate_pod_ttl),
+            PodClass::Evicted | PodClass::Bare => {
+                namespace.bare_ttl().unwrap_or(settings.bare_pod_ttl)
+            }
+        },
+        Err(value) => return Err(Keep::InvalidTtlAnnotation { value }),
+    };
+    Ok(match class {
+        PodClass::Fargate if mode == Mode::LowHeadroom => {
+            ttl.min(settings.low_headroom_fargate_ttl)
         }
-        Ok(Some(ttl)) => Ok(ttl),
-        Ok(None) => Ok(match class {
-            PodClass::Fargate => settings.effective_fargate_pod_ttl(mode),
-            PodClass::Evicted | PodClass::Bare => settings.bare_pod_ttl,
-        }),
-        Err(value) => Err(Keep::InvalidTtlAnnotation { value }),
-    }
+        _ => ttl,
+    })
 }
 
 /// The decision for a finished pod of ours past its guards, `(finished_at, ttl, now)`
@@ -454,6 +505,20 @@ pub fn is_finished_job(job: &Job) -> bool {
     terminal_condition(job).is_some()
 }
 
+/// The guards every object passes ([`common_guards`]), then its namespace's annotations: the
+/// overrides in force, or why the object is kept.
+fn guards<'n>(
+    meta: &ObjectMeta,
+    now: Timestamp,
+    settings: &Settings,
+    namespaces: &'n NamespaceIndex,
+) -> Result<&'n NamespaceOverrides, Keep> {
+    if let Some(keep) = common_guards(meta, now, settings) {
+        return Err(keep);
+    }
+    namespaces.overrides(meta.namespace.as_deref().unwrap_or(""))
+}
+
 fn common_guards(meta: &ObjectMeta, now: Timestamp, settings: &Settings) -> Option<Keep> {
     if !settings.namespace_in_scope(meta.namespace.as_deref().unwrap_or("")) {
         return Some(Keep::ExcludedNamespace);
@@ -493,64 +558,6 @@ fn keep_annotation(meta: &ObjectMeta) -> Option<Keep> {
             value: value.to_owned(),
         }),
     }
-}
-
-fn terminal_condition(job: &Job) -> Option<&JobCondition> {
-    job.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
-}
-
-/// `Some((succeeded, finish time))` when the Job is finished, `None` while it is not.
-///
-/// Finished means a `Complete=True` or `Failed=True` condition and no pods active or
-/// terminating; the finish time is that condition's `lastTransitionTime` (what the native TTL
-/// controller uses), with `status.completionTime` as a fallback for successes.
-fn job_finish(job: &Job) -> Option<(bool, Option<Timestamp>)> {
-    let status = job.status.as_ref()?;
-    if status.active.unwrap_or(0) > 0 || status.terminating.unwrap_or(0) > 0 {
-        return None;
-    }
-    let terminal = terminal_condition(job)?;
-    let succeeded = terminal.type_ == "Complete";
-    let at = terminal
-        .last_transition_time
-        .as_ref()
-        .map(|t| t.0)
-        .or_else(|| {
-            succeeded
-                .then(|| status.completion_time.as_ref().map(|t| t.0))
-                .flatten()
-        });
-    Some((succeeded, at))
-}
-
-/// When a finished pod became terminal: the latest of every container's termination (init,
-/// sidecar, regular, ephemeral) and every condition transition, so an early container end
-/// never makes a pod look older than it is. Only when the pod recorded neither (a pod
-/// rejected before it ran) does its start time stand in.
-fn pod_finish(pod: &Pod) -> Option<Timestamp> {
-    let status = pod.status.as_ref()?;
-    let terminations = status
-        .init_container_statuses
-        .iter()
-        .chain(status.container_statuses.iter())
-        .chain(status.ephemeral_container_statuses.iter())
-        .flatten()
-        .filter_map(|cs| cs.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref());
-    let transitions = status
-        .conditions
-        .iter()
-        .flatten()
-        .filter_map(|c| c.last_transition_time.as_ref());
-    terminations
-        .chain(transitions)
-        .map(|t| t.0)
-        .max()
-        .or_else(|| status.start_time.as_ref().map(|t| t.0))
 }
 
 fn due(

@@ -10,6 +10,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 use tracing::info;
 
+mod concurrency;
+
+pub use concurrency::{ConcurrencyReport, spread};
+
 use crate::config::{DryRun, Emergency};
 use crate::failure::{ClusterFailure, DeleteFailure};
 use crate::headroom::{Forecast, Headroom};
@@ -301,6 +305,87 @@ pub struct ClusterReport {
     /// counts mean something. Not serialised: `status` and `errorKind` say why not.
     #[serde(skip)]
     pub reached: bool,
+    /// What the namespaces' `eks-reaper/*` annotations said (absent when the cluster was
+    /// not reached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_annotations: Option<NamespaceAnnotationsReport>,
+    /// The Events summarising each namespace's deletions (absent unless
+    /// `REAPER_NAMESPACE_EVENTS` is on, the run deletes for real and reached the cluster).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_events: Option<NamespaceEventsReport>,
+    /// Deletions per namespace by kind and reason (the namespaces' Events; not serialised).
+    #[serde(skip)]
+    pub deleted_reasons_by_namespace: BTreeMap<String, NamespaceReasons>,
+}
+
+/// Whether the namespaces' annotations were read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NamespaceAnnotationsStatus {
+    /// Every namespace listed and its annotations read.
+    Read,
+    /// Not read (`REAPER_NAMESPACE_ANNOTATIONS=false`): the cluster settings apply
+    /// everywhere.
+    #[default]
+    Off,
+    /// The namespaces could not be listed: every object was kept
+    /// (`namespaceAnnotationsUnknown`), and the cluster failed.
+    Unknown,
+}
+
+/// What the run read of the namespaces' `eks-reaper/*` annotations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceAnnotationsReport {
+    /// `read`, `off` or `unknown`.
+    pub status: NamespaceAnnotationsStatus,
+    /// Namespaces listed.
+    pub namespaces: u64,
+    /// Of which set something: an opt-out, a retention, or a value that cannot be read.
+    pub annotated: u64,
+    /// Of which opted out (`eks-reaper/keep` true).
+    pub opted_out: u64,
+    /// Of which carry a value that cannot be read (every object in them kept).
+    pub invalid: u64,
+    /// The first of those, with the annotation and its value.
+    pub invalid_samples: Vec<InvalidNamespaceAnnotation>,
+    /// Why the namespaces could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A namespace annotation the policy cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvalidNamespaceAnnotation {
+    /// The namespace.
+    pub namespace: String,
+    /// The annotation.
+    pub annotation: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// The Events summarising each namespace's deletions. A failure is counted, never raised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceEventsReport {
+    /// Events created (one per namespace with deletions).
+    pub sent: u64,
+    /// Events not created (refused, failed, or no time left before the deadline).
+    pub failed: u64,
+    /// The first failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Deletions in one namespace by reason label, Jobs and Pods apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceReasons {
+    /// Jobs deleted, by reason.
+    pub jobs: BTreeMap<&'static str, u64>,
+    /// Pods deleted, by reason.
+    pub pods: BTreeMap<&'static str, u64>,
 }
 
 impl ClusterReport {
@@ -335,6 +420,9 @@ impl ClusterReport {
             deleted_by_namespace: BTreeMap::new(),
             fargate_pod_creations: Vec::new(),
             reached: false,
+            namespace_annotations: None,
+            namespace_events: None,
+            deleted_reasons_by_namespace: BTreeMap::new(),
         }
     }
 
@@ -480,43 +568,6 @@ struct Totals {
     duration_ms: u64,
 }
 
-/// `(settled, min, max)` of requests counted by the limit they were sent under: the
-/// limit most went out under, the lowest and the highest; all 0 when none was sent.
-pub fn spread(sent_at: &BTreeMap<usize, u64>) -> (usize, usize, usize) {
-    let min = sent_at.keys().next().copied().unwrap_or(0);
-    let max = sent_at.keys().next_back().copied().unwrap_or(0);
-    (settled(sent_at), min, max)
-}
-
-/// The limit most requests were sent under (the higher one on a tie); 0 when none was sent.
-fn settled(sent_at: &BTreeMap<usize, u64>) -> usize {
-    sent_at
-        .iter()
-        .max_by_key(|(limit, n)| (**n, **limit))
-        .map_or(0, |(limit, _)| *limit)
-}
-
-/// The concurrency a cluster's deletions ran at.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConcurrencyReport {
-    /// `REAPER_CONCURRENCY`: the limit never went above it.
-    pub ceiling: usize,
-    /// The limit most DELETEs were sent under (0: none sent).
-    pub settled: usize,
-    /// Lowest limit a DELETE was sent under (slow start begins at 1).
-    pub min: usize,
-    /// Highest limit a DELETE was sent under.
-    pub max: usize,
-    /// Decreases on a 429 or a DELETE with no answer in time.
-    pub decreases_throttled: u64,
-    /// Decreases on rising latency.
-    pub decreases_latency: u64,
-    /// DELETEs sent, by the limit in force (for merging clusters; not serialised).
-    #[serde(skip)]
-    pub sent_at: BTreeMap<usize, u64>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,13 +583,5 @@ mod tests {
         assert_eq!(map[OTHER_KEY], 5);
         assert_eq!(map["ns-00"], 2, "a key already there still counts");
         assert_eq!(map.values().sum::<u64>(), MAX_STUCK_KEYS as u64 + 6);
-    }
-
-    #[test]
-    fn settled_is_the_limit_most_requests_went_out_under() {
-        let sent = BTreeMap::from([(1, 8), (2, 16), (12, 900), (13, 40)]);
-        assert_eq!(spread(&sent), (12, 1, 13));
-        assert_eq!(spread(&BTreeMap::from([(3, 5), (7, 5)])), (7, 3, 7));
-        assert_eq!(spread(&BTreeMap::new()), (0, 0, 0));
     }
 }

@@ -14,6 +14,7 @@ log line carrying `errorKind`, `cluster` and the same message as `error`, and no
 | endpoint unreachable | our own moto, the cluster's endpoint on a closed port |
 | 401 | an IAM identity the authenticator knows, without an access entry |
 | 403 RBAC | the testbed's authenticated identity without any group |
+| 403 on the namespaces list | an identity bound to list/delete on jobs and pods only |
 | invalid setting | a duration that does not parse |
 """
 
@@ -35,6 +36,7 @@ from testbed.aws import client
 from testbed.ports import free_port
 
 from . import faultlib as fl
+from .test_rbac import JOBS_AND_PODS, identity_with
 
 MOTO_ACCOUNT = "123456789012"
 CAN_I = "The access entry must put the identity in group eks-reaper, bound to the eks-reaper " \
@@ -250,6 +252,27 @@ def test_403_names_verb_resource_and_the_can_i_line_that_checks_it(env):
         f"is forbidden: User \"{user}\" cannot list resource \"jobs\" in API group \"batch\" "
         f"at the cluster scope). {CAN_I}{can_i}")
     # The line the message gives answers the question it asks: with the shipped group, yes.
+    out = subprocess.run(can_i.split(), capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "KUBECONFIG": env["KUBECONFIG"]})
+    assert out.stdout.strip() == "yes", out.stdout + out.stderr
+
+
+def test_403_on_the_namespaces_list_names_the_permission_and_the_way_out(env, kube, namespace):
+    suffix = secrets.token_hex(3)
+    user = f"faults-no-namespaces-{suffix}"
+    can_i = (f"kubectl auth can-i list namespaces --all-namespaces --as={user} "
+             "--as-group=eks-reaper")
+    with identity_with(env, kube, "no-namespaces", JOBS_AND_PODS, suffix) as creds:
+        check_once(
+            env, ["run", "--cluster", env["TESTBED_CLUSTER"], "--namespaces", namespace,
+                  "--output", "json", "--metrics-sink", "none"],
+            creds, env["TESTBED_CLUSTER"], "Forbidden",
+            f"listing namespaces: RBAC forbids list on namespaces for user \"{user}\" (403: "
+            f"namespaces is forbidden: User \"{user}\" cannot list resource \"namespaces\" in "
+            f"API group \"\" at the cluster scope). {CAN_I}{can_i}; every object was kept "
+            "(namespaceAnnotationsUnknown), as a namespace's opt-out could be missed; "
+            "REAPER_NAMESPACE_ANNOTATIONS=false prunes by the cluster settings alone")
+    # With the shipped group, the line the message gives answers yes.
     out = subprocess.run(can_i.split(), capture_output=True, text=True, timeout=30,
                          env={**os.environ, "KUBECONFIG": env["KUBECONFIG"]})
     assert out.stdout.strip() == "yes", out.stdout + out.stderr

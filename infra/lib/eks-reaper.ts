@@ -76,6 +76,16 @@ export interface ReaperSettings {
   readonly externalId?: string;
   readonly respectNativeTtl?: boolean;
   readonly skipCronJobJobs?: boolean;
+  /**
+   * Read the namespaces' `eks-reaper/*` annotations (their own retentions or opt-out;
+   * docs/tenants.md). Needs `list` on namespaces (infra/rbac). @default true
+   */
+  readonly namespaceAnnotations?: boolean;
+  /**
+   * One Kubernetes Event per namespace and run summarising its deletions. Needs `create` on
+   * events (infra/rbac). @default false
+   */
+  readonly namespaceEvents?: boolean;
   readonly concurrency?: number;
   readonly clusterConcurrency?: number;
   readonly pageSize?: number;
@@ -866,6 +876,8 @@ function reaperEnvironment(
     REAPER_PRUNE_OWNERS: s.pruneOwners?.join(','),
     REAPER_RESPECT_NATIVE_TTL: s.respectNativeTtl?.toString(),
     REAPER_SKIP_CRONJOB_JOBS: s.skipCronJobJobs?.toString(),
+    REAPER_NAMESPACE_ANNOTATIONS: s.namespaceAnnotations?.toString(),
+    REAPER_NAMESPACE_EVENTS: s.namespaceEvents?.toString(),
     REAPER_CONCURRENCY: s.concurrency?.toString(),
     REAPER_CLUSTER_CONCURRENCY: s.clusterConcurrency?.toString(),
     REAPER_PAGE_SIZE: s.pageSize?.toString(),

@@ -245,6 +245,7 @@ describe('function', () => {
       settings: {
         fargatePodTtl: '5m', excludeNamespaces: ['kube-system', 'ops'], lowHeadroomFraction: 0.2, externalId: 'org-7f3a',
         stuckAfter: '30m',
+        namespaceAnnotations: false, namespaceEvents: true,
       },
     });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as any;
@@ -258,6 +259,8 @@ describe('function', () => {
       REAPER_EXCLUDE_NAMESPACES: 'kube-system,ops',
       REAPER_LOW_HEADROOM_FRACTION: '0.2',
       REAPER_STUCK_AFTER: '30m',
+      REAPER_NAMESPACE_ANNOTATIONS: 'false',
+      REAPER_NAMESPACE_EVENTS: 'true',
       REAPER_METRICS_SINK: 'cloudwatch',
       REAPER_METRICS_NAMESPACE: 'EKSReaper',
       REAPER_METRICS_DETAIL: 'essential',

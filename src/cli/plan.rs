@@ -4,7 +4,8 @@
 //! headroom read (it decides low-headroom mode), paginated lists and policy), with no
 //! metrics published, collecting the objects the dry run would delete ([`Planned`]). So the
 //! plan and a run cannot disagree about the policy: there is only one. Read-only: the
-//! identity needs `list` on Jobs and Pods, nothing else in Kubernetes.
+//! identity needs `list` on Jobs, Pods and Namespaces (their annotations), nothing else in
+//! Kubernetes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

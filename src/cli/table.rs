@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::config::DryRun;
-use crate::report::{Report, RunStatus, StuckCounts};
+use crate::report::{ClusterReport, Report, RunStatus, StuckCounts};
 
 /// The report as a table (the CLI's default on a terminal), fitted to the terminal's width.
 pub fn render(report: &Report) -> String {
@@ -54,6 +54,7 @@ pub fn render(report: &Report) -> String {
         if !c.stuck.is_empty() {
             let _ = writeln!(out, "{}: {}", c.cluster, stuck_line(&c.stuck));
         }
+        namespace_lines(c, &mut out);
     }
     if let Some(m) = report.metrics.as_ref().filter(|m| m.sink == "none") {
         let _ = writeln!(
@@ -100,6 +101,33 @@ fn stuck_line(s: &StuckCounts) -> String {
         age(s.oldest_seconds),
         held.join(" ")
     )
+}
+
+/// A cluster's namespace lines: the annotations it could not read (everything in those
+/// namespaces was kept), and the Events it sent.
+fn namespace_lines(c: &ClusterReport, out: &mut String) {
+    let unreadable = c
+        .namespace_annotations
+        .iter()
+        .flat_map(|a| &a.invalid_samples);
+    for i in unreadable {
+        let _ = writeln!(
+            out,
+            "{}: namespace {}: {}={:?} not understood: every object in it kept",
+            c.cluster, i.namespace, i.annotation, i.value
+        );
+    }
+    if let Some(e) = &c.namespace_events {
+        let error = e
+            .error
+            .as_ref()
+            .map_or_else(String::new, |e| format!(" ({e})"));
+        let _ = writeln!(
+            out,
+            "{}: namespace events: {} sent, {} failed{error}",
+            c.cluster, e.sent, e.failed
+        );
+    }
 }
 
 /// A new table in the CLI's style: no borders, a header row, fitted to the terminal's
@@ -195,6 +223,37 @@ mod tests {
         let mut quiet = report.clone();
         quiet.clusters[0].stuck = StuckCounts::default();
         assert!(!render(&quiet).contains("stuck"), "{}", render(&quiet));
+    }
+
+    #[test]
+    fn unreadable_namespace_annotations_and_the_events_get_a_line_each() {
+        use crate::report::{
+            InvalidNamespaceAnnotation, NamespaceAnnotationsReport, NamespaceEventsReport,
+        };
+        let mut c = ClusterReport::new("etl", None, false);
+        let mut out = String::new();
+        namespace_lines(&c, &mut out);
+        assert_eq!(out, "", "nothing to say");
+        c.namespace_annotations = Some(NamespaceAnnotationsReport {
+            invalid: 1,
+            invalid_samples: vec![InvalidNamespaceAnnotation {
+                namespace: "ml".to_owned(),
+                annotation: "eks-reaper/ttl".to_owned(),
+                value: "soon".to_owned(),
+            }],
+            ..NamespaceAnnotationsReport::default()
+        });
+        c.namespace_events = Some(NamespaceEventsReport {
+            sent: 2,
+            failed: 1,
+            error: Some("HTTP 403".to_owned()),
+        });
+        namespace_lines(&c, &mut out);
+        assert_eq!(
+            out,
+            "etl: namespace ml: eks-reaper/ttl=\"soon\" not understood: every object in it \
+             kept\netl: namespace events: 2 sent, 1 failed (HTTP 403)\n"
+        );
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct Config {
     pub emergency: Option<Emergency>,
     /// The SQS FIFO queue the Lambda fans out through (`None`: one invocation runs all).
     pub queue_url: Option<String>,
+    /// Read the namespaces' `eks-reaper/*` annotations (retentions, opt-outs).
+    pub namespace_annotations: bool,
+    /// Send one Event per namespace and run summarising its deletions.
+    pub namespace_events: bool,
 }
 
 /// Cluster discovery: every cluster carrying `tag` in `regions`.
@@ -285,6 +289,8 @@ impl Config {
                 .map(str::trim)
                 .filter(|u| !u.is_empty())
                 .map(str::to_owned),
+            namespace_annotations: options.namespace_annotations.get()?,
+            namespace_events: options.namespace_events.get()?,
         })
     }
 }

@@ -357,6 +357,31 @@ pub struct Options {
     /// reported stuck terminating; its finalizers are never removed.
     #[arg(long, env = "REAPER_STUCK_AFTER", default_value = "10m", value_parser = Parser(values::positive_duration))]
     pub stuck_after: Parsed<Duration>,
+    /// Read the namespaces' eks-reaper/* annotations (their retentions and opt-outs); needs
+    /// `list` on namespaces. When they cannot be listed, every object is kept.
+    #[arg(
+        long,
+        env = "REAPER_NAMESPACE_ANNOTATIONS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "true",
+        value_name = "BOOL",
+        value_parser = Parser(values::flag)
+    )]
+    pub namespace_annotations: Parsed<bool>,
+
+    /// One Kubernetes Event per namespace and run summarising its deletions; needs `create`
+    /// on events.
+    #[arg(
+        long,
+        env = "REAPER_NAMESPACE_EVENTS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "false",
+        value_name = "BOOL",
+        value_parser = Parser(values::flag)
+    )]
+    pub namespace_events: Parsed<bool>,
 }
 
 #[cfg(test)]

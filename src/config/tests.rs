@@ -84,6 +84,11 @@ fn defaults_match_the_readme_table() {
     assert_eq!(c.metrics.namespace, "EKSReaper");
     assert!(!c.metrics.per_namespace);
     assert_eq!(c.metrics.detail, MetricsDetail::Essential);
+    assert!(
+        c.namespace_annotations,
+        "namespace annotations are read by default"
+    );
+    assert!(!c.namespace_events, "namespace events are off by default");
 }
 
 #[test]
@@ -599,5 +604,39 @@ fn the_keep_last_label_is_a_label_key_or_nothing() {
     for bad in ["/task", "a b", "Example.com/task", "task-"] {
         let e = resolve(&["--cluster", "etl", "--keep-last-label", bad]).expect_err(bad);
         assert_eq!(e.field(), "REAPER_KEEP_LAST_LABEL (--keep-last-label)");
+    }
+}
+
+#[test]
+fn namespace_annotations_can_be_turned_off_and_namespace_events_on() {
+    let c = resolve(&[
+        "--cluster",
+        "etl",
+        "--namespace-annotations",
+        "false",
+        "--namespace-events",
+    ])
+    .expect("valid");
+    assert!(!c.namespace_annotations);
+    assert!(c.namespace_events);
+    let c = resolve(&["--cluster", "etl", "--namespace-events", "off"]).expect("valid");
+    assert!(!c.namespace_events);
+}
+
+#[test]
+fn a_bad_namespace_setting_is_named_with_its_value() {
+    for (flag, name) in [
+        (
+            "--namespace-annotations",
+            "REAPER_NAMESPACE_ANNOTATIONS (--namespace-annotations)",
+        ),
+        (
+            "--namespace-events",
+            "REAPER_NAMESPACE_EVENTS (--namespace-events)",
+        ),
+    ] {
+        let e = resolve(&["--cluster", "etl", flag, "sometimes"]).expect_err(flag);
+        assert_eq!(e.field(), name);
+        assert!(e.to_string().contains("\"sometimes\""), "{e}");
     }
 }

@@ -108,6 +108,19 @@ pub enum Keep {
         /// `metadata.finalizers`, as the object carries them (may be empty).
         finalizers: Vec<String>,
     },
+    /// The namespace is annotated `eks-reaper/keep` with a true value.
+    NamespaceOptedOut,
+    /// A namespace annotation the policy cannot read; every object of the namespace is kept
+    /// to be safe.
+    InvalidNamespaceAnnotation {
+        /// The annotation (`eks-reaper/ttl`, `eks-reaper/fargate-pod-ttl`...).
+        annotation: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The namespace's annotations are unknown (the namespaces could not be listed, or this
+    /// one was not in the list): an opt-out might be missed, so the object is kept.
+    NamespaceAnnotationsUnknown,
 }
 
 impl Keep {
@@ -135,6 +148,9 @@ impl Keep {
             Keep::EngineNotDone { .. } => "engineNotDone",
             Keep::LastOfOwner => "lastOfOwner",
             Keep::StuckTerminating { .. } => "stuckTerminating",
+            Keep::NamespaceOptedOut => "namespaceOptedOut",
+            Keep::InvalidNamespaceAnnotation { .. } => "invalidNamespaceAnnotation",
+            Keep::NamespaceAnnotationsUnknown => "namespaceAnnotationsUnknown",
         }
     }
 }
@@ -247,6 +263,9 @@ impl fmt::Display for Keep {
                     finalizers.join(", ")
                 }
             ),
+            Keep::InvalidNamespaceAnnotation { annotation, value } => {
+                write!(f, "invalidNamespaceAnnotation ({annotation}={value:?})")
+            }
             other => f.write_str(other.label()),
         }
     }

@@ -236,9 +236,12 @@ mod tests {
                 ..Settings::default()
             },
         ] {
+            let context = policy::JobContext {
+                namespaces: &policy::NamespaceIndex::Ignored,
+            };
             assert_eq!(
-                policy::plan_job(&lean, now, &s),
-                policy::plan_job(&full, now, &s)
+                policy::plan_job(&lean, now, &s, context),
+                policy::plan_job(&full, now, &s, context)
             );
         }
     }
@@ -279,6 +282,7 @@ mod tests {
         let context = policy::PodContext {
             jobs: &jobs,
             mode: policy::Mode::Normal,
+            namespaces: &policy::NamespaceIndex::Ignored,
         };
         assert_eq!(
             policy::plan_pod(&lean, now, &s, context),

@@ -1,14 +1,17 @@
 //! The prune pipeline of one cluster, start to finish: connect → subnet headroom (decides
-//! the policy's [`Mode`]) → per [`Pass`] (Jobs, Fargate pods, other pods): list + plan
-//! ([`scan`], [`policy`]), streaming into [`delete`], counted in a [`Tally`] → IP exhaustion
-//! forecast.
+//! the policy's [`Mode`]) → the namespaces' annotations ([`namespaces`]) → per [`Pass`]
+//! (Jobs, Fargate pods, other pods): list + plan ([`scan`], [`policy`]), streaming into
+//! [`delete`], counted in a [`Tally`] → one Event per namespace with deletions ([`events`],
+//! opt-in) → IP exhaustion forecast.
 //!
 //! Whatever happens, the cluster yields a [`ClusterReport`]; a failure here is data for the
 //! report, never a panic or an early return that would hide the other clusters.
 
 pub mod concurrency;
 pub mod delete;
+pub mod events;
 pub mod lean;
+pub mod namespaces;
 pub mod observe;
 pub mod pass;
 pub mod scan;
@@ -33,7 +36,7 @@ use crate::deadline::Deadline;
 use crate::eks::{self, Connected, Connection};
 use crate::failure::{self, ClusterFailure, DeleteFailure, hint};
 use crate::headroom::{self, forecast};
-use crate::policy::{JobIndex, Mode};
+use crate::policy::{JobIndex, Mode, NamespaceIndex};
 use crate::report::{ClusterReport, ClusterStatus};
 
 /// Candidates buffered between the lister and the deleters (~150 bytes each): lets listing
@@ -79,13 +82,22 @@ pub async fn prune_cluster(
         return stamped(report, started);
     };
     let mode = decide_mode(&connection, config, &run.deadline, &mut report).await;
+    // The namespaces' list and the Events are counted apart, then added to the cluster's.
+    let stats = ApiStats::default();
+    let (namespaces, unknown) =
+        read_namespaces(&connection, config, &run, &stats, &mut report).await;
     let passes = PassContext {
         connection: &connection,
         mode,
         config,
         run: &run,
+        namespaces: &namespaces,
     };
     let cut = run_passes(&passes, &mut report).await;
+    announce_deletions(&connection, config, &run, &stats, &mut report).await;
+    report.requests += stats.requests();
+    report.throttled += stats.throttled();
+    fail_unknown_namespaces(unknown, run.failures_printed, &mut report);
     judge_outcome(
         &connection,
         cut.as_deref(),
@@ -196,12 +208,75 @@ async fn decide_mode(
     }
 }
 
+/// Reads the namespaces' annotations (retentions, opt-outs) for the passes; the second
+/// value is why the cluster must fail once they are done: the namespaces could not be listed.
+async fn read_namespaces(
+    connection: &Connection,
+    config: &Config,
+    run: &RunContext<'_>,
+    stats: &ApiStats,
+    report: &mut ClusterReport,
+) -> (NamespaceIndex, Option<(ClusterFailure, String)>) {
+    let read = namespaces::read(
+        &connection.access,
+        stats,
+        &run.deadline,
+        config.page_size,
+        config.namespace_annotations,
+    )
+    .await;
+    report.namespace_annotations = Some(read.report);
+    (read.index, read.failure)
+}
+
+/// Sends one Event per namespace with deletions, when asked and the run deletes for real.
+async fn announce_deletions(
+    connection: &Connection,
+    config: &Config,
+    run: &RunContext<'_>,
+    stats: &ApiStats,
+    report: &mut ClusterReport,
+) {
+    if !config.namespace_events || config.dry_run.is_dry() {
+        return;
+    }
+    let deletions = &report.deleted_reasons_by_namespace;
+    let now = run.clock.now();
+    let sent = events::announce(&connection.access, stats, &run.deadline, now, deletions).await;
+    report.namespace_events = Some(sent);
+}
+
+/// Fails the cluster when its namespaces could not be listed (every object was kept), unless
+/// it already failed for another reason.
+fn fail_unknown_namespaces(
+    unknown: Option<(ClusterFailure, String)>,
+    failures_printed: bool,
+    report: &mut ClusterReport,
+) {
+    let Some((kind, error)) = unknown else {
+        return;
+    };
+    if report.status != ClusterStatus::Ok {
+        return;
+    }
+    let cluster = Some(report.cluster.as_str());
+    failure::log(
+        failures_printed,
+        cluster,
+        kind.as_str(),
+        &error,
+        "namespaces not listed",
+    );
+    report.fail(kind, error);
+}
+
 /// What the passes of one cluster share.
 struct PassContext<'a> {
     connection: &'a Connection,
     mode: Mode,
     config: &'a Config,
     run: &'a RunContext<'a>,
+    namespaces: &'a NamespaceIndex,
 }
 
 /// Lists, judges and deletes, pass by pass, and counts it all into the report. Returns the
@@ -218,6 +293,7 @@ async fn run_passes(passes: &PassContext<'_>, report: &mut ClusterReport) -> Opt
         mode,
         config,
         run,
+        namespaces,
     } = *passes;
     let cluster = report.cluster.clone();
     let stats = ApiStats::default();
@@ -235,6 +311,7 @@ async fn run_passes(passes: &PassContext<'_>, report: &mut ClusterReport) -> Opt
         jobs: &jobs,
         clock: run.clock,
         observer: run.observer,
+        namespaces,
     };
     let delete_ctx = DeleteContext {
         access: &connection.access,

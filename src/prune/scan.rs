@@ -36,7 +36,9 @@ use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
 use crate::failure::{ClusterFailure, chain, hint};
 use crate::policy::keep_last::{self, Finished, History, KeepLast};
-use crate::policy::{self, Decision, Delete, JobIndex, Keep, Mode, PodContext, Settings};
+use crate::policy::{
+    self, Decision, Delete, JobContext, JobIndex, Keep, Mode, NamespaceIndex, PodContext, Settings,
+};
 
 /// How many times one list may restart after 410 before the cluster is failed.
 const MAX_LIST_RESTARTS: u32 = 5;
@@ -184,6 +186,8 @@ pub struct ScanContext<'a> {
     pub clock: &'a dyn Clock,
     /// Told of each page and each due object.
     pub observer: &'a dyn Observer,
+    /// What the namespaces' annotations say, read before the passes.
+    pub namespaces: &'a NamespaceIndex,
 }
 
 /// Whether the scan went through every page.
@@ -245,8 +249,11 @@ async fn scan_namespaces(
                     if let Some(uid) = job.metadata.uid.as_deref() {
                         write(ctx.jobs).record(uid, policy::job_keeps_its_pods(job));
                     }
+                    let context = JobContext {
+                        namespaces: ctx.namespaces,
+                    };
                     Assessment {
-                        decision: policy::plan_job(job, now, s),
+                        decision: policy::plan_job(job, now, s, context),
                         finished: policy::is_finished_job(job),
                         fargate: false,
                         created: None,
@@ -263,6 +270,7 @@ async fn scan_namespaces(
                     let context = PodContext {
                         jobs: &jobs,
                         mode: ctx.mode,
+                        namespaces: ctx.namespaces,
                     };
                     Assessment {
                         decision: policy::plan_pod(pod, now, s, context),

@@ -13,7 +13,8 @@ use super::pass::Kind;
 use crate::failure::DeleteFailure;
 use crate::policy::{Decision, Delete, Keep};
 use crate::report::{
-    self, ClusterReport, JobCounts, NO_FINALIZER_KEY, NamespaceDeletions, PodCounts, StuckCounts,
+    self, ClusterReport, JobCounts, NO_FINALIZER_KEY, NamespaceDeletions, NamespaceReasons,
+    PodCounts, StuckCounts,
 };
 
 /// How many Fargate pod creation instants are kept for the forecast.
@@ -96,6 +97,7 @@ struct Counts {
     fargate_creations: Vec<Timestamp>,
     by_namespace: BTreeMap<String, NamespaceDeletions>,
     stuck: StuckCounts,
+    reasons_by_namespace: BTreeMap<String, NamespaceReasons>,
 }
 
 impl<'p> Tally<'p> {
@@ -198,6 +200,15 @@ impl<'p> Tally<'p> {
                         *c.pods.deleted_by_reason.entry(reason.label()).or_default() += 1;
                     }
                 }
+                let reasons = c
+                    .reasons_by_namespace
+                    .entry(namespace.to_owned())
+                    .or_default();
+                let by_reason = match kind {
+                    Kind::Job => &mut reasons.jobs,
+                    Kind::Pod => &mut reasons.pods,
+                };
+                *by_reason.entry(reason.label()).or_default() += 1;
             }
             Outcome::AlreadyGone => {
                 c.already_gone += 1;
@@ -233,6 +244,7 @@ impl<'p> Tally<'p> {
         report.fargate_pod_creations = t.fargate_creations;
         report.deleted_by_namespace = t.by_namespace;
         report.stuck = t.stuck;
+        report.deleted_reasons_by_namespace = t.reasons_by_namespace;
         let really_deleted = if report.dry_run {
             0
         } else {
@@ -392,6 +404,30 @@ mod tests {
         assert_eq!(r.pods.kept_by_reason.get("notFinished"), None);
         let v = serde_json::to_value(&r).expect("json");
         assert_eq!(v["pods"]["fargateRunning"], 1);
+    }
+
+    #[test]
+    fn deletions_are_counted_per_namespace_by_kind_and_reason_for_its_event() {
+        let progress = Progress::default();
+        let t = Tally::new(&progress);
+        let succeeded = Delete::SucceededPastTtl {
+            age: Duration::from_secs(1200),
+        };
+        t.outcome(Kind::Job, "etl", false, &succeeded, &Outcome::Deleted);
+        t.outcome(Kind::Job, "etl", false, &succeeded, &Outcome::Deleted);
+        t.outcome(Kind::Pod, "etl", true, &PAST_TTL, &Outcome::Deleted);
+        t.outcome(Kind::Pod, "web", true, &PAST_TTL, &Outcome::Deleted);
+        // Only what was deleted: a 404 or a 409 is not news for the namespace.
+        t.outcome(Kind::Pod, "ml", true, &PAST_TTL, &Outcome::AlreadyGone);
+        t.outcome(Kind::Job, "ml", false, &succeeded, &Outcome::Conflict);
+        let r = report_of(t, false);
+        let etl = &r.deleted_reasons_by_namespace["etl"];
+        assert_eq!(etl.jobs, BTreeMap::from([("succeededPastTtl", 2)]));
+        assert_eq!(etl.pods, BTreeMap::from([("fargatePodPastTtl", 1)]));
+        let web = &r.deleted_reasons_by_namespace["web"];
+        assert!(web.jobs.is_empty());
+        assert_eq!(web.pods, BTreeMap::from([("fargatePodPastTtl", 1)]));
+        assert!(!r.deleted_reasons_by_namespace.contains_key("ml"));
     }
 
     #[test]

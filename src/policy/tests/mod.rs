@@ -5,6 +5,8 @@ mod engines;
 mod guards;
 mod jobs;
 mod keep_last;
+mod namespace_properties;
+mod namespaces;
 mod native_ttl;
 mod owners;
 mod pods;
@@ -35,7 +37,14 @@ enum Object<'a> {
 /// Decides what to do with one object at instant `now`.
 fn plan(object: Object<'_>, now: Timestamp, settings: &Settings) -> Decision {
     match object {
-        Object::Job(job) => plan_job(job, now, settings),
+        Object::Job(job) => plan_job(
+            job,
+            now,
+            settings,
+            JobContext {
+                namespaces: IGNORED,
+            },
+        ),
         Object::Pod(pod, context) => plan_pod(pod, now, settings, context),
     }
 }
@@ -65,15 +74,24 @@ fn plan_pod_with(p: &Pod, s: &Settings) -> Decision {
 
 fn plan_pod_in(p: &Pod, s: &Settings, mode: Mode) -> Decision {
     let jobs = listed_jobs();
-    plan(Object::Pod(p, PodContext { jobs: &jobs, mode }), now(), s)
+    plan(Object::Pod(p, in_mode(&jobs, mode)), now(), s)
+}
+
+/// Namespace annotations not read: the cluster settings apply everywhere.
+const IGNORED: &NamespaceIndex = &NamespaceIndex::Ignored;
+
+/// Pods judged in `mode` against `jobs`, namespace annotations not read.
+fn in_mode(jobs: &JobIndex, mode: Mode) -> PodContext<'_> {
+    PodContext {
+        jobs,
+        mode,
+        namespaces: IGNORED,
+    }
 }
 
 /// Pods judged in normal mode against `jobs`.
 fn normal(jobs: &JobIndex) -> PodContext<'_> {
-    PodContext {
-        jobs,
-        mode: Mode::Normal,
-    }
+    in_mode(jobs, Mode::Normal)
 }
 
 fn owned_by(group: &str, kind: &str) -> Keep {

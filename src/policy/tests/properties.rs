@@ -7,12 +7,12 @@ use proptest::test_runner::TestRunner;
 use super::strategies::*;
 use super::*;
 
-fn annotation_value<'m>(meta: &'m ObjectMeta, key: &str) -> Option<&'m str> {
+pub(super) fn annotation_value<'m>(meta: &'m ObjectMeta, key: &str) -> Option<&'m str> {
     meta.annotations.as_ref()?.get(key).map(String::as_str)
 }
 
 /// Asserts `d` keeps the object when `must_keep` holds; `why` names the rule.
-fn never(d: &Decision, must_keep: bool, why: &str) -> Result<(), TestCaseError> {
+pub(super) fn never(d: &Decision, must_keep: bool, why: &str) -> Result<(), TestCaseError> {
     if must_keep {
         prop_assert!(
             matches!(d, Decision::Keep(_)),
@@ -74,12 +74,12 @@ fn handed_over(s: &Settings, group: &str, kind: &str) -> bool {
 }
 
 /// The retention an object's own `eks-reaper/ttl` sets, if it is a valid duration.
-fn annotated_ttl(meta: &ObjectMeta) -> Option<Duration> {
+pub(super) fn annotated_ttl(meta: &ObjectMeta) -> Option<Duration> {
     annotation_value(meta, TTL_ANNOTATION).and_then(|v| humantime::parse_duration(v.trim()).ok())
 }
 
 /// A deletion must come `retention` or more after `finished`.
-fn never_early(
+pub(super) fn never_early(
     d: &Decision,
     finished: Option<Timestamp>,
     retention: Duration,
@@ -164,7 +164,7 @@ fn job_invariants(j: &Job, t: Timestamp, s: &Settings) -> Result<(), TestCaseErr
 
 /// The latest instant a pod recorded finishing: any container's termination, any condition's
 /// transition; its start time only when it recorded neither.
-fn latest_finish_evidence(p: &Pod) -> Option<Timestamp> {
+pub(super) fn latest_finish_evidence(p: &Pod) -> Option<Timestamp> {
     let s = p.status.as_ref()?;
     let ends = [
         &s.init_container_statuses,
@@ -193,7 +193,7 @@ fn pod_invariants(
     s: &Settings,
     mode: Mode,
 ) -> Result<(), TestCaseError> {
-    let d = plan(Object::Pod(p, PodContext { jobs, mode }), t, s);
+    let d = plan(Object::Pod(p, in_mode(jobs, mode)), t, s);
     prop_assert!(!d.label().is_empty());
     never_common(&d, &p.metadata, s)?;
     let status = p.status.as_ref();
@@ -352,7 +352,7 @@ proptest! {
         p in arb_pod(), jobs in arb_job_index(), t in arb_instant(), s in arb_settings(),
         mode in arb_mode(), later in arb_later(),
     ) {
-        let context = PodContext { jobs: &jobs, mode };
+        let context = in_mode(&jobs, mode);
         pod_invariants(&p, &jobs, t, &s, mode)?;
         relations(|t, s| plan(Object::Pod(&p, context), t, s), t, later, &s)?;
         check_false_keep_is_inert(&p, |p| plan(Object::Pod(p, context), t, &s))?;
@@ -394,7 +394,7 @@ fn property_strategies_reach_every_reason() {
             .entry(plan(Object::Job(&j), t, &s).label())
             .or_default() += 1;
         *seen
-            .entry(plan(Object::Pod(&p, PodContext { jobs: &jobs, mode }), t, &s).label())
+            .entry(plan(Object::Pod(&p, in_mode(&jobs, mode)), t, &s).label())
             .or_default() += 1;
     }
     let every = [
