@@ -98,21 +98,53 @@ def test_eks_actions_are_scoped_to_tagged_clusters_of_this_account_and_region():
         ])
 
 
+def eks_grants(st: list[dict]) -> list[tuple]:
+    return sorted((tuple(sorted(actions_of(s))), s["Resource"], json.dumps(s.get("Condition"), sort_keys=True))
+                  for s in st if any(a.startswith("eks:") for a in actions_of(s)))
+
+
+def regional_eks_grants(describe_regions: list[str], list_regions: list[str] | None) -> list[tuple]:
+    """The EKS grants when they reach other regions: any region of the ARN, and
+    aws:RequestedRegion naming exactly `describe_regions` (and `list_regions` for ListClusters)."""
+    arn = f"arn:{PARTITION}:eks:*:{ACCOUNT}"
+    described = {"aws:RequestedRegion": describe_regions}
+    grants = [
+        (("eks:DescribeCluster", "eks:ListFargateProfiles"), f"{arn}:cluster/*",
+         json.dumps({"StringEquals": {"aws:ResourceTag/eks-reaper": "enabled", **described}}, sort_keys=True)),
+        (("eks:DescribeFargateProfile",), f"{arn}:fargateprofile/*", json.dumps({"StringEquals": described}, sort_keys=True)),
+    ]
+    if list_regions is not None:
+        grants.append((("eks:ListClusters",), "*", json.dumps({"StringEquals": {"aws:RequestedRegion": list_regions}})))
+    return sorted(grants)
+
+
 def test_eks_actions_cover_exactly_the_discovery_regions_when_given():
     """An ARN per region cannot be built from the list (infra/README.md): the ARNs take any
-    region and aws:RequestedRegion names the discovery regions."""
+    region and aws:RequestedRegion names the discovery regions; with named clusters, the
+    stack's region too (a named cluster without @region is in it)."""
     regions = ["eu-west-1", "us-west-2"]
-    st = statements(**DISCOVERY, DiscoveryRegions=",".join(regions))
-    eks = sorted((tuple(sorted(actions_of(s))), s["Resource"], json.dumps(s.get("Condition"), sort_keys=True))
-                 for s in st if any(a.startswith("eks:") for a in actions_of(s)))
-    arn = f"arn:{PARTITION}:eks:*:{ACCOUNT}"
-    in_regions = {"aws:RequestedRegion": regions}
-    assert eks == sorted([
-        (("eks:DescribeCluster", "eks:ListFargateProfiles"), f"{arn}:cluster/*",
-         json.dumps({"StringEquals": {"aws:ResourceTag/eks-reaper": "enabled", **in_regions}}, sort_keys=True)),
-        (("eks:DescribeFargateProfile",), f"{arn}:fargateprofile/*", json.dumps({"StringEquals": in_regions}, sort_keys=True)),
-        (("eks:ListClusters",), "*", json.dumps({"StringEquals": in_regions}, sort_keys=True)),
-    ])
+    assert eks_grants(statements(**DISCOVERY, ClusterNames="", DiscoveryRegions=",".join(regions))) == \
+        regional_eks_grants(regions, regions)
+    assert eks_grants(statements(**DISCOVERY, DiscoveryRegions=",".join(regions))) == \
+        regional_eks_grants([REGION, *regions], regions)
+
+
+def test_named_clusters_in_other_regions_are_covered_by_cluster_regions_and_no_more():
+    """ClusterNames=etl,far@eu-west-1 needs eu-west-1 in ClusterRegions: the grants cover the
+    stack's region and those, still only tagged clusters; no ListClusters without discovery."""
+    st = statements(ClusterNames="etl,far@eu-west-1", ClusterRegions="eu-west-1")
+    assert eks_grants(st) == regional_eks_grants([REGION, "eu-west-1"], None)
+    assert eks_grants(statements(ClusterNames="etl", ClusterRegions="eu-west-1,ap-south-1")) == \
+        regional_eks_grants([REGION, "eu-west-1", "ap-south-1"], None)
+    # With discovery regions as well: the union; ListClusters still only where discovery searches.
+    st = statements(ClusterNames="etl", ClusterRegions="ap-south-1", **DISCOVERY, DiscoveryRegions="eu-west-1")
+    assert eks_grants(st) == regional_eks_grants([REGION, "ap-south-1", "eu-west-1"], ["eu-west-1"])
+
+
+def test_cluster_regions_without_named_clusters_are_refused():
+    failures = rule_failures({**DISCOVERY, "ClusterNames": "", "ClusterRegions": "eu-west-1", "AlarmEmail": "oncall@example.com"})
+    assert len(failures) == 1 and failures[0].startswith("ClusterRegions is set but ClusterNames is empty"), failures
+    assert rule_failures({**PARAMS, "ClusterRegions": "eu-west-1", "AlarmEmail": "oncall@example.com"}) == []
 
 
 def test_discovery_in_the_stack_region_keeps_the_region_scoped_arns():

@@ -10,7 +10,11 @@ those are compared with that template resolved per cluster. With cluster discove
 $EKS_REAPER_CACHE/cdk.out-discovery), the discovery statements of the role, the function's
 cluster selection and the schedule input are compared too. With every metric published
 (MetricsDetail=full in SAM, `metricsDetail: 'full'` in CDK; $EKS_REAPER_CACHE/cdk.out-full)
-the alarms and the dashboard are compared again.
+the alarms and the dashboard are compared again. With a non-default parameter set (an
+hourly schedule, every run count and threshold changed, the absolute IP alarms, a role
+name, a named cluster in another region; $EKS_REAPER_CACHE/cdk.out-custom) the alarms
+(queries, thresholds, periods, evaluation periods, actions), the role name, the schedule,
+the regions the EKS grants reach and the emergency rule are compared once more.
 """
 
 from __future__ import annotations
@@ -39,6 +43,18 @@ DISCOVERY_SIDS = {"DescribeTaggedClusters", "DescribeFargateProfiles", "ListClus
 CDK_FULL_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_FULL_TEMPLATE", CACHE / "cdk.out-full" / "EksReaper.template.json"))
 # scripts/check-deploy synthesizes with -c metricsDetail=full.
 FULL_PARAMS = {**PARAMS, "MetricsDetail": "full"}
+CDK_CUSTOM_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_CUSTOM_TEMPLATE",
+                                          CACHE / "cdk.out-custom" / "EksReaper.template.json"))
+# scripts/check-deploy synthesizes with the CDK context of the same values:
+# -c clusters=batch-prod,etl-dev@eu-west-1 -c intervalMinutes=60 -c heartbeatMissedRuns=3
+# -c backlogRuns=2 -c deleteErrorRuns=1 -c throttledRuns=2 -c forecastHours=4
+# -c subnetFreePercent=15 -c metricsDetail=full -c absoluteIpAlarms=true -c roleName=fleet-a-reaper
+CUSTOM_PARAMS = {
+    **PARAMS, "ClusterNames": "batch-prod,etl-dev@eu-west-1", "ClusterRegions": "eu-west-1",
+    "ScheduleIntervalMinutes": "60", "HeartbeatMissedRuns": "3", "BacklogRuns": "2", "DeleteErrorRuns": "1",
+    "ThrottledRuns": "2", "ForecastThresholdHours": "4", "SubnetFreePercentThreshold": "15",
+    "MetricsDetail": "full", "AbsoluteIpAlarms": "true", "ReaperRoleName": "fleet-a-reaper",
+}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +97,17 @@ def sam_full() -> dict:
 
 
 @pytest.fixture(scope="module")
+def cdk_custom() -> dict:
+    return _synthesized(CDK_CUSTOM_TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def sam_custom() -> dict:
+    t = load_template()
+    return resources(t, Resolver(t, CUSTOM_PARAMS))
+
+
+@pytest.fixture(scope="module")
 def sam_discovery() -> dict:
     t = load_template()
     return resources(t, Resolver(t, DISCOVERY_PARAMS))
@@ -119,14 +146,23 @@ def _pseudo(text: str) -> str:
             .replace("<AWS::Region>", REGION))
 
 
+def _as_sets(condition: dict | None) -> dict | None:
+    """IAM condition values are sets: order and repeats do not count."""
+    if condition is None:
+        return None
+    return {op: {k: sorted(set(v)) if isinstance(v, list) else v for k, v in kv.items()} for op, kv in condition.items()}
+
+
 def _discovery_grants(statements: list[dict], flatten=lambda v: v) -> list[tuple]:
     return sorted((s["Sid"], tuple(sorted(actions_of(s))), flatten(s["Resource"]),
-                   json.dumps(s.get("Condition"), sort_keys=True))
+                   json.dumps(_as_sets(s.get("Condition")), sort_keys=True))
                   for s in statements if s.get("Sid") in DISCOVERY_SIDS)
 
 
 def test_same_discovery_statements(cdk_discovery):
-    """ListClusters on "*" and the tag-conditioned EKS grants, both scoped to the regions."""
+    """ListClusters on "*" and the tag-conditioned EKS grants, both scoped to the regions.
+    (SAM's also name the stack's region for its named clusters, listed in the discovery
+    regions here; CDK grants named clusters by their own ARNs.)"""
     sam = _discovery_grants(function_role_statements(DISCOVERY_PARAMS))
     assert {g[0] for g in sam} == DISCOVERY_SIDS
     assert _discovery_grants(cdk_role_statements(cdk_discovery), lambda r: _pseudo(_flat(r))) == sam
@@ -221,25 +257,136 @@ def test_same_alarm_names(sam, cdk):
     assert _alarm_names(sam, "eks-reaper") == _alarm_names(cdk, "<AWS::StackName>")
 
 
-def _alarm_key(a: dict) -> tuple:
+def _period(a: dict) -> int:
+    if "Period" in a:
+        return int(a["Period"])
+    (period,) = {int(m["Period"]) for m in a["Metrics"] if "Period" in m}
+    return period
+
+
+def _actions(actions: list | None, resources: dict) -> tuple:
+    """Alarm actions with the stack's own topic as "<topic>": SAM's resolved Ref is
+    "<AlarmTopic>", CDK's a Ref to its AWS::SNS::Topic."""
+    out = []
+    for a in actions or []:
+        ref = a["Ref"] if isinstance(a, dict) and "Ref" in a else a.strip("<>") if a.startswith("<") else None
+        out.append("<topic>" if ref and resources[ref]["Type"] == "AWS::SNS::Topic" else a)
+    return tuple(out)
+
+
+def _alarm_key(a: dict, resources: dict) -> tuple:
     if "MetricName" in a:
         dims = tuple(d["Value"] if isinstance(d["Value"], str) and not d["Value"].startswith("<") else "fn" for d in a.get("Dimensions", []))
         what = (a["Namespace"] if a["Namespace"].startswith("AWS/") else "ns", a["MetricName"], a["Statistic"], dims)
     else:
         exprs = [m.get("Expression") or m["MetricStat"]["Metric"]["MetricName"] for m in a["Metrics"]]
         what = tuple(sorted(exprs))
-    return (what, a["ComparisonOperator"], float(a["Threshold"]), int(a["EvaluationPeriods"]),
-            int(a.get("DatapointsToAlarm", a["EvaluationPeriods"])), a.get("TreatMissingData"))
+    return (what, a["ComparisonOperator"], float(a["Threshold"]), _period(a), int(a["EvaluationPeriods"]),
+            int(a.get("DatapointsToAlarm", a["EvaluationPeriods"])), a.get("TreatMissingData"),
+            _actions(a.get("AlarmActions"), resources), _actions(a.get("OKActions"), resources))
+
+
+def _alarm_keys(resources: dict) -> list[tuple]:
+    return sorted(_alarm_key(a, resources) for a in of_type(resources, "AWS::CloudWatch::Alarm"))
 
 
 def test_same_alarms(sam, cdk):
-    assert sorted(map(_alarm_key, of_type(sam, "AWS::CloudWatch::Alarm"))) == \
-        sorted(map(_alarm_key, of_type(cdk, "AWS::CloudWatch::Alarm")))
+    """Queries, thresholds, periods, evaluation periods, missing data and actions."""
+    assert _alarm_keys(sam) == _alarm_keys(cdk)
+    assert {k[-2] for k in _alarm_keys(sam)} == {("<topic>",)}, "every alarm notifies the stack's topic"
 
 
 def test_same_alarms_with_full_metrics(sam_full, cdk_full):
-    assert sorted(map(_alarm_key, of_type(sam_full, "AWS::CloudWatch::Alarm"))) == \
-        sorted(map(_alarm_key, of_type(cdk_full, "AWS::CloudWatch::Alarm")))
+    assert _alarm_keys(sam_full) == _alarm_keys(cdk_full)
+
+
+def test_same_alarm_topic_subscription(sam, cdk):
+    (s,) = of_type(sam, "AWS::SNS::Topic")
+    (c,) = of_type(cdk, "AWS::SNS::Subscription")
+    assert s["Subscription"] == [{"Protocol": "email", "Endpoint": ALARM_EMAIL}]
+    assert (c["Protocol"], c["Endpoint"]) == ("email", ALARM_EMAIL)
+
+
+# --- a non-default parameter set --------------------------------------------------------
+
+
+def test_the_non_default_set_deploys_as_sam_parameters():
+    from template_policy import rule_failures
+    assert rule_failures(CUSTOM_PARAMS) == []
+    t = load_template()
+    defaults = {k: str(v.get("Default")) for k, v in t["Parameters"].items()}
+    assert all(defaults[k] != v for k, v in CUSTOM_PARAMS.items() if k not in PARAMS), "each one differs from its default"
+
+
+def test_same_alarms_with_a_non_default_parameter_set(sam_custom, cdk_custom):
+    keys = _alarm_keys(sam_custom)
+    assert keys == _alarm_keys(cdk_custom)
+    # An hourly period everywhere; 3 runs for the heartbeat (reports-missing too), 2 for the backlog.
+    assert {k[3] for k in keys} == {3600}
+    assert sorted(k[4] for k in keys if any("RunSucceeded" in q for q in k[0])) == [3, 3]
+    assert [k[4] for k in keys if any("(Backlog)" in q for q in k[0])] == [2]
+    assert len(keys) == 16
+
+
+def _role_name(resources: dict) -> str:
+    (role,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Role"
+               and "lambda.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
+    return _pseudo(_flat(role["RoleName"]))
+
+
+def test_same_fixed_role_name(sam, cdk, sam_custom, cdk_custom):
+    """The ARN the onboarding stacks trust: eks-reaper-<region> unless named."""
+    assert _role_name(sam) == _role_name(cdk) == f"eks-reaper-{REGION}"
+    assert _role_name(sam_custom) == _role_name(cdk_custom) == "fleet-a-reaper"
+
+
+def test_same_schedule_with_a_non_default_parameter_set(sam_custom, cdk_custom):
+    (s,) = of_type(sam_custom, "AWS::Serverless::Function")
+    sched = s["Events"]["Schedule"]["Properties"]
+    (c,) = of_type(cdk_custom, "AWS::Scheduler::Schedule")
+    assert sched["ScheduleExpression"] == c["ScheduleExpression"] == "rate(1 hour)"
+
+    def named(clusters: list) -> list[str]:
+        return [c if isinstance(c, str) else f"{c['name']}@{c['region']}" for c in clusters]
+
+    assert named(json.loads(sched["Input"])["clusters"]) == named(json.loads(c["Target"]["Input"])["clusters"])
+    (f,) = of_type(cdk_custom, "AWS::Lambda::Function")
+    assert s["Environment"]["Variables"]["REAPER_CLUSTERS"] == f["Environment"]["Variables"]["REAPER_CLUSTERS"] \
+        == "batch-prod,etl-dev@eu-west-1"
+
+
+def test_same_regions_reached_for_a_named_cluster_in_another_region(cdk_custom):
+    """SAM: tagged clusters, aws:RequestedRegion = this region + ClusterRegions. CDK: each
+    named cluster's own ARN. Both reach us-east-1 (the stack's) and eu-west-1, no other."""
+    def regions(statements: list[dict], flatten) -> set[str]:
+        out = set()
+        for st in statements:
+            if "eks:DescribeCluster" not in actions_of(st):
+                continue
+            requested = (st.get("Condition") or {}).get("StringEquals", {}).get("aws:RequestedRegion")
+            if requested:
+                out |= set(requested)
+            else:
+                resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+                out |= {flatten(r).split(":")[3] for r in resources}
+        return out
+
+    sam_regions = regions(function_role_statements(CUSTOM_PARAMS), lambda r: r)
+    assert sam_regions == regions(cdk_role_statements(cdk_custom), lambda r: _pseudo(_flat(r))) == {REGION, "eu-west-1"}
+
+
+def test_same_emergency_rule_with_a_non_default_parameter_set(sam_custom, cdk_custom):
+    def sam_name(ref: str) -> str:
+        return sam_custom[ref.strip("<>")]["Properties"]["AlarmName"]
+
+    def cdk_name(ref: dict) -> str:
+        return _flat(cdk_custom[ref["Ref"]]["Properties"]["AlarmName"])
+
+    ours = _emergency_rule(sam_custom, "eks-reaper", sam_name)
+    assert ours == _emergency_rule(cdk_custom, "<AWS::StackName>", cdk_name)
+    assert ours[3] == ["cluster-available-ips-low", "ip-exhaustion-forecast", "subnet-available-ips-low",
+                       "subnet-free-percent-low"]
+    assert ours[4]["MaximumEventAgeInSeconds"] == 3600
 
 
 def test_same_metrics_detail(sam, cdk, sam_full, cdk_full):

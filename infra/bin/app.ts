@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Example stack. Context (`-c key=value` or cdk.json):
- *   clusters     comma list of cluster names (required for a real deploy, unless discovery)
+ *   clusters     comma list of cluster names, name@region for one in another region
+ *                (required for a real deploy, unless discovery)
  *   discovery    true: also prune every cluster tagged eks-reaper=<clusterTagValue>
  *   clusterTagValue     the tag value for discovery (default enabled)
  *   discoveryRegions    comma list of regions searched (default the stack's region)
@@ -15,9 +16,13 @@
  *   metricsDetail  essential | full (default essential)
  *   fanOut       true: one invocation per cluster through an SQS FIFO queue
  *   fanOutParallelism  clusters at once with fanOut (default 10)
+ *   roleName     name of the function's role (default eks-reaper-<region>)
+ *   intervalMinutes  minutes between runs (default 5)
+ *   heartbeatMissedRuns, backlogRuns, deleteErrorRuns, throttledRuns, forecastHours,
+ *   subnetFreePercent  alarm thresholds (numbers); absoluteIpAlarms  true | false
  */
 import 'source-map-support/register';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { EksReaper } from '../lib/eks-reaper';
 
@@ -28,7 +33,19 @@ const ctx = (key: string): string | undefined => {
 };
 const list = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const discover = ctx('discovery') === 'true';
-const clusters = list(ctx('clusters') ?? (discover ? '' : 'batch-prod'));
+const clusters = list(ctx('clusters') ?? (discover ? '' : 'batch-prod')).map((c) => {
+  const [name, region] = c.split('@');
+  return region ? { name, region } : name;
+});
+/** A numeric context value, or undefined when not given. */
+const num = (key: string): number | undefined => {
+  const v = ctx(key);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`context ${key} must be a non-negative number (got "${v}")`);
+  return n;
+};
+const intervalMinutes = num('intervalMinutes');
 const lambdaZip = ctx('lambdaZip');
 const dryRun = ctx('dryRun');
 const metricsDetail = ctx('metricsDetail') ?? 'essential';
@@ -52,4 +69,15 @@ new EksReaper(stack, 'Reaper', {
   metricsDetail,
   fanOut: ctx('fanOut') === 'true',
   fanOutParallelism: ctx('fanOutParallelism') ? Number(ctx('fanOutParallelism')) : undefined,
+  roleName: ctx('roleName'),
+  interval: intervalMinutes === undefined ? undefined : Duration.minutes(intervalMinutes),
+  thresholds: {
+    heartbeatMissedRuns: num('heartbeatMissedRuns'),
+    backlogRuns: num('backlogRuns'),
+    deleteErrorRuns: num('deleteErrorRuns'),
+    throttledRuns: num('throttledRuns'),
+    forecastHours: num('forecastHours'),
+    subnetFreePercent: num('subnetFreePercent'),
+    absoluteIpAlarms: ctx('absoluteIpAlarms') === 'true',
+  },
 });

@@ -110,16 +110,20 @@ export interface ReaperAlarmThresholds {
   readonly absoluteIpAlarms?: boolean;
   /** With absoluteIpAlarms: free IPs over all of a cluster's watched subnets. @default 500 */
   readonly clusterAvailableIps?: number;
-  /** With absoluteIpAlarms: free IPs in any one watched subnet. @default 100 */
+  /** With absoluteIpAlarms: free IPs in a cluster's fullest watched subnet (MinSubnetAvailableIps). @default 100 */
   readonly subnetAvailableIps?: number;
   /** Forecast hours to IP exhaustion. @default 6 */
   readonly forecastHours?: number;
   /**
    * Consecutive runs without RunSucceeded before the heartbeat alarm fires. Times the
-   * interval it must exceed the function timeout (checked at synth). @default 4
+   * interval it must exceed the function timeout and be at most 3 hours (CloudWatch's
+   * Metrics Insights alarm window); both checked at synth. @default 4
    */
   readonly heartbeatMissedRuns?: number;
-  /** Consecutive runs ending with a Backlog above 0 before the backlog alarm fires. @default 3 */
+  /**
+   * Consecutive runs ending with a Backlog above 0 before the backlog alarm fires. Times
+   * the interval at most 3 hours, as every run count here (checked at synth). @default 3
+   */
   readonly backlogRuns?: number;
   /** Consecutive runs with DeleteErrors above 0 before the delete-errors alarm fires. @default 3 */
   readonly deleteErrorRuns?: number;
@@ -153,7 +157,10 @@ export interface EksReaperProps {
   readonly code?: lambda.Code;
   /** Cargo.toml of eks-reaper, for the RustFunction build. @default the repo root's */
   readonly manifestPath?: string;
-  /** Time between runs; alarm periods follow it. @default 5 minutes */
+  /**
+   * Time between runs; alarm periods follow it, so each run count of `thresholds` times
+   * the interval must be at most 3 hours (checked at synth). @default 5 minutes
+   */
   readonly interval?: Duration;
   /** @default true */
   readonly scheduleEnabled?: boolean;
@@ -203,6 +210,14 @@ export interface EksReaperProps {
   readonly kubernetesGroup?: string;
   /** Create an access entry per same-account cluster. @default true */
   readonly createAccessEntries?: boolean;
+  /**
+   * Name of the function's role (SAM's `ReaperRoleName`). Fixed, so its ARN is known
+   * before the stack exists and unchanged when the stack is replaced: the ARN the
+   * onboarding stacks (`infra/cluster-onboarding.yaml`) trust. IAM names are account-wide:
+   * a second reaper in the same account and region needs another name.
+   * @default `eks-reaper-<region>`
+   */
+  readonly roleName?: string;
   /** @default 'EKSReaper' */
   readonly metricsNamespace?: string;
   /** @default 'cloudwatch'. With 'none' no metric alarms are created. */
@@ -234,6 +249,16 @@ const DEFAULT_TAG_VALUE = 'enabled';
 // template.yaml's AllowedPatterns for ClusterTagValue and DiscoveryRegions.
 const TAG_VALUE_PATTERN = /^[A-Za-z0-9 _.:/=+@-]{1,256}$/;
 const REGION_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)+$/;
+// template.yaml's ReaperRoleName: IAM role names are 1-64 of these characters.
+const ROLE_NAME_PATTERN = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
+/**
+ * CloudWatch evaluates an alarm on a Metrics Insights query over the latest 3 hours only,
+ * and PutMetricAlarm refuses a longer period x evaluation periods (CloudWatch User Guide,
+ * "Limits that apply to alarms based on Metrics Insights queries"): the deployment would
+ * roll back. Checked at synth for every such alarm (template.yaml: the Rules
+ * AlarmWindowsFitThreeHoursEvery*).
+ */
+const METRICS_INSIGHTS_ALARM_WINDOW = Duration.hours(3);
 
 export class EksReaper extends Construct {
   /** The eks-reaper function. */
@@ -311,7 +336,13 @@ export class EksReaper extends Construct {
     });
 
     // Our own role, so nothing comes from AWSLambdaBasicExecutionRole (logs:* anywhere).
+    // A fixed name, as template.yaml's: cross-account trusts name its ARN.
+    const roleName = props.roleName ?? `eks-reaper-${stack.region}`;
+    if (!Token.isUnresolved(roleName) && !ROLE_NAME_PATTERN.test(roleName)) {
+      throw new Error(`EksReaper: roleName must be 1-64 characters of letters, digits and +=,.@_- (got "${roleName}", ${roleName.length} characters)`);
+    }
     this.role = new iam.Role(this, 'Role', {
+      roleName,
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'eks-reaper function role (EKS access is granted by access entry + RBAC)',
     });
@@ -557,8 +588,10 @@ export class EksReaper extends Construct {
     // Fleet-wide, as in template.yaml: one Metrics Insights alarm per condition, each
     // cluster a contributor (GROUP BY ClusterName), so clusters added later are covered.
     // Names are the SAM ones, so the README's runbook names match either deployment.
+    // `runsProp` names the prop that set evaluationPeriods, for the window check's message.
     const fleetAlarm = (key: string, id: string, name: string, description: string, query: string,
-      label: string, opts: Omit<cloudwatch.AlarmProps, 'metric'>) => {
+      label: string, opts: Omit<cloudwatch.AlarmProps, 'metric'>, runsProp?: string) => {
+      checkMetricsInsightsWindow(name, interval, opts.evaluationPeriods, runsProp);
       this.alarms[key] = new cloudwatch.Alarm(this, id, {
         alarmName: `${Aws.STACK_NAME}-${name}`,
         alarmDescription: description,
@@ -577,7 +610,7 @@ export class EksReaper extends Construct {
           evaluationPeriods: missedRuns,
           datapointsToAlarm: missedRuns,
           treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-        });
+        }, 'thresholds.heartbeatMissedRuns');
       fleetAlarm('reportsMissing', 'ReportsMissing', 'reports-missing',
         `No cluster reported anything for ${missedRuns} scheduled runs: the schedule is off, the function does not start or cannot publish metrics.`,
         insights('COUNT', 'RunSucceeded', namespace, CLUSTER_SCHEMA), 'Clusters reporting a run', {
@@ -587,7 +620,7 @@ export class EksReaper extends Construct {
           datapointsToAlarm: missedRuns,
           // Absence is the signal: a reaper that stopped publishes nothing.
           treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-        });
+        }, 'thresholds.heartbeatMissedRuns');
       fleetAlarm('subnetsUnread', 'SubnetsUnread', 'subnets-unread',
         'The reaper could not read a cluster\'s subnets (SubnetsRead 0 or missing) at two runs in a row: the IP alarms are blind for it.',
         byCluster('MIN', 'SubnetsRead'), 'Subnets read per cluster', {
@@ -626,7 +659,7 @@ export class EksReaper extends Construct {
           evaluationPeriods: backlogRuns,
           datapointsToAlarm: backlogRuns,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        });
+        }, 'thresholds.backlogRuns');
       const deleteErrorRuns = t.deleteErrorRuns ?? 3;
       fleetAlarm('deleteErrors', 'DeleteErrors', 'delete-errors',
         `A cluster had delete errors at each of the last ${deleteErrorRuns} runs (RBAC, admission webhooks, API errors).`,
@@ -636,7 +669,7 @@ export class EksReaper extends Construct {
           evaluationPeriods: deleteErrorRuns,
           datapointsToAlarm: deleteErrorRuns,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        });
+        }, 'thresholds.deleteErrorRuns');
       const throttledRuns = t.throttledRuns ?? 3;
       fleetAlarm('apiThrottled', 'ApiThrottled', 'api-throttled',
         `A cluster's API server answered 429 (Throttled) at each of the last ${throttledRuns} runs.`,
@@ -646,7 +679,7 @@ export class EksReaper extends Construct {
           evaluationPeriods: throttledRuns,
           datapointsToAlarm: throttledRuns,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        });
+        }, 'thresholds.throttledRuns');
       const stuckAfter = props.settings?.stuckAfter ?? '10m';
       fleetAlarm('stuckObjects', 'StuckObjects', 'objects-stuck-terminating',
         `A cluster has Jobs or pods being deleted for longer than ${stuckAfter}: a finalizer nobody removes holds them, and on Fargate each keeps its node and IP. eks-reaper never removes finalizers. Runbook: docs/runbook.md#stuck-objects`,
@@ -669,9 +702,12 @@ export class EksReaper extends Construct {
             treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
           });
         const subnetIps = t.subnetAvailableIps ?? 100;
+        // One series per cluster (its fullest subnet), not one per subnet: a query returning
+        // over 500 series evaluates on PARTIAL_DATA (CloudWatch, "Limits that apply to
+        // alarms based on Metrics Insights queries"), which per subnet came at ~50 clusters.
         fleetAlarm('subnetIps', 'SubnetIpsLow', 'subnet-available-ips-low',
-          `A watched subnet has fewer than ${subnetIps} free IPs (one contributor per subnet).`,
-          `${insights('MIN', 'SubnetAvailableIps', namespace, SUBNET_SCHEMA)} GROUP BY ClusterName, SubnetId`, 'Free IPs per subnet', {
+          `A cluster's fullest watched subnet has fewer than ${subnetIps} free IPs.`,
+          byCluster('MIN', 'MinSubnetAvailableIps'), 'Free IPs of the fullest subnet per cluster', {
             threshold: subnetIps,
             comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluationPeriods: 1,
@@ -834,7 +870,27 @@ export class EksReaper extends Construct {
 }
 
 const SUBNET_SCHEMA = 'AvailabilityZone, ClusterName, SubnetId';
+
 const CLUSTER_SCHEMA = 'ClusterName';
+
+/**
+ * Refuses at synth a Metrics Insights alarm whose window (interval x evaluation periods)
+ * CloudWatch would refuse: see METRICS_INSIGHTS_ALARM_WINDOW. `runsProp` names the prop
+ * that set the evaluation periods; without one they are fixed and the interval is too long.
+ */
+function checkMetricsInsightsWindow(alarm: string, interval: Duration, evaluationPeriods: number, runsProp?: string): void {
+  if (interval.isUnresolved() || Token.isUnresolved(evaluationPeriods)) return;
+  const limit = METRICS_INSIGHTS_ALARM_WINDOW.toSeconds();
+  const seconds = interval.toSeconds();
+  if (evaluationPeriods * seconds <= limit) return;
+  const window = `${evaluationPeriods} x ${seconds} s = ${evaluationPeriods * seconds} s`;
+  const why = `CloudWatch evaluates a Metrics Insights alarm over 3 hours (${limit} s) at most`;
+  throw new Error(runsProp
+    ? `EksReaper: ${runsProp} x interval (${window}) exceeds 3 hours for the ${alarm} alarm: ${why}. `
+      + `With a ${seconds} s interval, ${runsProp} may be at most ${Math.floor(limit / seconds)}`
+    : `EksReaper: interval (${seconds} s) is too long for the ${alarm} alarm (${window}): ${why}. `
+      + `The interval may be at most ${Math.floor(limit / evaluationPeriods)} s`);
+}
 
 /** A Metrics Insights query over the reaper's namespace. */
 function insights(fn: string, metricName: string, namespace: string, schema: string): string {

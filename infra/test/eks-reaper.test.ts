@@ -1,10 +1,12 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { EksReaper, EksReaperProps } from '../lib/eks-reaper';
+import { EksReaper, EksReaperProps, ReaperAlarmThresholds } from '../lib/eks-reaper';
 
 // A stand-in for the cargo lambda zip: the tests check the template, not the binary, and
 // must not start a Rust build.
@@ -440,8 +442,19 @@ describe('alarms', () => {
     expect(JSON.stringify(template.toJSON())).not.toContain('ClusterAvailableIps)');
     const abs = synth({ metricsDetail: 'full', thresholds: { absoluteIpAlarms: true, clusterAvailableIps: 800 } }).template;
     expect(byQuery(abs, query('MIN', 'ClusterAvailableIps'))[0]).toMatchObject({ Threshold: 800 });
-    expect(byQuery(abs, 'SELECT MIN(SubnetAvailableIps) FROM SCHEMA("EKSReaper", AvailabilityZone, ClusterName, SubnetId) GROUP BY ClusterName, SubnetId')[0])
-      .toMatchObject({ Threshold: 100 });
+    // The fullest subnet per cluster: one series per cluster, whatever its subnets.
+    expect(byQuery(abs, query('MIN', 'MinSubnetAvailableIps'))[0]).toMatchObject({ Threshold: 100 });
+  });
+
+  test('no alarm query returns a series per subnet (500 series per query, CloudWatch)', () => {
+    const { template } = synth({ metricsDetail: 'full', thresholds: { absoluteIpAlarms: true } });
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[];
+    const queries = alarms.flatMap((a) => (a.Properties.Metrics ?? []).map((m: any) => m.Expression)).filter(Boolean);
+    expect(queries).toHaveLength(11);
+    for (const q of queries) {
+      expect(q).not.toMatch(/SubnetId|AvailabilityZone/);
+      expect(q).toMatch(/FROM SCHEMA\("EKSReaper", ClusterName\)( GROUP BY ClusterName)?$/);
+    }
   });
 
   test('forecast under its threshold at 2 runs; backlog above 0 at N runs', () => {
@@ -685,5 +698,143 @@ describe('fanOut', () => {
     const { template } = synth();
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
     template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 });
+  });
+});
+
+/**
+ * CloudWatch evaluates an alarm on a Metrics Insights query over the latest 3 hours only and
+ * PutMetricAlarm refuses a longer period x evaluation periods ("Limits that apply to alarms
+ * based on Metrics Insights queries"). The intervals and run counts enumerated are the ones
+ * template.yaml's parameters allow (read from it), so SAM and CDK answer the same question.
+ */
+describe('Metrics Insights alarm windows: at most 3 hours', () => {
+  const LIMIT_S = 3 * 3600;
+  const samTemplate = fs.readFileSync(path.join(__dirname, '..', '..', 'template.yaml'), 'utf8');
+  /** The text of one parameter's block in template.yaml's Parameters. */
+  const samParameter = (name: string): string => {
+    const m = samTemplate.match(new RegExp(`\\n  ${name}:\\n((?:    .*\\n|\\s*\\n)+)`));
+    if (!m) throw new Error(`no parameter ${name} in template.yaml`);
+    return m[1];
+  };
+  const intervals = samParameter('ScheduleIntervalMinutes').match(/AllowedValues: \[(.*)\]/)![1]
+    .split(',').map((v) => Number(v.trim().replace(/"/g, '')));
+  const range = (name: string): number[] => {
+    const p = samParameter(name);
+    const [min, max] = ['MinValue', 'MaxValue'].map((k) => Number(p.match(new RegExp(`${k}: (\\d+)`))![1]));
+    return Array.from({ length: max - min + 1 }, (_, i) => min + i);
+  };
+  // SAM parameter -> CDK prop (thresholds.*)
+  const RUN_COUNTS: Record<string, keyof ReaperAlarmThresholds> = {
+    HeartbeatMissedRuns: 'heartbeatMissedRuns',
+    BacklogRuns: 'backlogRuns',
+    DeleteErrorRuns: 'deleteErrorRuns',
+    ThrottledRuns: 'throttledRuns',
+  };
+
+  /** Builds the construct (no synth: asset staging only) with one run count set, the others at 1. */
+  const build = (app: App, n: number, minutes: number, thresholds: Record<string, number>) => {
+    const stack = new Stack(app, `W${n}`, { env: { account: ACCOUNT, region: REGION } });
+    // A 30 s timeout keeps the heartbeat-vs-timeout check out of the way (tested elsewhere).
+    return new EksReaper(stack, 'Reaper', {
+      clusters: ['batch-prod'], code: lambda.Code.fromAsset(FAKE_CODE), alarmNotifications: 'none',
+      metricsDetail: 'full',
+      thresholds: { absoluteIpAlarms: true, ...Object.fromEntries(Object.values(RUN_COUNTS).map((p) => [p, 1])), ...thresholds },
+      interval: Duration.minutes(minutes), timeout: Duration.seconds(30),
+    });
+  };
+  /** period x evaluation periods of every Metrics Insights alarm, as the template renders them. */
+  const windows = (reaper: EksReaper): Record<string, number> => Object.fromEntries(
+    Object.entries(reaper.alarms).flatMap(([key, alarm]) => {
+      const cfn = alarm.node.defaultChild as cloudwatch.CfnAlarm;
+      const metrics = Stack.of(alarm).resolve(cfn.metrics) as Array<{ expression?: string; period?: number }> | undefined;
+      const query = metrics?.find((m) => m.expression?.startsWith('SELECT '));
+      return query ? [[key, query.period! * (Stack.of(alarm).resolve(cfn.evaluationPeriods) as number)]] : [];
+    }));
+
+  test('the enumeration reads what template.yaml allows', () => {
+    expect(intervals).toEqual([1, 2, 5, 10, 15, 30, 60]);
+    for (const name of Object.keys(RUN_COUNTS)) expect(range(name)).toEqual(range('HeartbeatMissedRuns'));
+  });
+
+  test.each(intervals)('every run count at a %i-minute interval: within 3 hours it synthesizes and fits, beyond it is refused by name', (minutes) => {
+    const app = new App();
+    let n = 0;
+    const wrong: string[] = [];
+    for (const [sam, prop] of Object.entries(RUN_COUNTS)) {
+      for (const runs of range(sam)) {
+        const fits = runs * minutes * 60 <= LIMIT_S;
+        let reaper: EksReaper | undefined;
+        let error = '';
+        try {
+          reaper = build(app, n++, minutes, { [prop]: runs });
+        } catch (e) {
+          error = (e as Error).message;
+        }
+        if (fits) {
+          const w = reaper ? windows(reaper) : {};
+          // heartbeat, reports-missing, subnets-unread, free share, forecast, backlog,
+          // delete errors, throttled, stuck objects, and the two absolute IP alarms.
+          if (!reaper || Object.keys(w).length !== 11 || Object.values(w).some((s) => s > LIMIT_S)) {
+            wrong.push(`${prop}=${runs}: ${error || JSON.stringify(w)}`);
+          }
+        } else {
+          const said = new RegExp(`thresholds\\.${prop} x interval \\(${runs} x ${minutes * 60} s = ${runs * minutes * 60} s\\) exceeds 3 hours`
+            + `.*${prop} may be at most ${Math.floor(LIMIT_S / (minutes * 60))}$`);
+          if (!said.test(error)) wrong.push(`${prop}=${runs} not refused as expected: ${error || 'synthesized'}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  }, 120_000);
+
+  test('the synthesized template at the longest allowed window: 3 runs of an hour', () => {
+    const { template } = synth({
+      interval: Duration.hours(1), timeout: Duration.seconds(900),
+      thresholds: { heartbeatMissedRuns: 3, backlogRuns: 3, deleteErrorRuns: 3, throttledRuns: 3 },
+    });
+    const alarms = (Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[])
+      .filter((a) => a.Properties.Metrics?.some((m: any) => m.Expression));
+    expect(alarms).toHaveLength(9);
+    for (const a of alarms) {
+      expect(a.Properties.Metrics[0].Period * a.Properties.EvaluationPeriods).toBeLessThanOrEqual(LIMIT_S);
+    }
+  });
+
+  test('the default heartbeat at an hourly schedule is refused with the prop, its value and the limit', () => {
+    expect(() => synth({ interval: Duration.hours(1) })).toThrow(
+      'EksReaper: thresholds.heartbeatMissedRuns x interval (4 x 3600 s = 14400 s) exceeds 3 hours for the heartbeat-missing alarm: '
+      + 'CloudWatch evaluates a Metrics Insights alarm over 3 hours (10800 s) at most. '
+      + 'With a 3600 s interval, thresholds.heartbeatMissedRuns may be at most 3');
+  });
+
+  test('an interval too long for the alarms with a fixed two periods is refused naming the interval', () => {
+    const ones = { heartbeatMissedRuns: 1, backlogRuns: 1, deleteErrorRuns: 1, throttledRuns: 1 };
+    expect(() => synth({ interval: Duration.hours(2), thresholds: ones }))
+      .toThrow(/interval \(7200 s\) is too long for the subnets-unread alarm \(2 x 7200 s = 14400 s\).*at most 5400 s$/);
+    expect(() => synth({ interval: Duration.minutes(90), thresholds: ones })).not.toThrow();
+  });
+
+  test('without metric alarms (metricsSink none) nothing is refused', () => {
+    expect(() => synth({ metricsSink: 'none', interval: Duration.hours(1) })).not.toThrow();
+  });
+});
+
+describe('function role name', () => {
+  const roleName = (t: Template) => (Object.values(t.findResources('AWS::IAM::Role', {
+    Properties: { AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })] } },
+  })) as any[])[0].Properties.RoleName;
+
+  test('fixed: eks-reaper-<region> by default (IAM names are account-wide), or the given name', () => {
+    expect(roleName(synth().template)).toBe(`eks-reaper-${REGION}`);
+    expect(roleName(synth({ roleName: 'fleet-a-reaper' }).template)).toBe('fleet-a-reaper');
+    const agnostic = new Stack(new App(), 'Agnostic');
+    new EksReaper(agnostic, 'Reaper', { clusters: ['a'], code: lambda.Code.fromAsset(FAKE_CODE), alarmNotifications: 'none' });
+    expect(flat(roleName(Template.fromStack(agnostic)))).toBe('eks-reaper-${AWS::Region}');
+  });
+
+  test('an IAM-invalid name is refused at synth', () => {
+    expect(() => synth({ roleName: 'x'.repeat(65) })).toThrow(/roleName must be 1-64 characters.*65 characters/);
+    expect(() => synth({ roleName: 'eks reaper' })).toThrow(/roleName must be/);
+    expect(() => synth({ roleName: 'x'.repeat(64) })).not.toThrow();
   });
 });
