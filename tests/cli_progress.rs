@@ -1,6 +1,7 @@
 //! Progress on a terminal, through the real binary on a pseudo-terminal (`script` gives it
 //! one) against the testbed: a bar per cluster and pass with count, rate and ETA, log lines
-//! intact above it, per-object lines only with `-v`; and off a terminal, the output as it
+//! (`RUST_LOG=info`, as the harness sets it) intact above it, per-object lines only with
+//! `-vv`; and off a terminal, the output as it
 //! always was (JSON report on stdout, every line on stderr, no terminal codes).
 
 mod common;
@@ -117,7 +118,7 @@ async fn on_a_terminal_a_bar_per_pass_and_log_lines_intact_above_it() {
             && l.contains(&format!("jobs_deleted={JOBS}"))),
         "{shown}"
     );
-    // No line per object without -v.
+    // No line per object without -vv.
     assert!(
         !lines
             .iter()
@@ -149,7 +150,7 @@ async fn verbose_on_a_terminal_logs_every_object() {
     let fx = tb.namespace("progress-verbose").await;
     due_jobs(&fx, 20).await;
     let mut args = run_args(&tb, &fx);
-    args.push("-v".to_owned());
+    args.push("-vv".to_owned());
     let (status, raw) = on_a_terminal(&tb, &args).await;
     let lines = screen_lines(&raw);
     let shown = lines.join("\n");

@@ -36,10 +36,11 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// On a terminal, also log every object deleted or judged (off a terminal they are
-    /// always logged).
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
+    /// On a terminal: `-v` shows the log lines (info), `-vv` also every object deleted or
+    /// judged (debug). Without it a terminal shows the output only; off a terminal the logs
+    /// are always written to stderr. `RUST_LOG` overrides both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// Subcommands.
@@ -169,8 +170,9 @@ async fn run(args: RunArgs, bars: bool) -> ExitCode {
         Err(code) => return code,
     };
     let report = execute(&config, &Unobserved, bars).await;
-    print_report(&report, output(args.output));
-    exit_code(report)
+    let output = output(args.output);
+    print_report(&report, output);
+    exit_code(report, output == Output::Table)
 }
 
 /// The validated configuration (one cluster through a kubeconfig context with `kube`), with
@@ -238,13 +240,13 @@ fn output(asked: Option<Output>) -> Output {
     })
 }
 
-/// Exit status of a run: 0 ok, 1 (said on stderr) a cluster could not be processed or a
-/// discovery region not searched.
-fn exit_code(report: Report) -> ExitCode {
+/// Exit status of a run: 0 ok, 1 a cluster could not be processed or a discovery region
+/// not searched, said on stderr unless the table already said it (`shown`).
+fn exit_code(report: Report, shown: bool) -> ExitCode {
     match crate::run::outcome(report) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            if !crate::report::json_logs_from_env() {
+            if !shown && !crate::report::json_logs_from_env() {
                 for line in e.lines() {
                     eprintln!("eks-reaper: {line}");
                 }

@@ -209,11 +209,12 @@ pub async fn main(args: PlanArgs, bars: bool) -> ExitCode {
     let collector = Collector::default();
     let report = super::execute(&config, &collector, bars).await;
     let plan = collector.into_plan(&report, args.objects);
-    match super::output(args.output) {
+    let output = super::output(args.output);
+    match output {
         Output::Table => print!("{}", table(&plan)),
         Output::Json => super::print_json(&plan),
     }
-    super::exit_code(report)
+    super::exit_code(report, output == Output::Table)
 }
 
 /// `eks-reaper plan` as tables: per cluster a summary line, the groups, and with

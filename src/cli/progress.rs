@@ -29,13 +29,33 @@ pub const TARGET: &str = "eks_reaper::progress";
 /// The bar: `etl jobs (listed 1200) [#####     ] 480/1000 312/s ETA 2s`.
 const TEMPLATE: &str = "{msg} [{wide_bar}] {pos}/{len} {per_sec} ETA {eta}";
 
-/// Installs the logging: on a terminal (text logs), log lines above progress bars, and
-/// per-object lines only when `verbose`; otherwise plain lines on stderr exactly as the
-/// Lambda-compatible CLI always printed them. Returns whether bars are drawn.
-pub fn init_tracing(verbose: bool) -> bool {
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// The AWS SDK's own crates: their warnings (a region or credential source that did not
+/// answer) carry `Debug` dumps of whole responses, and the run reports the failure that
+/// matters itself, once. Only `-vv` (or `RUST_LOG`) shows them.
+const SDK_QUIET: &str =
+    "aws_config=error,aws_smithy_runtime=error,aws_smithy_http_client=error,aws_runtime=error";
+
+/// The log filter: `RUST_LOG` when set; on a terminal nothing at verbosity 0, info at 1,
+/// debug at 2 and above; off a terminal info, as the Lambda logs.
+fn filter(terminal: bool, verbosity: u8) -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(match (terminal, verbosity) {
+            (true, 0) => "off".to_owned(),
+            (true, 1) | (false, _) => format!("info,{SDK_QUIET}"),
+            (true, _) => "debug".to_owned(),
+        })
+    })
+}
+
+/// Installs the logging: on a terminal (text logs), progress bars, with log lines above
+/// them only when asked (`-v` info, `-vv` debug and per-object lines); otherwise plain
+/// lines on stderr exactly as the Lambda-compatible CLI always printed them. Returns
+/// whether bars are drawn.
+pub fn init_tracing(verbosity: u8) -> bool {
     let json = crate::report::json_logs_from_env();
     let terminal = std::io::stderr().is_terminal();
+    let filter = || filter(terminal && !json, verbosity);
+    let verbose = verbosity >= 2;
     if json || !terminal {
         let builder = fmt()
             .with_env_filter(filter())

@@ -138,6 +138,11 @@ pub fn new_table(header: &[&str]) -> Table {
         .load_style(comfy_table::presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.iter().map(|h| Cell::new(*h)));
+    // A terminal that reports no size (0 columns: some PTYs, `script`) would squeeze every
+    // column to one character: rows keep their length instead.
+    if table.width().is_some_and(|w| w < 20) {
+        table.set_content_arrangement(ContentArrangement::Disabled);
+    }
     table
 }
 

@@ -102,11 +102,19 @@ fn unread_answer(r: &HttpResponse) -> Option<String> {
 }
 
 /// A credentials provider's error as the one-line message for `action`.
+///
+/// The default chain tries instance metadata last, so on a machine with no credentials
+/// anywhere its error is the one that comes back: blaming IMDS for it would send a person
+/// after the wrong thing. With no other source configured, it reads as "no credentials".
 pub fn credentials(action: &str, e: &CredentialsError) -> String {
+    let cause = Chain(e).to_string();
     match e {
         CredentialsError::CredentialsNotLoaded(_) => {
             hint::no_credentials(action, &hint::profile_from_env())
         }
-        other => hint::credentials_failed(action, &Chain(other).to_string()),
+        _ if cause.contains("IMDS") && !hint::credential_source_configured() => {
+            hint::no_credentials(action, &hint::profile_from_env())
+        }
+        _ => hint::credentials_failed(action, &cause),
     }
 }

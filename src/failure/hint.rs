@@ -40,6 +40,31 @@ pub fn profile_from_env() -> String {
         .unwrap_or_else(|| "default".to_owned())
 }
 
+/// Whether any credential source other than instance metadata is configured: keys or a
+/// profile in the environment, a web identity token, the container endpoint, or an AWS
+/// config or credentials file.
+pub fn credential_source_configured() -> bool {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let file = |name: &str| {
+        home.as_ref()
+            .is_some_and(|h| h.join(".aws").join(name).exists())
+    };
+    [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ]
+    .iter()
+    .any(|k| set(k))
+        || file("config")
+        || file("credentials")
+}
+
 /// No credential source gave credentials; `call` is what needed them.
 pub fn no_credentials(call: &str, profile: &str) -> String {
     format!(
