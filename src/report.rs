@@ -295,6 +295,9 @@ pub struct ClusterReport {
     pub forecast: Option<Forecast>,
     /// Jobs and pods stuck terminating.
     pub stuck: StuckCounts,
+    /// Seconds until the soonest kept object becomes due (`null`: none is waiting out a
+    /// retention).
+    pub next_due_seconds: Option<u64>,
     /// Deletions per namespace (metrics with `REAPER_METRICS_PER_NAMESPACE`; not serialised).
     #[serde(skip)]
     pub deleted_by_namespace: BTreeMap<String, NamespaceDeletions>,
@@ -417,6 +420,7 @@ impl ClusterReport {
             subnets_error: None,
             forecast: None,
             stuck: StuckCounts::default(),
+            next_due_seconds: None,
             deleted_by_namespace: BTreeMap::new(),
             fargate_pod_creations: Vec::new(),
             reached: false,

@@ -87,6 +87,11 @@ def test_a_healthy_plan_is_a_table_and_nothing_else(env, kube, namespace):
     assert rc == 0, shown
     no_noise(shown)
     assert "would be deleted" in shown and "NAMESPACE" in shown, shown
+    # What is kept, by reason, and when the next one becomes due (Jobs finished a minute
+    # ago, inside their 15 minutes).
+    kept = [l for l in shown.splitlines() if l.strip().startswith("kept: ")]
+    assert len(kept) == 1 and "withinRetention=" in kept[0] and "optedOut=" in kept[0], shown
+    assert re.search(r"the next becomes due in 1[34]m", kept[0]), kept[0]
     fl.assert_nothing_deleted(kube, s)
 
 

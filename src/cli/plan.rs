@@ -115,6 +115,10 @@ pub struct ClusterPlan {
     pub fargate_pods: u64,
     /// By namespace, kind and reason.
     pub groups: Vec<Group>,
+    /// What was kept, by reason (Jobs and pods together).
+    pub kept: BTreeMap<&'static str, u64>,
+    /// Seconds until the soonest kept object becomes due.
+    pub next_due_seconds: Option<u64>,
     /// Every object, with `--objects`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub objects: Option<Vec<Planned>>,
@@ -167,6 +171,8 @@ impl Collector {
                     pods: count(Kind::Pod) as u64,
                     fargate_pods: list.iter().filter(|p| p.fargate).count() as u64,
                     groups: groups(&list),
+                    kept: kept(c),
+                    next_due_seconds: c.next_due_seconds,
                     objects: objects.then_some(list),
                 }
             })
@@ -196,6 +202,15 @@ pub fn groups(list: &[Planned]) -> Vec<Group> {
         g.newest_age_seconds = g.newest_age_seconds.min(p.age_seconds);
     }
     by.into_values().collect()
+}
+
+/// What a cluster kept, by reason, Jobs and pods together.
+fn kept(c: &crate::report::ClusterReport) -> BTreeMap<&'static str, u64> {
+    let mut out = BTreeMap::new();
+    for (reason, n) in c.jobs.kept_by_reason.iter().chain(&c.pods.kept_by_reason) {
+        *out.entry(*reason).or_default() += n;
+    }
+    out
 }
 
 /// Runs the plan. Exit status as `run`: 0 ok, 1 a cluster could not be planned, 2 invalid
@@ -243,6 +258,13 @@ fn table(plan: &Plan) -> String {
         );
         if let Some(e) = &c.error {
             let _ = writeln!(out, "  {}: {e}", c.status.as_str());
+        }
+        if !c.kept.is_empty() {
+            let kept: Vec<String> = c.kept.iter().map(|(k, n)| format!("{k}={n}")).collect();
+            let next = c.next_due_seconds.map_or(String::new(), |s| {
+                format!("; the next becomes due in {}", age(s))
+            });
+            let _ = writeln!(out, "  kept: {}{next}", kept.join(" "));
         }
         if !c.groups.is_empty() {
             let mut t = new_table(&[

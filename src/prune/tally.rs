@@ -98,6 +98,8 @@ struct Counts {
     by_namespace: BTreeMap<String, NamespaceDeletions>,
     stuck: StuckCounts,
     reasons_by_namespace: BTreeMap<String, NamespaceReasons>,
+    /// The soonest a kept object becomes due (inside its retention or engine grace).
+    next_due: Option<std::time::Duration>,
 }
 
 impl<'p> Tally<'p> {
@@ -126,6 +128,12 @@ impl<'p> Tally<'p> {
         } = seen;
         if matches!(decision, Decision::Delete(_)) {
             self.progress.due.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Decision::Keep(
+            Keep::WithinRetention { remaining } | Keep::EngineGrace { remaining, .. },
+        ) = decision
+        {
+            self.with(|c| c.next_due = Some(c.next_due.map_or(*remaining, |n| n.min(*remaining))));
         }
         if let Decision::Keep(stuck @ Keep::StuckTerminating { .. }) = decision {
             // Whatever the phase: a stuck Fargate pod holds its IP, running or not.
@@ -245,6 +253,7 @@ impl<'p> Tally<'p> {
         report.deleted_by_namespace = t.by_namespace;
         report.stuck = t.stuck;
         report.deleted_reasons_by_namespace = t.reasons_by_namespace;
+        report.next_due_seconds = t.next_due.map(|d| d.as_secs());
         let really_deleted = if report.dry_run {
             0
         } else {
@@ -381,6 +390,39 @@ mod tests {
         assert_eq!(v["jobs"]["keptByOwner"]["jobset.x-k8s.io/JobSet"], 1);
         assert_eq!(v["status"], "ok");
         assert!(v.get("error").is_none());
+    }
+
+    #[test]
+    fn the_soonest_a_kept_object_becomes_due_is_reported() {
+        let progress = Progress::default();
+        let t = Tally::new(&progress);
+        assert_eq!(
+            report_of(Tally::new(&progress), false).next_due_seconds,
+            None
+        );
+        let within = |s| {
+            Decision::Keep(Keep::WithinRetention {
+                remaining: Duration::from_secs(s),
+            })
+        };
+        let grace = Decision::Keep(Keep::EngineGrace {
+            engine: crate::policy::Engine::Digdag,
+            remaining: Duration::from_secs(90),
+        });
+        for d in [
+            within(900),
+            grace,
+            within(300),
+            Decision::Keep(Keep::OptedOut),
+        ] {
+            t.saw(pod(true, false, None, &d));
+        }
+        let r = report_of(t, false);
+        assert_eq!(r.next_due_seconds, Some(90));
+        assert_eq!(
+            serde_json::to_value(&r).expect("json")["nextDueSeconds"],
+            90
+        );
     }
 
     #[test]
