@@ -640,3 +640,22 @@ fn a_bad_namespace_setting_is_named_with_its_value() {
         assert!(e.to_string().contains("\"sometimes\""), "{e}");
     }
 }
+
+#[test]
+fn dry_run_takes_every_yes_no_spelling_and_its_modes() {
+    for (value, mode) in [
+        ("on", DryRun::Client),
+        ("yes", DryRun::Client),
+        ("true", DryRun::Client),
+        ("client", DryRun::Client),
+        ("server", DryRun::Server),
+        ("off", DryRun::Off),
+        ("0", DryRun::Off),
+    ] {
+        let flag = format!("--dry-run={value}");
+        let c = resolve(&["--cluster", "etl", &flag]).expect(value);
+        assert_eq!(c.dry_run, mode, "{value}");
+    }
+    let e = resolve(&["--cluster", "etl", "--dry-run=maybe"]).expect_err("maybe");
+    assert!(e.to_string().contains("\"maybe\""), "{e}");
+}
