@@ -295,6 +295,9 @@ pub struct ClusterReport {
     pub forecast: Option<Forecast>,
     /// Jobs and pods stuck terminating.
     pub stuck: StuckCounts,
+    /// The cluster's ARN (`DescribeCluster`): its identity across accounts and Regions,
+    /// where `cluster` is only its name. `null` when it was not reached through EKS.
+    pub arn: Option<String>,
     /// Seconds until the soonest kept object becomes due (`null`: none is waiting out a
     /// retention).
     pub next_due_seconds: Option<u64>,
@@ -420,6 +423,7 @@ impl ClusterReport {
             subnets_error: None,
             forecast: None,
             stuck: StuckCounts::default(),
+            arn: None,
             next_due_seconds: None,
             deleted_by_namespace: BTreeMap::new(),
             fargate_pod_creations: Vec::new(),

@@ -148,6 +148,7 @@ async fn connect(
     };
     // Empty for a kubeconfig context not named as an EKS cluster: it has no region.
     report.region = Some(connection.region.clone()).filter(|r| !r.is_empty());
+    report.arn.clone_from(&connection.arn);
     report.reached = true;
     Some(connection)
 }
