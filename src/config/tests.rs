@@ -11,7 +11,8 @@ struct Cli {
     options: Options,
 }
 
-fn options(args: &[&str]) -> Options {
+/// The options as these flags give them (no environment read), for tests anywhere.
+pub(crate) fn options(args: &[&str]) -> Options {
     let argv = std::iter::once("eks-reaper").chain(args.iter().copied());
     Cli::try_parse_from(argv).expect("flags parse").options
 }
