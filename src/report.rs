@@ -295,6 +295,9 @@ pub struct ClusterReport {
     pub forecast: Option<Forecast>,
     /// Jobs and pods stuck terminating.
     pub stuck: StuckCounts,
+    /// Response bytes received from the API server this run (list pages, mostly): the
+    /// run's cost to the cluster's control plane, with `requests`.
+    pub bytes_received: u64,
     /// The cluster's ARN (`DescribeCluster`): its identity across accounts and Regions,
     /// where `cluster` is only its name. `null` when it was not reached through EKS.
     pub arn: Option<String>,
@@ -424,6 +427,7 @@ impl ClusterReport {
             forecast: None,
             stuck: StuckCounts::default(),
             arn: None,
+            bytes_received: 0,
             next_due_seconds: None,
             deleted_by_namespace: BTreeMap::new(),
             fargate_pod_creations: Vec::new(),

@@ -355,6 +355,7 @@ async fn run_passes(passes: &PassContext<'_>, report: &mut ClusterReport) -> Opt
     tally.into_report(report);
     report.concurrency = limit.summary();
     report.requests = stats.requests();
+    report.bytes_received = stats.bytes_received();
     report.throttled = stats.throttled();
     stats.first_timeout().map(str::to_owned)
 }
@@ -458,6 +459,7 @@ fn finish(report: ClusterReport) -> ClusterReport {
         concurrency_min = report.concurrency.min,
         concurrency_max = report.concurrency.max,
         requests = report.requests,
+        bytes_received = report.bytes_received,
         duration_ms = report.duration_ms,
         "cluster done"
     );
