@@ -149,6 +149,11 @@ async fn connect(
     // Empty for a kubeconfig context not named as an EKS cluster: it has no region.
     report.region = Some(connection.region.clone()).filter(|r| !r.is_empty());
     report.reached = true;
+    report.kubernetes_version = connection.kubernetes_version.clone();
+    if let Some(warning) = &connection.version_warning {
+        warn!(cluster, %warning, "Kubernetes newer than eks-reaper was tested on");
+        report.version_warning = Some(warning.clone());
+    }
     Some(connection)
 }
 
