@@ -350,20 +350,22 @@ async fn checked_version(
     client: &kube::Client,
     deadline: &Deadline,
 ) -> Result<(Option<String>, Option<String>), Error> {
-    let info = match deadline
+    let unread = match deadline
         .bound("GET /version", VERSION_CALL, client.apiserver_version())
         .await
     {
-        Ok(Ok(info)) => info,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "Kubernetes version not read; not checked");
-            return Ok((None, None));
-        }
-        Err(cut) => {
-            tracing::debug!(error = %cut, "Kubernetes version not read; not checked");
-            return Ok((None, None));
-        }
+        Ok(Ok(info)) => return version_checked(&info),
+        Ok(Err(e)) => e.to_string(),
+        Err(cut) => cut.to_string(),
     };
+    tracing::debug!(error = %unread, "Kubernetes version not read; not checked");
+    Ok((None, None))
+}
+
+/// [`version::check`] of what `/version` answered: its `gitVersion` and warning, if any.
+fn version_checked(
+    info: &k8s_openapi::apimachinery::pkg::version::Info,
+) -> Result<(Option<String>, Option<String>), Error> {
     let Some(server) = version::parse(&info.git_version, &info.major, &info.minor) else {
         return Ok((None, None));
     };
