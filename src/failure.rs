@@ -50,6 +50,8 @@ pub enum ClusterFailure {
     ContinueExpired,
     /// The identity could list but its deletions were refused (403/401).
     DeleteForbidden,
+    /// The API server runs a Kubernetes older than supported (`GET /version`).
+    UnsupportedVersion,
 }
 
 impl ClusterFailure {
@@ -74,6 +76,7 @@ impl ClusterFailure {
             ClusterFailure::Decode => "Decode",
             ClusterFailure::ContinueExpired => "ContinueExpired",
             ClusterFailure::DeleteForbidden => "DeleteForbidden",
+            ClusterFailure::UnsupportedVersion => "UnsupportedVersion",
         }
     }
 }
@@ -171,6 +174,7 @@ mod tests {
             ClusterFailure::ClusterNotFound,
             ClusterFailure::DeleteForbidden,
             ClusterFailure::ContinueExpired,
+            ClusterFailure::UnsupportedVersion,
         ] {
             assert_eq!(serde_json::to_value(f).expect("json"), f.as_str());
         }

@@ -244,6 +244,12 @@ pub struct ClusterReport {
     pub region: Option<String>,
     /// Found by its tag (cluster discovery), not named in the configuration.
     pub discovered: bool,
+    /// The API server's Kubernetes version (`GET /version`; absent when not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<String>,
+    /// Set when that version is newer than eks-reaper was tested on (pruned all the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_warning: Option<String>,
     /// ok, skipped or failed.
     pub status: ClusterStatus,
     /// Why it was skipped or failed.
@@ -404,6 +410,8 @@ impl ClusterReport {
             cluster: cluster.to_owned(),
             region,
             discovered: false,
+            kubernetes_version: None,
+            version_warning: None,
             status: ClusterStatus::Ok,
             error: None,
             error_kind: None,

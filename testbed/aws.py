@@ -22,6 +22,7 @@ import base64
 import ipaddress
 import json
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,17 @@ FARGATE_NAMESPACE = "etl-fargate"
 #: access entry mapping it to the reaper's group, the second has none.
 CROSS_ROLE = "eks-reaper-cross"
 NOENTRY_ROLE = "eks-reaper-noentry"
+
+
+def kube_version() -> str:
+    """The Kubernetes release the testbed runs (`TESTBED_KUBE_VERSION`, set by
+    `scripts/testbed up`; `v1.37.2` when started otherwise)."""
+    return os.environ.get("TESTBED_KUBE_VERSION") or "v1.37.2"
+
+
+def kube_minor() -> str:
+    """`1.32` for `v1.32.13`: the version moto's EKS cluster says it runs."""
+    return ".".join(kube_version().lstrip("v").split(".")[:2])
 
 
 def role_arn(name: str) -> str:
@@ -115,7 +127,7 @@ def create_resources(moto_url: str, apiserver_url: str, ca_pem: bytes, fargate_p
 
     role = f"arn:aws:iam::{ACCOUNT}:role/eks-cluster-role"
     eks.create_cluster(
-        name=CLUSTER, version="1.37", roleArn=role,
+        name=CLUSTER, version=kube_minor(), roleArn=role,
         resourcesVpcConfig={"subnetIds": subnets, "endpointPublicAccess": True,
                             "endpointPrivateAccess": True},
     )

@@ -1,13 +1,15 @@
 //! Everything that talks to EKS: AWS configuration for the cluster's region and
 //! (optionally) an assumed role, one `DescribeCluster` per cluster per run (status,
-//! endpoint, CA, subnets), the Fargate profiles' subnets, and a Kubernetes client
-//! authenticated with a presigned STS token.
+//! endpoint, CA, subnets), the Fargate profiles' subnets, a Kubernetes client
+//! authenticated with a presigned STS token, and the server's Kubernetes version checked
+//! against the supported range ([`version`]).
 
 pub mod client;
 pub mod describe;
 pub mod discover;
 pub mod fargate;
 pub mod token;
+pub mod version;
 
 use std::time::Duration;
 
@@ -34,6 +36,13 @@ pub const TOKEN_CREDENTIALS: &str = "AWS credentials for the EKS token";
 /// never answers would hold the call for ever.
 pub const AWS_CALL: CallLimits = CallLimits {
     cap: Duration::from_secs(10),
+    min_start: Duration::from_secs(1),
+};
+
+/// Time limits of the one `GET /version` per cluster. Short: a version that cannot be read
+/// is not checked, and the lists that follow meet a slow or hung server on their own terms.
+pub const VERSION_CALL: CallLimits = CallLimits {
+    cap: Duration::from_secs(5),
     min_start: Duration::from_secs(1),
 };
 
@@ -88,6 +97,9 @@ pub enum Error {
         /// kube's error.
         message: String,
     },
+    /// The API server runs a Kubernetes older than supported.
+    #[error(transparent)]
+    UnsupportedVersion(#[from] version::Unsupported),
     /// Building the Kubernetes client failed.
     #[error("kubernetes client for {endpoint}: {}", crate::failure::chain::Chain(.source.as_ref() as &kube::Error))]
     Kube {
@@ -110,6 +122,7 @@ impl Error {
             Error::Token(_) => ClusterFailure::Token,
             Error::Timeout(_) => ClusterFailure::Timeout,
             Error::Kube { .. } | Error::Kubeconfig { .. } => ClusterFailure::KubeClient,
+            Error::UnsupportedVersion(_) => ClusterFailure::UnsupportedVersion,
         }
     }
 }
@@ -132,6 +145,10 @@ pub struct Connection {
     pub subnets_known: bool,
     /// The cluster's ARN, as `DescribeCluster` gave it.
     pub arn: Option<String>,
+    /// The server's Kubernetes version (`gitVersion`), if `/version` answered.
+    pub kubernetes_version: Option<String>,
+    /// Set when that version is newer than eks-reaper was tested on.
+    pub version_warning: Option<String>,
 }
 
 /// Outcome of connecting to one cluster.
@@ -231,9 +248,10 @@ pub async fn connect(
         token_max_age,
     );
     // Sign now so credential problems surface as a connection failure.
-    deadline
+    let client = deadline
         .bound(TOKEN_CREDENTIALS, AWS_CALL, access.client())
         .await??;
+    let (kubernetes_version, version_warning) = checked_version(&client, deadline).await?;
     Ok(Connected::Ready(Box::new(Connection {
         region,
         access,
@@ -242,6 +260,8 @@ pub async fn connect(
         ec2,
         subnets_known: true,
         arn: cluster.arn,
+        kubernetes_version,
+        version_warning,
     })))
 }
 
@@ -309,9 +329,10 @@ async fn connect_kubeconfig(
         // it (the clients are never used).
         (String::new(), Vec::new(), base.clone(), None)
     };
-    deadline
+    let client = deadline
         .bound("the kubeconfig's credentials", AWS_CALL, access.client())
         .await??;
+    let (kubernetes_version, version_warning) = checked_version(&client, deadline).await?;
     Ok(Connected::Ready(Box::new(Connection {
         region,
         access,
@@ -320,7 +341,40 @@ async fn connect_kubeconfig(
         ec2: aws_sdk_ec2::Client::new(&sdk),
         subnets_known: kube.eks_cluster,
         arn,
+        kubernetes_version,
+        version_warning,
     })))
+}
+
+/// Reads `GET /version` once (bounded by [`VERSION_CALL`]) and checks it: an error below
+/// the supported range; the version and, above the newest tested, a warning. A version
+/// that cannot be read is not checked: the lists that follow report an unreachable,
+/// refusing or hung server with their own, more precise, failure.
+async fn checked_version(
+    client: &kube::Client,
+    deadline: &Deadline,
+) -> Result<(Option<String>, Option<String>), Error> {
+    let unread = match deadline
+        .bound("GET /version", VERSION_CALL, client.apiserver_version())
+        .await
+    {
+        Ok(Ok(info)) => return version_checked(&info),
+        Ok(Err(e)) => e.to_string(),
+        Err(cut) => cut.to_string(),
+    };
+    tracing::debug!(error = %unread, "Kubernetes version not read; not checked");
+    Ok((None, None))
+}
+
+/// [`version::check`] of what `/version` answered: its `gitVersion` and warning, if any.
+fn version_checked(
+    info: &k8s_openapi::apimachinery::pkg::version::Info,
+) -> Result<(Option<String>, Option<String>), Error> {
+    let Some(server) = version::parse(&info.git_version, &info.major, &info.minor) else {
+        return Ok((None, None));
+    };
+    let warning = version::check(&server)?;
+    Ok((Some(server.git_version), warning))
 }
 
 /// kube's configuration for a kubeconfig context (file and context as given, or kubectl's

@@ -150,6 +150,11 @@ async fn connect(
     report.region = Some(connection.region.clone()).filter(|r| !r.is_empty());
     report.arn.clone_from(&connection.arn);
     report.reached = true;
+    report.kubernetes_version = connection.kubernetes_version.clone();
+    if let Some(warning) = &connection.version_warning {
+        warn!(cluster, %warning, "Kubernetes newer than eks-reaper was tested on");
+        report.version_warning = Some(warning.clone());
+    }
     Some(connection)
 }
 

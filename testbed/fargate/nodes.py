@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
+from ..aws import kube_version
 from ..kube import ApiError, Kube, now_rfc3339
 from .profiles import PROFILE_LABEL
 
@@ -220,7 +221,7 @@ def _node_status(ip: str, name: str) -> JSON:
         "capacity": {"cpu": "2", "memory": "4Gi", "pods": "110", "ephemeral-storage": "20Gi"},
         "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110",
                         "ephemeral-storage": "20Gi"},
-        "nodeInfo": {"kubeletVersion": "v1.37.2-eks-testbed", "kubeProxyVersion": "",
+        "nodeInfo": {"kubeletVersion": f"{kube_version()}-eks-testbed", "kubeProxyVersion": "",
                      "operatingSystem": "linux", "architecture": "amd64",
                      "containerRuntimeVersion": "containerd://2.0.0", "osImage": "testbed",
                      "kernelVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
