@@ -79,6 +79,9 @@ pub struct RequestedEmergency {
 
 /// `account/region/name`: what tells one cluster from every other of the fleet. The account
 /// is the role's (cross-account) or [`OWN_ACCOUNT`].
+///
+/// It is the FIFO `MessageGroupId`, which SQS caps at 128 characters: 12 (account) + 1 +
+/// 14 (the longest Region name) + 1 + 100 (EKS's longest cluster name) = 128.
 pub fn identity(name: &str, region: &str, role_arn: Option<&str>) -> String {
     let account = role_arn
         .and_then(|arn| arn.split(':').nth(4))
