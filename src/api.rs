@@ -44,6 +44,7 @@ pub const REQUEST: CallLimits = CallLimits {
 pub struct ApiStats {
     requests: AtomicU64,
     throttled: AtomicU64,
+    bytes: AtomicU64,
     timed_out: OnceLock<String>,
 }
 
@@ -56,6 +57,12 @@ impl ApiStats {
     /// 429 answers received.
     pub fn throttled(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// Response body bytes received from the API server (list pages, mostly): what a run
+    /// costs the API server to encode and send.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// The first call that got no answer in time (which request, how long it waited).
@@ -248,6 +255,7 @@ pub async fn call(
             }
         };
         let body = body.map_err(|e| CallError::Transport(Box::new(e)))?;
+        stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             stats.throttled.fetch_add(1, Ordering::Relaxed);

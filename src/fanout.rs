@@ -328,22 +328,9 @@ pub async fn consume<'a>(
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
-    use crate::config::DryRun;
-
     use super::*;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        options: Options,
-    }
-
-    fn options(args: &[&str]) -> Options {
-        let argv = std::iter::once("eks-reaper").chain(args.iter().copied());
-        Cli::try_parse_from(argv).expect("flags parse").options
-    }
+    use crate::config::DryRun;
+    use crate::config::tests::options;
 
     fn config(args: &[&str]) -> Config {
         Config::resolve(&options(args), &Overrides::default()).expect("config")

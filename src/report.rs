@@ -301,6 +301,12 @@ pub struct ClusterReport {
     pub forecast: Option<Forecast>,
     /// Jobs and pods stuck terminating.
     pub stuck: StuckCounts,
+    /// Response bytes received from the API server this run (list pages, mostly): the
+    /// run's cost to the cluster's control plane, with `requests`.
+    pub bytes_received: u64,
+    /// The cluster's ARN (`DescribeCluster`): its identity across accounts and Regions,
+    /// where `cluster` is only its name. `null` when it was not reached through EKS.
+    pub arn: Option<String>,
     /// Seconds until the soonest kept object becomes due (`null`: none is waiting out a
     /// retention).
     pub next_due_seconds: Option<u64>,
@@ -428,6 +434,8 @@ impl ClusterReport {
             subnets_error: None,
             forecast: None,
             stuck: StuckCounts::default(),
+            arn: None,
+            bytes_received: 0,
             next_due_seconds: None,
             deleted_by_namespace: BTreeMap::new(),
             fargate_pod_creations: Vec::new(),

@@ -94,6 +94,10 @@ async fn the_last_failed_job_of_each_owner_stays_and_its_fargate_pod_goes() {
     assert!(out.status.success(), "{}", cli::shown(&out));
     let c = cli::json(&out)["clusters"][0].clone();
 
+    // AND the report says what the run cost the API server
+    assert!(c["requests"].as_u64().expect("requests") >= 4, "{c}");
+    assert!(c["bytesReceived"].as_u64().expect("bytes") > 1_000, "{c}");
+
     // THEN the older runs go and each owner's newest failure stays
     assert_eq!(c["jobs"]["deletedByReason"]["failedPastTtl"], 3, "{c}");
     assert_eq!(c["jobs"]["keptByReason"]["lastOfOwner"], 3, "{c}");

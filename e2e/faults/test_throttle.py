@@ -25,7 +25,11 @@ def test_429_storm_backs_off_and_completes(env, kube, namespace):
         # WHEN it runs with 200 deletions in flight
         run = fl.run_cli(env, fl.cli_args(env["TESTBED_CLUSTER"], namespace, *STORM))
     c = run.cluster
-    fl.require(c["throttled"] >= 10, f"no storm: only {c['throttled']} 429s\n{run.describe()}")
+    # The adaptive limit starts at one request and halves on the first 429s, so how many
+    # 429s a storm yields depends on how the requests overlap on a busy machine: a few
+    # are enough to reach the back-off path, which the limit's own count then shows.
+    fl.require(c["throttled"] >= 3, f"no storm: only {c['throttled']} 429s\n{run.describe()}")
+    assert c["concurrency"]["decreasesThrottled"] >= 1, c["concurrency"]
     # THEN every due object is deleted exactly once, nothing else, and the run succeeds
     o = assert_nothing_wrong_deleted(kube, s)
     assert_counts_match(c, o)

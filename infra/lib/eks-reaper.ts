@@ -93,6 +93,8 @@ export interface ReaperSettings {
   readonly extraSubnets?: string[];
   readonly lowHeadroomFraction?: number;
   readonly lowHeadroomFargateTtl?: string;
+  /** Short window of the IP exhaustion forecast (REAPER_FORECAST_WINDOW). */
+  readonly forecastWindow?: string;
   readonly metricsPerNamespace?: boolean;
   /**
    * A Job or pod being deleted for longer than this (a finalizer nobody removes) is stuck
@@ -941,6 +943,7 @@ function reaperEnvironment(
     REAPER_EXTRA_SUBNETS: s.extraSubnets?.join(','),
     REAPER_LOW_HEADROOM_FRACTION: s.lowHeadroomFraction?.toString(),
     REAPER_LOW_HEADROOM_FARGATE_TTL: s.lowHeadroomFargateTtl,
+    REAPER_FORECAST_WINDOW: s.forecastWindow,
     REAPER_METRICS_SINK: sink,
     REAPER_METRICS_NAMESPACE: namespace,
     REAPER_METRICS_PER_NAMESPACE: s.metricsPerNamespace?.toString(),

@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from rust_tree import is_test_file, src_from_argv
+
 MAX_FILE = 600
 MAX_FN = 80
 REASON = "Long on purpose"
@@ -52,7 +54,7 @@ def problems(src: Path) -> list[str]:
     out = []
     for path in sorted(src.rglob("*.rs")):
         rel = path.relative_to(src)
-        if "tests" in rel.parts[:-1] or rel.stem in ("tests", "testing"):
+        if is_test_file(rel):
             continue
         lines = non_test_lines(path)
         if len(lines) > MAX_FILE:
@@ -83,9 +85,7 @@ def self_test() -> int:
 def main() -> int:
     if "--self-test" in sys.argv:
         return self_test()
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    src = Path(args[0] if args else Path(__file__).resolve().parents[2] / "src")
-    found = problems(src)
+    found = problems(src_from_argv())
     for line in found:
         print(line, file=sys.stderr)
     if not found:

@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from rust_tree import is_test_file, src_from_argv
+
 USE_GROUP = re.compile(r"\bcrate::\{([^}]*)\}", re.S)
 PATH = re.compile(r"\bcrate::([a-z_][a-z0-9_]*)")
 
@@ -40,10 +42,6 @@ def strip_test_modules(text: str) -> str:
         i = j
     out.append(text[i:])
     return "".join(out)
-
-
-def is_test_file(rel: Path) -> bool:
-    return "tests" in rel.parts[:-1] or rel.stem in ("tests", "testing")
 
 
 def top_module(rel: Path) -> str:
@@ -126,9 +124,7 @@ def self_test() -> int:
 def main() -> int:
     if "--self-test" in sys.argv:
         return self_test()
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    src = Path(args[0] if args else Path(__file__).resolve().parents[2] / "src")
-    edges = graph(src)
+    edges = graph(src_from_argv())
     if "--edges" in sys.argv:
         for (a, b), files in sorted(edges.items()):
             print(f"{a} -> {b}  ({', '.join(sorted(files))})")

@@ -69,7 +69,8 @@ pub struct ClusterHeadroom {
     pub low_headroom_fraction: f64,
     /// A run now would prune in low-headroom mode.
     pub low_headroom: bool,
-    /// Hours to exhaustion from the Fargate pods created in the last 15 minutes.
+    /// Hours to exhaustion from the Fargate pods created in the forecast's windows
+    /// (`REAPER_FORECAST_WINDOW` and 4 and 5 times it).
     pub forecast: Option<Forecast>,
     /// Why there is no forecast, when it could not be computed.
     pub forecast_error: Option<String>,
@@ -313,7 +314,10 @@ fn table(report: &HeadroomReport) -> String {
                     "{hours:.1} h to exhaustion at {:.0} Fargate pods/h",
                     f.pods_per_hour
                 ),
-                None => "none (no Fargate pod created in the last 15 minutes)".to_owned(),
+                None => format!(
+                    "none (no Fargate pod created in the last {}, the longest of its windows)",
+                    age(u64::try_from(f.extended_window_seconds).unwrap_or(0))
+                ),
             },
             (None, Some(e)) => format!("not computed: {e}"),
             (None, None) => "not computed".to_owned(),

@@ -532,4 +532,4 @@ fn trimmed_unique(values: &[String]) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -11,7 +11,8 @@ struct Cli {
     options: Options,
 }
 
-fn options(args: &[&str]) -> Options {
+/// The options as these flags give them (no environment read), for tests anywhere.
+pub(crate) fn options(args: &[&str]) -> Options {
     let argv = std::iter::once("eks-reaper").chain(args.iter().copied());
     Cli::try_parse_from(argv).expect("flags parse").options
 }
@@ -639,4 +640,23 @@ fn a_bad_namespace_setting_is_named_with_its_value() {
         assert_eq!(e.field(), name);
         assert!(e.to_string().contains("\"sometimes\""), "{e}");
     }
+}
+
+#[test]
+fn dry_run_takes_every_yes_no_spelling_and_its_modes() {
+    for (value, mode) in [
+        ("on", DryRun::Client),
+        ("yes", DryRun::Client),
+        ("true", DryRun::Client),
+        ("client", DryRun::Client),
+        ("server", DryRun::Server),
+        ("off", DryRun::Off),
+        ("0", DryRun::Off),
+    ] {
+        let flag = format!("--dry-run={value}");
+        let c = resolve(&["--cluster", "etl", &flag]).expect(value);
+        assert_eq!(c.dry_run, mode, "{value}");
+    }
+    let e = resolve(&["--cluster", "etl", "--dry-run=maybe"]).expect_err("maybe");
+    assert!(e.to_string().contains("\"maybe\""), "{e}");
 }

@@ -156,9 +156,9 @@ pub fn hidden(value: &str) -> String {
 pub fn dry_run(value: &str) -> Result<DryRun, Reason> {
     match value.trim().to_ascii_lowercase().as_str() {
         "" | "false" | "off" | "no" | "0" => Ok(DryRun::Off),
-        "true" | "client" | "yes" | "1" => Ok(DryRun::Client),
+        "true" | "client" | "yes" | "1" | "on" => Ok(DryRun::Client),
         "server" => Ok(DryRun::Server),
-        _ => Err("expected true, false, client or server".to_owned()),
+        _ => Err("expected true, false, client or server (or yes/no, on/off, 1/0)".to_owned()),
     }
 }
 

@@ -21,6 +21,9 @@ pub struct Cluster {
     pub subnet_ids: Vec<String>,
     /// The cluster's tags.
     pub tags: std::collections::HashMap<String, String>,
+    /// Its ARN (`arn:aws:eks:REGION:ACCOUNT:cluster/NAME`): the cluster's identity, as a
+    /// name is not one (the same name exists in other accounts and Regions).
+    pub arn: Option<String>,
 }
 
 impl Cluster {
@@ -97,6 +100,7 @@ pub async fn describe(eks: &aws_sdk_eks::Client, cluster: &str) -> Result<Cluste
             .map(|v| v.subnet_ids.unwrap_or_default())
             .unwrap_or_default(),
         tags: c.tags.unwrap_or_default(),
+        arn: c.arn,
     })
 }
 

@@ -143,6 +143,8 @@ pub struct Connection {
     /// The cluster's subnets are known from EKS. False for a kubeconfig context not named
     /// as an EKS cluster: the headroom read and the forecast are skipped.
     pub subnets_known: bool,
+    /// The cluster's ARN, as `DescribeCluster` gave it.
+    pub arn: Option<String>,
     /// The server's Kubernetes version (`gitVersion`), if `/version` answered.
     pub kubernetes_version: Option<String>,
     /// Set when that version is newer than eks-reaper was tested on.
@@ -257,6 +259,7 @@ pub async fn connect(
         eks,
         ec2,
         subnets_known: true,
+        arn: cluster.arn,
         kubernetes_version,
         version_warning,
     })))
@@ -314,17 +317,17 @@ async fn connect_kubeconfig(
 ) -> Result<Connected, Error> {
     let config = kube_config(kube).await?;
     let access = ClusterAccess::from_kubeconfig(target.name.clone(), config, token_max_age);
-    let (region, subnet_ids, sdk) = if kube.eks_cluster {
+    let (region, subnet_ids, sdk, arn) = if kube.eks_cluster {
         let (region, sdk, cluster) =
             match described_active(base, target, described, deadline).await? {
                 Ok(found) => found,
                 Err(not_active) => return Ok(not_active),
             };
-        (region, cluster.subnet_ids, sdk)
+        (region, cluster.subnet_ids, sdk, cluster.arn)
     } else {
         // Not an EKS cluster as far as the run knows: no region, and no AWS call is made for
         // it (the clients are never used).
-        (String::new(), Vec::new(), base.clone())
+        (String::new(), Vec::new(), base.clone(), None)
     };
     let client = deadline
         .bound("the kubeconfig's credentials", AWS_CALL, access.client())
@@ -337,6 +340,7 @@ async fn connect_kubeconfig(
         eks: aws_sdk_eks::Client::new(&sdk),
         ec2: aws_sdk_ec2::Client::new(&sdk),
         subnets_known: kube.eks_cluster,
+        arn,
         kubernetes_version,
         version_warning,
     })))

@@ -148,6 +148,7 @@ async fn connect(
     };
     // Empty for a kubeconfig context not named as an EKS cluster: it has no region.
     report.region = Some(connection.region.clone()).filter(|r| !r.is_empty());
+    report.arn.clone_from(&connection.arn);
     report.reached = true;
     report.kubernetes_version = connection.kubernetes_version.clone();
     if let Some(warning) = &connection.version_warning {
@@ -359,6 +360,7 @@ async fn run_passes(passes: &PassContext<'_>, report: &mut ClusterReport) -> Opt
     tally.into_report(report);
     report.concurrency = limit.summary();
     report.requests = stats.requests();
+    report.bytes_received = stats.bytes_received();
     report.throttled = stats.throttled();
     stats.first_timeout().map(str::to_owned)
 }
@@ -462,6 +464,7 @@ fn finish(report: ClusterReport) -> ClusterReport {
         concurrency_min = report.concurrency.min,
         concurrency_max = report.concurrency.max,
         requests = report.requests,
+        bytes_received = report.bytes_received,
         duration_ms = report.duration_ms,
         "cluster done"
     );
