@@ -313,10 +313,14 @@ class Kube:
                 return self.get("v1", "namespaces", name)
             raise
 
-    def wait_for_pod_admission(self, namespace: str, timeout: float = 60) -> None:
+    def wait_for_pod_admission(self, namespace: str, timeout: float = 120) -> None:
         """Blocks until pods can be created in `namespace`: the ServiceAccount admission
         plugin refuses them until the serviceaccount controller has made `default`, which
-        in a namespace created a moment ago may take a while."""
+        in a namespace created a moment ago may take a while. Up to about a minute after
+        the apiserver was SIGKILLed several times in a row (the fault tests do): the
+        controller-manager's watches back off exponentially, up to 30 s plus as much jitter
+        (measured after each of six restarts 2 s apart: v1.32.13 1, 2, 3, 10, 46, 52 s;
+        v1.37.2 2, 0.1, 31, 43, 49, 0.3 s; 0.2 s on a fresh testbed)."""
         deadline = time.monotonic() + timeout
         while self.get_or_none("v1", "serviceaccounts", "default", namespace) is None:
             if time.monotonic() > deadline:
