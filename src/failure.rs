@@ -52,6 +52,9 @@ pub enum ClusterFailure {
     DeleteForbidden,
     /// The API server runs a Kubernetes older than supported (`GET /version`).
     UnsupportedVersion,
+    /// An emergency run's alarm names a cluster (name, Region, account) that this function
+    /// does not prune: nothing is touched.
+    NotConfigured,
 }
 
 impl ClusterFailure {
@@ -77,6 +80,7 @@ impl ClusterFailure {
             ClusterFailure::ContinueExpired => "ContinueExpired",
             ClusterFailure::DeleteForbidden => "DeleteForbidden",
             ClusterFailure::UnsupportedVersion => "UnsupportedVersion",
+            ClusterFailure::NotConfigured => "NotConfigured",
         }
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! | SQS field | Value | Why |
 //! |---|---|---|
-//! | `MessageGroupId` | the cluster's identity, `account/region/name` ([`identity`]) | a FIFO group is delivered one batch at a time: one run per cluster at once, different clusters in parallel; the same name in two accounts or Regions is two groups |
+//! | `MessageGroupId` | the cluster's identity, `account/region/name` ([`crate::identity`]) | a FIFO group is delivered one batch at a time: one run per cluster at once, different clusters in parallel; the same name in two accounts or Regions is two groups |
 //! | `MessageDeduplicationId` | a hash of the identity and the invocation's request id | a retried planner invocation (same request id) enqueues nothing twice; SQS remembers dedup ids for 5 minutes only |
 //! | body | [`RunRequest`] JSON | the cluster (name, Region, role), the dry-run mode, and for an alarm the emergency that forces low-headroom mode |
 //!
@@ -38,10 +38,6 @@ use crate::report::Report;
 
 /// SQS takes at most 10 entries per `SendMessageBatch`.
 const BATCH: usize = 10;
-
-/// The account part of an identity when the cluster is reached with the function's own
-/// credentials (no role): the function's account, whatever its number.
-pub const OWN_ACCOUNT: &str = "self";
 
 /// The run one queue message asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,19 +73,6 @@ pub struct RequestedEmergency {
     pub alarm: String,
 }
 
-/// `account/region/name`: what tells one cluster from every other of the fleet. The account
-/// is the role's (cross-account) or [`OWN_ACCOUNT`].
-///
-/// It is the FIFO `MessageGroupId`, which SQS caps at 128 characters: 12 (account) + 1 +
-/// 14 (the longest Region name) + 1 + 100 (EKS's longest cluster name) = 128.
-pub fn identity(name: &str, region: &str, role_arn: Option<&str>) -> String {
-    let account = role_arn
-        .and_then(|arn| arn.split(':').nth(4))
-        .filter(|a| !a.is_empty())
-        .unwrap_or(OWN_ACCOUNT);
-    format!("{account}/{region}/{name}")
-}
-
 /// The deduplication id of one cluster's message from one planner invocation: 64 hex
 /// characters (SQS allows 128).
 pub fn dedup_id(identity: &str, request_id: &str) -> String {
@@ -115,18 +98,28 @@ pub struct PlanReport {
 }
 
 /// The fleet's run requests: the named clusters (or the emergency's), then those found by
-/// tag, each with its Region resolved against `default_region`.
+/// tag, each with its Region resolved against `default_region`. A cluster with no Region
+/// anywhere cannot be requested; it comes back as `name: why` in the second list, so the
+/// plan reports it failed instead of leaving it out.
 pub fn requests(
     config: &Config,
     found: &[Found],
     default_region: Option<&str>,
-) -> Vec<(String, RunRequest)> {
+) -> (Vec<(String, RunRequest)>, Vec<String>) {
     let named = config.clusters.iter();
     let discovered = found.iter().map(|f| &f.target);
-    named
-        .chain(discovered)
-        .filter_map(|t| request(t, config, default_region))
-        .collect()
+    let mut requests = Vec::new();
+    let mut unresolved = Vec::new();
+    for target in named.chain(discovered) {
+        match request(target, config, default_region) {
+            Some(r) => requests.push(r),
+            None => unresolved.push(format!(
+                "{}: no Region (name it as {}@REGION, or set AWS_REGION)",
+                target.name, target.name
+            )),
+        }
+    }
+    (requests, unresolved)
 }
 
 fn request(
@@ -135,7 +128,7 @@ fn request(
     default_region: Option<&str>,
 ) -> Option<(String, RunRequest)> {
     let region = target.region.as_deref().or(default_region)?.to_owned();
-    let id = identity(&target.name, &region, target.role_arn.as_deref());
+    let id = crate::identity::of(&target.name, &region, target.role_arn.as_deref());
     let request = RunRequest {
         cluster: RequestedCluster {
             name: target.name.clone(),
@@ -159,9 +152,10 @@ pub async fn plan(
 ) -> PlanReport {
     let (found, discovery) = crate::run::discover(config, &run).await;
     let default_region = run.aws.region().map(|r| r.as_ref().to_owned());
-    let requests = requests(config, &found, default_region.as_deref());
+    let (requests, unresolved) = requests(config, &found, default_region.as_deref());
     let client = aws_sdk_sqs::Client::new(run.aws);
     let mut report = PlanReport {
+        failed: unresolved,
         discovery_errors: discovery.map(|d| d.errors).unwrap_or_default(),
         emergency: config.emergency.as_ref().map(|e| e.alarm.clone()),
         ..PlanReport::default()
@@ -194,21 +188,31 @@ async fn send(
     chunk: &[(String, RunRequest)],
     deadline: &Deadline,
 ) -> (Vec<String>, Vec<String>) {
-    let entries: Vec<SendMessageBatchRequestEntry> = chunk
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (id, request))| {
-            SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(serde_json::to_string(request).ok()?)
-                .message_group_id(id)
-                .message_deduplication_id(dedup_id(id, request_id))
-                .build()
-                .ok()
-        })
-        .collect();
+    let mut entries: Vec<SendMessageBatchRequestEntry> = Vec::new();
+    let mut unsendable = Vec::new();
+    for (i, (id, request)) in chunk.iter().enumerate() {
+        let entry = serde_json::to_string(request)
+            .map_err(|e| e.to_string())
+            .and_then(|body| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .message_group_id(id)
+                    .message_deduplication_id(dedup_id(id, request_id))
+                    .build()
+                    .map_err(|e| e.to_string())
+            });
+        match entry {
+            Ok(entry) => entries.push(entry),
+            Err(why) => unsendable.push(format!("{id}: message not built: {why}")),
+        }
+    }
+    if entries.is_empty() {
+        return (Vec::new(), unsendable);
+    }
     let all_failed = |why: &str| {
-        let failed = chunk.iter().map(|(id, _)| format!("{id}: {why}")).collect();
+        let mut failed = unsendable.clone();
+        failed.extend(chunk.iter().map(|(id, _)| format!("{id}: {why}")));
         (Vec::new(), failed)
     };
     let call = client
@@ -240,15 +244,12 @@ async fn send(
         .iter()
         .filter_map(|s| by_entry(s.id()))
         .collect();
-    let failed = answer
-        .failed()
-        .iter()
-        .map(|f| {
-            let id = by_entry(f.id()).unwrap_or_else(|| f.id().to_owned());
-            format!("{id}: {} {}", f.code(), f.message().unwrap_or_default())
-        })
-        .collect();
-    (sent, failed)
+    let refused = answer.failed().iter().map(|f| {
+        let id = by_entry(f.id()).unwrap_or_else(|| f.id().to_owned());
+        format!("{id}: {} {}", f.code(), f.message().unwrap_or_default())
+    });
+    unsendable.extend(refused);
+    (sent, unsendable)
 }
 
 /// The records of an SQS event (`Records[]` with `eventSource` `aws:sqs`), if it is one.
@@ -288,6 +289,8 @@ pub fn config_for(options: &Options, body: &str) -> Result<Config, String> {
         emergency: request.emergency.as_ref().map(|e| Emergency {
             alarm: e.alarm.clone(),
             cluster: cluster.name.clone(),
+            region: Some(cluster.region.clone()),
+            account: Some(crate::identity::account(cluster.role_arn.as_deref()).to_owned()),
             field: "message.emergency",
         }),
     };
@@ -340,31 +343,13 @@ mod tests {
     }
 
     #[test]
-    fn the_same_name_in_two_accounts_or_regions_is_two_identities() {
-        let a = identity(
-            "prod",
-            "eu-west-1",
-            Some("arn:aws:iam::111111111111:role/r"),
-        );
-        let b = identity(
-            "prod",
-            "eu-west-1",
-            Some("arn:aws:iam::222222222222:role/r"),
-        );
-        let c = identity(
-            "prod",
-            "us-east-1",
-            Some("arn:aws:iam::111111111111:role/r"),
-        );
-        let own = identity("prod", "eu-west-1", None);
-        assert_eq!(a, "111111111111/eu-west-1/prod");
-        assert_eq!(own, "self/eu-west-1/prod");
-        let all = std::collections::BTreeSet::from([&a, &b, &c, &own]);
-        assert_eq!(all.len(), 4);
-        assert_ne!(dedup_id(&a, "req-1"), dedup_id(&b, "req-1"));
-        assert_eq!(dedup_id(&a, "req-1"), dedup_id(&a, "req-1"));
-        assert_ne!(dedup_id(&a, "req-1"), dedup_id(&a, "req-2"));
-        assert_eq!(dedup_id(&a, "req-1").len(), 64);
+    fn each_identity_and_request_has_its_own_deduplication_id() {
+        let a = "111111111111/eu-west-1/prod";
+        let b = "222222222222/eu-west-1/prod";
+        assert_ne!(dedup_id(a, "req-1"), dedup_id(b, "req-1"));
+        assert_eq!(dedup_id(a, "req-1"), dedup_id(a, "req-1"));
+        assert_ne!(dedup_id(a, "req-1"), dedup_id(a, "req-2"));
+        assert_eq!(dedup_id(a, "req-1").len(), 64);
     }
 
     #[test]
@@ -377,7 +362,8 @@ mod tests {
             "--dry-run",
             "server",
         ]);
-        let requests = requests(&c, &[], Some("us-east-1"));
+        let (requests, unresolved) = requests(&c, &[], Some("us-east-1"));
+        assert!(unresolved.is_empty(), "{unresolved:?}");
         let ids: Vec<&str> = requests.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["self/us-east-1/etl", "222222222222/eu-west-1/prod"]);
         let (_, prod) = &requests[1];
@@ -390,9 +376,16 @@ mod tests {
     }
 
     #[test]
-    fn a_cluster_without_a_region_anywhere_is_not_requested() {
-        let c = config(&["--cluster", "etl"]);
-        assert!(requests(&c, &[], None).is_empty());
+    fn a_cluster_without_a_region_anywhere_is_a_failure_the_plan_reports() {
+        let c = config(&["--cluster", "etl,prod@eu-west-1"]);
+        let (requests, unresolved) = requests(&c, &[], None);
+        let ids: Vec<&str> = requests.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["self/eu-west-1/prod"]);
+        assert_eq!(unresolved.len(), 1);
+        assert!(
+            unresolved[0].starts_with("etl: no Region"),
+            "{unresolved:?}"
+        );
     }
 
     #[test]

@@ -242,6 +242,9 @@ pub struct ClusterReport {
     pub cluster: String,
     /// Region.
     pub region: Option<String>,
+    /// The account the cluster is reached in: the assumed role's, or `self` (the function's
+    /// own; [`crate::identity`]). With `region` and `cluster`, the cluster's identity.
+    pub account: String,
     /// Found by its tag (cluster discovery), not named in the configuration.
     pub discovered: bool,
     /// The API server's Kubernetes version (`GET /version`; absent when not read).
@@ -409,6 +412,7 @@ impl ClusterReport {
         Self {
             cluster: cluster.to_owned(),
             region,
+            account: crate::identity::OWN_ACCOUNT.to_owned(),
             discovered: false,
             kubernetes_version: None,
             version_warning: None,

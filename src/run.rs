@@ -7,12 +7,12 @@ use tokio::time::Instant;
 
 use tracing::info;
 
-use crate::config::Config;
+use crate::config::{ClusterTarget, Config, Emergency};
 use crate::eks::discover::{self, Found};
 use crate::failure::{self, ClusterFailure};
 use crate::metrics::{self, ClusterFigures};
 use crate::prune::{self, RunContext};
-use crate::report::{DiscoveryReport, Report, RunStatus};
+use crate::report::{ClusterReport, DiscoveryReport, Report, RunStatus};
 use crate::{Error, Result};
 
 /// Runs one pruning pass over every configured cluster and reports on it.
@@ -25,15 +25,28 @@ pub async fn run(config: &Config, run: RunContext<'_>) -> Report {
     let started_at = run.clock.now();
     let started = Instant::now();
     let (found, discovery) = discover(config, &run).await;
-    let named = config.clusters.iter().map(|t| (t, None));
+    let default_region = run.aws.region().map(|r| r.as_ref().to_owned());
+    let named: Vec<_> = config
+        .clusters
+        .iter()
+        .filter(|t| in_emergency(config, t, default_region.as_deref()))
+        .collect();
+    let named_count = named.len();
     let discovered = found.iter().map(|f| (&f.target, Some(f.cluster.clone())));
-    let mut clusters: Vec<_> = futures::stream::iter(named.chain(discovered))
+    let targets = named.into_iter().map(|t| (t, None)).chain(discovered);
+    let mut clusters: Vec<_> = futures::stream::iter(targets)
         .map(|(target, described)| prune::prune_cluster(target, described, config, run))
         .buffered(config.cluster_concurrency.max(1))
         .collect()
         .await;
-    for c in clusters.iter_mut().skip(config.clusters.len()) {
+    for c in clusters.iter_mut().skip(named_count) {
         c.discovered = true;
+    }
+    if let Some(e) = &config.emergency
+        && clusters.is_empty()
+        && config.discovery.is_none()
+    {
+        clusters.push(not_configured(e, config));
     }
 
     let sink = metrics::Sink::new(
@@ -71,6 +84,41 @@ pub async fn run(config: &Config, run: RunContext<'_>) -> Report {
     report
 }
 
+/// Whether `target` is pruned by this run: every one, or in an emergency run the one the
+/// alarm names (its Region resolved against the SDK's default).
+fn in_emergency(config: &Config, target: &ClusterTarget, default_region: Option<&str>) -> bool {
+    config.emergency.as_ref().is_none_or(|e| {
+        let region = target.region.as_deref().or(default_region);
+        e.names(&target.name, region, target.role_arn.as_deref())
+    })
+}
+
+/// The report entry of an emergency run whose alarm names a cluster this function does not
+/// prune (another Region or account than the configured one of that name): failed, and
+/// nothing touched.
+fn not_configured(e: &Emergency, config: &Config) -> ClusterReport {
+    let mut report = ClusterReport::new(&e.cluster, e.region.clone(), config.dry_run.is_dry());
+    let configured: Vec<String> = config
+        .clusters
+        .iter()
+        .map(|t| {
+            let region = t.region.as_deref().unwrap_or("the function's Region");
+            let account = crate::identity::account(t.role_arn.as_deref());
+            format!("{}@{region} (account {account})", t.name)
+        })
+        .collect();
+    report.fail(
+        ClusterFailure::NotConfigured,
+        format!(
+            "alarm {}: {} is not a cluster this function prunes (configured: {}); nothing pruned",
+            e.alarm,
+            e.target(),
+            configured.join(", ")
+        ),
+    );
+    report
+}
+
 /// The clusters carrying the discovery tag that are not named already, and what discovery
 /// did (`None` without a tag). A region that cannot be searched is an error in the
 /// report; the clusters found elsewhere are still pruned.
@@ -101,12 +149,15 @@ pub async fn discover(
     let mut found: Vec<Found> = found.into_iter().filter(|f| !named(f)).collect();
     let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
     if let Some(e) = &config.emergency {
-        found.retain(|f| f.target.name == e.cluster);
+        found.retain(|f| {
+            let t = &f.target;
+            e.names(&t.name, t.region.as_deref(), t.role_arn.as_deref())
+        });
         if found.is_empty() && config.clusters.is_empty() {
             errors.push(format!(
                 "alarm {}: cluster {} is not among the clusters tagged {} in {}; nothing pruned",
                 e.alarm,
-                e.cluster,
+                e.target(),
                 d.tag,
                 regions.join(", ")
             ));

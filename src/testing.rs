@@ -283,6 +283,8 @@ pub(crate) fn pod_condition(type_: &str, at: Option<Timestamp>) -> PodCondition 
 pub(crate) fn full_figures(cluster: &str) -> ClusterFigures {
     ClusterFigures {
         cluster: cluster.to_owned(),
+        region: "eu-west-1".to_owned(),
+        account: "self".to_owned(),
         jobs_deleted: 3,
         pods_deleted: 5,
         fargate_pods_deleted: 2,

@@ -212,12 +212,12 @@ async fn remove_webhook(client: &kube::Client, name: &str) {
         .await;
 }
 
-/// The sum of every datum of `name` for `cluster` in `namespace` over the last 15
-/// minutes (GetMetricStatistics), or `None` when nothing was published.
+/// The sum of every datum of `name` for `cluster` in `region` (the function's own account)
+/// in `namespace` over the last 15 minutes (GetMetricStatistics), or `None` when nothing was published.
 async fn published_sum(
     cw: &aws_sdk_cloudwatch::Client,
     namespace: &str,
-    cluster: &str,
+    (cluster, region): (&str, &str),
     name: &str,
 ) -> Option<f64> {
     let now = std::time::SystemTime::now();
@@ -225,12 +225,15 @@ async fn published_sum(
         .get_metric_statistics()
         .namespace(namespace)
         .metric_name(name)
-        .dimensions(
-            Dimension::builder()
-                .name("ClusterName")
-                .value(cluster)
-                .build(),
-        )
+        .set_dimensions(Some(
+            [
+                ("ClusterName", cluster),
+                ("Region", region),
+                ("Account", "self"),
+            ]
+            .map(|(n, v)| Dimension::builder().name(n).value(v).build())
+            .to_vec(),
+        ))
         .start_time(DateTime::from(now - Duration::from_secs(900)))
         .end_time(DateTime::from(now + Duration::from_secs(300)))
         .period(60)
@@ -314,7 +317,8 @@ async fn an_unhealthy_run_publishes_backlog_delete_errors_and_throttles_in_essen
     let cluster = &tb.env["TESTBED_CLUSTER"];
     for metric in SENT_WHEN_NON_ZERO {
         let name = metric.name();
-        let sum = published_sum(&cw, &metrics_namespace, cluster, name).await;
+        let identity = (cluster.as_str(), tb.env["AWS_REGION"].as_str());
+        let sum = published_sum(&cw, &metrics_namespace, identity, name).await;
         let want = counted.get(name).map(|n| *n as f64);
         assert_eq!(sum, want, "{name}: {c}");
     }

@@ -180,7 +180,8 @@ def test_no_alarm_query_returns_a_series_per_subnet():
     res = resources(t, Resolver(t, ALL_ALARMS))
     queries = {k: m["Expression"] for k in windows(ALL_ALARMS) for m in res[k]["Properties"]["Metrics"]}
     assert len(queries) == 11
-    one_per_cluster = re.compile(r'SELECT \w+\(\w+\) FROM SCHEMA\("EKSReaper", ClusterName\)( GROUP BY ClusterName)?')
+    one_per_cluster = re.compile(r'SELECT \w+\(\w+\) FROM SCHEMA\("EKSReaper", Account, ClusterName, Region\)'
+                                 r'( GROUP BY Account, Region, ClusterName)?')
     assert {k: q for k, q in queries.items() if not one_per_cluster.fullmatch(q)} == {}
     assert queries["SubnetIpsLowAlarm"].startswith("SELECT MIN(MinSubnetAvailableIps)")
 

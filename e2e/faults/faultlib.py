@@ -209,6 +209,14 @@ def summary_report(text: str) -> JSON | None:
     return None
 
 
+def cluster_dimensions(env: JSON, cluster: str | None = None) -> list[JSON]:
+    """The dimensions of a cluster's metrics: its name, Region and account (`self`: the
+    reaper's own, no role assumed), the testbed cluster's unless `cluster` is given."""
+    return [{"Name": "ClusterName", "Value": cluster or env["TESTBED_CLUSTER"]},
+            {"Name": "Region", "Value": env["AWS_REGION"]},
+            {"Name": "Account", "Value": "self"}]
+
+
 def cli_args(cluster: str, namespace: str | None, *more: str) -> list[str]:
     args = ["run", "--cluster", cluster, "--output", "json"]
     if namespace:

@@ -181,8 +181,7 @@ def metric_values(env: dict, namespace: str, name: str) -> list[float]:
     cw = client("cloudwatch", env["TESTBED_MOTO_URL"], region=env["AWS_REGION"])
     now = dt.datetime.now(dt.timezone.utc)
     out = cw.get_metric_statistics(
-        Namespace=namespace, MetricName=name, Dimensions=[
-            {"Name": "ClusterName", "Value": env["TESTBED_CLUSTER"]}],
+        Namespace=namespace, MetricName=name, Dimensions=fl.cluster_dimensions(env),
         StartTime=now - dt.timedelta(minutes=15), EndTime=now + dt.timedelta(minutes=5),
         Period=60, Statistics=["Minimum", "Maximum"])
     return sorted(p["Minimum"] for p in out["Datapoints"])

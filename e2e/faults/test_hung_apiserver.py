@@ -60,7 +60,7 @@ def run_succeeded(env: dict, metrics_namespace: str, cluster: str) -> list[float
     now = dt.datetime.now(dt.timezone.utc)
     body = cbor2.dumps({
         "Namespace": metrics_namespace, "MetricName": "RunSucceeded",
-        "Dimensions": [{"Name": "ClusterName", "Value": cluster}],
+        "Dimensions": fl.cluster_dimensions(env, cluster),
         "StartTime": now - dt.timedelta(minutes=10), "EndTime": now + dt.timedelta(minutes=5),
         "Period": 60, "Statistics": ["Maximum", "SampleCount"],
     }, datetime_as_timestamp=True, indefinite_containers=True)

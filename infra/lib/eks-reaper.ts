@@ -601,7 +601,7 @@ export class EksReaper extends Construct {
         ...opts,
       });
     };
-    const byCluster = (fn: string, name: string) => `${insights(fn, name, namespace, CLUSTER_SCHEMA)} GROUP BY ClusterName`;
+    const byCluster = (fn: string, name: string) => `${insights(fn, name, namespace, CLUSTER_SCHEMA)} GROUP BY ${CLUSTER_GROUP}`;
 
     if (sink !== 'none') {
       fleetAlarm('heartbeat', 'Heartbeat', 'heartbeat-missing',
@@ -802,7 +802,7 @@ export class EksReaper extends Construct {
 
     // --- dashboard -----------------------------------------------------------------------
     // Metrics Insights queries: one line per cluster (or subnet), whatever the cluster list.
-    const q = (label: string, fn: string, name: string, schema = CLUSTER_SCHEMA, groupBy = 'ClusterName') =>
+    const q = (label: string, fn: string, name: string, schema = CLUSTER_SCHEMA, groupBy = CLUSTER_GROUP) =>
       new cloudwatch.MathExpression({
         label, period, usingMetrics: {},
         expression: `${insights(fn, name, namespace, schema)} GROUP BY ${groupBy}`,
@@ -817,7 +817,7 @@ export class EksReaper extends Construct {
       widgets: [
         [
           ...ifFull(graph('Free IPs per subnet',
-            [q('', 'MIN', 'SubnetAvailableIps', SUBNET_SCHEMA, 'ClusterName, AvailabilityZone, SubnetId')])),
+            [q('', 'MIN', 'SubnetAvailableIps', SUBNET_SCHEMA, `${CLUSTER_GROUP}, AvailabilityZone, SubnetId`)])),
           graph('IP exhaustion forecast (hours)', [q('', 'MIN', 'IpExhaustionHours')],
             { leftAnnotations: [{ label: 'Forecast alarm threshold', value: t.forecastHours ?? 6 }] }),
         ],
@@ -871,9 +871,13 @@ export class EksReaper extends Construct {
   }
 }
 
-const SUBNET_SCHEMA = 'AvailabilityZone, ClusterName, SubnetId';
+// A cluster is its account, Region and name (the metrics' dimensions): the same name in two
+// accounts or Regions is two series and two alarm contributors.
+const SUBNET_SCHEMA = 'Account, AvailabilityZone, ClusterName, Region, SubnetId';
 
-const CLUSTER_SCHEMA = 'ClusterName';
+const CLUSTER_SCHEMA = 'Account, ClusterName, Region';
+
+const CLUSTER_GROUP = 'Account, Region, ClusterName';
 
 /**
  * Refuses at synth a Metrics Insights alarm whose window (interval x evaluation periods)

@@ -403,7 +403,7 @@ describe('alarms', () => {
   };
   const alarmNames = (t: Template): string[] => (Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[])
     .map((a) => flat(a.Properties.AlarmName)).sort();
-  const query = (fn: string, name: string) => `SELECT ${fn}(${name}) FROM SCHEMA("EKSReaper", ClusterName) GROUP BY ClusterName`;
+  const query = (fn: string, name: string) => `SELECT ${fn}(${name}) FROM SCHEMA("EKSReaper", Account, ClusterName, Region) GROUP BY Account, Region, ClusterName`;
   const byQuery = (t: Template, q: string) => (Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[])
     .filter((a) => a.Properties.Metrics?.[0]?.Expression === q).map((a) => a.Properties);
 
@@ -426,7 +426,7 @@ describe('alarms', () => {
   });
 
   test('a reaper that publishes nothing at all is caught by an ungrouped query', () => {
-    const [a] = byQuery(synth().template, 'SELECT COUNT(RunSucceeded) FROM SCHEMA("EKSReaper", ClusterName)');
+    const [a] = byQuery(synth().template, 'SELECT COUNT(RunSucceeded) FROM SCHEMA("EKSReaper", Account, ClusterName, Region)');
     expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching', EvaluationPeriods: 4 });
   });
 
@@ -453,7 +453,7 @@ describe('alarms', () => {
     expect(queries).toHaveLength(11);
     for (const q of queries) {
       expect(q).not.toMatch(/SubnetId|AvailabilityZone/);
-      expect(q).toMatch(/FROM SCHEMA\("EKSReaper", ClusterName\)( GROUP BY ClusterName)?$/);
+      expect(q).toMatch(/FROM SCHEMA\("EKSReaper", Account, ClusterName, Region\)( GROUP BY Account, Region, ClusterName)?$/);
     }
   });
 
@@ -577,8 +577,8 @@ describe('dashboard', () => {
     ]));
     const text = JSON.stringify(body);
     for (const q of [
-      'SELECT MIN(SubnetAvailableIps) FROM SCHEMA(\\"EKSReaper\\", AvailabilityZone, ClusterName, SubnetId) GROUP BY ClusterName, AvailabilityZone, SubnetId',
-      'SELECT SUM(JobsDeleted) FROM SCHEMA(\\"EKSReaper\\", ClusterName) GROUP BY ClusterName',
+      'SELECT MIN(SubnetAvailableIps) FROM SCHEMA(\\"EKSReaper\\", Account, AvailabilityZone, ClusterName, Region, SubnetId) GROUP BY Account, Region, ClusterName, AvailabilityZone, SubnetId',
+      'SELECT SUM(JobsDeleted) FROM SCHEMA(\\"EKSReaper\\", Account, ClusterName, Region) GROUP BY Account, Region, ClusterName',
       'SELECT MAX(Backlog)', 'SELECT SUM(Throttled)', 'SELECT MIN(SubnetsRead)', 'SELECT MIN(MinSubnetFreePercent)', 'SELECT SUM(DeleteErrors)', 'SELECT MAX(TerminatedPods)', 'SELECT MIN(IpExhaustionHours)',
     ]) {
       expect(text).toContain(q);
@@ -664,7 +664,7 @@ describe('metrics detail', () => {
     const deletions = (detail: 'essential' | 'full') => dashboard(synth({ metricsDetail: detail }).template).queries
       .filter((q) => /SUM\((Objects|Jobs|Pods|FargatePods)Deleted\)/.test(q));
     expect(deletions('essential')).toEqual([
-      'SELECT SUM(ObjectsDeleted) FROM SCHEMA("EKSReaper", ClusterName) GROUP BY ClusterName']);
+      'SELECT SUM(ObjectsDeleted) FROM SCHEMA("EKSReaper", Account, ClusterName, Region) GROUP BY Account, Region, ClusterName']);
     expect(deletions('full').map((q) => q.match(/SUM\((\w+)\)/)![1])).toEqual(
       ['JobsDeleted', 'PodsDeleted', 'FargatePodsDeleted']);
   });

@@ -9,6 +9,11 @@
 //! - `CloudWatch Alarm State Change` of a single-metric alarm whose metrics carry a
 //!   `ClusterName` dimension (`detail.configuration.metrics[].metricStat.metric.dimensions`).
 //!
+//! The cluster is the `ClusterName` with the `Region` and `Account` beside it (the metrics'
+//! dimensions, [`crate::identity`]): the same name in two accounts or Regions is two
+//! clusters, and the run prunes only the one the alarm names. An alarm over metrics without
+//! those two dimensions names the cluster by name only.
+//!
 //! The state must be `ALARM`, and exactly one cluster must be named: anything else is an
 //! error naming the field, and nothing is deleted. Fields this code does not read are
 //! ignored (AWS adds to these events over time: `muteDetail`, `alarmTags`, ...).
@@ -37,9 +42,44 @@ pub struct Emergency {
     pub alarm: String,
     /// The cluster it names (the `ClusterName` dimension of the metrics).
     pub cluster: String,
+    /// The cluster's Region (the `Region` dimension), when the alarm names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The cluster's account (the `Account` dimension: an account id, or
+    /// [`crate::identity::OWN_ACCOUNT`]), when the alarm names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The event field the cluster came from, for errors.
     #[serde(skip)]
     pub field: &'static str,
+}
+
+impl Emergency {
+    /// Whether the cluster `name` in `region`, reached with `role_arn`, is the one the
+    /// alarm names: the same name, and the same Region and account when the alarm gives
+    /// them. `region` is `None` when it is not known yet (the SDK's default Region, read
+    /// later): then only the name and account are compared.
+    pub fn names(&self, name: &str, region: Option<&str>, role_arn: Option<&str>) -> bool {
+        let same_region = match (self.region.as_deref(), region) {
+            (Some(alarm), Some(cluster)) => alarm == cluster,
+            _ => true,
+        };
+        let same_account = self
+            .account
+            .as_deref()
+            .is_none_or(|a| a == crate::identity::account(role_arn));
+        name == self.cluster && same_region && same_account
+    }
+
+    /// The cluster as the alarm names it: `name`, `name@region`, with ` (account …)`.
+    pub fn target(&self) -> String {
+        Named {
+            cluster: self.cluster.clone(),
+            region: self.region.clone(),
+            account: self.account.clone(),
+        }
+        .to_string()
+    }
 }
 
 /// Whether `detail_type` is an alarm state change this module reads.
@@ -64,47 +104,94 @@ pub fn emergency(detail_type: &str, detail: Option<&Value>) -> Result<Emergency,
             format!("alarm {alarm}: an emergency run starts only when an alarm goes to ALARM"),
         ));
     }
-    let (cluster, field) = if detail_type == CONTRIBUTOR_STATE_CHANGE {
-        let cluster = string_at(
-            detail,
-            &["alarmContributor", "attributes", "ClusterName"],
-            CONTRIBUTOR_FIELD,
-        )?;
-        (cluster, CONTRIBUTOR_FIELD)
+    let (named, field) = if detail_type == CONTRIBUTOR_STATE_CHANGE {
+        let attributes = detail
+            .pointer("/alarmContributor/attributes")
+            .unwrap_or(&Value::Null);
+        (named_by(attributes, CONTRIBUTOR_FIELD)?, CONTRIBUTOR_FIELD)
     } else {
         (dimension_cluster(&alarm, detail)?, DIMENSION_FIELD)
     };
+    let Named {
+        cluster,
+        region,
+        account,
+    } = named.ok_or_else(|| ConfigError::Missing {
+        field: field.to_owned(),
+        reason: "not in the alarm event".to_owned(),
+    })?;
     Ok(Emergency {
         alarm,
         cluster,
+        region,
+        account,
         field,
     })
 }
 
-/// The one `ClusterName` the single-metric alarm's metrics carry.
-fn dimension_cluster(alarm: &str, detail: &Value) -> Result<String, ConfigError> {
+/// A cluster as an alarm's dimensions (or contributor attributes) name it.
+#[derive(Debug, PartialEq, Eq)]
+struct Named {
+    cluster: String,
+    region: Option<String>,
+    account: Option<String>,
+}
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.cluster)?;
+        if let Some(region) = &self.region {
+            write!(f, "@{region}")?;
+        }
+        if let Some(account) = &self.account {
+            write!(f, " (account {account})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The cluster `keys` (a dimensions or attributes object) names: `None` without a
+/// `ClusterName`; an error when a key is there but not a non-empty string.
+fn named_by(keys: &Value, field: &str) -> Result<Option<Named>, ConfigError> {
+    if keys.get("ClusterName").is_none_or(Value::is_null) {
+        return Ok(None);
+    }
+    let cluster = string_at(keys, &["ClusterName"], field)?;
+    let beside = |key: &str| -> Result<Option<String>, ConfigError> {
+        let sibling = field.replace("ClusterName", key);
+        match keys.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => string_at(keys, &[key], &sibling).map(Some),
+        }
+    };
+    Ok(Some(Named {
+        cluster,
+        region: beside("Region")?,
+        account: beside("Account")?,
+    }))
+}
+
+/// The one cluster the single-metric alarm's metrics carry.
+fn dimension_cluster(alarm: &str, detail: &Value) -> Result<Option<Named>, ConfigError> {
     let metrics = detail
         .pointer("/configuration/metrics")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let mut names: Vec<&str> = Vec::new();
+    let mut named: Vec<Named> = Vec::new();
     for metric in metrics {
-        match metric.pointer("/metricStat/metric/dimensions/ClusterName") {
-            Some(Value::String(name)) if !names.contains(&name.as_str()) => names.push(name),
-            None | Some(Value::String(_)) => {}
-            Some(other) => {
-                return Err(ConfigError::invalid(
-                    DIMENSION_FIELD,
-                    &other.to_string(),
-                    "expected a string",
-                ));
-            }
+        let dimensions = metric
+            .pointer("/metricStat/metric/dimensions")
+            .unwrap_or(&Value::Null);
+        if let Some(one) = named_by(dimensions, DIMENSION_FIELD)?
+            && !named.contains(&one)
+        {
+            named.push(one);
         }
     }
-    match names.as_slice() {
-        [one] => Ok((*one).to_owned()),
-        [] => Err(ConfigError::Missing {
+    match named.len() {
+        1 => Ok(named.pop()),
+        0 => Err(ConfigError::Missing {
             field: DIMENSION_FIELD.to_owned(),
             reason: format!(
                 "alarm {alarm} names no cluster: none of its metrics has a ClusterName \
@@ -112,9 +199,13 @@ fn dimension_cluster(alarm: &str, detail: &Value) -> Result<String, ConfigError>
                  per-cluster events are {CONTRIBUTOR_STATE_CHANGE})"
             ),
         }),
-        several => Err(ConfigError::invalid(
+        _ => Err(ConfigError::invalid(
             DIMENSION_FIELD,
-            &several.join(", "),
+            &named
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             format!("alarm {alarm} names several clusters; an emergency run takes one"),
         )),
     }
@@ -158,7 +249,7 @@ mod tests {
                 "alarmName": "reaper-subnet-free-percent-low",
                 "alarmContributor": {
                     "id": "6d442278dba546f6",
-                    "attributes": {"ClusterName": cluster, "SubnetId": "subnet-0abc"}
+                    "attributes": {"Account": "111111111111", "Region": "eu-west-1", "ClusterName": cluster}
                 },
                 "state": {
                     "value": state,
@@ -168,7 +259,7 @@ mod tests {
                 "configuration": {
                     "metrics": [{
                         "id": "free",
-                        "expression": "SELECT MIN(MinSubnetFreePercent) FROM SCHEMA(\"EksReaper\", ClusterName) GROUP BY ClusterName",
+                        "expression": "SELECT MIN(MinSubnetFreePercent) FROM SCHEMA(\"EksReaper\", Account, ClusterName, Region) GROUP BY Account, Region, ClusterName",
                         "returnData": true,
                         "period": 300
                     }],
@@ -214,6 +305,54 @@ mod tests {
         assert_eq!(e.cluster, "batch-prod");
         assert_eq!(e.alarm, "reaper-subnet-free-percent-low");
         assert_eq!(e.field, CONTRIBUTOR_FIELD);
+    }
+
+    #[test]
+    fn a_contributor_names_its_cluster_s_region_and_account_too() {
+        let e = parse(&contributor_event("batch-prod", "ALARM")).expect("ok");
+        assert_eq!(e.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(e.account.as_deref(), Some("111111111111"));
+        assert_eq!(e.target(), "batch-prod@eu-west-1 (account 111111111111)");
+        let role = |account: &str| format!("arn:aws:iam::{account}:role/eks-reaper");
+        let ours = role("111111111111");
+        assert!(e.names("batch-prod", Some("eu-west-1"), Some(&ours)));
+        assert!(
+            e.names("batch-prod", None, Some(&ours)),
+            "a Region not known yet is compared later"
+        );
+        assert!(!e.names("batch-prod", Some("us-east-1"), Some(&ours)));
+        assert!(!e.names("batch-prod", Some("eu-west-1"), Some(&role("222222222222"))));
+        assert!(
+            !e.names("batch-prod", Some("eu-west-1"), None),
+            "own account is `self`"
+        );
+        assert!(!e.names("batch-dev", Some("eu-west-1"), Some(&ours)));
+    }
+
+    #[test]
+    fn an_alarm_over_metrics_without_region_or_account_names_the_cluster_by_name() {
+        let mut event = contributor_event("etl", "ALARM");
+        event["detail"]["alarmContributor"]["attributes"] = json!({"ClusterName": "etl"});
+        let e = parse(&event).expect("ok");
+        assert_eq!((e.region, e.account), (None, None));
+        let e = parse(&contributor_event("etl", "ALARM")).expect("ok");
+        let by_name = Emergency {
+            region: None,
+            account: None,
+            ..e
+        };
+        assert!(by_name.names("etl", Some("us-east-1"), None));
+    }
+
+    #[test]
+    fn a_region_or_account_that_is_not_a_string_is_an_error_naming_it() {
+        let mut event = contributor_event("etl", "ALARM");
+        event["detail"]["alarmContributor"]["attributes"]["Account"] = json!(111111111111_u64);
+        let e = parse(&event).expect_err("number");
+        assert_eq!(
+            e.field(),
+            "event.detail.alarmContributor.attributes.Account"
+        );
     }
 
     #[test]
@@ -263,6 +402,16 @@ mod tests {
         let two = single_metric_event(&[json!({"ClusterName": "a"}), json!({"ClusterName": "b"})]);
         let e = emergency(STATE_CHANGE, Some(&two)).expect_err("two");
         assert!(e.to_string().contains("a, b"), "{e}");
+        let one_name_two_regions = single_metric_event(&[
+            json!({"ClusterName": "a", "Region": "eu-west-1", "Account": "self"}),
+            json!({"ClusterName": "a", "Region": "us-east-1", "Account": "self"}),
+        ]);
+        let e = emergency(STATE_CHANGE, Some(&one_name_two_regions)).expect_err("two");
+        assert!(
+            e.to_string()
+                .contains("a@eu-west-1 (account self), a@us-east-1 (account self)"),
+            "{e}"
+        );
     }
 
     #[test]

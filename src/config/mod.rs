@@ -295,8 +295,8 @@ impl Config {
     }
 }
 
-/// The clusters an emergency run prunes: the configured ones of the alarm's name (in
-/// every region they are configured in), else, with discovery on, a discovered one of that
+/// The clusters an emergency run prunes: the configured ones the alarm names (its name, and
+/// its Region and account when the alarm gives them; [`Emergency::names`]), else, with discovery on, a discovered one of that
 /// name (the run fails when none is found). A cluster the function does not prune is an
 /// error: an alarm never widens what the function may touch.
 fn emergency_clusters(
@@ -306,7 +306,7 @@ fn emergency_clusters(
 ) -> Result<Vec<ClusterTarget>, ConfigError> {
     let named: Vec<ClusterTarget> = clusters
         .iter()
-        .filter(|t| t.name == e.cluster)
+        .filter(|t| e.names(&t.name, t.region.as_deref(), t.role_arn.as_deref()))
         .cloned()
         .collect();
     if !named.is_empty() {
@@ -319,7 +319,7 @@ fn emergency_clusters(
     let configured: Vec<&str> = clusters.iter().map(|t| t.name.as_str()).collect();
     Err(ConfigError::invalid(
         e.field,
-        &e.cluster,
+        &e.target(),
         format!(
             "alarm {}: not a cluster this function prunes (configured: {}; discovery off)",
             e.alarm,

@@ -170,6 +170,8 @@ fn emergency(cluster: &str) -> Overrides {
         emergency: Some(Emergency {
             alarm: "reaper-subnet-free-percent-low".to_owned(),
             cluster: cluster.to_owned(),
+            region: None,
+            account: None,
             field: "event.detail.alarmContributor.attributes.ClusterName",
         }),
         ..Overrides::default()
@@ -190,6 +192,31 @@ fn an_emergency_runs_the_alarms_configured_cluster_only_in_every_region_it_is_in
     assert_eq!(
         c.emergency.expect("kept").alarm,
         "reaper-subnet-free-percent-low"
+    );
+}
+
+#[test]
+fn an_emergency_naming_an_account_runs_only_that_account_s_cluster_of_the_name() {
+    let opts = options(&[
+        "--cluster",
+        "etl@eu-west-1,etl@us-east-1",
+        "--role-arn",
+        "etl=arn:aws:iam::111111111111:role/eks-reaper",
+    ]);
+    let mut overrides = emergency("etl");
+    let e = overrides.emergency.as_mut().expect("emergency");
+    e.region = Some("us-east-1".to_owned());
+    e.account = Some("111111111111".to_owned());
+    let c = Config::resolve(&opts, &overrides).expect("configured");
+    let picked: Vec<_> = c.clusters.iter().map(|t| t.region.as_deref()).collect();
+    assert_eq!(picked, [Some("us-east-1")]);
+
+    let e = overrides.emergency.as_mut().expect("emergency");
+    e.account = Some("self".to_owned());
+    let refused = Config::resolve(&opts, &overrides).expect_err("another account");
+    assert!(
+        refused.to_string().contains("etl@us-east-1 (account self)"),
+        "{refused}"
     );
 }
 

@@ -204,7 +204,7 @@ mod tests {
         let essential = select(MetricsDetail::Essential, data(&[figures]));
         let objects = essential
             .iter()
-            .find(|d| d.metric == Metric::ObjectsDeleted && d.dimensions.len() == 1)
+            .find(|d| d.metric == Metric::ObjectsDeleted && d.dimensions.len() == 3)
             .expect("ObjectsDeleted");
         assert_eq!(objects.value, want);
     }
@@ -219,7 +219,11 @@ mod tests {
         assert!(
             essential
                 .iter()
-                .all(|d| d.dimensions.iter().map(|x| x.name).eq(["ClusterName"])),
+                .all(|d| d.dimensions.iter().map(|x| x.name).eq([
+                    "ClusterName",
+                    "Region",
+                    "Account"
+                ])),
             "{essential:?}"
         );
     }

@@ -7,8 +7,8 @@
 //!
 //! ```json
 //! {"_aws":{"Timestamp":1795867200000,"CloudWatchMetrics":[{"Namespace":"EKSReaper",
-//!   "Dimensions":[["ClusterName"]],"Metrics":[{"Name":"JobsDeleted","Unit":"Count"},…]}]},
-//!  "ClusterName":"prod","JobsDeleted":3,…}
+//!   "Dimensions":[["ClusterName","Region","Account"]],"Metrics":[{"Name":"JobsDeleted","Unit":"Count"},…]}]},
+//!  "ClusterName":"prod","Region":"eu-west-1","Account":"self","JobsDeleted":3,…}
 //! ```
 //!
 //! - `_aws.Timestamp`: milliseconds since the epoch;
@@ -243,7 +243,7 @@ mod tests {
         );
         assert_eq!(
             first["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            json!([["ClusterName"]])
+            json!([["ClusterName", "Region", "Account"]])
         );
         assert_eq!(
             first["_aws"]["CloudWatchMetrics"][0]["Metrics"]
@@ -259,13 +259,19 @@ mod tests {
     }
 
     #[test]
-    fn subnet_document_carries_three_dimensions() {
+    fn subnet_document_carries_the_cluster_s_identity_subnet_and_zone() {
         let data = data(&[full_figures("prod")]);
         let docs = documents("EKSReaper", &data, at());
         let subnet = &docs[1];
         assert_eq!(
             subnet["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            json!([["ClusterName", "SubnetId", "AvailabilityZone"]])
+            json!([[
+                "ClusterName",
+                "Region",
+                "Account",
+                "SubnetId",
+                "AvailabilityZone"
+            ]])
         );
         assert_eq!(subnet["SubnetId"], "subnet-a");
         assert_eq!(subnet["AvailabilityZone"], "eu-west-1a");
@@ -295,7 +301,7 @@ mod tests {
     #[test]
     fn repeated_metric_with_the_same_dimensions_goes_to_a_second_document() {
         let mut data = data(&[full_figures("prod")]);
-        data.retain(|d| d.dimensions.len() == 1);
+        data.retain(|d| d.dimensions.len() == 3);
         let twice: Vec<_> = data.iter().chain(data.iter()).cloned().collect();
         let docs = documents("EKSReaper", &twice, at());
         assert_eq!(docs.len(), 2);

@@ -29,6 +29,11 @@ pub struct SubnetFigures {
 pub struct ClusterFigures {
     /// EKS cluster name (the `ClusterName` dimension).
     pub cluster: String,
+    /// Its Region (the `Region` dimension).
+    pub region: String,
+    /// Its account (the `Account` dimension): the same name in two accounts or Regions is
+    /// two series, two alarm contributors, two emergency runs.
+    pub account: String,
     /// Jobs deleted.
     pub jobs_deleted: u64,
     /// Pods deleted, Fargate ones included.
@@ -88,6 +93,8 @@ impl ClusterFigures {
         let real = |n: u64| if report.dry_run { 0 } else { n };
         let mut f = ClusterFigures {
             cluster: report.cluster.clone(),
+            region: report.region.clone().unwrap_or_default(),
+            account: report.account.clone(),
             jobs_deleted: real(report.jobs.deleted),
             pods_deleted: real(report.pods.deleted),
             fargate_pods_deleted: real(report.pods.fargate_deleted),
@@ -170,13 +177,18 @@ fn or_unknown(value: &str) -> String {
 pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
     let mut out = Vec::new();
     for f in figures {
-        let cluster = Dimension {
-            name: dimension::CLUSTER_NAME,
-            value: or_unknown(&f.cluster),
-        };
+        let cluster = [
+            (dimension::CLUSTER_NAME, &f.cluster),
+            (dimension::REGION, &f.region),
+            (dimension::ACCOUNT, &f.account),
+        ]
+        .map(|(name, value)| Dimension {
+            name,
+            value: or_unknown(value),
+        });
         let mut push = |metric: Metric, value: f64, extra: Vec<Dimension>| {
             if value.is_finite() {
-                let mut dimensions = vec![cluster.clone()];
+                let mut dimensions = cluster.to_vec();
                 dimensions.extend(extra);
                 out.push(Datum {
                     metric,
@@ -348,7 +360,7 @@ mod tests {
             .find(|d| d.metric == Metric::RunSucceeded)
             .unwrap();
         assert_eq!(heartbeat.value, 1.0);
-        assert!(data.iter().all(|d| d.dimensions.len() == 1
+        assert!(data.iter().all(|d| d.dimensions.len() == 3
             && d.dimensions[0].name == "ClusterName"
             && d.dimensions[0].value == "dev"));
     }
@@ -369,6 +381,8 @@ mod tests {
             dims,
             [
                 ("ClusterName", "prod"),
+                ("Region", "eu-west-1"),
+                ("Account", "self"),
                 ("SubnetId", "subnet-a"),
                 ("AvailabilityZone", "eu-west-1a")
             ]

@@ -5,6 +5,10 @@
 pub mod dimension {
     /// EKS cluster name.
     pub const CLUSTER_NAME: &str = "ClusterName";
+    /// The cluster's Region.
+    pub const REGION: &str = "Region";
+    /// The cluster's account: the assumed role's, or `self` ([`crate::identity`]).
+    pub const ACCOUNT: &str = "Account";
     /// EC2 subnet ID.
     pub const SUBNET_ID: &str = "SubnetId";
     /// Availability Zone name.

@@ -18,38 +18,43 @@
 //! dimensions every time, so alarms and dashboards can rely on them. Standard resolution
 //! (60 s).
 //!
+//! "cluster" in the table is three dimensions, the cluster's identity
+//! ([`crate::identity`]): `ClusterName`, `Region` and `Account` (the assumed role's account,
+//! or `self` for the function's own). The same name in two accounts or Regions is two
+//! series, two alarm contributors and two emergency runs.
+//!
 //! | Metric | Unit | Dimensions | Meaning (statistic to use) |
 //! |---|---|---|---|
-//! | `JobsDeleted` | Count | ClusterName | Jobs deleted by this run (Sum) |
-//! | `PodsDeleted` | Count | ClusterName | Pods deleted by this run, Fargate ones included (Sum) |
-//! | `FargatePodsDeleted` | Count | ClusterName | Fargate pods deleted by this run (Sum) |
-//! | `ObjectsDeleted` | Count | ClusterName | Jobs and pods deleted by this run: `JobsDeleted` + `PodsDeleted`, the one deletion count of `essential` (Sum) |
-//! | `DeleteErrors` | Count | ClusterName | Deletions that failed (Sum) |
-//! | `Throttled` | Count | ClusterName | 429 answers from the API server (Sum) |
-//! | `FinishedJobs` | Count | ClusterName | Finished Jobs seen by this run (Maximum) |
-//! | `RetainedJobs` | Count | ClusterName | Finished Jobs kept: retention not over, opted out, native TTL (Maximum) |
-//! | `TerminatedPods` | Count | ClusterName | Pods in phase Succeeded/Failed seen by this run — what PodGC's threshold counts (Maximum) |
-//! | `FargatePodsHoldingIps` | Count | ClusterName | Finished Fargate pods still holding a subnet IP after this run (Maximum) |
-//! | `Backlog` | Count | ClusterName | Objects due for deletion this run left undeleted (deadline, errors) (Maximum) |
-//! | `RunDuration` | Milliseconds | ClusterName | Wall time spent on the cluster (Maximum) |
-//! | `RunSucceeded` | Count | ClusterName | 1 when the cluster was pruned, 0 when it failed or was skipped (not ACTIVE) — the heartbeat (Sum; alarm on < 1, missing = breaching) |
-//! | `LowHeadroomMode` | None | ClusterName | 1 when low-headroom mode was on, else 0 (Maximum) |
-//! | `SubnetsRead` | Count | ClusterName | 1 when the run read the subnets, 0 when it could not (a lost permission, an SCP, a missing VPC endpoint, an unreachable cluster): the IP alarms' health (Minimum; alarm on < 1, missing = breaching) |
-//! | `ClusterAvailableIps` | Count | ClusterName | Free IPv4 addresses over the watched subnets (Minimum) |
-//! | `MinSubnetAvailableIps` | Count | ClusterName | Free IPv4 addresses of the fullest watched subnet (Minimum) |
-//! | `MinSubnetFreePercent` | Percent | ClusterName | Free share of the tightest watched subnet, 0–100: the size-independent IP alarm (Minimum) |
-//! | `IpExhaustionHours` | None | ClusterName | Forecast hours until the watched subnets are full if pruning stopped; not published without Fargate traffic (Minimum) |
-//! | `SubnetAvailableIps` | Count | ClusterName, SubnetId, AvailabilityZone | Free IPv4 addresses of one subnet (Minimum) |
-//! | `SubnetIpUtilization` | Percent | ClusterName, SubnetId, AvailabilityZone | Share of the subnet's usable IPv4 addresses in use (Maximum) |
-//! | `StuckObjects` | Count | ClusterName | Jobs and pods being deleted for longer than `REAPER_STUCK_AFTER`, held by a finalizer nobody removes (Maximum; alarm on > 0) |
-//! | `StuckFargatePods` | Count | ClusterName | Of those, Fargate pods: each keeps its node and a subnet IP (Maximum) |
+//! | `JobsDeleted` | Count | cluster | Jobs deleted by this run (Sum) |
+//! | `PodsDeleted` | Count | cluster | Pods deleted by this run, Fargate ones included (Sum) |
+//! | `FargatePodsDeleted` | Count | cluster | Fargate pods deleted by this run (Sum) |
+//! | `ObjectsDeleted` | Count | cluster | Jobs and pods deleted by this run: `JobsDeleted` + `PodsDeleted`, the one deletion count of `essential` (Sum) |
+//! | `DeleteErrors` | Count | cluster | Deletions that failed (Sum) |
+//! | `Throttled` | Count | cluster | 429 answers from the API server (Sum) |
+//! | `FinishedJobs` | Count | cluster | Finished Jobs seen by this run (Maximum) |
+//! | `RetainedJobs` | Count | cluster | Finished Jobs kept: retention not over, opted out, native TTL (Maximum) |
+//! | `TerminatedPods` | Count | cluster | Pods in phase Succeeded/Failed seen by this run — what PodGC's threshold counts (Maximum) |
+//! | `FargatePodsHoldingIps` | Count | cluster | Finished Fargate pods still holding a subnet IP after this run (Maximum) |
+//! | `Backlog` | Count | cluster | Objects due for deletion this run left undeleted (deadline, errors) (Maximum) |
+//! | `RunDuration` | Milliseconds | cluster | Wall time spent on the cluster (Maximum) |
+//! | `RunSucceeded` | Count | cluster | 1 when the cluster was pruned, 0 when it failed or was skipped (not ACTIVE) — the heartbeat (Sum; alarm on < 1, missing = breaching) |
+//! | `LowHeadroomMode` | None | cluster | 1 when low-headroom mode was on, else 0 (Maximum) |
+//! | `SubnetsRead` | Count | cluster | 1 when the run read the subnets, 0 when it could not (a lost permission, an SCP, a missing VPC endpoint, an unreachable cluster): the IP alarms' health (Minimum; alarm on < 1, missing = breaching) |
+//! | `ClusterAvailableIps` | Count | cluster | Free IPv4 addresses over the watched subnets (Minimum) |
+//! | `MinSubnetAvailableIps` | Count | cluster | Free IPv4 addresses of the fullest watched subnet (Minimum) |
+//! | `MinSubnetFreePercent` | Percent | cluster | Free share of the tightest watched subnet, 0–100: the size-independent IP alarm (Minimum) |
+//! | `IpExhaustionHours` | None | cluster | Forecast hours until the watched subnets are full if pruning stopped; not published without Fargate traffic (Minimum) |
+//! | `SubnetAvailableIps` | Count | cluster, SubnetId, AvailabilityZone | Free IPv4 addresses of one subnet (Minimum) |
+//! | `SubnetIpUtilization` | Percent | cluster, SubnetId, AvailabilityZone | Share of the subnet's usable IPv4 addresses in use (Maximum) |
+//! | `StuckObjects` | Count | cluster | Jobs and pods being deleted for longer than `REAPER_STUCK_AFTER`, held by a finalizer nobody removes (Maximum; alarm on > 0) |
+//! | `StuckFargatePods` | Count | cluster | Of those, Fargate pods: each keeps its node and a subnet IP (Maximum) |
 //!
 //! The subnet and IP metrics are left out for a run that could not read the subnets
 //! (rather than published as 0; `SubnetsRead` says so), and IPv6-only subnets have none. With
 //! `REAPER_METRICS_PER_NAMESPACE=true`, the deletion counts the detail level publishes
 //! (`ObjectsDeleted`; with `full`, `JobsDeleted`, `PodsDeleted` and `FargatePodsDeleted`
 //! too) are also
-//! published per namespace with dimensions `ClusterName, Namespace` — one more metric per
+//! published per namespace with dimensions cluster and `Namespace` — one more metric per
 //! namespace and name, each billed monthly.
 
 pub mod cloudwatch;

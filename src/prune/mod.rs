@@ -78,6 +78,7 @@ pub async fn prune_cluster(
     let started = Instant::now();
     let region = eks::region_of(run.aws, target);
     let mut report = ClusterReport::new(&target.name, region, config.dry_run.is_dry());
+    report.account = crate::identity::account(target.role_arn.as_deref()).to_owned();
     let Some(connection) = connect(target, described, config, &run, &mut report).await else {
         return stamped(report, started);
     };

@@ -9,8 +9,9 @@ use super::harness::*;
 use crate::common::{Lambda, Testbed, eventually};
 
 /// A free-IP alarm's per-cluster event (`CloudWatch Alarm Contributor State Change`, the
-/// shape CloudWatch documents for multi-time-series alarms).
-fn contributor_event(cluster: &str, state: &str) -> Value {
+/// shape CloudWatch documents for multi-time-series alarms): the contributor is the
+/// cluster's identity, the query's `GROUP BY` keys.
+fn contributor_event(cluster: &str, region: &str, state: &str) -> Value {
     json!({
         "version": "0",
         "id": "6d226bbc-07f0-9a31-3359-1736968f8ded",
@@ -22,7 +23,10 @@ fn contributor_event(cluster: &str, state: &str) -> Value {
         "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:reaper-subnet-free-percent-low"],
         "detail": {
             "alarmName": "reaper-subnet-free-percent-low",
-            "alarmContributor": {"id": "6d442278dba546f6", "attributes": {"ClusterName": cluster}},
+            "alarmContributor": {
+                "id": "6d442278dba546f6",
+                "attributes": {"Account": "self", "Region": region, "ClusterName": cluster}
+            },
             "state": {
                 "value": state,
                 "reason": "Threshold Crossed: 1 datapoint was less than the threshold (10.0).",
@@ -31,7 +35,7 @@ fn contributor_event(cluster: &str, state: &str) -> Value {
             "configuration": {
                 "metrics": [{
                     "id": "free",
-                    "expression": "SELECT MIN(MinSubnetFreePercent) FROM SCHEMA(\"EKSReaper\", ClusterName) GROUP BY ClusterName",
+                    "expression": "SELECT MIN(MinSubnetFreePercent) FROM SCHEMA(\"EKSReaper\", Account, ClusterName, Region) GROUP BY Account, Region, ClusterName",
                     "returnData": true,
                     "period": 300
                 }]
@@ -63,6 +67,12 @@ async fn an_alarm_event_prunes_its_cluster_in_low_headroom_mode() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let lambda = Lambda::start(&tb.lambda_env(&as_env(&settings))).await;
     let cluster = tb.env["TESTBED_CLUSTER"].as_str();
+    let region = tb.env["AWS_REGION"].as_str();
+    let elsewhere = if region == "eu-west-1" {
+        "us-east-1"
+    } else {
+        "eu-west-1"
+    };
 
     // WHEN the schedule's event invokes it: nothing is due
     let scheduled = lambda.invoke(&json!({})).await;
@@ -75,10 +85,13 @@ async fn an_alarm_event_prunes_its_cluster_in_low_headroom_mode() {
     // cluster, a state other than ALARM
     for (event, field) in [
         (
-            contributor_event("not-a-cluster-we-prune", "ALARM"),
+            contributor_event("not-a-cluster-we-prune", region, "ALARM"),
             "event.detail.alarmContributor.attributes.ClusterName",
         ),
-        (contributor_event(cluster, "OK"), "event.detail.state.value"),
+        (
+            contributor_event(cluster, region, "OK"),
+            "event.detail.state.value",
+        ),
     ] {
         // THEN each is a configuration error naming the field, and nothing is deleted
         let (kind, message) = lambda.invoke(&event).await.error();
@@ -87,15 +100,40 @@ async fn an_alarm_event_prunes_its_cluster_in_low_headroom_mode() {
     }
     assert_eq!(f.pod_count().await, 3);
 
+    // WHEN the alarm names a cluster of this name in another Region (the function's
+    // cluster has no Region of its own: it is compared once the run knows it)
+    let (kind, message) = lambda
+        .invoke(&contributor_event(cluster, elsewhere, "ALARM"))
+        .await
+        .error();
+    // THEN the run fails as NotConfigured, naming both, and nothing is deleted
+    assert_eq!(kind, "ClusterFailed.NotConfigured", "{message}");
+    assert!(
+        message.contains(&format!("{cluster}@{elsewhere} (account self)")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("{cluster}@the function's Region")),
+        "{message}"
+    );
+    assert_eq!(f.pod_count().await, 3);
+
     // WHEN the free-IP alarm's contributor for this cluster goes to ALARM
-    let emergency = lambda.invoke(&contributor_event(cluster, "ALARM")).await;
+    let emergency = lambda
+        .invoke(&contributor_event(cluster, region, "ALARM"))
+        .await;
     lambda.stop().await;
 
     // THEN the run is an emergency run of that cluster, in low-headroom mode
     let report = emergency.report();
     assert_eq!(
         report["emergency"],
-        json!({"alarm": "reaper-subnet-free-percent-low", "cluster": cluster}),
+        json!({
+            "alarm": "reaper-subnet-free-percent-low",
+            "cluster": cluster,
+            "region": region,
+            "account": "self"
+        }),
         "{report}"
     );
     let c = emergency.cluster();

@@ -58,7 +58,7 @@ async fn running_fargate_pods_created_in_the_window_count_in_the_forecast_and_ar
         &cw,
         &ns,
         "IpExhaustionHours",
-        dims(&[("ClusterName", cluster)]),
+        cluster_dims(&tb.env, cluster, &[]),
         "None",
     )
     .await;

@@ -258,6 +258,22 @@ pub(crate) async fn clean_fargate(tb: &Testbed) {
     }
 }
 
+/// The dimensions of `cluster`'s metrics: its identity (name, the testbed's Region, the
+/// function's own account: no role is assumed) and `extra`.
+pub(crate) fn cluster_dims(
+    env: &std::collections::HashMap<String, String>,
+    cluster: &str,
+    extra: &[(&str, &str)],
+) -> Vec<Dimension> {
+    let mut pairs = vec![
+        ("ClusterName", cluster),
+        ("Region", env["AWS_REGION"].as_str()),
+        ("Account", "self"),
+    ];
+    pairs.extend_from_slice(extra);
+    dims(&pairs)
+}
+
 pub(crate) fn dims(pairs: &[(&str, &str)]) -> Vec<Dimension> {
     pairs
         .iter()

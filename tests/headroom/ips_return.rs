@@ -70,7 +70,7 @@ async fn ips_of_pruned_fargate_pods_are_back_in_the_next_run() {
 
     let cw = tb.cloudwatch().await;
     let cluster = tb.env["TESTBED_CLUSTER"].as_str();
-    let by_cluster = || dims(&[("ClusterName", cluster)]);
+    let by_cluster = || cluster_dims(&tb.env, cluster, &[]);
     let v = value(&cw, &ns_prune, "ClusterAvailableIps", by_cluster(), "Count").await;
     assert_eq!(v, total1 as f64);
     let v = value(&cw, &ns_next, "ClusterAvailableIps", by_cluster(), "Count").await;
@@ -80,11 +80,11 @@ async fn ips_of_pruned_fargate_pods_are_back_in_the_next_run() {
     for id in &fargate_ids {
         let az = moto[id].az.as_str();
         let d = || {
-            dims(&[
-                ("ClusterName", cluster),
-                ("SubnetId", id.as_str()),
-                ("AvailabilityZone", az),
-            ])
+            cluster_dims(
+                &tb.env,
+                cluster,
+                &[("SubnetId", id.as_str()), ("AvailabilityZone", az)],
+            )
         };
         let v1 = value(&cw, &ns_prune, "SubnetAvailableIps", d(), "Count").await;
         let v2 = value(&cw, &ns_next, "SubnetAvailableIps", d(), "Count").await;

@@ -53,7 +53,7 @@ async fn low_headroom_deletes_finished_fargate_pods_early_and_frees_their_ips() 
     };
     let cw = tb.cloudwatch().await;
     let cluster = tb.env["TESTBED_CLUSTER"].as_str();
-    let by_cluster = || dims(&[("ClusterName", cluster)]);
+    let by_cluster = || cluster_dims(&tb.env, cluster, &[]);
 
     // WHEN (control) the threshold is 0: low-headroom mode can never trigger
     let ns_control = metrics_namespace(&run, "control");

@@ -229,7 +229,7 @@ async fn a_healthy_essential_run_publishes_its_set_but_the_zero_counters_and_ful
     assert!(
         essential_set
             .values()
-            .all(|ids| ids == &vec![vec!["ClusterName".to_owned()]]),
+            .all(|ids| ids == &vec![vec!["Account", "ClusterName", "Region"]]),
         "{essential_set:?}"
     );
     assert_eq!(count(&essential_set), ESSENTIAL.len() - quiet.len());

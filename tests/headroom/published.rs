@@ -69,29 +69,40 @@ async fn published_subnet_figures_equal_moto_after_a_fargate_burst() {
     let cw = tb.cloudwatch().await;
     let cluster = tb.env["TESTBED_CLUSTER"].as_str();
     for (id, m) in &after {
-        let d = [
-            ("ClusterName", cluster),
-            ("SubnetId", id.as_str()),
-            ("AvailabilityZone", m.az.as_str()),
-        ];
-        let available = value(&cw, &ns, "SubnetAvailableIps", dims(&d), "Count").await;
+        let d = || {
+            cluster_dims(
+                &tb.env,
+                cluster,
+                &[
+                    ("SubnetId", id.as_str()),
+                    ("AvailabilityZone", m.az.as_str()),
+                ],
+            )
+        };
+        let available = value(&cw, &ns, "SubnetAvailableIps", d(), "Count").await;
         assert_eq!(available, m.available as f64, "SubnetAvailableIps {id}");
-        let util = value(&cw, &ns, "SubnetIpUtilization", dims(&d), "Percent").await;
+        let util = value(&cw, &ns, "SubnetIpUtilization", d(), "Percent").await;
         assert!(
             close(util, m.utilization_percent()),
             "SubnetIpUtilization {id}: {util} vs {}",
             m.utilization_percent()
         );
     }
-    let three = vec!["AvailabilityZone", "ClusterName", "SubnetId"];
+    let expected = vec![
+        "Account",
+        "AvailabilityZone",
+        "ClusterName",
+        "Region",
+        "SubnetId",
+    ];
     for name in ["SubnetAvailableIps", "SubnetIpUtilization"] {
         assert_eq!(
             identities(&cw, &ns, name).await,
-            vec![three.clone(); after.len()],
-            "{name}: one identity per subnet, exactly these dimensions"
+            vec![expected.clone(); after.len()],
+            "{name}: one series per subnet, exactly these dimensions"
         );
     }
-    let by_cluster = || dims(&[("ClusterName", cluster)]);
+    let by_cluster = || cluster_dims(&tb.env, cluster, &[]);
     let v = value(&cw, &ns, "ClusterAvailableIps", by_cluster(), "Count").await;
     assert_eq!(v, total as f64);
     let v = value(&cw, &ns, "MinSubnetAvailableIps", by_cluster(), "Count").await;

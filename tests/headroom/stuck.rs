@@ -88,7 +88,7 @@ async fn a_stuck_fargate_pod_is_reported_published_and_shown_as_an_ip_held() {
     let table_out = headroom("table").await;
     let held = cap - free(&fargate(&tb).await);
     let cw = tb.cloudwatch().await;
-    let by_cluster = || dims(&[("ClusterName", cluster.as_str())]);
+    let by_cluster = || cluster_dims(&tb.env, &cluster, &[]);
     let stuck_objects = value(&cw, &metrics, "StuckObjects", by_cluster(), "Count").await;
     let stuck_fargate = value(&cw, &metrics, "StuckFargatePods", by_cluster(), "Count").await;
     let still_there = f.pods.get_opt(&name).await.expect("get pod").is_some();
