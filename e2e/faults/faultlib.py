@@ -36,7 +36,7 @@ from testbed.workload import (BULK_MANAGER, RUN_LABEL, bulk_finished, finished_j
 JSON = dict[str, Any]
 
 ROOT = Path(__file__).resolve().parents[2]
-KEEP_ANNOTATION = "eks-reaper/keep"  # README: explicit opt-out on the object
+KEEP_ANNOTATION = "eks-reaper/keep"  # docs/concepts.md: explicit opt-out on the object
 TWO_DAYS = 2 * 86400.0
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

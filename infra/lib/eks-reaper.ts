@@ -54,7 +54,7 @@ export interface ReaperDiscovery {
   readonly tagValue?: string;
 }
 
-/** Settings passed to the function as `REAPER_*` variables (README configuration table). */
+/** Settings passed to the function as `REAPER_*` variables (docs/reference.md, Configuration). */
 export interface ReaperSettings {
   readonly succeededJobTtl?: string;
   readonly failedJobTtl?: string;
@@ -589,7 +589,7 @@ export class EksReaper extends Construct {
     const period = interval;
     // Fleet-wide, as in template.yaml: one Metrics Insights alarm per condition, each
     // cluster a contributor (GROUP BY ClusterName), so clusters added later are covered.
-    // Names are the SAM ones, so the README's runbook names match either deployment.
+    // Names are the SAM ones, so docs/runbook.md's names match either deployment.
     // `runsProp` names the prop that set evaluationPeriods, for the window check's message.
     const fleetAlarm = (key: string, id: string, name: string, description: string, query: string,
       label: string, opts: Omit<cloudwatch.AlarmProps, 'metric'>, runsProp?: string) => {
@@ -605,7 +605,7 @@ export class EksReaper extends Construct {
 
     if (sink !== 'none') {
       fleetAlarm('heartbeat', 'Heartbeat', 'heartbeat-missing',
-        `A cluster had no successful eks-reaper run for ${missedRuns} scheduled runs (RunSucceeded is 0 when its run failed). Nothing is pruning it.`,
+        `A cluster had no successful eks-reaper run for ${missedRuns} scheduled runs (RunSucceeded is 0 when its run failed). Nothing is pruning it. Runbook: docs/runbook.md#heartbeat-missing`,
         byCluster('SUM', 'RunSucceeded'), 'Successful runs per cluster', {
           threshold: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -614,7 +614,7 @@ export class EksReaper extends Construct {
           treatMissingData: cloudwatch.TreatMissingData.BREACHING,
         }, 'thresholds.heartbeatMissedRuns');
       fleetAlarm('reportsMissing', 'ReportsMissing', 'reports-missing',
-        `No cluster reported anything for ${missedRuns} scheduled runs: the schedule is off, the function does not start or cannot publish metrics.`,
+        `No cluster reported anything for ${missedRuns} scheduled runs: the schedule is off, the function does not start or cannot publish metrics. Runbook: docs/runbook.md#reports-missing`,
         insights('COUNT', 'RunSucceeded', namespace, CLUSTER_SCHEMA), 'Clusters reporting a run', {
           threshold: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -624,7 +624,7 @@ export class EksReaper extends Construct {
           treatMissingData: cloudwatch.TreatMissingData.BREACHING,
         }, 'thresholds.heartbeatMissedRuns');
       fleetAlarm('subnetsUnread', 'SubnetsUnread', 'subnets-unread',
-        'The reaper could not read a cluster\'s subnets (SubnetsRead 0 or missing) at two runs in a row: the IP alarms are blind for it.',
+        'The reaper could not read a cluster\'s subnets (SubnetsRead 0 or missing) at two runs in a row: the IP alarms are blind for it. Runbook: docs/runbook.md#subnets-unread',
         byCluster('MIN', 'SubnetsRead'), 'Subnets read per cluster', {
           threshold: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -634,7 +634,7 @@ export class EksReaper extends Construct {
         });
       const freePercent = t.subnetFreePercent ?? 10;
       fleetAlarm('subnetFreePercent', 'SubnetFreePercentLow', 'subnet-free-percent-low',
-        `A cluster's tightest watched subnet has less than ${freePercent}% of its addresses free. New (Fargate) pods there will soon fail to get an IP.`,
+        `A cluster's tightest watched subnet has less than ${freePercent}% of its addresses free. New (Fargate) pods there will soon fail to get an IP. Runbook: docs/runbook.md#subnet-free-percent-low`,
         byCluster('MIN', 'MinSubnetFreePercent'), 'Free share of the tightest subnet per cluster', {
           threshold: freePercent,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -644,7 +644,7 @@ export class EksReaper extends Construct {
         });
       const hours = t.forecastHours ?? 6;
       fleetAlarm('forecast', 'IpForecast', 'ip-exhaustion-forecast',
-        `At the current rate a cluster's watched subnets run out of IPs within ${hours} h.`,
+        `At the current rate a cluster's watched subnets run out of IPs within ${hours} h. Runbook: docs/runbook.md#ip-exhaustion-forecast`,
         byCluster('MIN', 'IpExhaustionHours'), 'Forecast hours to IP exhaustion per cluster', {
           threshold: hours,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -654,7 +654,7 @@ export class EksReaper extends Construct {
         });
       const backlogRuns = t.backlogRuns ?? 3;
       fleetAlarm('backlog', 'Backlog', 'backlog-not-draining',
-        `A cluster ended each of the last ${backlogRuns} runs with finished objects due for deletion left undeleted: the reaper is not keeping up.`,
+        `A cluster ended each of the last ${backlogRuns} runs with finished objects due for deletion left undeleted: the reaper is not keeping up. Runbook: docs/runbook.md#backlog-not-draining`,
         byCluster('MIN', 'Backlog'), 'Lowest backlog per cluster', {
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -664,7 +664,7 @@ export class EksReaper extends Construct {
         }, 'thresholds.backlogRuns');
       const deleteErrorRuns = t.deleteErrorRuns ?? 3;
       fleetAlarm('deleteErrors', 'DeleteErrors', 'delete-errors',
-        `A cluster had delete errors at each of the last ${deleteErrorRuns} runs (RBAC, admission webhooks, API errors).`,
+        `A cluster had delete errors at each of the last ${deleteErrorRuns} runs (RBAC, admission webhooks, API errors). Runbook: docs/runbook.md#delete-errors`,
         byCluster('SUM', 'DeleteErrors'), 'Delete errors per cluster', {
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -674,7 +674,7 @@ export class EksReaper extends Construct {
         }, 'thresholds.deleteErrorRuns');
       const throttledRuns = t.throttledRuns ?? 3;
       fleetAlarm('apiThrottled', 'ApiThrottled', 'api-throttled',
-        `A cluster's API server answered 429 (Throttled) at each of the last ${throttledRuns} runs.`,
+        `A cluster's API server answered 429 (Throttled) at each of the last ${throttledRuns} runs. Runbook: docs/runbook.md#api-throttled`,
         byCluster('SUM', 'Throttled'), 'API 429s per cluster', {
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -696,7 +696,7 @@ export class EksReaper extends Construct {
       if (t.absoluteIpAlarms) {
         const clusterIps = t.clusterAvailableIps ?? 500;
         fleetAlarm('clusterIps', 'ClusterIpsLow', 'cluster-available-ips-low',
-          `A cluster's free IPs over all its watched subnets are under ${clusterIps}.`,
+          `A cluster's free IPs over all its watched subnets are under ${clusterIps}. Runbook: docs/runbook.md#cluster-available-ips-low`,
           byCluster('MIN', 'ClusterAvailableIps'), 'Free IPs per cluster', {
             threshold: clusterIps,
             comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -708,7 +708,7 @@ export class EksReaper extends Construct {
         // over 500 series evaluates on PARTIAL_DATA (CloudWatch, "Limits that apply to
         // alarms based on Metrics Insights queries"), which per subnet came at ~50 clusters.
         fleetAlarm('subnetIps', 'SubnetIpsLow', 'subnet-available-ips-low',
-          `A cluster's fullest watched subnet has fewer than ${subnetIps} free IPs.`,
+          `A cluster's fullest watched subnet has fewer than ${subnetIps} free IPs. Runbook: docs/runbook.md#subnet-available-ips-low`,
           byCluster('MIN', 'MinSubnetAvailableIps'), 'Free IPs of the fullest subnet per cluster', {
             threshold: subnetIps,
             comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -740,7 +740,7 @@ export class EksReaper extends Construct {
     }
     this.alarms.functionErrors = new cloudwatch.Alarm(this, 'FunctionErrors', {
       alarmName: `${Aws.STACK_NAME}-function-errors`,
-      alarmDescription: 'The eks-reaper function failed (bad configuration, crash, timeout). Per-object delete failures are the DeleteErrors metric.',
+      alarmDescription: 'The eks-reaper function failed (bad configuration, crash, timeout). Per-object delete failures are the DeleteErrors metric. Runbook: docs/runbook.md#function-errors',
       metric: this.function.metricErrors({ period, statistic: 'Sum' }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -756,13 +756,13 @@ export class EksReaper extends Construct {
     };
     this.alarms.functionThrottles = new cloudwatch.Alarm(this, 'FunctionThrottles', {
       alarmName: `${Aws.STACK_NAME}-function-throttles`,
-      alarmDescription: 'Lambda throttled an invocation of the eks-reaper function: with reserved concurrency 1, a run was due while the previous one was still going.',
+      alarmDescription: 'Lambda throttled an invocation of the eks-reaper function: with reserved concurrency 1, a run was due while the previous one was still going. Runbook: docs/runbook.md#function-throttles',
       metric: this.function.metricThrottles({ period, statistic: 'Sum' }),
       ...overZero,
     });
     this.alarms.durationNearTimeout = new cloudwatch.Alarm(this, 'DurationNearTimeout', {
       alarmName: `${Aws.STACK_NAME}-duration-near-timeout`,
-      alarmDescription: `An eks-reaper run took more than 80 % of the ${timeout.toSeconds()} s function timeout.`,
+      alarmDescription: `An eks-reaper run took more than 80 % of the ${timeout.toSeconds()} s function timeout. Runbook: docs/runbook.md#duration-near-timeout`,
       metric: this.function.metricDuration({ period, statistic: 'Maximum' }),
       ...overZero,
       threshold: timeout.toMilliseconds() * 0.8,
@@ -774,20 +774,20 @@ export class EksReaper extends Construct {
     });
     this.alarms.scheduleTargetErrors = new cloudwatch.Alarm(this, 'ScheduleTargetErrors', {
       alarmName: `${Aws.STACK_NAME}-schedule-target-errors`,
-      alarmDescription: 'EventBridge Scheduler could not invoke its target (TargetErrorCount of the default schedule group): the function was not started.',
+      alarmDescription: 'EventBridge Scheduler could not invoke its target (TargetErrorCount of the default schedule group): the function was not started. Runbook: docs/runbook.md#schedule-target-errors',
       metric: schedulerMetric('TargetErrorCount'),
       ...overZero,
     });
     this.alarms.scheduleDropped = new cloudwatch.Alarm(this, 'ScheduleDropped', {
       alarmName: `${Aws.STACK_NAME}-schedule-invocations-dropped`,
-      alarmDescription: 'EventBridge Scheduler gave up on an invocation after its retry policy (InvocationDroppedCount of the default schedule group): a run never happened.',
+      alarmDescription: 'EventBridge Scheduler gave up on an invocation after its retry policy (InvocationDroppedCount of the default schedule group): a run never happened. Runbook: docs/runbook.md#schedule-invocations-dropped',
       metric: schedulerMetric('InvocationDroppedCount'),
       ...overZero,
     });
     if (dlq) {
       this.alarms.scheduleDeadLetter = new cloudwatch.Alarm(this, 'ScheduleDeadLetter', {
         alarmName: `${Aws.STACK_NAME}-schedule-dlq-not-empty`,
-        alarmDescription: "The schedule's dead-letter queue holds undelivered run events.",
+        alarmDescription: "The schedule's dead-letter queue holds undelivered run events. Runbook: docs/runbook.md#schedule-dlq-not-empty",
         metric: dlq.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
         ...overZero,
       });

@@ -1,6 +1,6 @@
 //! Configuration: one typed, validated [`Config`] built from environment variables or CLI
-//! flags ([`Options`], the same names as the README table), then the invocation event's
-//! overrides ([`event::Overrides`]).
+//! flags ([`Options`], the same names as the configuration table of docs/reference.md),
+//! then the invocation event's overrides ([`event::Overrides`]).
 //!
 //! Values are typed by their parsers ([`values`]); an error always names the setting
 //! (environment variable and flag, or event field) and the offending value, and nothing is

@@ -230,7 +230,7 @@ pub struct Options {
     pub keep_last_label: Parsed<Option<String>>,
 
     /// SQS FIFO queue URL: the Lambda fans out, one message and one invocation per cluster
-    /// (README "Fleets"). Unset: one invocation runs every cluster.
+    /// (docs/fleets.md). Unset: one invocation runs every cluster.
     #[arg(long, env = "REAPER_QUEUE_URL")]
     pub queue_url: Option<String>,
 

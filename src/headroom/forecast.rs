@@ -1,6 +1,6 @@
 //! IP exhaustion forecast: how long the Fargate subnets last if the reaper stopped.
 //!
-//! ## Definition (README)
+//! ## Definition (docs/concepts.md)
 //!
 //! **IpExhaustionHours** = *available* ÷ *Fargate pods created per hour*, where
 //!

@@ -176,7 +176,7 @@ mod tests {
         let source = include_str!("mod.rs");
         for m in Metric::ALL {
             let row = format!("| `{}` | {} |", m.name(), m.unit().as_str());
-            assert!(source.contains(&row), "README table lacks {row}");
+            assert!(source.contains(&row), "mod.rs table lacks {row}");
         }
     }
 }

@@ -6,7 +6,7 @@
 //! `PutMetricData` ([`cloudwatch`]) or Embedded Metric Format log lines ([`emf`]).
 //! [`publish`] never fails the run: whatever happens is a [`MetricsOutcome`].
 //!
-//! ## Metric set (README)
+//! ## Metric set (docs/reference.md)
 //!
 //! Namespace `REAPER_METRICS_NAMESPACE` (default `EKSReaper`). `REAPER_METRICS_DETAIL=full`
 //! publishes the whole table every run; `essential` (the default) only the metrics

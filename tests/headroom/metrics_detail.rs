@@ -3,7 +3,7 @@
 //! (`tests/throttled_runs.rs` has the unhealthy run that sends them), and its set holds
 //! every metric an alarm of `template.yaml` reads (the alarms are parsed from the template,
 //! so an alarm added on a dropped metric fails here); `full` publishes every metric, zeros
-//! included. The counts printed here are the ones README's "What it costs" prices.
+//! included. The counts printed here are the ones docs/cost.md prices.
 
 use std::collections::{BTreeMap, BTreeSet};
 

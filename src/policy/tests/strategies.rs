@@ -7,7 +7,7 @@ use super::*;
 // ---- properties -------------------------------------------------------------------------
 //
 // Invariants over random Jobs, Pods, settings, clocks and Job indexes, each stated as what
-// must never be deleted (the README's Safety list), not as a second copy of the policy:
+// must never be deleted (docs/concepts.md, "What eks-reaper never deletes"), not as a second copy of the policy:
 // - never outside the namespace scope (excluded, not included, protected and not named);
 // - never anything being deleted, or whose `eks-reaper/keep` is not a false spelling;
 // - never an unfinished Job (no `Complete=True`/`Failed=True`, pods active or terminating),
