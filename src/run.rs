@@ -93,6 +93,22 @@ fn in_emergency(config: &Config, target: &ClusterTarget, default_region: Option<
     })
 }
 
+/// Whether `found` is one of the `named` clusters: the same name, Region and account. A
+/// named `prod` reached through another account's role is another cluster than the `prod`
+/// discovery found with the function's own identity.
+fn already_named(
+    named: &[ClusterTarget],
+    found: &ClusterTarget,
+    default_region: Option<&str>,
+) -> bool {
+    use crate::identity::account;
+    named.iter().any(|t| {
+        t.name == found.name
+            && t.region.as_deref().or(default_region) == found.region.as_deref()
+            && account(t.role_arn.as_deref()) == account(found.role_arn.as_deref())
+    })
+}
+
 /// The report entry of an emergency run whose alarm names a cluster this function does not
 /// prune (another Region or account than the configured one of that name): failed, and
 /// nothing touched.
@@ -140,13 +156,10 @@ pub async fn discover(
         denied,
         errors,
     } = discover::discover(run.aws, &d.tag, &regions, &run.deadline).await;
-    let named = |f: &Found| {
-        config.clusters.iter().any(|t| {
-            t.name == f.target.name
-                && t.region.as_ref().or(default_region.as_ref()) == f.target.region.as_ref()
-        })
-    };
-    let mut found: Vec<Found> = found.into_iter().filter(|f| !named(f)).collect();
+    let mut found: Vec<Found> = found
+        .into_iter()
+        .filter(|f| !already_named(&config.clusters, &f.target, default_region.as_deref()))
+        .collect();
     let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
     if let Some(e) = &config.emergency {
         found.retain(|f| {
