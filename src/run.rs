@@ -155,7 +155,7 @@ pub async fn discover(
         found,
         denied,
         errors,
-    } = discover::discover(run.aws, &d.tag, &regions, &run.deadline).await;
+    } = discover::discover(run.aws, d, &regions, &run.deadline).await;
     let mut found: Vec<Found> = found
         .into_iter()
         .filter(|f| !already_named(&config.clusters, &f.target, default_region.as_deref()))
@@ -191,11 +191,14 @@ pub async fn discover(
         found: found
             .iter()
             .map(|f| {
-                format!(
-                    "{}@{}",
-                    f.target.name,
-                    f.target.region.as_deref().unwrap_or("")
-                )
+                let t = &f.target;
+                let at = format!("{}@{}", t.name, t.region.as_deref().unwrap_or(""));
+                match &t.role_arn {
+                    Some(role) => {
+                        format!("{at} (account {})", crate::identity::account(Some(role)))
+                    }
+                    None => at,
+                }
             })
             .collect(),
         denied,

@@ -49,9 +49,12 @@ fn start_moto_and_bridge() -> (Process, Process, String) {
     (moto, bridge, url.trim().to_owned())
 }
 
+/// The figures of `cluster` in eu-west-1, reached through a role of account 222222222222.
 fn figures(cluster: &str) -> ClusterFigures {
     ClusterFigures {
         cluster: cluster.into(),
+        region: "eu-west-1".into(),
+        account: ACCOUNT.into(),
         jobs_deleted: 12,
         pods_deleted: 30,
         fargate_pods_deleted: 18,
@@ -90,8 +93,24 @@ fn figures(cluster: &str) -> ClusterFigures {
     }
 }
 
+const ACCOUNT: &str = "222222222222";
+
 fn dim(name: &str, value: &str) -> Dimension {
     Dimension::builder().name(name).value(value).build()
+}
+
+/// The dimensions of `cluster`'s metrics ([`figures`]): its identity, then `extra`.
+fn of_cluster(cluster: &str, extra: &[(&str, &str)]) -> Vec<Dimension> {
+    let identity = [
+        ("ClusterName", cluster),
+        ("Region", "eu-west-1"),
+        ("Account", ACCOUNT),
+    ];
+    identity
+        .iter()
+        .chain(extra)
+        .map(|(n, v)| dim(n, v))
+        .collect()
 }
 
 async fn latest_value(
@@ -189,18 +208,29 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
         .filter_map(|d| d.name())
         .collect();
     names.sort();
-    assert_eq!(names, ["AvailabilityZone", "ClusterName", "SubnetId"]);
+    assert_eq!(
+        names,
+        [
+            "Account",
+            "AvailabilityZone",
+            "ClusterName",
+            "Region",
+            "SubnetId"
+        ]
+    );
 
     // AND the values read back equal what was published
     let values = latest_value(
         &client,
         namespace,
         "SubnetAvailableIps",
-        vec![
-            dim("ClusterName", "prod"),
-            dim("SubnetId", "subnet-0b"),
-            dim("AvailabilityZone", "eu-west-1b"),
-        ],
+        of_cluster(
+            "prod",
+            &[
+                ("SubnetId", "subnet-0b"),
+                ("AvailabilityZone", "eu-west-1b"),
+            ],
+        ),
     )
     .await;
     assert_eq!(values, [7.0]);
@@ -208,7 +238,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
         &client,
         namespace,
         "IpExhaustionHours",
-        vec![dim("ClusterName", "staging")],
+        of_cluster("staging", &[]),
     )
     .await;
     assert_eq!(values, [12.5]);
@@ -216,7 +246,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
         &client,
         namespace,
         "JobsDeleted",
-        vec![dim("ClusterName", "prod"), dim("Namespace", "etl")],
+        of_cluster("prod", &[("Namespace", "etl")]),
     )
     .await;
     assert_eq!(values, [12.0]);
@@ -227,7 +257,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
         .get_metric_statistics()
         .namespace(namespace)
         .metric_name("RunDuration")
-        .dimensions(dim("ClusterName", "prod"))
+        .set_dimensions(Some(of_cluster("prod", &[])))
         .start_time(DateTime::from(now - Duration::from_secs(600)))
         .end_time(DateTime::from(now + Duration::from_secs(600)))
         .period(60)
@@ -337,11 +367,13 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
         &client,
         namespace,
         "SubnetAvailableIps",
-        vec![
-            dim("ClusterName", "prod"),
-            dim("SubnetId", "subnet-0149"),
-            dim("AvailabilityZone", "eu-west-1c"),
-        ],
+        of_cluster(
+            "prod",
+            &[
+                ("SubnetId", "subnet-0149"),
+                ("AvailabilityZone", "eu-west-1c"),
+            ],
+        ),
     )
     .await;
     assert_eq!(values, [149.0]);

@@ -65,13 +65,35 @@ pub struct Config {
     pub namespace_events: bool,
 }
 
-/// Cluster discovery: every cluster carrying `tag` in `regions`.
+/// Cluster discovery: every cluster carrying `tag` in `regions`, in the function's own
+/// account and in each of `accounts` through its member role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discovery {
     /// The tag a cluster must carry.
     pub tag: ClusterTag,
     /// Regions searched (empty: the default region).
     pub regions: Vec<String>,
+    /// Other accounts searched (12-digit ids), each through `member_role`.
+    pub accounts: Vec<String>,
+    /// The role name assumed in each of `accounts`.
+    pub member_role: String,
+    /// The external id presented when assuming it.
+    pub external_id: Option<ExternalId>,
+}
+
+impl Discovery {
+    /// The member role of `account`, in the partition of `region` (IAM ARNs name their
+    /// partition: `aws-cn` in China, `aws-us-gov` in GovCloud).
+    pub fn member_role_arn(&self, account: &str, region: &str) -> String {
+        let partition = if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        };
+        format!("arn:{partition}:iam::{account}:role/{}", self.member_role)
+    }
 }
 
 /// One cluster to process.
@@ -497,13 +519,50 @@ fn discovery(options: &Options) -> Result<Option<Discovery>, ConfigError> {
         .iter()
         .map(|r| check_region(&regions_field, r))
         .collect::<Result<Vec<_>, _>>()?;
+    let accounts_field = field("discovery_accounts");
+    let accounts = trimmed_unique(&options.discovery_accounts);
+    if let Some(bad) = accounts
+        .iter()
+        .find(|a| a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(ConfigError::invalid(
+            &accounts_field,
+            bad,
+            "expected 12-digit AWS account ids",
+        ));
+    }
+    let member_role = options.member_role_name.trim().to_owned();
+    let role_name_ok = (1..=64).contains(&member_role.len())
+        && member_role
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if !role_name_ok {
+        return Err(ConfigError::invalid(
+            &field("member_role_name"),
+            &member_role,
+            "expected an IAM role name (1-64 letters, digits and +=,.@_-)",
+        ));
+    }
     match options.cluster_tag.get()? {
-        Some(tag) => Ok(Some(Discovery { tag, regions })),
-        None if regions.is_empty() => Ok(None),
-        None => Err(ConfigError::Missing {
-            field: field("cluster_tag"),
-            reason: format!("{regions_field} is set but no tag says which clusters to discover"),
-        }),
+        Some(tag) => Ok(Some(Discovery {
+            tag,
+            regions,
+            accounts,
+            member_role,
+            external_id: options.external_id.get()?,
+        })),
+        None if regions.is_empty() && accounts.is_empty() => Ok(None),
+        None => {
+            let set = if regions.is_empty() {
+                accounts_field
+            } else {
+                regions_field
+            };
+            Err(ConfigError::Missing {
+                field: field("cluster_tag"),
+                reason: format!("{set} is set but no tag says which clusters to discover"),
+            })
+        }
     }
 }
 

@@ -142,6 +142,27 @@ pub struct Options {
     #[arg(long, env = "REAPER_DISCOVERY_REGIONS", value_delimiter = ',')]
     pub discovery_regions: Vec<String>,
 
+    /// Other accounts searched for tagged clusters, each through its member role
+    /// (`REAPER_MEMBER_ROLE_NAME`): 12-digit account ids (comma list). Thirteen bytes per
+    /// account, against Lambda's 4 KB for all variables: a few hundred accounts, where
+    /// `REAPER_ROLE_ARNS` holds about 30 clusters.
+    #[arg(
+        long = "discovery-account",
+        env = "REAPER_DISCOVERY_ACCOUNTS",
+        value_delimiter = ',',
+        value_name = "ACCOUNT"
+    )]
+    pub discovery_accounts: Vec<String>,
+
+    /// The role assumed in each discovery account (`arn:PARTITION:iam::ACCOUNT:role/NAME`):
+    /// the member role of `infra/member-account.yaml`.
+    #[arg(
+        long,
+        env = "REAPER_MEMBER_ROLE_NAME",
+        default_value = "eks-reaper-member"
+    )]
+    pub member_role_name: String,
+
     /// Role to assume per cluster: `NAME=ARN` (repeat, or comma list).
     #[arg(
         long = "role-arn",

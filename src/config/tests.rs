@@ -165,6 +165,49 @@ fn a_cluster_tag_turns_discovery_on_and_may_replace_the_cluster_list() {
     assert_eq!(e.field(), "REAPER_DISCOVERY_REGIONS (--discovery-regions)");
 }
 
+#[test]
+fn discovery_accounts_are_searched_through_the_member_role_of_their_partition() {
+    let c = resolve(&[
+        "--cluster-tag",
+        "eks-reaper=enabled",
+        "--discovery-account",
+        "111111111111, 222222222222,111111111111",
+        "--external-id",
+        "fleet-1",
+    ])
+    .expect("valid");
+    let d = c.discovery.expect("discovery");
+    assert_eq!(d.accounts, ["111111111111", "222222222222"]);
+    assert_eq!(d.member_role, "eks-reaper-member");
+    assert!(d.external_id.is_some());
+    assert_eq!(
+        d.member_role_arn("222222222222", "eu-west-1"),
+        "arn:aws:iam::222222222222:role/eks-reaper-member"
+    );
+    assert_eq!(
+        d.member_role_arn("222222222222", "cn-north-1"),
+        "arn:aws-cn:iam::222222222222:role/eks-reaper-member"
+    );
+    assert_eq!(
+        d.member_role_arn("222222222222", "us-gov-west-1"),
+        "arn:aws-us-gov:iam::222222222222:role/eks-reaper-member"
+    );
+}
+
+#[test]
+fn a_bad_discovery_account_or_member_role_is_an_error_naming_it() {
+    let tag = ["--cluster-tag", "a=b"];
+    let e = resolve(&[&tag[..], &["--discovery-account", "12345"]].concat()).expect_err("short");
+    assert_eq!(e.field(), "REAPER_DISCOVERY_ACCOUNTS (--discovery-account)");
+    assert!(e.to_string().contains("12345"), "{e}");
+    let e = resolve(&[&tag[..], &["--member-role-name", "a role"]].concat()).expect_err("name");
+    assert_eq!(e.field(), "REAPER_MEMBER_ROLE_NAME (--member-role-name)");
+    let e = resolve(&["--cluster", "etl", "--discovery-account", "111111111111"])
+        .expect_err("accounts without a tag");
+    assert_eq!(e.field(), "REAPER_CLUSTER_TAG (--cluster-tag)");
+    assert!(e.to_string().contains("REAPER_DISCOVERY_ACCOUNTS"), "{e}");
+}
+
 fn emergency(cluster: &str) -> Overrides {
     Overrides {
         emergency: Some(Emergency {

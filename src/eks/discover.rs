@@ -3,16 +3,20 @@
 //! cluster created after the deploy is pruned from its first run on, with no redeploy; its
 //! description is kept, so the run does not describe it a second time.
 //!
+//! The function's own account is searched with its own identity; each other account of the
+//! discovery (`REAPER_DISCOVERY_ACCOUNTS`) through its member role, and what is found there
+//! is pruned through that role. One account id per account, instead of one role ARN per
+//! cluster: a new cluster in an onboarded account needs no reaper redeploy.
+//!
 //! The deployed role may describe only clusters carrying the tag (an IAM tag condition), so
 //! `DescribeCluster` is denied for the others: such a cluster is not the reaper's and is
-//! listed as denied, not an error. Any other failure fails the region.
+//! listed as denied, not an error. Any other failure fails the region (of that account).
 
 use aws_types::SdkConfig;
-use aws_types::region::Region;
 
 use super::describe::{Cluster, describe};
 use super::{AWS_CALL, Error};
-use crate::config::{ClusterTag, ClusterTarget};
+use crate::config::{ClusterTag, ClusterTarget, Discovery, ExternalId};
 use crate::deadline::{Cut, Deadline};
 use crate::failure::ClusterFailure;
 
@@ -22,7 +26,8 @@ const CLUSTERS_PAGE: i32 = 100;
 /// A cluster found by its tag, described.
 #[derive(Debug, Clone)]
 pub struct Found {
-    /// Where it is (no role: discovery uses the function's own identity).
+    /// Where it is, with the member role it was found through (none in the function's own
+    /// account).
     pub target: ClusterTarget,
     /// Its description.
     pub cluster: Cluster,
@@ -34,7 +39,7 @@ pub enum DiscoveryError {
     /// `eks:ListClusters` failed.
     #[error("eks:ListClusters in {region}: {}", crate::failure::chain::Chain(.source))]
     List {
-        /// The region searched.
+        /// The region searched (`account/region` in another account).
         region: String,
         /// SDK error.
         #[source]
@@ -72,37 +77,66 @@ pub struct Discovered {
     pub errors: Vec<DiscoveryError>,
 }
 
-/// Every cluster carrying `tag` in `regions`. Each call is bounded by `deadline` and
-/// [`AWS_CALL`].
+/// Every cluster carrying the discovery's tag in `regions`, in the function's own account and
+/// in each of the discovery's accounts. Each call is bounded by `deadline` and [`AWS_CALL`].
 pub async fn discover(
     base: &SdkConfig,
-    tag: &ClusterTag,
+    discovery: &Discovery,
     regions: &[String],
     deadline: &Deadline,
 ) -> Discovered {
     let mut out = Discovered::default();
-    for region in regions {
-        if let Err(e) = in_region(base, tag, region, deadline, &mut out).await {
-            out.errors.push(e);
+    let own = std::iter::once(None);
+    let members = discovery.accounts.iter().map(|a| Some(a.as_str()));
+    for account in own.chain(members) {
+        for region in regions {
+            let role_arn = account.map(|a| discovery.member_role_arn(a, region));
+            let external_id = role_arn.as_ref().and(discovery.external_id.as_ref());
+            let sdk = super::identity(base, region, role_arn.as_deref(), external_id).await;
+            let place = Place {
+                region,
+                account,
+                role_arn: role_arn.as_deref(),
+                external_id,
+            };
+            if let Err(e) = in_region(&sdk, &discovery.tag, &place, deadline, &mut out).await {
+                out.errors.push(e);
+            }
         }
     }
     out
 }
 
+/// One account and Region searched.
+struct Place<'a> {
+    region: &'a str,
+    /// `None`: the function's own account.
+    account: Option<&'a str>,
+    role_arn: Option<&'a str>,
+    external_id: Option<&'a ExternalId>,
+}
+
+impl Place<'_> {
+    /// `region`, or `account/region` in another account: how errors name the place.
+    fn label(&self) -> String {
+        match self.account {
+            Some(account) => format!("{account}/{}", self.region),
+            None => self.region.to_owned(),
+        }
+    }
+}
+
 async fn in_region(
-    base: &SdkConfig,
+    sdk: &SdkConfig,
     tag: &ClusterTag,
-    region: &str,
+    place: &Place<'_>,
     deadline: &Deadline,
     out: &mut Discovered,
 ) -> Result<(), DiscoveryError> {
-    let sdk = base
-        .to_builder()
-        .region(Region::new(region.to_owned()))
-        .build();
-    let eks = aws_sdk_eks::Client::new(&sdk);
+    let eks = aws_sdk_eks::Client::new(sdk);
+    let label = place.label();
     let timeout = |source| DiscoveryError::Timeout {
-        region: region.to_owned(),
+        region: label.clone(),
         source,
     };
     let mut pages = eks
@@ -117,7 +151,7 @@ async fn in_region(
         .map_err(timeout)?
     {
         let page = page.map_err(|e| DiscoveryError::List {
-            region: region.to_owned(),
+            region: label.clone(),
             source: Box::new(e.into()),
         })?;
         names.extend(page.clusters().iter().cloned());
@@ -130,12 +164,15 @@ async fn in_region(
         let cluster = match described {
             Ok(cluster) => cluster,
             Err(e) if e.kind() == ClusterFailure::AccessDenied => {
-                out.denied.push(format!("{name}@{region}"));
+                out.denied.push(match place.account {
+                    Some(account) => format!("{name}@{} (account {account})", place.region),
+                    None => format!("{name}@{}", place.region),
+                });
                 continue;
             }
             Err(source) => {
                 return Err(DiscoveryError::Describe {
-                    region: region.to_owned(),
+                    region: label.clone(),
                     source,
                 });
             }
@@ -144,9 +181,9 @@ async fn in_region(
             out.found.push(Found {
                 target: ClusterTarget {
                     name,
-                    region: Some(region.to_owned()),
-                    role_arn: None,
-                    external_id: None,
+                    region: Some(place.region.to_owned()),
+                    role_arn: place.role_arn.map(str::to_owned),
+                    external_id: place.external_id.cloned(),
                     kubeconfig: None,
                 },
                 cluster,
