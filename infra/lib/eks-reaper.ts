@@ -52,6 +52,15 @@ export interface ReaperDiscovery {
   readonly regions?: string[];
   /** Value of the `eks-reaper` tag marking a cluster to prune (SAM's `ClusterTagValue`). @default 'enabled' */
   readonly tagValue?: string;
+  /**
+   * Other accounts searched too (12-digit ids), each through its `memberRoleName` role
+   * (`infra/member-account.yaml`); what is found there is pruned through that role. One id
+   * per account instead of one ARN per cluster (Lambda's 4 KB environment). SAM's
+   * `DiscoveryAccounts`. @default none
+   */
+  readonly accounts?: string[];
+  /** The role assumed in each of `accounts` (SAM's `MemberRoleName`). @default 'eks-reaper-member' */
+  readonly memberRoleName?: string;
 }
 
 /** Settings passed to the function as `REAPER_*` variables (docs/reference.md, Configuration). */
@@ -286,7 +295,16 @@ export class EksReaper extends Construct {
     const discovery = props.discovery && {
       tagValue: props.discovery.tagValue ?? DEFAULT_TAG_VALUE,
       regions: [...new Set(props.discovery.regions ?? [])],
+      accounts: [...new Set(props.discovery.accounts ?? [])],
+      memberRoleName: props.discovery.memberRoleName ?? 'eks-reaper-member',
     };
+    const badAccount = discovery?.accounts.find((a) => !Token.isUnresolved(a) && !/^[0-9]{12}$/.test(a));
+    if (badAccount !== undefined) {
+      throw new Error(`EksReaper: discovery.accounts must be 12-digit account ids (got "${badAccount}")`);
+    }
+    if (discovery && !Token.isUnresolved(discovery.memberRoleName) && !/^[A-Za-z0-9+=,.@_-]{1,64}$/.test(discovery.memberRoleName)) {
+      throw new Error(`EksReaper: discovery.memberRoleName must be an IAM role name (got "${discovery.memberRoleName}")`);
+    }
     if (discovery && !Token.isUnresolved(discovery.tagValue) && !TAG_VALUE_PATTERN.test(discovery.tagValue)) {
       throw new Error(`EksReaper: discovery.tagValue must match ${TAG_VALUE_PATTERN} (got "${discovery.tagValue}")`);
     }
@@ -414,6 +432,16 @@ export class EksReaper extends Construct {
         actions: ['eks:ListClusters'],
         resources: ['*'],
         conditions: { StringEquals: { 'aws:RequestedRegion': regions.length > 0 ? regions : stack.region } },
+      }));
+    }
+    if (discovery && discovery.accounts.length > 0) {
+      // The member role of each discovery account and no other.
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'AssumeMemberRoles',
+        actions: ['sts:AssumeRole'],
+        resources: discovery.accounts.map((account) => stack.formatArn({
+          service: 'iam', region: '', account, resource: 'role', resourceName: discovery.memberRoleName,
+        })),
       }));
     }
     if (remote.length > 0) {
@@ -913,7 +941,7 @@ function reaperEnvironment(
   namespace: string,
   sink: string,
   detail: string,
-  discovery: { tagValue: string; regions: string[] } | undefined,
+  discovery: { tagValue: string; regions: string[]; accounts: string[]; memberRoleName: string } | undefined,
 ): Record<string, string> {
   const s = props.settings ?? {};
   const env: Record<string, string | undefined> = {
@@ -923,6 +951,8 @@ function reaperEnvironment(
     // The tag of the IAM condition, so discovery finds exactly the clusters the role may describe.
     REAPER_CLUSTER_TAG: discovery && `${TAG_KEY}=${discovery.tagValue}`,
     REAPER_DISCOVERY_REGIONS: discovery?.regions.join(',') || undefined,
+    REAPER_DISCOVERY_ACCOUNTS: discovery?.accounts.join(',') || undefined,
+    REAPER_MEMBER_ROLE_NAME: discovery?.accounts.length ? discovery.memberRoleName : undefined,
     REAPER_DRY_RUN: String(props.dryRun ?? false),
     REAPER_SUCCEEDED_JOB_TTL: s.succeededJobTtl,
     REAPER_FAILED_JOB_TTL: s.failedJobTtl,

@@ -213,6 +213,24 @@ describe('cluster discovery', () => {
     expect(env.REAPER_DISCOVERY_REGIONS).toBeUndefined();
   });
 
+  test('other accounts: their ids to the function, sts:AssumeRole on exactly their member roles', () => {
+    const accounts = ['111111111111', '222222222222'];
+    const { template } = synth({ clusters: [], discovery: { accounts } });
+    const env = (Object.values(template.findResources('AWS::Lambda::Function'))[0] as any).Properties.Environment.Variables;
+    expect(env).toMatchObject({
+      REAPER_DISCOVERY_ACCOUNTS: '111111111111,222222222222', REAPER_MEMBER_ROLE_NAME: 'eks-reaper-member',
+    });
+    const assume = roleStatements(template).find((s) => s.Sid === 'AssumeMemberRoles');
+    expect(actions(assume!)).toEqual(['sts:AssumeRole']);
+    expect(JSON.stringify(assume!.Resource)).toBe(JSON.stringify(accounts.map((a) => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${a}:role/eks-reaper-member`]],
+    }))));
+    const none = synth({ clusters: [], discovery: {} }).template;
+    expect(roleStatements(none).find((s) => s.Sid === 'AssumeMemberRoles')).toBeUndefined();
+    expect(() => synth({ discovery: { accounts: ['1234'] } })).toThrow(/discovery.accounts/);
+    expect(() => synth({ discovery: { memberRoleName: 'a role' } })).toThrow(/discovery.memberRoleName/);
+  });
+
   test('rejects a bad tag value or region at synth', () => {
     expect(() => synth({ discovery: { tagValue: '' } })).toThrow(/discovery.tagValue/);
     expect(() => synth({ discovery: { tagValue: 'a"b' } })).toThrow(/discovery.tagValue/);
