@@ -226,6 +226,33 @@ def test_discovery_gives_the_function_the_iam_tag_and_the_regions():
     assert env["REAPER_DISCOVERY_REGIONS"] == "eu-west-1,us-east-1"
 
 
+def test_discovery_accounts_need_discovery_and_reach_the_function_with_their_role_name():
+    failures = rule_failures({**NOTIFIED, "ClusterNames": "etl", "DiscoveryAccounts": "111111111111"})
+    assert len(failures) == 1 and "DiscoveryAccounts is set but" in failures[0], failures
+    env = function(DiscoverTaggedClusters="true")["Environment"]["Variables"]
+    assert "REAPER_DISCOVERY_ACCOUNTS" not in env and "REAPER_MEMBER_ROLE_NAME" not in env
+    env = function(DiscoverTaggedClusters="true", DiscoveryAccounts="111111111111,222222222222",
+                   MemberRoleName="reaper-member")["Environment"]["Variables"]
+    assert env["REAPER_DISCOVERY_ACCOUNTS"] == "111111111111,222222222222"
+    assert env["REAPER_MEMBER_ROLE_NAME"] == "reaper-member"
+    pattern = re.compile(params_of("DiscoveryAccounts")["AllowedPattern"])
+    assert pattern.fullmatch("") and pattern.fullmatch("123456789012")
+    assert not any(pattern.fullmatch(a) for a in ["12345678901", "1234567890123", "self", " 123456789012"])
+
+
+def test_member_roles_are_assumable_only_with_discovery_accounts():
+    def assume_statements(**params: str) -> list[dict]:
+        t = load_template()
+        role = resources(t, Resolver(t, {**NOTIFIED, **params}))["ReaperRole"]["Properties"]
+        statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        return [s for s in statements if s.get("Sid") == "AssumeMemberRoles"]
+
+    assert assume_statements(DiscoverTaggedClusters="true") == []
+    [s] = assume_statements(DiscoverTaggedClusters="true", DiscoveryAccounts="111111111111",
+                            MemberRoleName="reaper-member")
+    assert (s["Action"], s["Resource"]) == ("sts:AssumeRole", "arn:aws:iam::*:role/reaper-member")
+
+
 def test_schedule_input_names_clusters_only_when_there_are_some():
     """The function refuses an empty `clusters` list in the event: discovery-only omits it."""
     def schedule_input(**params: str) -> dict:
