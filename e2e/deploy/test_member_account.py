@@ -187,11 +187,15 @@ def sam_deploys() -> list[dict[str, str]]:
 
 def test_the_fleets_page_deploys_pass_the_reaper_stack_rules():
     deploys = sam_deploys()
-    assert len(deploys) == 2
+    assert len(deploys) == 3
     for params in deploys:
         assert rule_failures(params) == [], params
-    fan_out, members = deploys
+    fan_out, discovered, members = deploys
     assert fan_out["FanOut"] == "true" and fan_out["DiscoverTaggedClusters"] == "true"
+    # Member accounts by discovery: ids only, no role ARN per cluster.
+    assert discovered["DiscoverTaggedClusters"] == "true"
+    assert discovered["DiscoveryAccounts"].split(",") == ["MEMBER_A", "MEMBER_B"]
+    assert "ClusterRoleArns" not in discovered and "AssumeRoleArns" not in discovered
     # One member role per account: AssumeRoleArns holds exactly the ARNs of ClusterRoleArns.
     roles = {pair.split("=", 1)[1] for pair in members["ClusterRoleArns"].split(",")}
     assert set(members["AssumeRoleArns"].split(",")) == roles
