@@ -68,7 +68,7 @@ def settings(scale: Scale, metrics_ns: str) -> dict[str, str]:
         "REAPER_FORECAST_WINDOW": scale.duration(15),
         "REAPER_EXCLUDE_NAMESPACES": EXCLUDED_NS,
         # Lists of several pages, so an expired continue token can hit one.
-        "REAPER_PAGE_SIZE": "20",
+        "REAPER_PAGE_SIZE": "5",
         "REAPER_METRICS_NAMESPACE": metrics_ns,
         "REAPER_DEADLINE_MARGIN": DEADLINE_MARGIN,
     }
@@ -135,6 +135,7 @@ class Soak:
         self.overlap_next = threading.Event()
         self.in_flight = threading.Event()
         self.records: list[RunRecord] = []
+        self.tokens_rejected = 0  # "token rejected (401)" lines: expired tokens re-signed
         self.started = time.time()
 
     def function_env(self) -> dict[str, str]:
@@ -191,6 +192,7 @@ class Soak:
             text = f.read()
         if report is None:
             report = fl.summary_report(text)
+        self.tokens_rejected += text.count("token rejected (401)")
         after = self.subnet_datapoints()
         aws_down = injector.active(t0 - 1, t1, tuple(k for k in FAULTS if k.split("-")[0] in
                                                      ("eks", "ec2", "cloudwatch")))
@@ -302,6 +304,7 @@ class Soak:
             "runsDuringFault": dict(sorted(hit.items())),
             "listRestarts410": sum((r.cluster or {}).get("listRestarts", 0) for r in self.records),
             "throttled429": sum((r.cluster or {}).get("throttled", 0) for r in self.records),
+            "tokensRejected401": self.tokens_rejected,
             "admissionDenied": sum((r.cluster or {}).get("errors", {}).get("admissionDenied", 0)
                                    for r in self.records),
             "objectsCreated": dict(sorted(workload.created.items())),
@@ -326,8 +329,9 @@ def table(s: dict) -> str:
         ("faults injected by kind", ", ".join(f"{k} {v}" for k, v in s["faultsInjected"].items())),
         ("runs that met a fault, by kind", ", ".join(f"{k} {v}" for k, v in
                                                      s["runsDuringFault"].items())),
-        ("429s / 410 list restarts / admission refusals met",
-         f"{s['throttled429']} / {s['listRestarts410']} / {s['admissionDenied']}"),
+        ("429s / 410 list restarts / admission refusals / 401s met",
+         f"{s['throttled429']} / {s['listRestarts410']} / {s['admissionDenied']} / "
+         f"{s['tokensRejected401']}"),
         ("objects created (create errors)", f"{sum(s['objectsCreated'].values())} "
                                             f"({s['createErrors']})"),
         ("deletions seen by the watch", str(sum(s["deletionsSeen"].values()))),

@@ -24,6 +24,7 @@ from testbed.control import freeze_apiserver, freeze_etcd, restart_apiserver
 from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import ApiError, Kube
 from testbed.throttle import throttle_user
+from testbed.tokens import token_for
 from testbed.workload import EXIT_CODE, RUN_SECONDS, job_manifest, pod_manifest
 
 EC2_NS = "soak-ec2"
@@ -278,7 +279,7 @@ class Injector:
         elif f.kind == "429-storm":
             f.detail = f"{hold:.1f} s"
             with throttle_user(self.env, self.env["TESTBED_REAPER_USERNAME"], shares=0):
-                time.sleep(hold)
+                self._neighbours(hold)
         elif f.kind == "410-continue":
             # Compact while a run lists, so its continue token is the one that expires.
             self.in_flight.wait(60)
@@ -307,6 +308,32 @@ class Injector:
             f.detail = "a CLI run alongside the next invocation"
         else:
             raise ValueError(f.kind)
+
+    def _neighbours(self, hold: float, workers: int = 3) -> None:
+        """Other clients with the reaper's identity keep its priority level busy (a level
+        with no seats admits one request at a time, so a lone sequential client is never
+        throttled): the reaper's own requests meet 429s, as they would behind a noisy
+        neighbour sharing its IAM role."""
+        stop = time.monotonic() + hold
+        path = "/apis/batch/v1/jobs"
+
+        def load() -> None:
+            client = Kube(self.env["TESTBED_APISERVER"], ca=self.env["TESTBED_CA_FILE"],
+                          token=token_for(self.env), retries_429=0, timeout=10)
+            try:
+                while time.monotonic() < stop:
+                    try:
+                        client.request("GET", path, params={"limit": 500}).close()
+                    except Exception:  # noqa: BLE001 - its own 429s: try again shortly
+                        time.sleep(0.01)
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=load, daemon=True) for _ in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(hold + 30)
 
     def _admission(self, reason: str | None, hold: float) -> None:
         policy = fl.guard_policy(self.kube, self.env, self.namespaces, reason)
