@@ -103,6 +103,20 @@ class Watch:
         self.stop.set()
 
 
+def function_pid(fn: fl.LambdaRie) -> int:
+    """The function's process: the emulator's child running the binary."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == fn.proc.pid:
+            return int(entry.name)
+    raise RuntimeError("the emulator has no child process")
+
+
 def logged_deletions(text: str) -> list[tuple[str, str, str]]:
     out = []
     for e in fl.parse_logs(text):
@@ -135,16 +149,24 @@ class Soak:
         self.overlap_next = threading.Event()
         self.in_flight = threading.Event()
         self.records: list[RunRecord] = []
+        self.current: tuple[fl.LambdaRie | None, str, int] = (None, "/dev/null", 0)
         self.tokens_rejected = 0  # "token rejected (401)" lines: expired tokens re-signed
         self.started = time.time()
 
     def function_env(self) -> dict[str, str]:
+        # "due for deletion" (debug) tells the 410 fault that a run is between pages.
         env = {"REAPER_CLUSTERS": self.env["TESTBED_CLUSTER"],
+               "RUST_LOG": "info,eks_reaper::prune::scan=debug",
                "AWS_ENDPOINT_URL_EKS": self.endpoints["eks"].url,
                "AWS_ENDPOINT_URL_EC2": self.endpoints["ec2"].url,
                "AWS_ENDPOINT_URL_CLOUDWATCH": self.endpoints["cloudwatch"].url}
         env.update(settings(self.scale, self.metrics_ns))
         return env
+
+    def in_flight_function(self) -> tuple[int, str, int]:
+        """(pid, log path, offset of this invocation's output) of the function."""
+        fn, log, offset = self.current
+        return function_pid(fn), log, offset
 
     def subnet_datapoints(self) -> int | None:
         now = dt.datetime.now(dt.timezone.utc)
@@ -163,6 +185,7 @@ class Soak:
     def invoke(self, fn: fl.LambdaRie, tick: int, injector: Injector) -> None:
         before = self.subnet_datapoints()
         offset = os.path.getsize(fn.log.name)
+        self.current = (fn, fn.log.name, offset)
         overlap = None
         if self.overlap_next.is_set():
             self.overlap_next.clear()
@@ -229,7 +252,8 @@ class Soak:
         injector = Injector(self.env, self.kube, a.seed, self.endpoints,
                             [EC2_NS, OPTOUT_NS, self.env["TESTBED_FARGATE_NAMESPACE"]],
                             a.fault_gap_minutes * self.scale.seconds_per_hour / 60,
-                            self.in_flight, self.overlap_next.set)
+                            self.in_flight, self.overlap_next.set, self.in_flight_function,
+                            tuple(a.faults.split(",")) if a.faults else FAULTS)
         stop = threading.Event()
         t0 = time.monotonic()
         hour = self.scale.seconds_per_hour
@@ -362,6 +386,7 @@ def main() -> int:
                    help="mean scaled minutes between faults (default 25)")
     p.add_argument("--objects-per-hour", type=float, default=30.0,
                    help="objects the workload creates per scaled hour (default 30)")
+    p.add_argument("--faults", help=f"only these fault kinds (comma list of {', '.join(FAULTS)})")
     p.add_argument("--out", help="write the JSON summary here")
     args = p.parse_args()
     os.environ["EKS_REAPER_BIN"] = args.binary

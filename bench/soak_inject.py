@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import random
+import signal
 import threading
 import time
 from typing import Callable
@@ -231,13 +233,16 @@ class Injector:
 
     def __init__(self, env: dict, kube: Kube, seed: int, endpoints: dict[str, fl.Endpoint],
                  namespaces: list[str], mean_gap: float,
-                 run_in_flight: threading.Event, request_overlap: Callable[[], None]):
+                 run_in_flight: threading.Event, request_overlap: Callable[[], None],
+                 function: Callable[[], tuple[int, str, int]], kinds: tuple[str, ...] = FAULTS):
         self.env, self.kube, self.endpoints = env, kube, endpoints
         self.rng = random.Random(f"{seed}/faults")
         self.namespaces = namespaces
         self.mean_gap = mean_gap
         self.in_flight = run_in_flight
         self.request_overlap = request_overlap
+        self.function = function  # (pid, log path, log offset) of the invocation in flight
+        self.kinds = kinds
         self.log: list[Fault] = []
         self.lock = threading.Lock()
 
@@ -246,7 +251,7 @@ class Injector:
             return
         while True:
             gap = self.rng.uniform(0.5, 1.5) * self.mean_gap
-            kind = self.rng.choice(FAULTS)
+            kind = self.rng.choice(self.kinds)
             hold = self.rng.uniform(4.0, 20.0)
             if stop.wait(gap) or time.monotonic() + hold > stop_at:
                 return
@@ -281,20 +286,13 @@ class Injector:
             with throttle_user(self.env, self.env["TESTBED_REAPER_USERNAME"], shares=0):
                 self._neighbours(hold)
         elif f.kind == "410-continue":
-            # Compact while a run lists, so its continue token is the one that expires.
-            self.in_flight.wait(60)
-            time.sleep(self.rng.uniform(0.0, 0.5))
-            f.detail = f"compacted at revision {fl.compact_etcd(self.env)}"
+            f.detail = self._expire_continue()
         elif f.kind == "admission-refusal":
             reason = self.rng.choice(["Forbidden", None])
             f.detail = f"{'403' if reason else '422'} for {hold:.1f} s"
             self._admission(reason, hold)
         elif f.kind == "token-expired":
-            f.detail = f"tokens live 2 s for {hold:.1f} s"
-            with fl.access_entries(self.env) as table:
-                table["maxTokenAgeSeconds"] = 2
-                fl.commit_access_entries(self.env, table)
-                time.sleep(hold)
+            f.detail = self._expire_token()
         elif f.kind in AWS_FAULTS:
             service, mode = f.kind.split("-")
             f.detail = f"{hold:.1f} s"
@@ -308,6 +306,71 @@ class Injector:
             f.detail = "a CLI run alongside the next invocation"
         else:
             raise ValueError(f.kind)
+
+    def _pause_in_run(self, within: float = 90.0) -> int | None:
+        """Stops (SIGSTOP) the function once a run has found something due on a list page
+        (it is then between pages, with deletions in flight), as the fault suite's `paused`
+        does; the caller resumes it (SIGCONT). Waits for such a run up to `within` seconds;
+        `None` when none came."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if not self.in_flight.wait(max(0.0, deadline - time.monotonic())):
+                return None
+            pid, log, offset = self.function()
+            while self.in_flight.is_set() and time.monotonic() < deadline:
+                with open(log) as fh:
+                    fh.seek(offset)
+                    if "due for deletion" in fh.read():
+                        os.kill(pid, signal.SIGSTOP)
+                        return pid
+                time.sleep(0.005)
+            time.sleep(0.05)
+        return None
+
+    def _expire_continue(self) -> str:
+        """etcd compacted while a run is between two list pages, as in the fault suite: the
+        function is paused, the keyspace compacted, and the function goes on once a probe
+        continue token taken then answers 410 (at most 15 s), so the next page it asks for
+        is past the compaction."""
+        pid = self._pause_in_run()
+        if pid is None:
+            return f"compacted at revision {fl.compact_etcd(self.env)}, no run paused"
+        paused = time.monotonic()
+        try:
+            probe = self.kube.list_page("batch/v1", "jobs", limit=1)["metadata"].get("continue")
+            self.kube.create("v1", "configmaps", {
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"generateName": "soak-bump-"}}, namespace=EC2_NS)
+            rev = fl.compact_etcd(self.env)
+
+            def expired() -> bool:
+                try:
+                    self.kube.list_page("batch/v1", "jobs", limit=1, continue_=probe)
+                    return False
+                except ApiError as e:
+                    return e.status == 410
+            with contextlib.suppress(TimeoutError):
+                fl.wait_until(expired, 15, 0.25, "the continue token to expire")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        return f"compacted at revision {rev}, run paused {time.monotonic() - paused:.1f} s"
+
+    def _expire_token(self) -> str:
+        """Tokens accepted for 5 s only, and a run paused for 11.5 s (past its token and the
+        apiserver's 10 s cache of it), as in the fault suite: its next request meets a 401."""
+        with fl.access_entries(self.env) as table:
+            table["maxTokenAgeSeconds"] = 5
+            fl.commit_access_entries(self.env, table)
+            pid = self._pause_in_run()
+            if pid is None:
+                return "tokens live 5 s; no run paused"
+            try:
+                time.sleep(11.5)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            # the run goes on under the short life until it ends
+            fl.wait_until(lambda: not self.in_flight.is_set(), 60, 0.05, "the run to end")
+        return "tokens live 5 s; a run paused 11.5 s"
 
     def _neighbours(self, hold: float, workers: int = 3) -> None:
         """Other clients with the reaper's identity keep its priority level busy (a level
