@@ -201,6 +201,7 @@ class Soak:
             failed = inv.failed or not isinstance(body, dict)
             if failed:
                 timed_out = "timed out" in inv.body.lower()
+                print(f"soak: invocation {tick} failed: {inv.body[:500]}", file=sys.stderr)
             else:
                 report = body
         except Exception as e:  # noqa: BLE001 - the emulator did not answer in time
@@ -245,8 +246,12 @@ class Soak:
 
     def run(self) -> dict:
         a = self.args
+        started = time.monotonic()
         owners = prepare(self.kube, self.env["TESTBED_FARGATE_NAMESPACE"])
         watch = Watch(self.kube, self.checker, self.lock)
+        print(f"soak: namespaces and owners ready in {time.monotonic() - started:.0f} s; "
+              f"seed {a.seed}, {a.hours} scaled h at {a.seconds_per_hour} s each",
+              file=sys.stderr)
         workload = Workload(self.kube, self.scale, a.seed, self.env["TESTBED_FARGATE_NAMESPACE"],
                             owners, a.objects_per_hour, TTL_ANNOTATION_MINUTES)
         injector = Injector(self.env, self.kube, a.seed, self.endpoints,
@@ -275,6 +280,9 @@ class Soak:
                 if time.monotonic() - t0 > a.hours * hour:
                     break
                 self.invoke(fn, tick, injector)
+            log = Path(self.env["TESTBED_LOGS"]) / f"soak-{a.seed}-function.log"
+            log.write_text(fn.output())
+            print(f"soak: the function's output is in {log}", file=sys.stderr)
         stop.set()
         for t in threads:
             t.join(120)
