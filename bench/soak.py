@@ -1,6 +1,6 @@
 """The soak: eks-reaper on its schedule, time-compressed, for a scaled day of faults.
 
-    python bench/soak.py --binary PATH --seed N [--hours 26] [--seconds-per-hour 80]
+    python bench/soak.py --binary PATH --seed N [--hours 24] [--seconds-per-hour 72]
 
 Run by `scripts/soak`, which builds the binary and brings up a testbed of its own. The
 function runs as in the replay (`bench/replay.py`): the real binary behind AWS's Lambda
@@ -384,9 +384,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--binary", required=True, help="the eks-reaper binary (bootstrap)")
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--hours", type=float, default=26.0, help="scaled hours (default 26)")
-    p.add_argument("--seconds-per-hour", type=float, default=80.0,
-                   help="real seconds per scaled hour (default 80: 26 h in ~35 min)")
+    p.add_argument("--hours", type=float, default=24.0, help="scaled hours (default 24)")
+    p.add_argument("--seconds-per-hour", type=float, default=72.0,
+                   help="real seconds per scaled hour (default 72: 24 h in ~29 min)")
     p.add_argument("--quiet-hours", type=float, default=3.0,
                    help="fault-free scaled hours at the end (default 3)")
     p.add_argument("--fault-start-hours", type=float, default=0.5)
