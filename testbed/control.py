@@ -1,11 +1,12 @@
 """Fault injection against the running testbed: restart the apiserver in place, or freeze it.
 
-    from testbed.control import restart_apiserver, freeze_apiserver
+    from testbed.control import restart_apiserver, freeze_apiserver, freeze_etcd
     restart_apiserver(env)                      # kill, start again, wait for /readyz
     restart_apiserver(env, down_seconds=5)      # stay down 5 s first
     h = restart_apiserver(env, down_seconds=5, wait=False); ...; h.wait()
     with freeze_apiserver(env):                 # SIGSTOP now, SIGCONT on leaving the block
         ...
+    with freeze_etcd(env): ...                  # the same for etcd
 
 Protocol (also used by `scripts/testbed restart-apiserver`): write the down time to
 `$TESTBED_CONTROL_DIR/restart-apiserver`; the supervisor picks it up within 0.2 s, kills
@@ -73,6 +74,11 @@ def restart_apiserver(env: dict, down_seconds: float = 0, wait: bool = True) -> 
 def apiserver_pid(env: dict) -> int:
     """The pid of the testbed's kube-apiserver: the supervisor's child of that name (it
     changes with every restart, so it is looked up each time)."""
+    return child_pid(env, "kube-apiserver")
+
+
+def child_pid(env: dict, name: str) -> int:
+    """The pid of the testbed supervisor's child process whose program is `name`."""
     supervisor = int(env["TESTBED_SUPERVISOR_PID"])
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -84,32 +90,43 @@ def apiserver_pid(env: dict) -> int:
             continue
         # /proc/PID/stat: "pid (comm) state ppid ..."; comm may contain spaces.
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == supervisor and Path(argv0.decode(errors="replace")).name == "kube-apiserver":
+        if ppid == supervisor and Path(argv0.decode(errors="replace")).name == name:
             return int(entry.name)
-    raise RuntimeError(f"no kube-apiserver child of the testbed supervisor (pid {supervisor})")
+    raise RuntimeError(f"no {name} child of the testbed supervisor (pid {supervisor})")
 
 
 def _state(pid: int) -> str:
     return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
 
 
+def freeze_apiserver(env: dict) -> contextlib.AbstractContextManager[int]:
+    """`freeze(env, "kube-apiserver")`."""
+    return freeze(env, "kube-apiserver")
+
+
+def freeze_etcd(env: dict) -> contextlib.AbstractContextManager[int]:
+    """`freeze(env, "etcd")`: the apiserver's storage hangs; the apiserver itself answers
+    what its watch cache can and times out the rest."""
+    return freeze(env, "etcd")
+
+
 @contextlib.contextmanager
-def freeze_apiserver(env: dict) -> Iterator[int]:
-    """Freezes kube-apiserver (SIGSTOP) for the body of the block, then lets it go on
-    (SIGCONT), whatever happens in the block. Yields its pid.
+def freeze(env: dict, name: str) -> Iterator[int]:
+    """Freezes the supervisor's child `name` (SIGSTOP) for the body of the block, then lets
+    it go on (SIGCONT), whatever happens in the block. Yields its pid.
 
     A frozen apiserver is a hung one, not a down one: the kernel still completes TCP
     handshakes and buffers what clients send, nothing answers, no connection is reset. The
     supervisor does not treat a stopped process as dead. Other clients (the controller
     manager, the Fargate stand-in) wait too, and carry on once it is resumed.
     """
-    pid = apiserver_pid(env)
+    pid = child_pid(env, name)
     os.kill(pid, signal.SIGSTOP)
     try:
         deadline = time.monotonic() + 5
         while _state(pid) != "T":
             if time.monotonic() > deadline:
-                raise RuntimeError(f"kube-apiserver (pid {pid}) did not stop")
+                raise RuntimeError(f"{name} (pid {pid}) did not stop")
             time.sleep(0.005)
         yield pid
     finally:

@@ -17,6 +17,7 @@ import re
 import secrets
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -29,7 +30,8 @@ import requests
 from testbed.fargate.kubelet import KUBELET
 from testbed.fargate.nodes import EC2_NODE
 from testbed.kube import ApiError, Kube, now_rfc3339
-from testbed.ports import free_ports
+from testbed.tokens import token_for
+from testbed.ports import free_port, free_ports
 from testbed.workload import (BULK_MANAGER, RUN_LABEL, bulk_finished, finished_job_status,
                               job_manifest, pod_manifest, terminated_pod_status)
 
@@ -547,6 +549,198 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+# ---- endpoints that fail: down, hung, or switchable -------------------------------------
+
+class Endpoint:
+    """A TCP endpoint on loopback in front of `target` (host:port) whose behaviour can be
+    switched while clients use it: `pass` forwards each connection, `down` resets it at
+    once (the client sees the connection refused or reset), `hung` accepts it and then reads
+    nothing, answers nothing and closes nothing until the mode changes or the endpoint
+    stops. A mode applies to connections accepted from then on; switching to `pass` also
+    releases the held ones (closed, as a server that comes back would). Close with `stop()`
+    or use it as a context manager."""
+
+    def __init__(self, target: str | None = None, mode: str = "pass"):
+        self.target = target
+        self.mode = mode
+        self.accepted = 0
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(128)
+        self.srv.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.srv.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def set(self, mode: str) -> None:
+        assert mode in ("pass", "down", "hung"), mode
+        self.mode = mode
+        if mode == "pass":
+            self._release()
+
+    def _release(self) -> None:
+        with self.lock:
+            held, self.held = self.held, []
+        for conn in held:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            mode = self.mode
+            if mode == "hung":
+                with self.lock:
+                    self.held.append(conn)
+            elif mode == "down" or self.target is None:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+            else:
+                threading.Thread(target=self._forward, args=(conn,), daemon=True).start()
+
+    def _forward(self, conn: socket.socket) -> None:
+        host, port = self.target.rsplit(":", 1)
+        try:
+            up = socket.create_connection((host, int(port)), timeout=10)
+        except OSError:
+            conn.close()
+            return
+        up.settimeout(None)
+        conn.settimeout(None)
+
+        def pump(a: socket.socket, b: socket.socket) -> None:
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for x in (a, b):
+                    with contextlib.suppress(OSError):
+                        x.shutdown(socket.SHUT_RDWR)
+
+        t = threading.Thread(target=pump, args=(up, conn), daemon=True)
+        t.start()
+        pump(conn, up)
+        t.join()
+        up.close()
+        conn.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(2)
+        self._release()
+        self.srv.close()
+
+    def __enter__(self) -> "Endpoint":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def hung_endpoint() -> Iterator[Endpoint]:
+    """A TCP listener on loopback that accepts every connection, reads nothing, answers
+    nothing and closes nothing until the block ends (`.url`, `.accepted`)."""
+    with Endpoint(mode="hung") as ep:
+        yield ep
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: connection refused."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+# ---- an admission policy that refuses the reaper's deletions ----------------------------
+
+ADMISSION = "admissionregistration.k8s.io/v1"
+PROTECTED_LABEL = "faults.eks-reaper/protected"
+
+
+def guard_policy(kube: Kube, env: dict, namespace: str | list[str], reason: str | None) -> str:
+    """Creates a ValidatingAdmissionPolicy refusing the reaper's DELETE of Jobs and pods
+    labelled PROTECTED_LABEL in `namespace` (one or several), and its binding; returns their
+    name. With `reason` (e.g. "Forbidden") it answers 403, without 422 `Invalid`."""
+    namespaces = [namespace] if isinstance(namespace, str) else list(namespace)
+    name = f"faults-guard-{secrets.token_hex(3)}"
+    validation = {
+        "expression": f"!has(oldObject.metadata.labels) || "
+                      f"!('{PROTECTED_LABEL}' in oldObject.metadata.labels)",
+        "message": "protected by the faults guard",
+    }
+    if reason:
+        validation["reason"] = reason
+    kube.create(ADMISSION, "validatingadmissionpolicies", {
+        "apiVersion": ADMISSION, "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [
+                {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["DELETE"],
+                 "resources": ["jobs"]},
+                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["DELETE"],
+                 "resources": ["pods"]},
+            ]},
+            "matchConditions": [{
+                "name": "reaper-only",
+                "expression": f"'{env['TESTBED_REAPER_GROUP']}' in request.userInfo.groups",
+            }],
+            "validations": [validation],
+        }})
+    kube.create(ADMISSION, "validatingadmissionpolicybindings", {
+        "apiVersion": ADMISSION, "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchExpressions": [{
+                "key": "kubernetes.io/metadata.name", "operator": "In",
+                "values": namespaces}]}},
+        }})
+    return name
+
+
+def wait_until_in_force(env: dict, kube: Kube, namespace: str, policy: str,
+                        status: int) -> None:
+    """The apiserver loads new policies asynchronously: probe with a server-side dry-run
+    DELETE, as the reaper, of a protected pod that just finished (so no other policy
+    refuses it, and the reaper keeps it: it is inside its retention) until `policy`
+    refuses it."""
+    probe = "guard-probe"
+    _bare_pod(kube, namespace, probe, phase="Succeeded", labels={PROTECTED_LABEL: "true"})
+    reaper = Kube(env["TESTBED_APISERVER"], ca=env["TESTBED_CA_FILE"], token=token_for(env))
+    path = f"/api/v1/namespaces/{namespace}/pods/{probe}"
+    seen: list[int] = []
+
+    def refused() -> bool:
+        try:
+            # With a body, DELETE reads its options (dryRun included) from the body alone.
+            reaper.request("DELETE", path, body={"apiVersion": "v1", "kind": "DeleteOptions",
+                                                 "dryRun": ["All"]})
+            seen.append(200)
+            return False
+        except ApiError as e:
+            seen.append(e.status)
+            return e.status == status and f"'{policy}'" in e.message
+
+    try:
+        wait_until(refused, 30, 0.25, "the admission policy in force")
+    except TimeoutError as e:
+        raise ScenarioNotReached(f"policy never refused the probe: {seen[:3]}...{seen[-3:]}") from e
+    finally:
+        reaper.close()
 
 
 # ---- misc ------------------------------------------------------------------------------------

@@ -10,88 +10,11 @@ permanently protected object must not turn every run into a failed one.
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 
-from testbed.kube import ApiError, Kube
-from testbed.tokens import token_for
-
 from . import faultlib as fl
-from .faultlib import assert_counts_match, assert_nothing_wrong_deleted
-
-ADMISSION = "admissionregistration.k8s.io/v1"
-PROTECTED_LABEL = "faults.eks-reaper/protected"
-
-
-def guard_policy(kube: Kube, env: dict, namespace: str, reason: str | None) -> str:
-    """Creates the policy and its binding; returns their name."""
-    name = f"faults-guard-{secrets.token_hex(3)}"
-    validation = {
-        "expression": f"!has(oldObject.metadata.labels) || "
-                      f"!('{PROTECTED_LABEL}' in oldObject.metadata.labels)",
-        "message": "protected by the faults guard",
-    }
-    if reason:
-        validation["reason"] = reason
-    kube.create(ADMISSION, "validatingadmissionpolicies", {
-        "apiVersion": ADMISSION, "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [
-                {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["DELETE"],
-                 "resources": ["jobs"]},
-                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["DELETE"],
-                 "resources": ["pods"]},
-            ]},
-            "matchConditions": [{
-                "name": "reaper-only",
-                "expression": f"'{env['TESTBED_REAPER_GROUP']}' in request.userInfo.groups",
-            }],
-            "validations": [validation],
-        }})
-    kube.create(ADMISSION, "validatingadmissionpolicybindings", {
-        "apiVersion": ADMISSION, "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {
-            "policyName": name,
-            "validationActions": ["Deny"],
-            "matchResources": {"namespaceSelector": {"matchLabels": {
-                "kubernetes.io/metadata.name": namespace}}},
-        }})
-    return name
-
-
-def wait_until_in_force(env: dict, kube: Kube, namespace: str, policy: str,
-                        status: int) -> None:
-    """The apiserver loads new policies asynchronously: probe with a server-side dry-run
-    DELETE, as the reaper, of a protected pod that just finished (so no other policy
-    refuses it, and the reaper keeps it: it is inside its retention) until `policy`
-    refuses it."""
-    probe = "guard-probe"
-    fl._bare_pod(kube, namespace, probe, phase="Succeeded", labels={PROTECTED_LABEL: "true"})
-    reaper = Kube(env["TESTBED_APISERVER"], ca=env["TESTBED_CA_FILE"], token=token_for(env))
-    path = f"/api/v1/namespaces/{namespace}/pods/{probe}"
-    seen: list[int] = []
-
-    def refused() -> bool:
-        try:
-            # With a body, DELETE reads its options (dryRun included) from the body alone.
-            reaper.request("DELETE", path, body={"apiVersion": "v1", "kind": "DeleteOptions",
-                                                 "dryRun": ["All"]})
-            seen.append(200)
-            return False
-        except ApiError as e:
-            seen.append(e.status)
-            return e.status == status and f"'{policy}'" in e.message
-
-    try:
-        fl.wait_until(refused, 30, 0.25, "the admission policy in force")
-    except TimeoutError as e:
-        raise fl.ScenarioNotReached(f"policy never refused the probe: {seen[:3]}...{seen[-3:]}") from e
-    finally:
-        reaper.close()
+from .faultlib import (ADMISSION, PROTECTED_LABEL, assert_counts_match,
+                       assert_nothing_wrong_deleted, guard_policy, wait_until_in_force)
 
 
 @pytest.mark.parametrize("reason,status", [("Forbidden", 403), (None, 422)])

@@ -20,11 +20,8 @@ from testbed.aws import client, start_moto
 from testbed.ports import free_port
 
 from . import faultlib as fl
-from .faultlib import assert_counts_match, assert_nothing_deleted, assert_nothing_wrong_deleted
-
-
-def closed_port_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
+from .faultlib import (assert_counts_match, assert_nothing_deleted, assert_nothing_wrong_deleted,
+                       closed_port_url)
 
 
 # ---- a second moto with a cluster we can put in any state ---------------------------------

@@ -16,12 +16,8 @@ request is the one that hangs.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import re
-import socket
-import threading
-from typing import Iterator
 
 import cbor2
 import requests
@@ -30,7 +26,7 @@ from testbed.cbor_bridge import PATH_PREFIX
 from testbed.control import freeze_apiserver
 
 from . import faultlib as fl
-from .faultlib import assert_nothing_deleted, assert_nothing_wrong_deleted, paused
+from .faultlib import assert_nothing_deleted, assert_nothing_wrong_deleted, hung_endpoint, paused
 
 RUN_TIME = 8      # --max-run-time, seconds
 MARGIN = 2        # --deadline-margin, seconds
@@ -178,47 +174,6 @@ def test_apiserver_hung_during_deletions_fails_the_cluster_in_time(env, kube, na
 
 
 # ---- AWS endpoints --------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class HungEndpoint:
-    url: str
-    accepted: int = 0
-
-
-@contextlib.contextmanager
-def hung_endpoint() -> Iterator[HungEndpoint]:
-    """A TCP listener on loopback that accepts every connection, reads nothing, answers
-    nothing and closes nothing until the block ends."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(64)
-    srv.settimeout(0.1)
-    ep = HungEndpoint(f"http://127.0.0.1:{srv.getsockname()[1]}")
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            held.append(conn)
-            ep.accepted += 1
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    try:
-        yield ep
-    finally:
-        stop.set()
-        t.join(2)
-        for conn in held:
-            conn.close()
-        srv.close()
-
 
 def test_eks_endpoint_hung_fails_the_cluster_in_time(env, kube, namespace):
     # GIVEN due objects and an EKS endpoint that never answers
