@@ -173,7 +173,7 @@ class Soak:
         try:
             out = self.cw.get_metric_statistics(
                 Namespace=self.metrics_ns, MetricName=SUBNET_METRIC,
-                Dimensions=[{"Name": "ClusterName", "Value": self.env["TESTBED_CLUSTER"]}],
+                Dimensions=fl.cluster_dimensions(self.env),
                 StartTime=now - dt.timedelta(days=1), EndTime=now + dt.timedelta(days=1),
                 Period=86400, Statistics=["SampleCount"])
         except Exception:  # noqa: BLE001 - moto itself is never faulted; unknown then
