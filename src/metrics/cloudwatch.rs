@@ -123,6 +123,7 @@ fn standard_unit(unit: Unit) -> StandardUnit {
         Unit::Count => StandardUnit::Count,
         Unit::Milliseconds => StandardUnit::Milliseconds,
         Unit::Percent => StandardUnit::Percent,
+        Unit::Bytes => StandardUnit::Bytes,
         Unit::None => StandardUnit::None,
     }
 }

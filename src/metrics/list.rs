@@ -22,6 +22,8 @@ pub enum Unit {
     Milliseconds,
     /// A percentage, 0–100.
     Percent,
+    /// A number of bytes.
+    Bytes,
     /// A plain number (flags, hours: CloudWatch has no hour unit).
     None,
 }
@@ -33,6 +35,7 @@ impl Unit {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
             Unit::Percent => "Percent",
+            Unit::Bytes => "Bytes",
             Unit::None => "None",
         }
     }
@@ -65,11 +68,13 @@ pub enum Metric {
     SubnetIpUtilization,
     StuckObjects,
     StuckFargatePods,
+    ApiRequests,
+    ApiBytesReceived,
 }
 
 impl Metric {
     /// All metrics, in publishing order.
-    pub const ALL: [Metric; 23] = [
+    pub const ALL: [Metric; 25] = [
         Metric::JobsDeleted,
         Metric::PodsDeleted,
         Metric::FargatePodsDeleted,
@@ -93,6 +98,8 @@ impl Metric {
         Metric::SubnetIpUtilization,
         Metric::StuckObjects,
         Metric::StuckFargatePods,
+        Metric::ApiRequests,
+        Metric::ApiBytesReceived,
     ];
 
     /// The metric name.
@@ -121,6 +128,8 @@ impl Metric {
             Metric::SubnetIpUtilization => "SubnetIpUtilization",
             Metric::StuckObjects => "StuckObjects",
             Metric::StuckFargatePods => "StuckFargatePods",
+            Metric::ApiRequests => "ApiRequests",
+            Metric::ApiBytesReceived => "ApiBytesReceived",
         }
     }
 
@@ -130,6 +139,7 @@ impl Metric {
             Metric::RunDuration => Unit::Milliseconds,
             Metric::SubnetIpUtilization | Metric::MinSubnetFreePercent => Unit::Percent,
             Metric::LowHeadroomMode | Metric::IpExhaustionHours => Unit::None,
+            Metric::ApiBytesReceived => Unit::Bytes,
             _ => Unit::Count,
         }
     }
@@ -165,6 +175,7 @@ mod tests {
         assert_eq!(Metric::SubnetIpUtilization.unit().as_str(), "Percent");
         assert_eq!(Metric::IpExhaustionHours.unit().as_str(), "None");
         assert_eq!(Metric::SubnetAvailableIps.unit().as_str(), "Count");
+        assert_eq!(Metric::ApiBytesReceived.unit().as_str(), "Bytes");
     }
 
     #[test]
