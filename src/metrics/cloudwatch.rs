@@ -375,7 +375,7 @@ mod tests {
         )
         .await;
 
-        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (58, 1, 0));
+        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (62, 1, 0));
         assert!(outcome.ok());
     }
 

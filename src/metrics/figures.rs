@@ -357,7 +357,7 @@ mod tests {
             ..ClusterFigures::default()
         };
         let data = data(&[figures]);
-        assert_eq!(data.len(), 17);
+        assert_eq!(data.len(), 19);
         assert!(!names(&data).contains(&"ClusterAvailableIps"));
         assert!(!names(&data).contains(&"MinSubnetFreePercent"));
         let read = data.iter().find(|d| d.metric == Metric::SubnetsRead);
@@ -537,6 +537,6 @@ mod tests {
         listed.reached = true;
         listed.fail(ClusterFailure::Forbidden, "403".to_owned());
         let data = super::data(&[ClusterFigures::of(&listed, false)]);
-        assert_eq!(data.len(), 17, "a reached cluster publishes its counts");
+        assert_eq!(data.len(), 19, "a reached cluster publishes its counts");
     }
 }
