@@ -210,6 +210,14 @@ def seed_steady(run: Any, kube: Kube, ns: str, jobs: int, bare_pods: int,
             "retainedJobs": res["jobs"], "seedSeconds": round(time.monotonic() - t0, 1)}
 
 
+def drop_steady(kube: Kube, ns: str) -> None:
+    """The running pods have no kubelet to confirm a graceful deletion: deleted with grace 0
+    first, or they would stay Terminating (and count as stuck in every later run)."""
+    kube.request("DELETE", f"/api/v1/namespaces/{ns}/pods", timeout=300,
+                 body={"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0})
+    kube.delete("v1", "namespaces", ns, missing_ok=True)
+
+
 # ---- the step ----------------------------------------------------------------------------
 
 def contender_binary(a: argparse.Namespace, run: Any, who: str) -> Path:
@@ -270,7 +278,7 @@ def step_cost(a: argparse.Namespace, run: Any) -> None:
             for who in order:
                 one_run(a, run, env, kube, pids, "steady", who, rep, None, fixture)
         if not a.keep:
-            kube.delete("v1", "namespaces", ns, missing_ok=True)
+            drop_steady(kube, ns)
     if "backlog" in scenarios:
         contenders = ["baseline", "current", "floor"]
         for rep in range(1, a.backlog_repeats + 1):
