@@ -24,6 +24,9 @@ turns that file into the Markdown tables quoted in BENCHMARKS.md. Steps:
             workload: another identity (a ServiceAccount) creates and reads ConfigMaps at a
             steady rate throughout; its latency idle, during a drain with the level removed
             (the reaper in global-default) and during a drain with it, and each drain's rate.
+  cost      what one run costs the control plane (apiserver + etcd CPU from /proc, requests,
+            bytes sent), the current build beside --baseline-bin and the floor, in a steady
+            state with nothing due and on a backlog (bench/cost.py).
 
 The testbed must be up (`EKS_REAPER_TESTBED` selects its state dir) with
 EKS_REAPER_TESTBED_TTL_CONTROLLER=1 for `ttl`.
@@ -49,7 +52,7 @@ from requests import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import peers  # noqa: E402
+from bench import cost, peers  # noqa: E402
 from testbed import admission, flowcontrol, workload  # noqa: E402
 from testbed.kube import Kube  # noqa: E402
 from testbed.ports import free_ports  # noqa: E402
@@ -734,6 +737,8 @@ def step_summary(a: argparse.Namespace) -> None:
         if loads:
             print(f"- 1-min load average before runs: {min(loads)}–{max(loads)} (2 cores)")
     peers.summary(rows)
+    cost.summary(rows)
+    cost.lists_summary(rows)
     idle_rows = [r for r in rows if r["step"] == "idle"]
     for label in sorted({r["label"] for r in idle_rows}):
         idle = [r for r in idle_rows if r["label"] == label]
@@ -980,13 +985,17 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--repeats", type=int, default=2)
     f.add_argument("--concurrency", type=int, default=16)
     peers.add_parser(sub)
+    cost.add_parser(sub)
+    cost.add_lists_parser(sub)
     sub.add_parser("summary")
     a = ap.parse_args(argv)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     {"drain": step_drain, "one": step_one, "ttl": step_ttl, "idle": step_idle,
      "lambda-cpu": step_lambda_cpu, "package": step_package,
      "init": step_init, "apf": step_apf, "summary": step_summary,
-     "peers": lambda a: peers.step_peers(a, sys.modules[__name__])}[a.step](a)
+     "peers": lambda a: peers.step_peers(a, sys.modules[__name__]),
+     "cost": lambda a: cost.step_cost(a, sys.modules[__name__]),
+     "cost-lists": lambda a: cost.step_lists(a, sys.modules[__name__])}[a.step](a)
     return 0
 
 

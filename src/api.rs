@@ -8,12 +8,20 @@
 //! cap. A request the deadline cuts in flight got no answer: [`CallError::TimedOut`]. With
 //! less than [`REQUEST`]'s `min_start` left, no attempt starts: [`CallError::Deadline`], the
 //! work is left for the next run.
+//!
+//! Every request asks for a gzip-compressed answer (`Accept-Encoding: gzip`): the API server
+//! compresses large responses (list pages) at a cost to its CPU too small to measure on the
+//! testbed, and a page of JSON objects shrinks about twentyfold on the wire (BENCHMARKS.md,
+//! "Control-plane cost per run"). The bytes counted are the bytes received, compressed.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::io::Read;
+
 use http::StatusCode;
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, HeaderValue};
 use kube::client::Body;
 use rand::Rng;
 use serde::Deserialize;
@@ -59,8 +67,8 @@ impl ApiStats {
         self.throttled.load(Ordering::Relaxed)
     }
 
-    /// Response body bytes received from the API server (list pages, mostly): what a run
-    /// costs the API server to encode and send.
+    /// Response body bytes received from the API server as they came over the wire
+    /// (compressed when the server compressed them; list pages, mostly).
     pub fn bytes_received(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -174,6 +182,9 @@ pub enum CallError {
     /// Could not build a client (credentials, token).
     #[error(transparent)]
     Access(#[from] crate::eks::Error),
+    /// A gzip-compressed answer could not be decompressed.
+    #[error("API server's compressed answer unreadable: {0}")]
+    Compressed(#[source] std::io::Error),
 }
 
 /// Sends the request built by `make` (called again for each retry).
@@ -195,9 +206,12 @@ pub async fn call(
         if let Budget::NoTimeLeft { .. } = deadline.budget(REQUEST) {
             return Err(CallError::Deadline);
         }
-        let request = make()
+        let mut request = make()
             .map_err(|e| CallError::Transport(Box::new(kube::Error::BuildRequest(e))))?
             .map(Body::from);
+        request
+            .headers_mut()
+            .insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         let name = format!("{} {}", request.method(), request.uri().path());
         // Signing a new token may resolve credentials (an STS AssumeRole call).
         let client = match deadline
@@ -218,11 +232,18 @@ pub async fn call(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
+            let gzipped = response
+                .headers()
+                .get(CONTENT_ENCODING)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
             // A body cut off mid-way is not retried: the request itself was answered.
             let body = response.into_body().collect_bytes().await;
-            Ok::<_, kube::Error>((status, retry_after, body))
+            Ok::<_, kube::Error>((status, retry_after, (gzipped, body)))
         };
-        let (status, retry_after, body) = match deadline.bound(&name, REQUEST, exchange).await {
+        let (status, retry_after, (gzipped, body)) = match deadline
+            .bound(&name, REQUEST, exchange)
+            .await
+        {
             Ok(Ok(answer)) => answer,
             Ok(Err(e)) => {
                 transport_failures += 1;
@@ -256,6 +277,11 @@ pub async fn call(
         };
         let body = body.map_err(|e| CallError::Transport(Box::new(e)))?;
         stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        let body = if gzipped {
+            gunzip(&body).map_err(CallError::Compressed)?.into()
+        } else {
+            body
+        };
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             stats.throttled.fetch_add(1, Ordering::Relaxed);
@@ -297,6 +323,14 @@ pub async fn call(
     }
 }
 
+/// The body of a `Content-Encoding: gzip` answer, decompressed.
+fn gunzip(compressed: &[u8]) -> std::io::Result<Vec<u8>> {
+    // A compressed list page is typically a twentieth of its JSON.
+    let mut out = Vec::with_capacity(compressed.len().saturating_mul(20));
+    flate2::read::GzDecoder::new(compressed).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Exponential back-off for the n-th retry (n ≥ 1), capped.
 fn backoff(n: u32) -> Duration {
     BASE_BACKOFF
@@ -331,6 +365,19 @@ mod tests {
                 "{j:?}"
             );
         }
+    }
+
+    #[test]
+    fn gunzip_restores_the_body_and_refuses_a_broken_one() {
+        use std::io::Write;
+        let page = br#"{"kind":"PodList","items":[]}"#.repeat(100);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&page).expect("write");
+        let compressed = encoder.finish().expect("finish");
+        assert!(compressed.len() < page.len() / 5);
+        assert_eq!(gunzip(&compressed).expect("gunzip"), page);
+        assert!(gunzip(&compressed[..compressed.len() / 2]).is_err());
+        assert!(gunzip(&page).is_err());
     }
 
     #[test]

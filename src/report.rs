@@ -304,8 +304,8 @@ pub struct ClusterReport {
     pub forecast: Option<Forecast>,
     /// Jobs and pods stuck terminating.
     pub stuck: StuckCounts,
-    /// Response bytes received from the API server this run (list pages, mostly): the
-    /// run's cost to the cluster's control plane, with `requests`.
+    /// Response bytes received from the API server this run, as sent (gzip-compressed list
+    /// pages, mostly): the run's cost to the cluster's control plane, with `requests`.
     pub bytes_received: u64,
     /// The cluster's ARN (`DescribeCluster`): its identity across accounts and Regions,
     /// where `cluster` is only its name. `null` when it was not reached through EKS.

@@ -326,5 +326,7 @@ pub(crate) fn full_figures(cluster: &str) -> ClusterFigures {
         ip_exhaustion_hours: Some(8.5),
         stuck_objects: 2,
         stuck_fargate_pods: 1,
+        api_requests: 41,
+        api_bytes_received: 2_900_000,
     }
 }

@@ -123,6 +123,7 @@ fn standard_unit(unit: Unit) -> StandardUnit {
         Unit::Count => StandardUnit::Count,
         Unit::Milliseconds => StandardUnit::Milliseconds,
         Unit::Percent => StandardUnit::Percent,
+        Unit::Bytes => StandardUnit::Bytes,
         Unit::None => StandardUnit::None,
     }
 }
@@ -374,7 +375,7 @@ mod tests {
         )
         .await;
 
-        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (58, 1, 0));
+        assert_eq!((outcome.metrics, outcome.calls, outcome.failed), (62, 1, 0));
         assert!(outcome.ok());
     }
 

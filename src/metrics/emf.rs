@@ -250,7 +250,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            21
+            23
         );
         assert_eq!(first["ClusterName"], "prod");
         assert_eq!(first["JobsDeleted"], 3);

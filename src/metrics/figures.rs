@@ -84,6 +84,10 @@ pub struct ClusterFigures {
     pub stuck_objects: u64,
     /// Of those, Fargate pods (each holds a subnet IP).
     pub stuck_fargate_pods: u64,
+    /// Requests sent to the API server, retries included.
+    pub api_requests: u64,
+    /// Response bytes received from the API server, as sent.
+    pub api_bytes_received: u64,
 }
 
 impl ClusterFigures {
@@ -130,6 +134,8 @@ impl ClusterFigures {
             ip_exhaustion_hours: report.forecast.as_ref().and_then(|f| f.hours_to_exhaustion),
             stuck_objects: report.stuck.jobs + report.stuck.pods,
             stuck_fargate_pods: report.stuck.fargate_pods,
+            api_requests: report.requests,
+            api_bytes_received: report.bytes_received,
             ..ClusterFigures::default()
         };
         if let Some(h) = &report.subnets {
@@ -274,6 +280,12 @@ pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
             f.stuck_fargate_pods as f64,
             vec![],
         );
+        push(Metric::ApiRequests, f.api_requests as f64, vec![]);
+        push(
+            Metric::ApiBytesReceived,
+            f.api_bytes_received as f64,
+            vec![],
+        );
         for n in f.per_namespace.iter().flatten() {
             let dims = || {
                 vec![Dimension {
@@ -314,13 +326,25 @@ mod tests {
         for m in Metric::ALL {
             assert!(data.iter().any(|d| d.metric == m), "{} missing", m.name());
         }
-        // 21 cluster-level + 2 subnets × 2 + 4 per-namespace.
-        assert_eq!(data.len(), 21 + 4 + 4);
+        // 23 cluster-level + 2 subnets × 2 + 4 per-namespace.
+        assert_eq!(data.len(), 23 + 4 + 4);
         let run = data
             .iter()
             .find(|d| d.metric == Metric::RunDuration)
             .unwrap();
         assert_eq!(run.value, 1500.0);
+    }
+
+    #[test]
+    fn the_runs_own_requests_and_bytes_are_published() {
+        let mut report = ClusterReport::new("prod", Some("eu-west-1".to_owned()), false);
+        report.reached = true;
+        report.requests = 41;
+        report.bytes_received = 2_900_000;
+        let data = data(&[ClusterFigures::of(&report, false)]);
+        let value = |m: Metric| data.iter().find(|d| d.metric == m).map(|d| d.value);
+        assert_eq!(value(Metric::ApiRequests), Some(41.0));
+        assert_eq!(value(Metric::ApiBytesReceived), Some(2_900_000.0));
     }
 
     #[test]
@@ -345,7 +369,7 @@ mod tests {
             ..ClusterFigures::default()
         };
         let data = data(&[figures]);
-        assert_eq!(data.len(), 17);
+        assert_eq!(data.len(), 19);
         assert!(!names(&data).contains(&"ClusterAvailableIps"));
         assert!(!names(&data).contains(&"MinSubnetFreePercent"));
         let read = data.iter().find(|d| d.metric == Metric::SubnetsRead);
@@ -527,6 +551,6 @@ mod tests {
         listed.reached = true;
         listed.fail(ClusterFailure::Forbidden, "403".to_owned());
         let data = super::data(&[ClusterFigures::of(&listed, false)]);
-        assert_eq!(data.len(), 17, "a reached cluster publishes its counts");
+        assert_eq!(data.len(), 19, "a reached cluster publishes its counts");
     }
 }

@@ -26,6 +26,8 @@ pub enum Unit {
     Milliseconds,
     /// A percentage, 0–100.
     Percent,
+    /// A number of bytes.
+    Bytes,
     /// A plain number (flags, hours: CloudWatch has no hour unit).
     None,
 }
@@ -37,6 +39,7 @@ impl Unit {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
             Unit::Percent => "Percent",
+            Unit::Bytes => "Bytes",
             Unit::None => "None",
         }
     }
@@ -69,11 +72,13 @@ pub enum Metric {
     SubnetIpUtilization,
     StuckObjects,
     StuckFargatePods,
+    ApiRequests,
+    ApiBytesReceived,
 }
 
 impl Metric {
     /// All metrics, in publishing order.
-    pub const ALL: [Metric; 23] = [
+    pub const ALL: [Metric; 25] = [
         Metric::JobsDeleted,
         Metric::PodsDeleted,
         Metric::FargatePodsDeleted,
@@ -97,6 +102,8 @@ impl Metric {
         Metric::SubnetIpUtilization,
         Metric::StuckObjects,
         Metric::StuckFargatePods,
+        Metric::ApiRequests,
+        Metric::ApiBytesReceived,
     ];
 
     /// The metric name.
@@ -125,6 +132,8 @@ impl Metric {
             Metric::SubnetIpUtilization => "SubnetIpUtilization",
             Metric::StuckObjects => "StuckObjects",
             Metric::StuckFargatePods => "StuckFargatePods",
+            Metric::ApiRequests => "ApiRequests",
+            Metric::ApiBytesReceived => "ApiBytesReceived",
         }
     }
 
@@ -134,6 +143,7 @@ impl Metric {
             Metric::RunDuration => Unit::Milliseconds,
             Metric::SubnetIpUtilization | Metric::MinSubnetFreePercent => Unit::Percent,
             Metric::LowHeadroomMode | Metric::IpExhaustionHours => Unit::None,
+            Metric::ApiBytesReceived => Unit::Bytes,
             _ => Unit::Count,
         }
     }
@@ -169,6 +179,7 @@ mod tests {
         assert_eq!(Metric::SubnetIpUtilization.unit().as_str(), "Percent");
         assert_eq!(Metric::IpExhaustionHours.unit().as_str(), "None");
         assert_eq!(Metric::SubnetAvailableIps.unit().as_str(), "Count");
+        assert_eq!(Metric::ApiBytesReceived.unit().as_str(), "Bytes");
     }
 
     #[test]

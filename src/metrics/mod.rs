@@ -48,6 +48,8 @@
 //! | `SubnetIpUtilization` | Percent | cluster, SubnetId, AvailabilityZone | Share of the subnet's usable IPv4 addresses in use (Maximum) |
 //! | `StuckObjects` | Count | cluster | Jobs and pods being deleted for longer than `REAPER_STUCK_AFTER`, held by a finalizer nobody removes (Maximum; alarm on > 0) |
 //! | `StuckFargatePods` | Count | cluster | Of those, Fargate pods: each keeps its node and a subnet IP (Maximum) |
+//! | `ApiRequests` | Count | cluster | Requests this run sent to the cluster's API server, retries included: what the run cost the control plane, with `ApiBytesReceived` (Sum) |
+//! | `ApiBytesReceived` | Bytes | cluster | Response bytes this run received from the API server, as sent (gzip-compressed list pages, mostly) (Sum) |
 //!
 //! The subnet and IP metrics are left out for a run that could not read the subnets
 //! (rather than published as 0; `SubnetsRead` says so), and IPv6-only subnets have none. With

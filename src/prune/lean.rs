@@ -247,6 +247,34 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_listed_as_metadata_only_is_never_due() {
+        // An item of a PartialObjectMetadataList: a finished-looking, long-gone Fargate pod
+        // by its metadata alone. Without its status the policy cannot know it finished.
+        let item = json!({
+            "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"name": "p", "namespace": "etl", "uid": "u-p",
+                         "resourceVersion": "7",
+                         "creationTimestamp": "2026-11-20T10:00:00Z",
+                         "labels": {"eks.amazonaws.com/fargate-profile": "fp"}}
+        });
+        let pod: Pod = serde_json::from_value::<LeanPod>(item)
+            .expect("lean")
+            .into();
+        assert!(pod.status.is_none() && policy::is_fargate_pod(&pod));
+        let now = "2026-11-28T11:45:00Z".parse().expect("now");
+        let jobs = policy::JobIndex::default();
+        for mode in [policy::Mode::Normal, policy::Mode::LowHeadroom] {
+            let context = policy::PodContext {
+                jobs: &jobs,
+                mode,
+                namespaces: &policy::NamespaceIndex::Ignored,
+            };
+            let decision = policy::plan_pod(&pod, now, &Settings::default(), context);
+            assert!(matches!(decision, Decision::Keep(_)), "{decision:?}");
+        }
+    }
+
+    #[test]
     fn lean_pod_keeps_every_field_the_policy_reads() {
         let v = json!({
             "metadata": {"name": "p", "namespace": "etl", "uid": "u-p",

@@ -1,6 +1,6 @@
 //! The prune pipeline of one cluster, start to finish: connect → subnet headroom (decides
 //! the policy's [`Mode`]) → the namespaces' annotations ([`namespaces`]) → per [`Pass`]
-//! (Jobs, Fargate pods, other pods): list + plan ([`scan`], [`policy`]), streaming into
+//! (Jobs, finished Fargate pods, unfinished Fargate pods' metadata, other finished pods): list + plan ([`scan`], [`policy`]), streaming into
 //! [`delete`], counted in a [`Tally`] → one Event per namespace with deletions ([`events`],
 //! opt-in) → IP exhaustion forecast.
 //!
@@ -97,6 +97,7 @@ pub async fn prune_cluster(
     let cut = run_passes(&passes, &mut report).await;
     announce_deletions(&connection, config, &run, &stats, &mut report).await;
     report.requests += stats.requests();
+    report.bytes_received += stats.bytes_received();
     report.throttled += stats.throttled();
     fail_unknown_namespaces(unknown, run.failures_printed, &mut report);
     judge_outcome(
@@ -331,7 +332,7 @@ async fn run_passes(passes: &PassContext<'_>, report: &mut ClusterReport) -> Opt
     // One limit for the cluster's passes: what the first learnt about the API server holds
     // for the next.
     let mut limit = AdaptiveLimit::new(config.concurrency);
-    for pass in [Pass::Jobs, Pass::FargatePods, Pass::OtherPods] {
+    for pass in Pass::ALL {
         // One pass at a time: its deletions finish before the next pass lists, so the next
         // list (tens of MB of JSON for the API server to encode) does not compete with them.
         run.observer.pass_started(&cluster, pass);
@@ -430,8 +431,8 @@ fn judge_outcome(
 
 /// Hours until the subnets run out, from the free addresses read before pruning and the
 /// creation times of every Fargate pod this run listed: finished, running and pending alike
-/// (the Fargate pass has no phase filter), since each new pod takes an IP whether or not it
-/// has finished.
+/// (the finished ones whole, the others as metadata), since each new pod takes an IP
+/// whether or not it has finished.
 fn forecast_exhaustion(config: &Config, clock: &dyn Clock, report: &mut ClusterReport) {
     report.forecast = report.subnets.as_ref().map(|h| {
         forecast::forecast(

@@ -4,11 +4,19 @@
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use kube::core::Request;
+use kube::core::params::ListParams;
 
 use crate::policy::{Delete, FARGATE_PROFILE_LABEL};
 
 /// Field selector keeping only terminal pods (evaluated by the API server).
 pub const FINISHED_PODS: &str = "status.phase!=Pending,status.phase!=Running,status.phase!=Unknown";
+
+/// Field selector keeping the pods that have not finished (evaluated by the API server). A
+/// pod whose phase is none of the five Kubernetes defines matches both selectors: it is
+/// judged (and kept) by the full pass and its creation counted twice, an error towards an
+/// earlier forecast.
+pub const UNFINISHED_PODS: &str = "status.phase!=Succeeded,status.phase!=Failed";
 
 /// Which resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,29 +58,65 @@ impl Kind {
 pub enum Pass {
     /// Every Job in scope.
     Jobs,
-    /// Every pod labelled `eks.amazonaws.com/fargate-profile`, in any phase: finished ones
-    /// are planned, the others only give the forecast their creation time (and are kept).
+    /// Finished pods labelled `eks.amazonaws.com/fargate-profile` (server-side phase
+    /// filter), whole: planned like every finished pod.
     FargatePods,
+    /// Fargate pods that have not finished, metadata only (`PartialObjectMetadataList`):
+    /// each took an IP, so their creation times feed the forecast. Nothing else is read
+    /// from them, and with no status in hand the policy keeps every one of them
+    /// (`NotFinished`): this pass never yields a candidate.
+    FargateCreations,
     /// Finished pods without that label (server-side phase filter). A pod with the
     /// `fargate-scheduler` but no label lands here and is still classified Fargate.
     OtherPods,
 }
 
 impl Pass {
+    /// Every pass, in the order a run lists them: Jobs first (the pod passes read what it
+    /// learnt), then the pods. The unfinished Fargate pods are listed before the finished
+    /// ones: a pod that finishes in between is then listed twice (its creation counted
+    /// twice, a forecast a little early) rather than not at all (a forecast late).
+    pub const ALL: [Pass; 4] = [
+        Pass::Jobs,
+        Pass::FargateCreations,
+        Pass::FargatePods,
+        Pass::OtherPods,
+    ];
+
     /// The resource listed.
     pub fn kind(self) -> Kind {
         match self {
             Pass::Jobs => Kind::Job,
-            Pass::FargatePods | Pass::OtherPods => Kind::Pod,
+            Pass::FargatePods | Pass::FargateCreations | Pass::OtherPods => Kind::Pod,
         }
     }
 
-    /// Name in logs: `jobs`, `fargatePods`, `otherPods`.
+    /// Name in logs: `jobs`, `fargatePods`, `fargateCreations`, `otherPods`.
     pub fn as_str(self) -> &'static str {
         match self {
             Pass::Jobs => "jobs",
             Pass::FargatePods => "fargatePods",
+            Pass::FargateCreations => "fargateCreations",
             Pass::OtherPods => "otherPods",
+        }
+    }
+
+    /// Whether the API server sends only each object's metadata
+    /// (`PartialObjectMetadataList`): a fraction of the bytes to encode and send.
+    pub fn metadata_only(self) -> bool {
+        self == Pass::FargateCreations
+    }
+
+    /// The request for one page: whole objects, or only their metadata.
+    pub fn list_request(
+        self,
+        request: &Request,
+        params: &ListParams,
+    ) -> Result<http::Request<Vec<u8>>, kube::core::request::Error> {
+        if self.metadata_only() {
+            request.list_metadata(params)
+        } else {
+            request.list(params)
         }
     }
 
@@ -80,7 +124,7 @@ impl Pass {
     pub fn label_selector(self, user: Option<&str>) -> Option<String> {
         let own = match self {
             Pass::Jobs => None,
-            Pass::FargatePods => Some(FARGATE_PROFILE_LABEL.to_owned()),
+            Pass::FargatePods | Pass::FargateCreations => Some(FARGATE_PROFILE_LABEL.to_owned()),
             Pass::OtherPods => Some(format!("!{FARGATE_PROFILE_LABEL}")),
         };
         let user = user.map(str::trim).filter(|s| !s.is_empty());
@@ -91,9 +135,13 @@ impl Pass {
         }
     }
 
-    /// The pass's field selector: the phase filter for non-Fargate pods only.
+    /// The pass's field selector: the phase filter of the pod passes.
     pub fn field_selector(self) -> Option<&'static str> {
-        (self == Pass::OtherPods).then_some(FINISHED_PODS)
+        match self {
+            Pass::Jobs => None,
+            Pass::FargatePods | Pass::OtherPods => Some(FINISHED_PODS),
+            Pass::FargateCreations => Some(UNFINISHED_PODS),
+        }
     }
 }
 
@@ -120,9 +168,6 @@ pub struct Candidate {
 
 #[cfg(test)]
 mod tests {
-    use kube::core::Request;
-    use kube::core::params::ListParams;
-
     use super::*;
 
     #[test]
@@ -162,16 +207,41 @@ mod tests {
     }
 
     #[test]
-    fn fargate_pods_list_has_the_label_and_no_phase_filter() {
+    fn fargate_pods_list_has_the_label_and_the_finished_phase_filter() {
         let q = query(Pass::FargatePods, None);
         assert!(
             q.contains("labelSelector=eks.amazonaws.com%2Ffargate-profile"),
             "{q}"
         );
+        assert!(q.contains("fieldSelector=status.phase%21%3DPending"), "{q}");
+        assert!(!Pass::FargatePods.metadata_only());
+    }
+
+    #[test]
+    fn fargate_creations_list_the_unfinished_fargate_pods_metadata_only() {
+        let q = query(Pass::FargateCreations, None);
         assert!(
-            !q.contains("fieldSelector"),
-            "running Fargate pods count: {q}"
+            q.contains("labelSelector=eks.amazonaws.com%2Ffargate-profile"),
+            "{q}"
         );
+        assert!(
+            q.contains("fieldSelector=status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed"),
+            "{q}"
+        );
+        assert!(Pass::FargateCreations.metadata_only());
+        assert!(!Pass::Jobs.metadata_only() && !Pass::OtherPods.metadata_only());
+    }
+
+    #[test]
+    fn the_two_fargate_phase_filters_leave_no_known_phase_out() {
+        // Every phase Kubernetes defines is excluded by exactly one of the two selectors.
+        for phase in ["Pending", "Running", "Unknown", "Succeeded", "Failed"] {
+            let excluded = |selector: &str| selector.contains(&format!("!={phase}"));
+            assert!(
+                excluded(FINISHED_PODS) != excluded(UNFINISHED_PODS),
+                "{phase}"
+            );
+        }
     }
 
     #[test]

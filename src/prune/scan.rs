@@ -4,10 +4,10 @@
 //! Memory stays bounded by a page: objects are dropped once decided; only a small
 //! [`Candidate`] (kind, namespace, name, uid, reason) travels on, through a bounded channel.
 //!
-//! Pods are listed in two passes split by the Fargate label (see [`Pass`]): every Fargate
-//! pod, whatever its phase (running and pending ones only feed the forecast their creation
-//! time: each took an IP), then the other pods filtered server-side by `status.phase`, so
-//! running non-Fargate pods never cross the wire.
+//! Pods are listed in three passes filtered server-side by the Fargate label and
+//! `status.phase` (see [`Pass`]): unfinished Fargate pods as metadata only (their creation
+//! times feed the forecast; without a status the policy keeps them), finished Fargate pods
+//! and other finished pods whole. Running non-Fargate pods never cross the wire.
 //!
 //! A 410 Gone on a continue token (etcd compacted the snapshot) is logged and handled: the
 //! `Status` usually carries a fresh continue token for an inconsistent continuation; if it
@@ -100,6 +100,10 @@ impl ScanError {
                 source: CallError::TimedOut(_),
                 ..
             } => ClusterFailure::Timeout,
+            ScanError::Call {
+                source: CallError::Compressed(_),
+                ..
+            } => ClusterFailure::Decode,
             ScanError::Call { .. } => ClusterFailure::Unreachable,
             ScanError::Status { code: 401, .. } => ClusterFailure::Unauthorized,
             ScanError::Status { code: 403, .. } => ClusterFailure::Forbidden,
@@ -372,7 +376,7 @@ impl<'a> PageSource<'a> {
             let request = Request::new(self.path.as_str());
             let params = &self.params;
             let response = match api::call(ctx.access, ctx.stats, ctx.deadline, || {
-                request.list(params)
+                self.pass.list_request(&request, params)
             })
             .await
             {

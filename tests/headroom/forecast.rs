@@ -32,15 +32,18 @@ async fn running_fargate_pods_created_in_the_window_count_in_the_forecast_and_ar
     assert!(c["pods"]["keptByReason"]["notFinished"].is_null(), "{c}");
     assert_eq!(c["jobs"]["deleted"], 0, "{c}");
     assert_eq!(deletions(&logs), ["fargate pod", "fargate pod"]);
-    // AND it took the namespaces' list page, three list pages (Jobs, every Fargate pod, other
-    // finished pods) and the two DELETEs, nothing more
+    // AND it took the namespaces' list page, four list pages (Jobs, unfinished Fargate pods'
+    // metadata, finished Fargate pods, other finished pods) and the two DELETEs, nothing more
     let passes: Vec<_> = logs
         .iter()
         .filter(|l| l["fields"]["message"] == "listing complete")
         .map(|l| l["fields"]["pass"].as_str().unwrap_or("?").to_owned())
         .collect();
-    assert_eq!(passes, ["jobs", "fargatePods", "otherPods"]);
-    assert_eq!(c["requests"], 1 + 3 + 2, "{c}");
+    assert_eq!(
+        passes,
+        ["jobs", "fargateCreations", "fargatePods", "otherPods"]
+    );
+    assert_eq!(c["requests"], 1 + 4 + 2, "{c}");
 
     // AND the forecast counts all 5 creations in the window: 20 an hour
     let pool = reported_fargate_pool(c);

@@ -205,11 +205,11 @@ async fn a_healthy_essential_run_publishes_its_set_but_the_zero_counters_and_ful
         count(&full_set)
     );
 
-    // THEN full published every metric, the zero counters too: 21 per cluster, 2 more per
+    // THEN full published every metric, the zero counters too: 23 per cluster, 2 more per
     // watched subnet
     let all: BTreeSet<String> = Metric::ALL.iter().map(|m| m.name().to_owned()).collect();
     assert_eq!(full_set.keys().cloned().collect::<BTreeSet<_>>(), all);
-    assert_eq!(count(&full_set), 21 + 2 * subnets, "{full_set:?}");
+    assert_eq!(count(&full_set), 23 + 2 * subnets, "{full_set:?}");
     assert_eq!(full["metrics"]["metrics"], count(&full_set));
 
     // AND essential exactly its set less the counters that are 0, each once, per cluster
