@@ -305,6 +305,17 @@ mod tests {
     }
 
     #[test]
+    fn a_call_is_started_with_exactly_its_minimum_left() {
+        assert_eq!(
+            budget(Some(Duration::from_secs(1)), LIMITS),
+            Budget::Wait {
+                timeout: Duration::from_secs(1),
+                by_deadline: true
+            }
+        );
+    }
+
+    #[test]
     fn the_end_of_the_run_includes_the_margin_less_a_reserve_for_the_report() {
         let d = Deadline::new(
             Some(Instant::now() + Duration::from_secs(10)),

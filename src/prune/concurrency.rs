@@ -357,6 +357,87 @@ mod tests {
         assert_eq!(l.summary().settled, 1);
     }
 
+    #[test]
+    fn the_limit_is_how_many_requests_may_be_in_flight_at_once() {
+        let mut l = AdaptiveLimit::new(16);
+        assert!(l.has_room());
+        let t = l.start();
+        assert!(
+            !l.has_room(),
+            "slow start begins with one request in flight"
+        );
+        l.finish(t, Sample::Nothing);
+        assert!(l.has_room());
+    }
+
+    #[test]
+    fn the_summary_counts_requests_by_the_limit_they_were_sent_under() {
+        let mut l = AdaptiveLimit::new(16);
+        for _ in 0..MIN_WINDOW {
+            let t = l.start();
+            l.finish(t, Sample::Answered(ms(5)));
+        }
+        assert_eq!(l.current(), 2);
+        let _in_flight = (l.start(), l.start());
+        assert_eq!(
+            l.summary().sent_at,
+            BTreeMap::from([(1, MIN_WINDOW as u64), (2, 2)])
+        );
+    }
+
+    #[test]
+    fn a_window_is_judged_by_its_median_answer_not_its_fastest_or_slowest() {
+        let mut l = AdaptiveLimit::new(16);
+        run(&mut l, 10, |_| ms(5));
+        assert_eq!(l.current(), 16);
+        // One slow answer in a window of 16: the median is still quick.
+        let tickets: Vec<Ticket> = (0..16).map(|_| l.start()).collect();
+        for (i, t) in tickets.into_iter().enumerate() {
+            l.finish(t, Sample::Answered(ms(if i == 0 { 500 } else { 5 })));
+        }
+        assert_eq!(l.current(), 16);
+        // One quick answer in a window of 16: the median has risen tenfold.
+        let tickets: Vec<Ticket> = (0..16).map(|_| l.start()).collect();
+        for (i, t) in tickets.into_iter().enumerate() {
+            l.finish(t, Sample::Answered(ms(if i == 0 { 5 } else { 50 })));
+        }
+        assert_eq!(l.current(), 12);
+        assert_eq!(l.summary().decreases_latency, 1);
+    }
+
+    /// 2⁻⁷ s: a latency whose multiples by 1.5 and 2 are exact in `f64`, so the boundary
+    /// tests below compare equal values, not rounded ones.
+    const DYADIC: Duration = Duration::from_nanos(7_812_500);
+
+    #[test]
+    fn a_median_exactly_twice_the_recent_latency_is_not_yet_a_rise() {
+        let mut l = AdaptiveLimit::new(64);
+        run(&mut l, 3, |_| DYADIC);
+        assert_eq!(l.current(), 8);
+        run(&mut l, 1, |_| DYADIC * 2);
+        assert_eq!(l.current(), 9, "slow start over, no decrease");
+        assert_eq!(l.summary().decreases_latency, 0);
+    }
+
+    #[test]
+    fn a_median_exactly_one_and_a_half_times_the_recent_latency_keeps_slow_start() {
+        let mut l = AdaptiveLimit::new(64);
+        run(&mut l, 3, |_| DYADIC);
+        assert_eq!(l.current(), 8);
+        run(&mut l, 1, |_| DYADIC * 3 / 2);
+        assert_eq!(l.current(), 16);
+    }
+
+    #[test]
+    fn a_latency_rise_at_the_floor_is_not_a_decrease_and_ends_slow_start() {
+        let mut l = AdaptiveLimit::new(64);
+        run(&mut l, 2, |_| ms(5));
+        assert_eq!(l.current(), LATENCY_FLOOR);
+        run(&mut l, 1, |_| ms(15));
+        assert_eq!(l.current(), LATENCY_FLOOR + 1);
+        assert_eq!(l.summary().decreases_latency, 0);
+    }
+
     fn sample() -> impl Strategy<Value = Sample> {
         prop_oneof![
             8 => (0u64..2_000).prop_map(|n| Sample::Answered(Duration::from_millis(n))),

@@ -20,6 +20,8 @@
 //!   run finds the object gone or deletes it.
 //! - Client-side dry run sends nothing; server-side sends `dryRun=All`.
 
+use std::time::Duration;
+
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use http::StatusCode;
@@ -33,7 +35,7 @@ use super::concurrency::{AdaptiveLimit, Sample};
 use super::observe::Observer;
 use super::pass::{Candidate, Kind, Pass};
 use super::tally::{Outcome, Tally};
-use crate::api::{self, ApiStats, CallError};
+use crate::api::{self, ApiStats, CallError, Response};
 use crate::config::DryRun;
 use crate::deadline::Deadline;
 use crate::eks::ClusterAccess;
@@ -157,42 +159,60 @@ async fn delete_one(c: &Candidate, ctx: &DeleteContext<'_>) -> (Outcome, Sample)
             );
         }
     };
-    let sample = if response.throttled_before() > 0 {
-        Sample::Overloaded
-    } else {
-        Sample::Answered(sent.elapsed())
-    };
-    let outcome = match response.status {
-        s if s.is_success() => {
-            info!(
-                cluster,
-                kind,
-                namespace = %c.namespace,
-                name = %c.name,
-                fargate = c.fargate,
-                reason = %c.reason,
-                server_dry_run = ctx.dry_run == DryRun::Server,
-                "deleted"
-            );
-            Outcome::Deleted
-        }
-        StatusCode::NOT_FOUND => Outcome::AlreadyGone,
-        StatusCode::CONFLICT => {
+    let sample = load_sample(response.throttled_before(), sent.elapsed());
+    let outcome = answered(&response);
+    match &outcome {
+        Outcome::Deleted => info!(
+            cluster,
+            kind,
+            namespace = %c.namespace,
+            name = %c.name,
+            fargate = c.fargate,
+            reason = %c.reason,
+            server_dry_run = ctx.dry_run == DryRun::Server,
+            "deleted"
+        ),
+        Outcome::Conflict => {
             info!(cluster, kind, namespace = %c.namespace, name = %c.name, detail = %response.message(), "changed since listed (uid/resourceVersion precondition); skipped");
-            Outcome::Conflict
         }
-        s => {
-            let message = response.message();
-            let refusal = refusal_kind(s, &message);
-            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = s.as_u16(), refusal = refusal.as_str(), detail = %message, "delete refused");
-            failed(refusal, message)
+        Outcome::Failed {
+            kind: refusal,
+            message,
+        } => {
+            warn!(cluster, kind, namespace = %c.namespace, name = %c.name, status = response.status.as_u16(), refusal = refusal.as_str(), detail = %message, "delete refused");
         }
-    };
+        Outcome::AlreadyGone | Outcome::Backlog => {}
+    }
     (outcome, sample)
 }
 
 fn failed(kind: DeleteFailure, message: String) -> Outcome {
     Outcome::Failed { kind, message }
+}
+
+/// What an answered DELETE did to the object: 2xx deleted (or accepted by a server-side dry
+/// run), 404 already gone, 409 changed since it was listed; any other status is a failure
+/// of the kind [`refusal_kind`] tells.
+pub fn answered(response: &Response) -> Outcome {
+    match response.status {
+        s if s.is_success() => Outcome::Deleted,
+        StatusCode::NOT_FOUND => Outcome::AlreadyGone,
+        StatusCode::CONFLICT => Outcome::Conflict,
+        s => {
+            let message = response.message();
+            failed(refusal_kind(s, &message), message)
+        }
+    }
+}
+
+/// What an answer says about the server's load: a call that met a 429 on its way is an
+/// overload even when it ended well; otherwise its latency is the sample.
+fn load_sample(throttled_before: u32, latency: Duration) -> Sample {
+    if throttled_before > 0 {
+        Sample::Overloaded
+    } else {
+        Sample::Answered(latency)
+    }
 }
 
 /// Classifies a refused DELETE. An admission refusal (a validating webhook, or a
@@ -303,6 +323,104 @@ mod tests {
             DeleteFailure::Forbidden,
             "an unexplained 403 stays a loud RBAC-style failure"
         );
+    }
+
+    #[test]
+    fn a_401_is_unauthorized_whatever_the_message() {
+        assert_eq!(
+            refusal_kind(StatusCode::UNAUTHORIZED, "Unauthorized"),
+            DeleteFailure::Unauthorized
+        );
+    }
+
+    #[test]
+    fn a_400_without_an_admission_message_is_rejected() {
+        assert_eq!(
+            refusal_kind(StatusCode::BAD_REQUEST, "invalid preconditions"),
+            DeleteFailure::Rejected
+        );
+    }
+
+    #[test]
+    fn a_5xx_is_a_server_error_and_any_other_status_an_api_error() {
+        for status in [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ] {
+            assert_eq!(
+                refusal_kind(status, "etcdserver: request timed out"),
+                DeleteFailure::ServerError,
+                "{status}"
+            );
+        }
+        for status in [StatusCode::METHOD_NOT_ALLOWED, StatusCode::GONE] {
+            assert_eq!(
+                refusal_kind(status, "unexpected"),
+                DeleteFailure::ApiError,
+                "{status}"
+            );
+        }
+    }
+
+    /// The outcome of a DELETE answered with `status` and a `metav1.Status` saying
+    /// `message`.
+    fn answer(status: StatusCode, message: &str) -> Outcome {
+        let body = serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "message": message,
+            "code": status.as_u16(),
+        });
+        answered(&Response::new(
+            status,
+            serde_json::to_vec(&body).expect("json"),
+        ))
+    }
+
+    #[test]
+    fn an_answered_delete_is_deleted_gone_or_changed_by_its_status() {
+        assert_eq!(answer(StatusCode::OK, ""), Outcome::Deleted);
+        assert_eq!(answer(StatusCode::ACCEPTED, ""), Outcome::Deleted);
+        assert_eq!(
+            answer(StatusCode::NOT_FOUND, "jobs.batch \"run-1\" not found"),
+            Outcome::AlreadyGone
+        );
+        assert_eq!(
+            answer(
+                StatusCode::CONFLICT,
+                "Precondition failed: UID in precondition: 1234, UID in object meta: 9"
+            ),
+            Outcome::Conflict
+        );
+    }
+
+    #[test]
+    fn a_refused_delete_is_a_failure_of_its_kind_carrying_the_servers_message() {
+        let webhook = "admission webhook \"guard.example.com\" denied the request: protected";
+        assert_eq!(
+            answer(StatusCode::FORBIDDEN, webhook),
+            Outcome::Failed {
+                kind: DeleteFailure::AdmissionDenied,
+                message: webhook.to_owned(),
+            }
+        );
+        assert_eq!(
+            answered(&Response::new(StatusCode::BAD_GATEWAY, Vec::new())),
+            Outcome::Failed {
+                kind: DeleteFailure::ServerError,
+                message: "502 Bad Gateway".to_owned(),
+            },
+            "without a Status body the status line is the message"
+        );
+    }
+
+    #[test]
+    fn an_answer_after_a_429_reports_overload_and_any_other_its_latency() {
+        let latency = Duration::from_millis(40);
+        assert_eq!(load_sample(0, latency), Sample::Answered(latency));
+        assert_eq!(load_sample(1, latency), Sample::Overloaded);
+        assert_eq!(load_sample(3, latency), Sample::Overloaded);
     }
 
     #[test]
