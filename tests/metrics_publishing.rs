@@ -174,7 +174,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
     assert_eq!(outcome.error, None);
     assert_eq!(
         (outcome.sink, outcome.metrics, outcome.calls),
-        ("cloudwatch", 58, 1)
+        ("cloudwatch", 62, 1)
     );
 
     let client = aws_sdk_cloudwatch::Client::new(&sdk);
@@ -191,7 +191,7 @@ async fn published_metrics_read_back_from_moto_through_the_sdk() {
                 .to_vec(),
         );
     }
-    assert_eq!(listed.len(), 58);
+    assert_eq!(listed.len(), 62);
     let subnet_metric = listed
         .iter()
         .find(|m| {
@@ -303,7 +303,7 @@ async fn unreachable_cloudwatch_is_reported_not_raised() {
 
     // THEN the outcome carries the failure, after the SDK's retries, well inside a run
     assert_eq!(outcome.metrics, 0);
-    assert_eq!(outcome.failed, 29);
+    assert_eq!(outcome.failed, 31);
     assert!(
         outcome
             .error
@@ -346,9 +346,9 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
     // WHEN it is published
     let outcome = metrics::publish(&sink, &[big], Timestamp::now(), &Deadline::none()).await;
 
-    // THEN one call carried all 321 values and moto has every one of them
+    // THEN one call carried all 323 values and moto has every one of them
     assert_eq!(outcome.error, None);
-    assert_eq!((outcome.metrics, outcome.calls), (21 + 300, 1));
+    assert_eq!((outcome.metrics, outcome.calls), (23 + 300, 1));
     let client = aws_sdk_cloudwatch::Client::new(&sdk);
     let mut count = 0;
     let mut pages = client
@@ -362,7 +362,7 @@ async fn large_metric_set_goes_compressed_and_arrives_whole() {
             .metrics()
             .len();
     }
-    assert_eq!(count, 321);
+    assert_eq!(count, 323);
     let values = latest_value(
         &client,
         namespace,
