@@ -25,6 +25,22 @@ pub fn of(name: &str, region: &str, role_arn: Option<&str>) -> String {
     format!("{}/{region}/{name}", account(role_arn))
 }
 
+/// How a person reads a cluster: `name`, `name@region`, with ` (account …)` when the account
+/// is given.
+pub fn label(name: &str, region: Option<&str>, account: Option<&str>) -> String {
+    let mut out = name.to_owned();
+    if let Some(region) = region {
+        out.push('@');
+        out.push_str(region);
+    }
+    if let Some(account) = account {
+        out.push_str(" (account ");
+        out.push_str(account);
+        out.push(')');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +78,16 @@ mod tests {
         assert_eq!(
             std::collections::BTreeSet::from([&a, &b, &c, &own]).len(),
             4
+        );
+    }
+
+    #[test]
+    fn a_label_gives_what_is_known() {
+        assert_eq!(label("prod", None, None), "prod");
+        assert_eq!(label("prod", Some("eu-west-1"), None), "prod@eu-west-1");
+        assert_eq!(
+            label("prod", Some("eu-west-1"), Some("self")),
+            "prod@eu-west-1 (account self)"
         );
     }
 }

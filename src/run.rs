@@ -120,7 +120,7 @@ fn not_configured(e: &Emergency, config: &Config) -> ClusterReport {
         .map(|t| {
             let region = t.region.as_deref().unwrap_or("the function's Region");
             let account = crate::identity::account(t.role_arn.as_deref());
-            format!("{}@{region} (account {account})", t.name)
+            crate::identity::label(&t.name, Some(region), Some(account))
         })
         .collect();
     report.fail(
@@ -192,13 +192,12 @@ pub async fn discover(
             .iter()
             .map(|f| {
                 let t = &f.target;
-                let at = format!("{}@{}", t.name, t.region.as_deref().unwrap_or(""));
-                match &t.role_arn {
-                    Some(role) => {
-                        format!("{at} (account {})", crate::identity::account(Some(role)))
-                    }
-                    None => at,
-                }
+                let region = Some(t.region.as_deref().unwrap_or(""));
+                let account = t
+                    .role_arn
+                    .as_deref()
+                    .map(|role| crate::identity::account(Some(role)));
+                crate::identity::label(&t.name, region, account)
             })
             .collect(),
         denied,

@@ -139,14 +139,8 @@ struct Named {
 
 impl std::fmt::Display for Named {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.cluster)?;
-        if let Some(region) = &self.region {
-            write!(f, "@{region}")?;
-        }
-        if let Some(account) = &self.account {
-            write!(f, " (account {account})")?;
-        }
-        Ok(())
+        let (region, account) = (self.region.as_deref(), self.account.as_deref());
+        f.write_str(&crate::identity::label(&self.cluster, region, account))
     }
 }
 

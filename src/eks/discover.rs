@@ -164,10 +164,8 @@ async fn in_region(
         let cluster = match described {
             Ok(cluster) => cluster,
             Err(e) if e.kind() == ClusterFailure::AccessDenied => {
-                out.denied.push(match place.account {
-                    Some(account) => format!("{name}@{} (account {account})", place.region),
-                    None => format!("{name}@{}", place.region),
-                });
+                let at = crate::identity::label(&name, Some(place.region), place.account);
+                out.denied.push(at);
                 continue;
             }
             Err(source) => {

@@ -160,32 +160,26 @@ mod tests {
 
     #[test]
     fn unusable_git_version_falls_back_to_major_and_minor() {
-        let s = parse("v0.0.0-master+$Format:%H$", "1", "33+").expect("fields");
-        assert_eq!(
-            s.minor,
-            Minor {
+        // (gitVersion, major, minor) → (minor read, gitVersion reported, when checked)
+        let cases = [
+            (
+                ("v0.0.0-master+$Format:%H$", "1", "33+"),
+                (33, Some("v0.0.0-master+$Format:%H$")),
+            ),
+            (("", "1", "33+"), (33, Some("1.33"))),
+            (("unknown", "1", "34"), (34, None)),
+        ];
+        for ((git, major, minor), (want_minor, want_git)) in cases {
+            let s = parse(git, major, minor).expect("fields");
+            let want = Minor {
                 major: 1,
-                minor: 33
+                minor: want_minor,
+            };
+            assert_eq!(s.minor, want, "{git:?}");
+            if let Some(want_git) = want_git {
+                assert_eq!(s.git_version, want_git, "{git:?}");
             }
-        );
-        assert_eq!(s.git_version, "v0.0.0-master+$Format:%H$");
-        let s = parse("", "1", "33+").expect("fields");
-        assert_eq!(
-            s.minor,
-            Minor {
-                major: 1,
-                minor: 33
-            }
-        );
-        assert_eq!(s.git_version, "1.33");
-        let s = parse("unknown", "1", "34").expect("fields");
-        assert_eq!(
-            s.minor,
-            Minor {
-                major: 1,
-                minor: 34
-            }
-        );
+        }
     }
 
     #[test]
