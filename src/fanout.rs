@@ -23,6 +23,10 @@
 //! cluster is not retried here: the next schedule slot runs it again, and its metrics
 //! (`RunSucceeded`) and the report say it failed.
 
+pub mod reported;
+
+use std::collections::BTreeSet;
+
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -33,8 +37,10 @@ use crate::config::event::{ClusterOverride, Overrides};
 use crate::config::{ClusterTarget, Config, Emergency, Options};
 use crate::deadline::Deadline;
 use crate::eks::discover::Found;
+use crate::metrics::{self, Datum, Metric, Sink};
 use crate::prune::RunContext;
-use crate::report::Report;
+use crate::report::{MetricsOutcome, Report};
+use reported::{Expected, Reporting};
 
 /// SQS takes at most 10 entries per `SendMessageBatch`.
 const BATCH: usize = 10;
@@ -95,6 +101,14 @@ pub struct PlanReport {
     /// The alarm, for an emergency plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emergency: Option<String>,
+    /// Clusters planned before the last window that published no run in it
+    /// ([`reported`]); absent for an emergency plan, without `REAPER_SCHEDULE_INTERVAL`,
+    /// or with metrics off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporting: Option<Reporting>,
+    /// What the plan published: `RunPlanned` per cluster enqueued, `ClustersNotReported`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsOutcome>,
 }
 
 /// The fleet's run requests: the named clusters (or the emergency's), then those found by
@@ -165,6 +179,30 @@ pub async fn plan(
         report.enqueued.extend(sent);
         report.failed.extend(failed);
     }
+    let sink = Sink::new(
+        config.metrics.sink,
+        config.metrics.namespace.clone(),
+        config.metrics.detail,
+        run.aws,
+    );
+    let expected: Vec<Expected> = requests.iter().map(expected).collect();
+    report.reporting = match config.not_reported_after {
+        Some(window) if config.emergency.is_none() && !matches!(sink, Sink::None) => {
+            let reader = reported::Reader {
+                client: &metrics::cloudwatch::client(run.aws),
+                namespace: &config.metrics.namespace,
+                clusters: &expected,
+                window,
+                deadline: &run.deadline,
+            };
+            Some(reported::check(&reader, run.clock.now()).await)
+        }
+        _ => None,
+    };
+    log_reporting(report.reporting.as_ref());
+    let data = plan_data(&expected, &report);
+    report.metrics =
+        Some(metrics::send(&sink, &data, run.clock.now(), &run.deadline.end_of_run()).await);
     report.status = if report.failed.is_empty() && report.discovery_errors.is_empty() {
         "ok"
     } else {
@@ -177,6 +215,57 @@ pub async fn plan(
         "fleet planned"
     );
     report
+}
+
+/// What the check expects of a request's cluster: its identity and metric dimensions.
+fn expected((identity, request): &(String, RunRequest)) -> Expected {
+    let c = &request.cluster;
+    let account = crate::identity::account(c.role_arn.as_deref());
+    Expected {
+        identity: identity.clone(),
+        dimensions: metrics::figures::cluster_dimensions(&c.name, &c.region, account),
+    }
+}
+
+/// The plan's metrics: `RunPlanned` for each cluster enqueued, and `ClustersNotReported`
+/// when the check could read CloudWatch.
+fn plan_data(expected: &[Expected], report: &PlanReport) -> Vec<Datum> {
+    let enqueued: BTreeSet<&str> = report.enqueued.iter().map(String::as_str).collect();
+    let planned = expected
+        .iter()
+        .filter(|e| enqueued.contains(e.identity.as_str()))
+        .map(|e| Datum {
+            metric: Metric::RunPlanned,
+            value: 1.0,
+            dimensions: e.dimensions.to_vec(),
+        });
+    let not_reported = report
+        .reporting
+        .as_ref()
+        .filter(|r| r.error.is_none())
+        .map(|r| Datum {
+            metric: Metric::ClustersNotReported,
+            value: r.not_reported.len() as f64,
+            dimensions: Vec::new(),
+        });
+    planned.chain(not_reported).collect()
+}
+
+/// One log line for the check: the clusters not reported (at most 128 characters each, so
+/// 1,000 of them stay well inside CloudWatch Logs' 256 KB per event), or why it could not
+/// tell.
+fn log_reporting(reporting: Option<&Reporting>) {
+    let Some(r) = reporting else { return };
+    if let Some(why) = &r.error {
+        error!(error = %why, "could not read which clusters reported; ClustersNotReported not published");
+    } else if !r.not_reported.is_empty() {
+        warn!(
+            count = r.not_reported.len(),
+            clusters = %r.not_reported.join(","),
+            window_seconds = r.window_seconds,
+            "clusters planned before the window published no run in it: their messages are stuck or dead-lettered, or their runs die before publishing"
+        );
+    }
 }
 
 /// Sends up to [`BATCH`] requests; returns the identities sent and `identity: error` for
@@ -449,5 +538,54 @@ mod tests {
         ] {
             assert_eq!(sqs_records(&other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn the_plan_publishes_run_planned_per_enqueued_cluster_and_the_count_not_reported() {
+        let c = config(&["--cluster", "a@eu-west-1,b@eu-west-1,c@eu-west-1"]);
+        let (requests, _) = requests(&c, &[], None);
+        let all: Vec<Expected> = requests.iter().map(expected).collect();
+        let mut report = PlanReport {
+            enqueued: vec!["self/eu-west-1/a".into(), "self/eu-west-1/c".into()],
+            failed: vec!["self/eu-west-1/b: refused".into()],
+            ..PlanReport::default()
+        };
+        let names = |data: &[Datum]| -> Vec<(&'static str, String)> {
+            data.iter()
+                .map(|d| {
+                    let cluster = d.dimensions.first().map(|d| d.value.clone());
+                    (d.metric.name(), cluster.unwrap_or_default())
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(&plan_data(&all, &report)),
+            [
+                ("RunPlanned", "a".to_owned()),
+                ("RunPlanned", "c".to_owned())
+            ],
+            "no check: no ClustersNotReported"
+        );
+        report.reporting = Some(Reporting {
+            window_seconds: 1200,
+            not_reported: vec!["self/eu-west-1/b".into()],
+            error: None,
+        });
+        let data = plan_data(&all, &report);
+        let last = data.last().expect("count");
+        assert_eq!(
+            (last.metric, last.value),
+            (Metric::ClustersNotReported, 1.0)
+        );
+        assert!(last.dimensions.is_empty(), "one fleet-wide series");
+        report.reporting = Some(Reporting {
+            error: Some("AccessDenied".into()),
+            ..Reporting::default()
+        });
+        assert_eq!(
+            plan_data(&all, &report).len(),
+            2,
+            "a check that could not read CloudWatch publishes no count"
+        );
     }
 }

@@ -28,7 +28,10 @@ DOCS = [README, ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md")),
         ROOT / "infra" / "README.md", ROOT / "testbed" / "README.md"]
 
 # Read by the binary but deliberately not deploy parameters; the table's row says why.
-NOT_DEPLOYED = {"REAPER_TOKEN_MAX_AGE", "REAPER_MAX_RUN_TIME", "REAPER_QUEUE_URL"}
+# The fan-out's settings: each template sets them with its queue (FanOut / fanOut), from
+# its own values, not from a parameter or prop of their own.
+SET_BY_FANOUT = {"REAPER_QUEUE_URL", "REAPER_SCHEDULE_INTERVAL", "REAPER_NOT_REPORTED_RUNS"}
+NOT_DEPLOYED = {"REAPER_TOKEN_MAX_AGE", "REAPER_MAX_RUN_TIME", *SET_BY_FANOUT}
 
 # CloudWatch's limit on an alarm's description (PutMetricAlarm, AlarmDescription).
 ALARM_DESCRIPTION_MAX = 1024
@@ -90,9 +93,11 @@ def test_every_setting_reaches_the_function_from_both_templates_or_says_why_not(
     assert code - NOT_DEPLOYED <= set(sam), sorted(code - NOT_DEPLOYED - set(sam))
     assert code - NOT_DEPLOYED <= set(cdk), sorted(code - NOT_DEPLOYED - set(cdk))
     rows = table_rows()
-    for name in NOT_DEPLOYED - {"REAPER_QUEUE_URL"}:
+    for name in NOT_DEPLOYED - SET_BY_FANOUT:
         assert "Not a SAM parameter" in rows[name][4], rows[name]
-    assert "FanOut" in rows["REAPER_QUEUE_URL"][1] and "fanOut" in rows["REAPER_QUEUE_URL"][2]
+    for name in SET_BY_FANOUT:
+        assert "FanOut" in rows[name][1] and "fanOut" in rows[name][2], rows[name]
+        assert name in TEMPLATE and f"addEnvironment('{name}'" in CDK, name
 
 
 def test_the_tables_sam_and_cdk_columns_name_what_the_templates_wire():
@@ -170,8 +175,11 @@ def test_every_field_of_the_report_is_in_the_reference():
         | serialised_fields(ROOT / "src/headroom/subnets.rs",
                             ["SubnetUsage", "SkippedSubnet", "SubnetRef", "Headroom"])
         | serialised_fields(ROOT / "src/headroom/forecast.rs", ["Forecast"])
-        | serialised_fields(ROOT / "src/config/alarm.rs", ["Emergency"]))
-    assert {"fargateHoldingIps", "bytesReceived", "hoursToExhaustion", "decreasesThrottled"} <= fields
+        | serialised_fields(ROOT / "src/config/alarm.rs", ["Emergency"])
+        | serialised_fields(ROOT / "src/fanout.rs", ["PlanReport"])
+        | serialised_fields(ROOT / "src/fanout/reported.rs", ["Reporting"]))
+    assert {"fargateHoldingIps", "bytesReceived", "hoursToExhaustion", "decreasesThrottled",
+            "enqueued", "notReported"} <= fields
     section = REFERENCE[REFERENCE.index("## The report"):]
     assert sorted(f for f in fields if f"`{f}`" not in section) == []
 

@@ -503,7 +503,7 @@ CDK_FANOUT_TEMPLATE = Path(os.environ.get("EKS_REAPER_CDK_FANOUT_TEMPLATE",
                                           CACHE / "cdk.out-fanout" / "EksReaper.template.json"))
 # scripts/check-deploy synthesizes with -c fanOut=true -c fanOutParallelism=25.
 FANOUT_PARAMS = {**PARAMS, "FanOut": "true", "FanOutParallelism": "25"}
-FANOUT_SIDS = {"PlanRunsOntoTheQueue", "ConsumeRunQueue"}
+FANOUT_SIDS = {"PlanRunsOntoTheQueue", "ConsumeRunQueue", "ReadWhichClustersReported"}
 
 
 @pytest.fixture(scope="module")
@@ -536,9 +536,21 @@ def test_fanout_is_off_by_default(sam, cdk):
         assert not of_type(res, "AWS::Lambda::EventSourceMapping")
         fn = function(res)
         assert fn["ReservedConcurrentExecutions"] == 1
-        assert "REAPER_QUEUE_URL" not in fn["Environment"]["Variables"]
+        assert not {"REAPER_QUEUE_URL", "REAPER_SCHEDULE_INTERVAL"} & set(fn["Environment"]["Variables"])
     assert not FANOUT_SIDS & {s.get("Sid") for s in function_role_statements(PARAMS)}
     assert not FANOUT_SIDS & {s.get("Sid") for s in cdk_role_statements(cdk)}
+
+
+def test_same_alarms_and_not_reported_window_with_fanout(sam, sam_fanout, cdk_fanout):
+    """The fan-out adds the planner's clusters-not-reported alarm, and the settings its
+    check reads: the schedule's interval and the heartbeat's run count."""
+    assert _alarm_keys(sam_fanout) == _alarm_keys(cdk_fanout)
+    assert len(_alarm_keys(sam_fanout)) == len(_alarm_keys(sam)) + 1
+    for res in (sam_fanout, cdk_fanout):
+        env = function(res)["Environment"]["Variables"]
+        assert (env["REAPER_SCHEDULE_INTERVAL"], env["REAPER_NOT_REPORTED_RUNS"]) == ("300s", "4"), env
+        (alarm,) = [a for a in of_type(res, "AWS::CloudWatch::Alarm") if a.get("MetricName") == "ClustersNotReported"]
+        assert (alarm["Statistic"], int(alarm["Period"]), alarm["TreatMissingData"]) == ("Maximum", 300, "notBreaching")
 
 
 def test_same_run_queue_and_mapping_with_fanout(sam_fanout, cdk_fanout):
@@ -571,6 +583,7 @@ def test_same_queue_statements_with_fanout(cdk_fanout):
     assert sam_sids == by_sid(cdk_role_statements(cdk_fanout))
     assert sam_sids == {
         "PlanRunsOntoTheQueue": ["sqs:SendMessage"],
+        "ReadWhichClustersReported": ["cloudwatch:GetMetricData"],
         "ConsumeRunQueue": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
                             "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
     }

@@ -5,6 +5,7 @@ the function cannot read go through the same queue."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 
@@ -106,3 +107,58 @@ def test_a_message_the_function_cannot_read_stays_on_the_queue(env, namespace):
     # It is in flight (invisible) until its visibility timeout, then delivered again.
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1", attrs
+
+
+def test_the_planner_names_the_planned_clusters_that_published_no_run(env):
+    """The plan reads which clusters it planned before the window (RunPlanned) published no
+    run in it (RunSucceeded, any value): those are named in its report and log, and counted
+    in ClustersNotReported for the clusters-not-reported alarm."""
+    _, url = fifo_queue(env)
+    region = env["AWS_REGION"]
+    ns = f"EKSReaperFanout/{secrets.token_hex(4)}"
+    cw = tb_aws.client("cloudwatch", env["TESTBED_MOTO_URL"], region=region)
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def put(metric: str, cluster: str, seconds_ago: int, value: float = 1.0) -> None:
+        cw.put_metric_data(Namespace=ns, MetricData=[{
+            "MetricName": metric, "Value": value, "Unit": "Count",
+            "Timestamp": now - dt.timedelta(seconds=seconds_ago),
+            "Dimensions": fl.cluster_dimensions(env, cluster)}])
+
+    # Names of this test's own: moto's GetMetricData ignores the namespace of a query with
+    # dimensions, so another run's clusters of the same names would count here.
+    tag = secrets.token_hex(3)
+    reports, failed_run, silent, silent_since, new = (
+        f"{c}-{tag}" for c in ("reports", "failed-run", "silent", "silent-since", "new"))
+    # GIVEN a window of 5 one-minute runs; four clusters planned 7 minutes ago, before it
+    for cluster in (reports, failed_run, silent, silent_since):
+        put("RunPlanned", cluster, 420)
+    put("RunSucceeded", reports, 60)
+    put("RunSucceeded", failed_run, 60, value=0.0)  # a failed run still reports
+    put("RunSucceeded", silent_since, 420)  # it reported before the window only
+    settings = {"REAPER_CLUSTERS": ",".join([reports, failed_run, silent, silent_since, new]),
+                "REAPER_QUEUE_URL": url, "REAPER_METRICS_NAMESPACE": ns,
+                "REAPER_SCHEDULE_INTERVAL": "1m", "REAPER_NOT_REPORTED_RUNS": "5"}
+    with fl.LambdaRie(env, settings) as fn:
+        # WHEN the schedule invokes the planner
+        plan = fn.invoke({})
+        logs = fl.parse_logs(fn.output())
+    # THEN it names exactly the two silent ones; `new` was not planned before the window
+    assert plan.json["status"] == "ok" and len(plan.json["enqueued"]) == 5, plan.body
+    named = [f"self/{region}/{silent}", f"self/{region}/{silent_since}"]
+    assert plan.json["reporting"] == {"windowSeconds": 300, "notReported": named}, plan.body
+    warn = fl.find_logs(logs, "clusters planned before the window", "WARN")
+    assert warn and warn[0]["fields"]["clusters"] == ",".join(named), fn.output()[-2000:]
+
+    def points(metric: str, dims: list[dict]) -> list[float]:
+        out = cw.get_metric_statistics(
+            Namespace=ns, MetricName=metric, Dimensions=dims, Period=60,
+            StartTime=now - dt.timedelta(minutes=1), EndTime=now + dt.timedelta(minutes=5),
+            Statistics=["Maximum"])
+        return [p["Maximum"] for p in out["Datapoints"]]
+
+    # AND it published the count for the alarm, one fleet-wide series
+    assert points("ClustersNotReported", []) == [2.0]
+    # AND this plan's RunPlanned for each cluster, the new one included
+    for cluster in (reports, new):
+        assert points("RunPlanned", fl.cluster_dimensions(env, cluster)) == [1.0], cluster

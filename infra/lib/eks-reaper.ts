@@ -540,6 +540,17 @@ export class EksReaper extends Construct {
         deadLetterQueue: { queue: runDlq, maxReceiveCount: 3 },
       });
       this.function.addEnvironment('REAPER_QUEUE_URL', runQueue.queueUrl);
+      // What the planner needs to tell a cluster that stopped reporting (docs/fleets.md).
+      this.function.addEnvironment('REAPER_SCHEDULE_INTERVAL', `${interval.toSeconds()}s`);
+      this.function.addEnvironment('REAPER_NOT_REPORTED_RUNS', String(missedRuns));
+      if (sink !== 'none') {
+        this.role.addToPolicy(new iam.PolicyStatement({
+          sid: 'ReadWhichClustersReported',
+          // GetMetricData has no resource type and no namespace condition key.
+          actions: ['cloudwatch:GetMetricData'],
+          resources: ['*'],
+        }));
+      }
       this.role.addToPolicy(new iam.PolicyStatement({
         sid: 'PlanRunsOntoTheQueue',
         // SendMessageBatch is authorized as sqs:SendMessage.
@@ -651,6 +662,19 @@ export class EksReaper extends Construct {
           // Absence is the signal: a reaper that stopped publishes nothing.
           treatMissingData: cloudwatch.TreatMissingData.BREACHING,
         }, 'thresholds.heartbeatMissedRuns');
+      if (fanOut) {
+        // Not a Metrics Insights alarm: one fleet-wide series the planner publishes each plan.
+        this.alarms.clustersNotReported = new cloudwatch.Alarm(this, 'ClustersNotReported', {
+          alarmName: `${Aws.STACK_NAME}-clusters-not-reported`,
+          alarmDescription: `A cluster the planner enqueued published no run for ${missedRuns} scheduled runs: its messages are stuck or in the dead-letter queue, or its runs die before publishing. The plan's report and log name it. Runbook: docs/runbook.md#clusters-not-reported`,
+          metric: new cloudwatch.Metric({ namespace, metricName: 'ClustersNotReported', period, statistic: 'Maximum' }),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          // A planner that stops publishing is reports-missing's to catch.
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+      }
       fleetAlarm('subnetsUnread', 'SubnetsUnread', 'subnets-unread',
         'The reaper could not read a cluster\'s subnets (SubnetsRead 0 or missing) at two runs in a row: the IP alarms are blind for it. Runbook: docs/runbook.md#subnets-unread',
         byCluster('MIN', 'SubnetsRead'), 'Subnets read per cluster', {

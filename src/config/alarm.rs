@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::ConfigError;
+use super::{ClusterTarget, Discovery};
 
 /// `detail-type` of a multi-time-series alarm's per-contributor event.
 pub const CONTRIBUTOR_STATE_CHANGE: &str = "CloudWatch Alarm Contributor State Change";
@@ -219,6 +220,39 @@ fn string_at(detail: &Value, path: &[&str], field: &str) -> Result<String, Confi
             "expected a non-empty string",
         )),
     }
+}
+
+/// The clusters an emergency run prunes: the configured ones the alarm names (its name, and
+/// its Region and account when the alarm gives them; [`Emergency::names`]), else, with discovery on, a discovered one of that
+/// name (the run fails when none is found). A cluster the function does not prune is an
+/// error: an alarm never widens what the function may touch.
+pub(super) fn clusters(
+    e: &Emergency,
+    clusters: Vec<ClusterTarget>,
+    discovery: &mut Option<Discovery>,
+) -> Result<Vec<ClusterTarget>, ConfigError> {
+    let named: Vec<ClusterTarget> = clusters
+        .iter()
+        .filter(|t| e.names(&t.name, t.region.as_deref(), t.role_arn.as_deref()))
+        .cloned()
+        .collect();
+    if !named.is_empty() {
+        *discovery = None;
+        return Ok(named);
+    }
+    if discovery.is_some() {
+        return Ok(Vec::new());
+    }
+    let configured: Vec<&str> = clusters.iter().map(|t| t.name.as_str()).collect();
+    Err(ConfigError::invalid(
+        e.field,
+        &e.target(),
+        format!(
+            "alarm {}: not a cluster this function prunes (configured: {}; discovery off)",
+            e.alarm,
+            configured.join(", ")
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -59,6 +59,10 @@ pub struct Config {
     pub emergency: Option<Emergency>,
     /// The SQS FIFO queue the Lambda fans out through (`None`: one invocation runs all).
     pub queue_url: Option<String>,
+    /// With a queue: how long a cluster the planner enqueued may go without publishing a
+    /// run before the plan counts it not reported (the schedule's interval times
+    /// `REAPER_NOT_REPORTED_RUNS`); `None` when the interval is not configured.
+    pub not_reported_after: Option<Duration>,
     /// Read the namespaces' `eks-reaper/*` annotations (retentions, opt-outs).
     pub namespace_annotations: bool,
     /// Send one Event per namespace and run summarising its deletions.
@@ -228,7 +232,7 @@ impl Config {
         };
         let mut discovery = discovery(options)?;
         let clusters = match &overrides.emergency {
-            Some(e) => emergency_clusters(e, clusters, &mut discovery)?,
+            Some(e) => alarm::clusters(e, clusters, &mut discovery)?,
             None => clusters,
         };
         if clusters.is_empty() && discovery.is_none() && !may_have_no_cluster {
@@ -311,43 +315,21 @@ impl Config {
                 .map(str::trim)
                 .filter(|u| !u.is_empty())
                 .map(str::to_owned),
+            not_reported_after: not_reported_after(options)?,
             namespace_annotations: options.namespace_annotations.get()?,
             namespace_events: options.namespace_events.get()?,
         })
     }
 }
 
-/// The clusters an emergency run prunes: the configured ones the alarm names (its name, and
-/// its Region and account when the alarm gives them; [`Emergency::names`]), else, with discovery on, a discovered one of that
-/// name (the run fails when none is found). A cluster the function does not prune is an
-/// error: an alarm never widens what the function may touch.
-fn emergency_clusters(
-    e: &Emergency,
-    clusters: Vec<ClusterTarget>,
-    discovery: &mut Option<Discovery>,
-) -> Result<Vec<ClusterTarget>, ConfigError> {
-    let named: Vec<ClusterTarget> = clusters
-        .iter()
-        .filter(|t| e.names(&t.name, t.region.as_deref(), t.role_arn.as_deref()))
-        .cloned()
-        .collect();
-    if !named.is_empty() {
-        *discovery = None;
-        return Ok(named);
-    }
-    if discovery.is_some() {
-        return Ok(Vec::new());
-    }
-    let configured: Vec<&str> = clusters.iter().map(|t| t.name.as_str()).collect();
-    Err(ConfigError::invalid(
-        e.field,
-        &e.target(),
-        format!(
-            "alarm {}: not a cluster this function prunes (configured: {}; discovery off)",
-            e.alarm,
-            configured.join(", ")
-        ),
-    ))
+/// The schedule's interval times the runs a cluster may miss, when the interval is known
+/// (both settings are checked either way).
+fn not_reported_after(options: &Options) -> Result<Option<Duration>, ConfigError> {
+    let runs = options.not_reported_runs.get()?;
+    Ok(options
+        .schedule_interval
+        .get()?
+        .map(|interval| interval * runs))
 }
 
 /// The roles to assume: `REAPER_ROLE_ARNS` by cluster name, and the external id every

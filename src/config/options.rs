@@ -255,6 +255,23 @@ pub struct Options {
     #[arg(long, env = "REAPER_QUEUE_URL")]
     pub queue_url: Option<String>,
 
+    /// The schedule's interval (`5m`), which the planner needs to tell a cluster that stopped
+    /// reporting: with a queue, each plan reads which clusters it enqueued before the last
+    /// `REAPER_NOT_REPORTED_RUNS` intervals published no run since. Blank: no such check.
+    #[arg(
+        long,
+        env = "REAPER_SCHEDULE_INTERVAL",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = Parser(values::schedule_interval)
+    )]
+    pub schedule_interval: Parsed<Option<Duration>>,
+
+    /// Scheduled runs without a report after which the planner counts a cluster as not
+    /// reported (`ClustersNotReported`).
+    #[arg(long, env = "REAPER_NOT_REPORTED_RUNS", default_value = "4", value_parser = Parser(values::missed_runs))]
+    pub not_reported_runs: Parsed<u32>,
+
     /// Kubernetes label selector applied to Jobs and Pods.
     #[arg(long, env = "REAPER_LABEL_SELECTOR")]
     pub label_selector: Option<String>,

@@ -505,6 +505,55 @@ fn stuck_after_is_a_positive_duration_read_into_the_policy() {
 }
 
 #[test]
+fn the_not_reported_window_is_the_schedule_interval_times_the_runs() {
+    let window = |args: &[&str]| {
+        let mut all = vec!["--cluster", "etl"];
+        all.extend_from_slice(args);
+        resolve(&all).map(|c| c.not_reported_after)
+    };
+    assert_eq!(window(&[]).expect("valid"), None, "no interval, no check");
+    assert_eq!(
+        window(&["--schedule-interval", "5m"]).expect("valid"),
+        Some(Duration::from_secs(4 * 300))
+    );
+    assert_eq!(
+        window(&["--schedule-interval", "300s", "--not-reported-runs", "2"]).expect("valid"),
+        Some(Duration::from_secs(600))
+    );
+    for (args, field, value) in [
+        (
+            &["--schedule-interval", "90s"][..],
+            "REAPER_SCHEDULE_INTERVAL (--schedule-interval)",
+            "90s",
+        ),
+        (
+            &["--schedule-interval", "0s"][..],
+            "REAPER_SCHEDULE_INTERVAL (--schedule-interval)",
+            "0s",
+        ),
+        (
+            &["--schedule-interval", "25h"][..],
+            "REAPER_SCHEDULE_INTERVAL (--schedule-interval)",
+            "25h",
+        ),
+        (
+            &["--not-reported-runs", "0"][..],
+            "REAPER_NOT_REPORTED_RUNS (--not-reported-runs)",
+            "0",
+        ),
+        (
+            &["--not-reported-runs", "101"][..],
+            "REAPER_NOT_REPORTED_RUNS (--not-reported-runs)",
+            "101",
+        ),
+    ] {
+        let e = window(args).expect_err(value);
+        assert_eq!(e.field(), field, "{args:?}");
+        assert!(e.to_string().contains(value), "{e}");
+    }
+}
+
+#[test]
 fn token_max_age_must_stay_under_the_eks_limit() {
     assert!(resolve(&["--cluster", "etl", "--token-max-age", "15m"]).is_err());
     assert!(resolve(&["--cluster", "etl", "--token-max-age", "0s"]).is_err());

@@ -187,6 +187,29 @@ pub fn optional_positive_duration(value: &str) -> Result<Option<Duration>, Reaso
     }
 }
 
+/// The schedule's interval, blank when unknown: a whole number of minutes from 1m to 24h
+/// (a schedule's `rate()` is in whole minutes, 1 at least).
+pub fn schedule_interval(value: &str) -> Result<Option<Duration>, Reason> {
+    let Some(d) = optional_positive_duration(value)? else {
+        return Ok(None);
+    };
+    if d.as_secs() % 60 != 0 || d.subsec_nanos() != 0 || d > Duration::from_secs(24 * 3600) {
+        return Err(
+            "expected a whole number of minutes from 1m to 24h, as the schedule's rate".to_owned(),
+        );
+    }
+    Ok(Some(d))
+}
+
+/// How many scheduled runs a cluster may miss before the planner calls it not reported: a
+/// whole number from 1 to 100.
+pub fn missed_runs(value: &str) -> Result<u32, Reason> {
+    match value.trim().parse::<i64>() {
+        Ok(n) if (1..=100).contains(&n) => u32::try_from(n).map_err(|_| "too large".to_owned()),
+        _ => Err("expected a whole number from 1 to 100".to_owned()),
+    }
+}
+
 /// How long an EKS token is used before it is re-signed: more than 0, less than 14 minutes
 /// (EKS accepts a token for 15).
 pub fn token_max_age(value: &str) -> Result<Duration, Reason> {

@@ -174,6 +174,20 @@ fn or_unknown(value: &str) -> String {
     }
 }
 
+/// A cluster's dimensions, its identity ([`crate::identity`]): `ClusterName`, `Region`,
+/// `Account`, in that order.
+pub fn cluster_dimensions(name: &str, region: &str, account: &str) -> [Dimension; 3] {
+    [
+        (dimension::CLUSTER_NAME, name),
+        (dimension::REGION, region),
+        (dimension::ACCOUNT, account),
+    ]
+    .map(|(name, value)| Dimension {
+        name,
+        value: or_unknown(value),
+    })
+}
+
 /// The metric set for these figures, in a stable order (cluster by cluster, then
 /// [`Metric::ALL`] order, subnets by ID as given, namespaces as given). Optional figures
 /// that are `None` and non-finite values produce no datum.
@@ -183,15 +197,7 @@ fn or_unknown(value: &str) -> String {
 pub fn data(figures: &[ClusterFigures]) -> Vec<Datum> {
     let mut out = Vec::new();
     for f in figures {
-        let cluster = [
-            (dimension::CLUSTER_NAME, &f.cluster),
-            (dimension::REGION, &f.region),
-            (dimension::ACCOUNT, &f.account),
-        ]
-        .map(|(name, value)| Dimension {
-            name,
-            value: or_unknown(value),
-        });
+        let cluster = cluster_dimensions(&f.cluster, &f.region, &f.account);
         let mut push = |metric: Metric, value: f64, extra: Vec<Dimension>| {
             if value.is_finite() {
                 let mut dimensions = cluster.to_vec();

@@ -74,10 +74,12 @@ pub enum Metric {
     StuckFargatePods,
     ApiRequests,
     ApiBytesReceived,
+    RunPlanned,
+    ClustersNotReported,
 }
 
 impl Metric {
-    /// All metrics, in publishing order.
+    /// Every metric of a cluster's run, in publishing order.
     pub const ALL: [Metric; 25] = [
         Metric::JobsDeleted,
         Metric::PodsDeleted,
@@ -105,6 +107,10 @@ impl Metric {
         Metric::ApiRequests,
         Metric::ApiBytesReceived,
     ];
+
+    /// What a fan-out planner publishes (`src/fanout.rs`), at every detail level: the
+    /// `clusters-not-reported` alarm reads them.
+    pub const PLANNER: [Metric; 2] = [Metric::RunPlanned, Metric::ClustersNotReported];
 
     /// The metric name.
     pub fn name(self) -> &'static str {
@@ -134,6 +140,8 @@ impl Metric {
             Metric::StuckFargatePods => "StuckFargatePods",
             Metric::ApiRequests => "ApiRequests",
             Metric::ApiBytesReceived => "ApiBytesReceived",
+            Metric::RunPlanned => "RunPlanned",
+            Metric::ClustersNotReported => "ClustersNotReported",
         }
     }
 
@@ -185,7 +193,7 @@ mod tests {
     #[test]
     fn documented_table_lists_every_metric_with_its_unit() {
         let source = include_str!("mod.rs");
-        for m in Metric::ALL {
+        for m in Metric::ALL.into_iter().chain(Metric::PLANNER) {
             let row = format!("| `{}` | {} |", m.name(), m.unit().as_str());
             assert!(source.contains(&row), "mod.rs table lacks {row}");
         }

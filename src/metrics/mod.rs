@@ -50,6 +50,11 @@
 //! | `StuckFargatePods` | Count | cluster | Of those, Fargate pods: each keeps its node and a subnet IP (Maximum) |
 //! | `ApiRequests` | Count | cluster | Requests this run sent to the cluster's API server, retries included: what the run cost the control plane, with `ApiBytesReceived` (Sum) |
 //! | `ApiBytesReceived` | Bytes | cluster | Response bytes this run received from the API server, as sent (gzip-compressed list pages, mostly) (Sum) |
+//! | `RunPlanned` | Count | cluster | 1 each time a fan-out planner enqueued the cluster's run: what the planner expects to report (SampleCount) |
+//! | `ClustersNotReported` | Count | none | Clusters the planner enqueued before its last `REAPER_NOT_REPORTED_RUNS` intervals that published no run (`RunSucceeded`) in them: stuck, dead-lettered or dying runs (Maximum; alarm on ≥ 1) |
+//!
+//! A fan-out planner (`src/fanout.rs`) publishes the last two, whatever the detail level;
+//! a cluster's runs publish the others.
 //!
 //! The subnet and IP metrics are left out for a run that could not read the subnets
 //! (rather than published as 0; `SubnetsRead` says so), and IPv6-only subnets have none. With
@@ -84,18 +89,29 @@ pub async fn publish(
     now: Timestamp,
     deadline: &Deadline,
 ) -> MetricsOutcome {
+    let data = match sink {
+        Sink::CloudWatch { detail, .. } | Sink::Emf { detail, .. } => {
+            detail::select(*detail, data(figures))
+        }
+        Sink::None => Vec::new(),
+    };
+    send(sink, &data, now, deadline).await
+}
+
+/// Delivers `data` as given (no detail level applies) through `sink`, timestamped `now`,
+/// each call bounded by `deadline`; the outcome is logged and returned, never an error.
+pub async fn send(
+    sink: &Sink,
+    data: &[Datum],
+    now: Timestamp,
+    deadline: &Deadline,
+) -> MetricsOutcome {
     let outcome = match sink {
         Sink::CloudWatch {
-            client,
-            namespace,
-            detail,
-        } => {
-            let data = detail::select(*detail, data(figures));
-            cloudwatch::put(client, namespace, &data, now, deadline).await
-        }
-        Sink::Emf { namespace, detail } => {
-            let data = detail::select(*detail, data(figures));
-            emf::print(&mut std::io::stdout().lock(), namespace, &data, now)
+            client, namespace, ..
+        } => cloudwatch::put(client, namespace, data, now, deadline).await,
+        Sink::Emf { namespace, .. } => {
+            emf::print(&mut std::io::stdout().lock(), namespace, data, now)
         }
         Sink::None => MetricsOutcome {
             sink: sink.name(),
