@@ -173,16 +173,24 @@ def test_an_hourly_schedule_with_the_default_heartbeat_is_refused_naming_the_lim
 # --- Metrics Insights alarm queries: one series per cluster ---------------------------
 
 
-def test_no_alarm_query_returns_a_series_per_subnet():
-    """Over 500 series a Metrics Insights alarm evaluates on PARTIAL_DATA: per subnet that
-    came at ~50 clusters; per cluster it is 500 clusters per metrics namespace."""
+def test_no_alarm_query_returns_a_series_per_subnet_nor_over_500():
+    """A Metrics Insights alarm query returning over 500 series, or matching over 10,000
+    metrics, evaluates on PARTIAL_DATA: per subnet that came at ~50 clusters. Per cluster,
+    worst first and at most 500, it holds to 10,000 clusters per metrics namespace."""
     t = load_template()
     res = resources(t, Resolver(t, ALL_ALARMS))
-    queries = {k: m["Expression"] for k in windows(ALL_ALARMS) for m in res[k]["Properties"]["Metrics"]}
+    alarms = {k: res[k]["Properties"] for k in windows(ALL_ALARMS)}
+    queries = {k: m["Expression"] for k, a in alarms.items() for m in a["Metrics"]}
     assert len(queries) == 11
-    one_per_cluster = re.compile(r'SELECT \w+\(\w+\) FROM SCHEMA\("EKSReaper", Account, ClusterName, Region\)'
-                                 r'( GROUP BY Account, Region, ClusterName)?')
-    assert {k: q for k, q in queries.items() if not one_per_cluster.fullmatch(q)} == {}
+    one_per_cluster = re.compile(r'SELECT (\w+)\(\w+\) FROM SCHEMA\("EKSReaper", Account, ClusterName, Region\)'
+                                 r'( GROUP BY Account, Region, ClusterName ORDER BY (\w+)\(\) (ASC|DESC) LIMIT 500)?')
+    matches = {k: one_per_cluster.fullmatch(q) for k, q in queries.items()}
+    assert {k: q for k, q in queries.items() if not matches[k]} == {}
+    worst = {k: "ASC" if alarms[k]["ComparisonOperator"].startswith("LessThan") else "DESC" for k in queries}
+    grouped = {k: m for k, m in matches.items() if m.group(2)}
+    assert len(grouped) == 10, sorted(set(queries) - set(grouped))
+    assert {k: (m.group(3), m.group(4)) for k, m in grouped.items()} == {
+        k: (m.group(1), worst[k]) for k, m in grouped.items()}
     assert queries["SubnetIpsLowAlarm"].startswith("SELECT MIN(MinSubnetAvailableIps)")
 
 

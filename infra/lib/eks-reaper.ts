@@ -640,12 +640,15 @@ export class EksReaper extends Construct {
         ...opts,
       });
     };
-    const byCluster = (fn: string, name: string) => `${insights(fn, name, namespace, CLUSTER_SCHEMA)} GROUP BY ${CLUSTER_GROUP}`;
+    // Worst first, at most 500 series: a query returning more, or matching more than
+    // 10,000 metrics, evaluates on PARTIAL_DATA. `worst` is ASC for a low-value alarm.
+    const byCluster = (fn: string, name: string, worst: 'ASC' | 'DESC') =>
+      `${insights(fn, name, namespace, CLUSTER_SCHEMA)} GROUP BY ${CLUSTER_GROUP} ORDER BY ${fn}() ${worst} LIMIT ${MAX_ALARM_SERIES}`;
 
     if (sink !== 'none') {
       fleetAlarm('heartbeat', 'Heartbeat', 'heartbeat-missing',
         `A cluster had no successful eks-reaper run for ${missedRuns} scheduled runs (RunSucceeded is 0 when its run failed). Nothing is pruning it. Runbook: docs/runbook.md#heartbeat-missing`,
-        byCluster('SUM', 'RunSucceeded'), 'Successful runs per cluster', {
+        byCluster('SUM', 'RunSucceeded', 'ASC'), 'Successful runs per cluster', {
           threshold: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: missedRuns,
@@ -677,7 +680,7 @@ export class EksReaper extends Construct {
       }
       fleetAlarm('subnetsUnread', 'SubnetsUnread', 'subnets-unread',
         'The reaper could not read a cluster\'s subnets (SubnetsRead 0 or missing) at two runs in a row: the IP alarms are blind for it. Runbook: docs/runbook.md#subnets-unread',
-        byCluster('MIN', 'SubnetsRead'), 'Subnets read per cluster', {
+        byCluster('MIN', 'SubnetsRead', 'ASC'), 'Subnets read per cluster', {
           threshold: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 2,
@@ -687,7 +690,7 @@ export class EksReaper extends Construct {
       const freePercent = t.subnetFreePercent ?? 10;
       fleetAlarm('subnetFreePercent', 'SubnetFreePercentLow', 'subnet-free-percent-low',
         `A cluster's tightest watched subnet has less than ${freePercent}% of its addresses free. New (Fargate) pods there will soon fail to get an IP. Runbook: docs/runbook.md#subnet-free-percent-low`,
-        byCluster('MIN', 'MinSubnetFreePercent'), 'Free share of the tightest subnet per cluster', {
+        byCluster('MIN', 'MinSubnetFreePercent', 'ASC'), 'Free share of the tightest subnet per cluster', {
           threshold: freePercent,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 1,
@@ -697,7 +700,7 @@ export class EksReaper extends Construct {
       const hours = t.forecastHours ?? 6;
       fleetAlarm('forecast', 'IpForecast', 'ip-exhaustion-forecast',
         `At the current rate a cluster's watched subnets run out of IPs within ${hours} h. Runbook: docs/runbook.md#ip-exhaustion-forecast`,
-        byCluster('MIN', 'IpExhaustionHours'), 'Forecast hours to IP exhaustion per cluster', {
+        byCluster('MIN', 'IpExhaustionHours', 'ASC'), 'Forecast hours to IP exhaustion per cluster', {
           threshold: hours,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 2,
@@ -707,7 +710,7 @@ export class EksReaper extends Construct {
       const backlogRuns = t.backlogRuns ?? 3;
       fleetAlarm('backlog', 'Backlog', 'backlog-not-draining',
         `A cluster ended each of the last ${backlogRuns} runs with finished objects due for deletion left undeleted: the reaper is not keeping up. Runbook: docs/runbook.md#backlog-not-draining`,
-        byCluster('MIN', 'Backlog'), 'Lowest backlog per cluster', {
+        byCluster('MIN', 'Backlog', 'DESC'), 'Lowest backlog per cluster', {
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           evaluationPeriods: backlogRuns,
@@ -717,7 +720,7 @@ export class EksReaper extends Construct {
       const deleteErrorRuns = t.deleteErrorRuns ?? 3;
       fleetAlarm('deleteErrors', 'DeleteErrors', 'delete-errors',
         `A cluster had delete errors at each of the last ${deleteErrorRuns} runs (RBAC, admission webhooks, API errors). Runbook: docs/runbook.md#delete-errors`,
-        byCluster('SUM', 'DeleteErrors'), 'Delete errors per cluster', {
+        byCluster('SUM', 'DeleteErrors', 'DESC'), 'Delete errors per cluster', {
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           evaluationPeriods: deleteErrorRuns,
@@ -727,7 +730,7 @@ export class EksReaper extends Construct {
       const throttledRuns = t.throttledRuns ?? 3;
       fleetAlarm('apiThrottled', 'ApiThrottled', 'api-throttled',
         `A cluster's API server answered 429 (Throttled) at each of the last ${throttledRuns} runs. Runbook: docs/runbook.md#api-throttled`,
-        byCluster('SUM', 'Throttled'), 'API 429s per cluster', {
+        byCluster('SUM', 'Throttled', 'DESC'), 'API 429s per cluster', {
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           evaluationPeriods: throttledRuns,
@@ -737,7 +740,7 @@ export class EksReaper extends Construct {
       const stuckAfter = props.settings?.stuckAfter ?? '10m';
       fleetAlarm('stuckObjects', 'StuckObjects', 'objects-stuck-terminating',
         `A cluster has Jobs or pods being deleted for longer than ${stuckAfter}: a finalizer nobody removes holds them, and on Fargate each keeps its node and IP. eks-reaper never removes finalizers. Runbook: docs/runbook.md#stuck-objects`,
-        byCluster('MAX', 'StuckObjects'), 'Objects stuck terminating per cluster', {
+        byCluster('MAX', 'StuckObjects', 'DESC'), 'Objects stuck terminating per cluster', {
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           // stuckAfter is the delay: one run that finds an object stuck is enough.
@@ -749,7 +752,7 @@ export class EksReaper extends Construct {
         const clusterIps = t.clusterAvailableIps ?? 500;
         fleetAlarm('clusterIps', 'ClusterIpsLow', 'cluster-available-ips-low',
           `A cluster's free IPs over all its watched subnets are under ${clusterIps}. Runbook: docs/runbook.md#cluster-available-ips-low`,
-          byCluster('MIN', 'ClusterAvailableIps'), 'Free IPs per cluster', {
+          byCluster('MIN', 'ClusterAvailableIps', 'ASC'), 'Free IPs per cluster', {
             threshold: clusterIps,
             comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluationPeriods: 1,
@@ -761,7 +764,7 @@ export class EksReaper extends Construct {
         // alarms based on Metrics Insights queries"), which per subnet came at ~50 clusters.
         fleetAlarm('subnetIps', 'SubnetIpsLow', 'subnet-available-ips-low',
           `A cluster's fullest watched subnet has fewer than ${subnetIps} free IPs. Runbook: docs/runbook.md#subnet-available-ips-low`,
-          byCluster('MIN', 'MinSubnetAvailableIps'), 'Free IPs of the fullest subnet per cluster', {
+          byCluster('MIN', 'MinSubnetAvailableIps', 'ASC'), 'Free IPs of the fullest subnet per cluster', {
             threshold: subnetIps,
             comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluationPeriods: 1,
@@ -930,6 +933,8 @@ const SUBNET_SCHEMA = 'Account, AvailabilityZone, ClusterName, Region, SubnetId'
 const CLUSTER_SCHEMA = 'Account, ClusterName, Region';
 
 const CLUSTER_GROUP = 'Account, Region, ClusterName';
+/** Most series a Metrics Insights alarm query may return without evaluating on PARTIAL_DATA. */
+const MAX_ALARM_SERIES = 500;
 
 /**
  * Refuses at synth a Metrics Insights alarm whose window (interval x evaluation periods)

@@ -421,7 +421,9 @@ describe('alarms', () => {
   };
   const alarmNames = (t: Template): string[] => (Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[])
     .map((a) => flat(a.Properties.AlarmName)).sort();
-  const query = (fn: string, name: string) => `SELECT ${fn}(${name}) FROM SCHEMA("EKSReaper", Account, ClusterName, Region) GROUP BY Account, Region, ClusterName`;
+  // Grouped queries list the worst clusters first, at most 500 (ASC for a low-value alarm).
+  const query = (fn: string, name: string, worst = 'ASC') =>
+    `SELECT ${fn}(${name}) FROM SCHEMA("EKSReaper", Account, ClusterName, Region) GROUP BY Account, Region, ClusterName ORDER BY ${fn}() ${worst} LIMIT 500`;
   const byQuery = (t: Template, q: string) => (Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[])
     .filter((a) => a.Properties.Metrics?.[0]?.Expression === q).map((a) => a.Properties);
 
@@ -464,33 +466,39 @@ describe('alarms', () => {
     expect(byQuery(abs, query('MIN', 'MinSubnetAvailableIps'))[0]).toMatchObject({ Threshold: 100 });
   });
 
-  test('no alarm query returns a series per subnet (500 series per query, CloudWatch)', () => {
+  test('no alarm query returns a series per subnet, nor more than 500, worst first (PARTIAL_DATA beyond, CloudWatch)', () => {
     const { template } = synth({ metricsDetail: 'full', thresholds: { absoluteIpAlarms: true } });
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[];
-    const queries = alarms.flatMap((a) => (a.Properties.Metrics ?? []).map((m: any) => m.Expression)).filter(Boolean);
-    expect(queries).toHaveLength(11);
-    for (const q of queries) {
+    const alarms = (Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[])
+      .filter((a) => a.Properties.Metrics?.[0]?.Expression);
+    expect(alarms).toHaveLength(11);
+    for (const a of alarms) {
+      const q: string = a.Properties.Metrics[0].Expression;
       expect(q).not.toMatch(/SubnetId|AvailabilityZone/);
-      expect(q).toMatch(/FROM SCHEMA\("EKSReaper", Account, ClusterName, Region\)( GROUP BY Account, Region, ClusterName)?$/);
+      const m = q.match(/^SELECT (\w+)\(\w+\) FROM SCHEMA\("EKSReaper", Account, ClusterName, Region\)(?: GROUP BY Account, Region, ClusterName ORDER BY (\w+)\(\) (ASC|DESC) LIMIT 500)?$/);
+      expect(m).not.toBeNull();
+      if (m![2]) {
+        expect(m![2]).toBe(m![1]);
+        expect(m![3]).toBe(a.Properties.ComparisonOperator.startsWith('LessThan') ? 'ASC' : 'DESC');
+      }
     }
   });
 
   test('forecast under its threshold at 2 runs; backlog above 0 at N runs', () => {
     const { template } = synth({ thresholds: { forecastHours: 4, backlogRuns: 5 } });
     expect(byQuery(template, query('MIN', 'IpExhaustionHours'))[0]).toMatchObject({ Threshold: 4, EvaluationPeriods: 2, DatapointsToAlarm: 2 });
-    expect(byQuery(template, query('MIN', 'Backlog'))[0]).toMatchObject({
+    expect(byQuery(template, query('MIN', 'Backlog', 'DESC'))[0]).toMatchObject({
       Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 5, DatapointsToAlarm: 5,
     });
   });
 
   test('objects stuck terminating: above 0 at one run, per cluster, pointing at the runbook', () => {
-    const [a] = byQuery(synth().template, query('MAX', 'StuckObjects'));
+    const [a] = byQuery(synth().template, query('MAX', 'StuckObjects', 'DESC'));
     expect(a).toMatchObject({
       Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching',
     });
     expect(a.AlarmDescription).toContain('longer than 10m');
     expect(a.AlarmDescription).toContain('docs/runbook.md#stuck-objects');
-    const custom = byQuery(synth({ settings: { stuckAfter: '1h' } }).template, query('MAX', 'StuckObjects'))[0];
+    const custom = byQuery(synth({ settings: { stuckAfter: '1h' } }).template, query('MAX', 'StuckObjects', 'DESC'))[0];
     expect(custom.AlarmDescription).toContain('longer than 1h');
   });
 
@@ -534,14 +542,14 @@ describe('alarms', () => {
   test('delete errors and API throttling above 0 at N consecutive runs, per cluster', () => {
     const { template } = synth();
     for (const name of ['DeleteErrors', 'Throttled']) {
-      expect(byQuery(template, query('SUM', name))[0]).toMatchObject({
+      expect(byQuery(template, query('SUM', name, 'DESC'))[0]).toMatchObject({
         Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 3, DatapointsToAlarm: 3,
         TreatMissingData: 'notBreaching',
       });
     }
     const custom = synth({ thresholds: { deleteErrorRuns: 2, throttledRuns: 6 } }).template;
-    expect(byQuery(custom, query('SUM', 'DeleteErrors'))[0]).toMatchObject({ EvaluationPeriods: 2, DatapointsToAlarm: 2 });
-    expect(byQuery(custom, query('SUM', 'Throttled'))[0]).toMatchObject({ EvaluationPeriods: 6, DatapointsToAlarm: 6 });
+    expect(byQuery(custom, query('SUM', 'DeleteErrors', 'DESC'))[0]).toMatchObject({ EvaluationPeriods: 2, DatapointsToAlarm: 2 });
+    expect(byQuery(custom, query('SUM', 'Throttled', 'DESC'))[0]).toMatchObject({ EvaluationPeriods: 6, DatapointsToAlarm: 6 });
   });
 
   test('Lambda throttles above 0; maximum duration above 80 % of the timeout', () => {
