@@ -95,6 +95,17 @@ fn running_job_is_kept_as_active() {
 }
 
 #[test]
+fn only_a_job_with_a_terminal_condition_counts_as_finished() {
+    // What the report's and metrics' finished-Job counts read.
+    assert!(is_finished_job(&job().complete(ago("1m"))));
+    assert!(is_finished_job(&job().failed(ago("1m"))));
+    assert!(!is_finished_job(&job().active(1)));
+    let mut j = job();
+    j.status = None;
+    assert!(!is_finished_job(&j));
+}
+
+#[test]
 fn job_without_status_is_kept_as_active() {
     let mut j = job();
     j.status = None;

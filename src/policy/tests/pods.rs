@@ -18,6 +18,23 @@ fn pending_running_and_unknown_pods_are_kept() {
 }
 
 #[test]
+fn only_succeeded_and_failed_pods_count_as_finished() {
+    // What the report's terminated-pod counts (PodGC's threshold) read.
+    for (phase, finished) in [
+        ("Succeeded", true),
+        ("Failed", true),
+        ("Pending", false),
+        ("Running", false),
+        ("Unknown", false),
+    ] {
+        assert_eq!(is_finished_pod(&pod().phase(phase)), finished, "{phase}");
+    }
+    let mut p = pod();
+    p.status = None;
+    assert!(!is_finished_pod(&p));
+}
+
+#[test]
 fn pod_without_phase_is_kept() {
     let mut p = pod();
     p.status = None;
