@@ -520,34 +520,17 @@ fn the_not_reported_window_is_the_schedule_interval_times_the_runs() {
         window(&["--schedule-interval", "300s", "--not-reported-runs", "2"]).expect("valid"),
         Some(Duration::from_secs(600))
     );
-    for (args, field, value) in [
-        (
-            &["--schedule-interval", "90s"][..],
-            "REAPER_SCHEDULE_INTERVAL (--schedule-interval)",
-            "90s",
-        ),
-        (
-            &["--schedule-interval", "0s"][..],
-            "REAPER_SCHEDULE_INTERVAL (--schedule-interval)",
-            "0s",
-        ),
-        (
-            &["--schedule-interval", "25h"][..],
-            "REAPER_SCHEDULE_INTERVAL (--schedule-interval)",
-            "25h",
-        ),
-        (
-            &["--not-reported-runs", "0"][..],
-            "REAPER_NOT_REPORTED_RUNS (--not-reported-runs)",
-            "0",
-        ),
-        (
-            &["--not-reported-runs", "101"][..],
-            "REAPER_NOT_REPORTED_RUNS (--not-reported-runs)",
-            "101",
-        ),
+    let interval = "REAPER_SCHEDULE_INTERVAL (--schedule-interval)";
+    let runs = "REAPER_NOT_REPORTED_RUNS (--not-reported-runs)";
+    for (flag, value, field) in [
+        ("--schedule-interval", "90s", interval),
+        ("--schedule-interval", "0s", interval),
+        ("--schedule-interval", "25h", interval),
+        ("--not-reported-runs", "0", runs),
+        ("--not-reported-runs", "101", runs),
     ] {
-        let e = window(args).expect_err(value);
+        let args = [flag, value];
+        let e = window(&args).expect_err(value);
         assert_eq!(e.field(), field, "{args:?}");
         assert!(e.to_string().contains(value), "{e}");
     }

@@ -329,22 +329,18 @@ mod tests {
     #[test]
     fn the_windows_end_at_the_next_whole_minute() {
         let at = |s: &str| s.parse::<Timestamp>().expect("timestamp");
-        assert_eq!(
-            window_end(at("2026-12-07T08:00:00Z")),
-            at("2026-12-07T08:00:00Z")
-        );
-        assert_eq!(
-            window_end(at("2026-12-07T08:00:00.5Z")),
-            at("2026-12-07T08:01:00Z")
-        );
-        assert_eq!(
-            window_end(at("2026-12-07T08:00:59Z")),
-            at("2026-12-07T08:01:00Z")
-        );
-        assert_eq!(
-            window_end(at("2026-12-07T08:01:01Z")),
-            at("2026-12-07T08:02:00Z")
-        );
+        for (now, end) in [
+            ("08:00:00", "08:00:00"),
+            ("08:00:00.5", "08:01:00"),
+            ("08:00:59", "08:01:00"),
+            ("08:01:01", "08:02:00"),
+        ] {
+            let (now, end) = (
+                at(&format!("2026-12-07T{now}Z")),
+                at(&format!("2026-12-07T{end}Z")),
+            );
+            assert_eq!(window_end(now), end, "{now}");
+        }
     }
 
     #[test]
