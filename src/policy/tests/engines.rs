@@ -203,3 +203,24 @@ fn a_spark_operator_driver_is_never_due_by_time() {
         }
     );
 }
+
+#[test]
+fn the_report_names_each_engine_by_its_stable_label() {
+    for (engine, label) in [
+        (Engine::AirflowPodOperator, "airflowPodOperator"),
+        (Engine::AirflowExecutor, "airflowExecutor"),
+        (Engine::Digdag, "digdag"),
+        (Engine::Argo, "argo"),
+        (Engine::Spark, "spark"),
+        (Engine::SparkOperator, "sparkOperator"),
+    ] {
+        assert_eq!(
+            Keep::EngineNotDone { engine }.to_string(),
+            format!("engineNotDone ({label})")
+        );
+    }
+    assert_eq!(
+        grace(Engine::Digdag, "4m").to_string(),
+        "engineGrace (digdag, 4m left)"
+    );
+}
