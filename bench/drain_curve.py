@@ -39,9 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import cost  # noqa: E402
 import run  # noqa: E402
-from run import JSON, ROOT  # noqa: E402
+from run import JSON, ROOT, cost  # noqa: E402
 
 
 def setting_args(setting: str, ceiling: int) -> tuple[int, list[str]]:
