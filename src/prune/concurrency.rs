@@ -29,11 +29,16 @@
 //!     the API server's own flow control (the reaper's priority level), which answers 429
 //!     when its queues are full.
 //!
-//!   Either way, latency alone never takes the limit below [`LATENCY_FLOOR`]: the drain's
-//!   latency rises with every client's load, not only its own, and a cleaner that a slow
-//!   period can hold at one request at a time lets the backlog grow, which is the failure
-//!   it exists to prevent. Seats are the API server's to ration: its 429s (the reaper's
-//!   priority level) can still take the limit to 1.
+//!   How low latency alone may take the limit depends on the same setting. **Off**: not
+//!   below [`LATENCY_FLOOR`] (4): the drain's latency rises with every client's load, not
+//!   only its own, and a rule that reads any slow period as its own doing should not hold
+//!   the cleaner at one request at a time. **With a target**: down to [`TARGET_FLOOR`] (1),
+//!   because a target is the user asking the drain to yield, and on the testbed another
+//!   client's latency fell with every request in flight taken away, down to one, while one
+//!   request at a time still drained hundreds of objects a second (BENCHMARKS.md, "A drain
+//!   that yields"). One request at a time drains one object per round trip: at 100 ms a
+//!   DELETE, 36,000 an hour. Seats are the API server's to ration either way: its 429s
+//!   (the reaper's priority level) can take the limit to 1.
 //! - Slow start ends at the first window over [`SLOW_START_EXIT`] times the recent latency,
 //!   or at the first decrease.
 //! - After a decrease, answers to requests sent before it are ignored (their [`Ticket`]'s
@@ -53,8 +58,10 @@ pub const RISE: f64 = 2.0;
 pub const SLOW_START_EXIT: f64 = 1.5;
 /// Weight of each new window's median in the recent latency.
 pub const RECENT_WEIGHT: f64 = 0.25;
-/// Lowest limit latency alone can bring the limit to (429s can go to 1).
+/// Lowest limit latency alone can bring the limit to without a target (429s can go to 1).
 pub const LATENCY_FLOOR: usize = 4;
+/// Lowest limit latency alone can bring the limit to with a target.
+pub const TARGET_FLOOR: usize = 1;
 /// Windows judged while the limit is at most this set the baseline of a latency target.
 pub const BASELINE_LIMIT: usize = 4;
 /// Factor applied on a 429 or a request with no answer in time.
@@ -187,9 +194,10 @@ impl AdaptiveLimit {
         self.window.clear();
         self.window_saturated = false;
         let rising = self.rising(median, recent);
-        if rising && self.limit > LATENCY_FLOOR {
+        let floor = self.latency_floor();
+        if rising && self.limit > floor {
             self.decreases_latency += 1;
-            self.decrease(LATENCY_DECREASE, LATENCY_FLOOR);
+            self.decrease(LATENCY_DECREASE, floor);
             return;
         }
         if rising && self.target != LatencyTarget::Off {
@@ -206,6 +214,14 @@ impl AdaptiveLimit {
                 Phase::Steady => self.limit + 1,
             }
             .min(self.ceiling);
+        }
+    }
+
+    /// Lowest limit rising latency may bring the limit to.
+    fn latency_floor(&self) -> usize {
+        match self.target {
+            LatencyTarget::Off => LATENCY_FLOOR,
+            LatencyTarget::Factor(_) => TARGET_FLOOR,
         }
     }
 
@@ -561,17 +577,17 @@ mod tests {
     }
 
     #[test]
-    fn over_the_target_the_limit_comes_down_to_the_floor_and_no_further() {
+    fn over_the_target_the_limit_comes_down_to_one_and_is_held_there() {
         let mut l = AdaptiveLimit::new(64, LatencyTarget::Factor(2.0));
         run(&mut l, 40, |_| ms(5));
         assert_eq!(l.current(), 64);
         // Three times the baseline, steadily: not a jump over the recent latency after the
         // first window, but over the target every time.
         run(&mut l, 40, |_| ms(15));
-        assert_eq!(l.current(), LATENCY_FLOOR, "and held there");
+        assert_eq!(l.current(), TARGET_FLOOR, "and held there");
         // Back within the target, the limit grows again.
         run(&mut l, 5, |_| ms(9));
-        assert!(l.current() > LATENCY_FLOOR, "{}", l.current());
+        assert!(l.current() > TARGET_FLOOR, "{}", l.current());
     }
 
     #[test]
@@ -656,7 +672,7 @@ mod tests {
             let slow = Duration::from_secs_f64(0.005 * factor * over);
             run(&mut l, 1, |_| slow);
             prop_assert!(l.current() <= before);
-            if before > LATENCY_FLOOR {
+            if before > TARGET_FLOOR {
                 prop_assert!(l.current() < before);
             }
         }
