@@ -99,7 +99,7 @@ export interface ReaperSettings {
   /**
    * Keep the median DELETE latency within this factor of the drain's baseline (its lowest
    * median at up to 4 in flight): `off`, or a number over 1 (REAPER_DRAIN_LATENCY_TARGET).
-   * @default off
+   * @default 3
    */
   readonly drainLatencyTarget?: string;
   readonly clusterConcurrency?: number;

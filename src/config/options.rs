@@ -300,7 +300,7 @@ pub struct Options {
     #[arg(
         long,
         env = "REAPER_DRAIN_LATENCY_TARGET",
-        default_value = "off",
+        default_value = "3",
         value_parser = Parser(values::latency_target)
     )]
     pub drain_latency_target: Parsed<LatencyTarget>,
