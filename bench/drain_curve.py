@@ -1,7 +1,7 @@
 """The drain's rate against a workload's latency, one setting of the limit at a time.
 
-    bench/drain_curve.py run --label curve --count 4000 --repeats 2 \\
-        --settings off,1.5,2,3,5,ceiling=4,ceiling=64
+    bench/drain_curve.py run --label curve --count 8000 --rate 20 --repeats 3 \\
+        --settings off,1.5,2,3,ceiling=1,ceiling=2,ceiling=4
     bench/drain_curve.py summary [--label curve]
 
 `run`: on the testbed as it is up, a workload client (a ServiceAccount, the `apf` step's:
@@ -179,12 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="step", required=True)
     r = sub.add_parser("run")
     r.add_argument("--label", default="drain-curve")
-    r.add_argument("--count", type=int, default=4000, help="finished Jobs per drain")
-    r.add_argument("--settings", default="off,1.5,2,3,5,ceiling=4,ceiling=64")
+    r.add_argument("--count", type=int, default=8000, help="finished Jobs per drain")
+    r.add_argument("--settings", default="off,1.5,2,3,ceiling=1,ceiling=2,ceiling=4")
     r.add_argument("--ceiling", type=int, default=16,
                    help="REAPER_CONCURRENCY for `off` and the factors (the default's)")
-    r.add_argument("--repeats", type=int, default=2)
-    r.add_argument("--rate", type=float, default=10.0, help="workload rounds per second "
+    r.add_argument("--repeats", type=int, default=3)
+    r.add_argument("--rate", type=float, default=20.0, help="workload rounds per second "
                    "(create, get, delete a ConfigMap)")
     r.add_argument("--idle", type=float, default=15.0,
                    help="seconds of each of the round's two idle windows")
