@@ -96,6 +96,12 @@ export interface ReaperSettings {
    */
   readonly namespaceEvents?: boolean;
   readonly concurrency?: number;
+  /**
+   * Keep the median DELETE latency within this factor of the drain's baseline (its lowest
+   * median at up to 4 in flight): `off`, or a number over 1 (REAPER_DRAIN_LATENCY_TARGET).
+   * @default 3
+   */
+  readonly drainLatencyTarget?: string;
   readonly clusterConcurrency?: number;
   readonly pageSize?: number;
   readonly deadlineMargin?: string;
@@ -1000,6 +1006,7 @@ function reaperEnvironment(
     REAPER_NAMESPACE_ANNOTATIONS: s.namespaceAnnotations?.toString(),
     REAPER_NAMESPACE_EVENTS: s.namespaceEvents?.toString(),
     REAPER_CONCURRENCY: s.concurrency?.toString(),
+    REAPER_DRAIN_LATENCY_TARGET: s.drainLatencyTarget,
     REAPER_CLUSTER_CONCURRENCY: s.clusterConcurrency?.toString(),
     REAPER_PAGE_SIZE: s.pageSize?.toString(),
     REAPER_DEADLINE_MARGIN: s.deadlineMargin,

@@ -19,7 +19,9 @@ pub use self::error::ConfigError;
 use self::event::{ClusterOverride, Overrides};
 pub use self::options::Options;
 use self::options::field;
-pub use self::values::{ClusterTag, DryRun, ExternalId, MetricsDetail, MetricsSinkKind};
+pub use self::values::{
+    ClusterTag, DryRun, ExternalId, LatencyTarget, MetricsDetail, MetricsSinkKind,
+};
 use crate::policy::{OwnerKind, Settings};
 
 /// The validated configuration of one run.
@@ -37,6 +39,8 @@ pub struct Config {
     pub label_selector: Option<String>,
     /// Deletions in flight per cluster (≥ 1).
     pub concurrency: usize,
+    /// How far the drain's DELETE latency may rise over its baseline.
+    pub drain_latency_target: LatencyTarget,
     /// Clusters processed at once (≥ 1).
     pub cluster_concurrency: usize,
     /// `limit` per list page (≥ 1).
@@ -291,6 +295,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
             concurrency: options.concurrency.get()?,
+            drain_latency_target: options.drain_latency_target.get()?,
             cluster_concurrency: options.cluster_concurrency.get()?,
             page_size: options.page_size.get()?,
             deadline_margin: options.deadline_margin.get()?,

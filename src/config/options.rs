@@ -14,7 +14,9 @@ use clap::builder::TypedValueParser;
 use clap::{Arg, Args, Command};
 
 use super::error::ConfigError;
-use super::values::{self, ClusterTag, DryRun, ExternalId, MetricsDetail, MetricsSinkKind, Reason};
+use super::values::{
+    self, ClusterTag, DryRun, ExternalId, LatencyTarget, MetricsDetail, MetricsSinkKind, Reason,
+};
 
 /// A single setting as read: its typed value, or why the text was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -309,6 +311,16 @@ pub struct Options {
         value_parser = Parser(values::count)
     )]
     pub concurrency: Parsed<usize>,
+
+    /// Keep the drain's median DELETE latency within this factor of its baseline (the
+    /// lowest median at low concurrency): `off`, or a number over 1.
+    #[arg(
+        long,
+        env = "REAPER_DRAIN_LATENCY_TARGET",
+        default_value = "3",
+        value_parser = Parser(values::latency_target)
+    )]
+    pub drain_latency_target: Parsed<LatencyTarget>,
 
     /// Clusters processed at once.
     #[arg(

@@ -74,6 +74,7 @@ fn defaults_match_the_readme_table() {
     assert_eq!(c.dry_run, DryRun::Off);
     assert_eq!(c.policy, Settings::default());
     assert_eq!(c.concurrency, 16);
+    assert_eq!(c.drain_latency_target, LatencyTarget::Factor(3.0));
     assert_eq!(c.cluster_concurrency, 4);
     assert_eq!(c.page_size, 500);
     assert_eq!(c.deadline_margin, Duration::from_secs(30));
@@ -291,6 +292,20 @@ fn zero_or_negative_concurrency_is_an_error_naming_field_and_value() {
         let e = resolve(&["--cluster", "etl", "--concurrency", bad]).expect_err("bad");
         let msg = e.to_string();
         assert!(msg.contains("REAPER_CONCURRENCY"), "{msg}");
+        assert!(msg.contains(&format!("{bad:?}")), "{msg}");
+    }
+}
+
+#[test]
+fn a_drain_latency_target_is_off_or_a_factor_over_one_and_errors_name_field_and_value() {
+    let c = resolve(&["--cluster", "etl", "--drain-latency-target", "off"]).expect("valid");
+    assert_eq!(c.drain_latency_target, LatencyTarget::Off);
+    let c = resolve(&["--cluster", "etl", "--drain-latency-target", "1.5"]).expect("valid");
+    assert_eq!(c.drain_latency_target, LatencyTarget::Factor(1.5));
+    for bad in ["1", "0.5", "fast"] {
+        let e = resolve(&["--cluster", "etl", "--drain-latency-target", bad]).expect_err("bad");
+        let msg = e.to_string();
+        assert!(msg.contains("REAPER_DRAIN_LATENCY_TARGET"), "{msg}");
         assert!(msg.contains(&format!("{bad:?}")), "{msg}");
     }
 }

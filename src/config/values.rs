@@ -272,6 +272,40 @@ pub fn page_size(value: &str) -> Result<u32, Reason> {
     u32::try_from(count(value)?).map_err(|_| "too large".to_owned())
 }
 
+/// How far the drain's median DELETE latency may rise over its baseline before latency
+/// brings the adaptive limit down (`REAPER_DRAIN_LATENCY_TARGET`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LatencyTarget {
+    /// No target: a rise is judged against the recent latency.
+    Off,
+    /// Within this many times the baseline (a finite number over 1).
+    Factor(f64),
+}
+
+impl LatencyTarget {
+    /// The factor, `None` when off.
+    pub fn factor(self) -> Option<f64> {
+        match self {
+            LatencyTarget::Off => None,
+            LatencyTarget::Factor(f) => Some(f),
+        }
+    }
+}
+
+/// `off`, or a factor of the baseline over 1 (`3`: keep the median within 3 times it). The
+/// baseline is the lowest median seen, so a factor of 1 or less is over it at almost every
+/// window and would hold the limit at its floor.
+pub fn latency_target(value: &str) -> Result<LatencyTarget, Reason> {
+    let text = value.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(LatencyTarget::Off);
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 1.0 => Ok(LatencyTarget::Factor(f)),
+        _ => Err("expected off or a number over 1 (a factor of the baseline, e.g. 3)".to_owned()),
+    }
+}
+
 /// A number from 0 to 1.
 pub fn fraction(value: &str) -> Result<f64, Reason> {
     match value.trim().parse::<f64>() {
@@ -322,6 +356,16 @@ mod tests {
                 Err("expected essential or full".to_owned()),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_latency_target_is_off_or_a_factor_over_one() {
+        assert_eq!(latency_target(" OFF "), Ok(LatencyTarget::Off));
+        assert_eq!(latency_target("3"), Ok(LatencyTarget::Factor(3.0)));
+        assert_eq!(latency_target(" 1.5 "), Ok(LatencyTarget::Factor(1.5)));
+        for bad in ["1", "0.9", "0", "-2", "inf", "NaN", "", "fast", "3x"] {
+            assert!(latency_target(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -331,7 +331,7 @@ async fn run_passes(passes: &PassContext<'_>, report: &mut ClusterReport) -> Opt
     };
     // One limit for the cluster's passes: what the first learnt about the API server holds
     // for the next.
-    let mut limit = AdaptiveLimit::new(config.concurrency);
+    let mut limit = AdaptiveLimit::new(config.concurrency, config.drain_latency_target);
     for pass in Pass::ALL {
         // One pass at a time: its deletions finish before the next pass lists, so the next
         // list (tens of MB of JSON for the API server to encode) does not compete with them.

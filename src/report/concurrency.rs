@@ -21,7 +21,7 @@ fn settled(sent_at: &BTreeMap<usize, u64>) -> usize {
 }
 
 /// The concurrency a cluster's deletions ran at.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConcurrencyReport {
     /// `REAPER_CONCURRENCY`: the limit never went above it.
@@ -36,6 +36,12 @@ pub struct ConcurrencyReport {
     pub decreases_throttled: u64,
     /// Decreases on rising latency.
     pub decreases_latency: u64,
+    /// `REAPER_DRAIN_LATENCY_TARGET`: the factor of the baseline the median DELETE latency
+    /// is kept within (`null`: off).
+    pub latency_target: Option<f64>,
+    /// The baseline the target multiplies: the lowest window median at low concurrency, in
+    /// milliseconds (`null`: off, or no window judged).
+    pub baseline_ms: Option<f64>,
     /// DELETEs sent, by the limit in force (for merging clusters; not serialised).
     #[serde(skip)]
     pub sent_at: BTreeMap<usize, u64>,
