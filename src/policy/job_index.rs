@@ -72,11 +72,13 @@ mod tests {
     #[test]
     fn unknown_listed_and_keeping_jobs_are_told_apart() {
         let mut index = JobIndex::default();
+        assert!(index.is_empty());
         index.record("a", false);
         index.record("b", true);
         assert_eq!(index.owner("a"), OwnerJob::Listed);
         assert_eq!(index.owner("b"), OwnerJob::KeepsItsPods);
         assert_eq!(index.owner("c"), OwnerJob::NotListed);
         assert_eq!(index.len(), 2);
+        assert!(!index.is_empty());
     }
 }
