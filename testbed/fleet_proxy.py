@@ -19,8 +19,9 @@ what eks-reaper uses:
   collection of Jobs or Pods (any namespace, metadata-only lists and watches included) gets
   that term ANDed into its `labelSelector`, so a cluster lists only its own objects;
 - **a record of every DELETE**: one JSON line per DELETE in the deletions log (cluster key,
-  account/region/name, path, status, and the label of the object the apiserver answered
-  with), so a check can trace each deletion to the cluster whose endpoint sent it.
+  account/region/name, path, status, the uid of what was deleted), so a check can trace
+  each deletion to the cluster whose endpoint sent it: a watch of the fleet's objects sees
+  each deleted object's uid and label (`e2e/faults/test_fleet.py`).
 
 It does not stop a DELETE by name of another cluster's object: the record lets an
 independent watch catch such a deletion instead of hiding it. Other requests (`/version`,
@@ -228,16 +229,20 @@ def serve(port: int, upstream: Upstream, table: Path, sessions: Path | None,
 
 
 def _deletion(r: Route, status: int, data: bytes) -> dict:
-    """One deletions-log line: who deleted, what, the answer, and the label of the object
-    the apiserver answered with (a 200/202 DELETE answers with the object)."""
-    label = None
+    """One deletions-log line: who deleted, what, the answer, and the uid of what was
+    deleted. A DELETE answers with the object (when it waits for finalizers, as a pod does)
+    or with a Status whose `details.uid` names it (a Job deleted at once); the object's
+    cluster label is logged when the answer carries it."""
+    uid = label = None
     try:
         obj = json.loads(data)
-        label = ((obj.get("metadata") or {}).get("labels") or {}).get(CLUSTER_LABEL)
+        meta = obj.get("metadata") or {}
+        uid = meta.get("uid") or (obj.get("details") or {}).get("uid")
+        label = (meta.get("labels") or {}).get(CLUSTER_LABEL)
     except (ValueError, AttributeError):
         pass
     return {"key": r.key, "account": r.account, "region": r.region, "name": r.name,
-            "path": r.path, "status": status, "objectLabel": label}
+            "path": r.path, "status": status, "uid": uid, "objectLabel": label}
 
 
 def read_deletions(path: Path) -> list[dict]:
