@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -244,3 +245,5 @@ class Fleet:
             self._bridge.shutdown()
         if self._moto is not None:
             self._moto.stop()
+        sts_sessions.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
