@@ -115,8 +115,9 @@ def account_clients(moto_url: str, account: str, region: str) -> dict[str, Any]:
 def register(moto_url: str, clusters: list[FleetCluster], proxy_url: str,
              ca_pem: bytes, untagged: bool = True) -> dict[str, list[str]]:
     """Creates every cluster (two /24 subnets of its own in its account and Region's VPC, a
-    tagged EKS cluster pointed at its proxy path); with `untagged`, one untagged `scratch` cluster per account and Region that
-    discovery must skip. Returns identity -> subnet ids."""
+    tagged EKS cluster pointed at its proxy path); with `untagged`, one untagged `scratch`
+    cluster per account and Region that discovery must skip. Returns identity -> subnet
+    ids."""
     from moto.eks.models import eks_backends
 
     places = sorted({(c.account, c.region) for c in clusters})

@@ -16,8 +16,8 @@ what eks-reaper uses:
   as they do for a direct caller;
 - **one cluster's objects only**: every fleet object carries the label
   `fleet.testbed.eks-reaper/cluster=<cluster_key(account, region, name)>`; every GET of a
-  collection of Jobs or Pods (any namespace, metadata-only lists and watches included) gets
-  that term ANDed into its `labelSelector`, so a cluster lists only its own objects;
+  collection of Jobs or Pods (any namespace, metadata-only lists included) gets that term
+  ANDed into its `labelSelector`, so a cluster lists only its own objects;
 - **a record of every DELETE**: one JSON line per DELETE in the deletions log (cluster key,
   account/region/name, path, status, the uid of what was deleted), so a check can trace
   each deletion to the cluster whose endpoint sent it: a watch of the fleet's objects sees
@@ -25,7 +25,9 @@ what eks-reaper uses:
 
 It does not stop a DELETE by name of another cluster's object: the record lets an
 independent watch catch such a deletion instead of hiding it. Other requests (`/version`,
-namespaces, Events) pass through unchanged: clusters share them.
+namespaces, Events) pass through unchanged: clusters share them. Answers are read whole
+before they are sent on, so a watch would only be answered when it ends: eks-reaper does
+not watch.
 """
 
 from __future__ import annotations
@@ -185,7 +187,8 @@ def serve(port: int, upstream: Upstream, table: Path, sessions: Path | None,
             body = self.rfile.read(n) if n else None
             r = route(self.path)
             if r is None:
-                self.status(404, "NotFound", "not a fleet cluster path: /fleet/<account>/<region>/<name>/...")
+                self.status(404, "NotFound",
+                            "not a fleet cluster path: /fleet/<account>/<region>/<name>/...")
                 return
             auth = self.headers.get("Authorization", "")
             token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
