@@ -89,3 +89,10 @@ def install(path: Path) -> None:
         return role
 
     STSBackend.assume_role = assume_role
+
+
+def stop() -> None:
+    """Stops mirroring (the wrapper stays in place and only passes moto's answer on): for a
+    process whose sessions file is going away while moto may still be used."""
+    global _installed
+    _installed = None
