@@ -281,6 +281,8 @@ mod tests {
             let mut answered = 0;
             while answered < n {
                 while limit.has_room() {
+                    // Every ticket here is in flight: room means fewer than the limit.
+                    assert!(tickets.len() < limit.current(), "room past the limit");
                     tickets.push(limit.start());
                 }
                 let t = tickets.remove(0);
