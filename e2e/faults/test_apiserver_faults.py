@@ -24,8 +24,9 @@ PANIC = "panicked"
 # ---- apiserver restart ---------------------------------------------------------------------
 
 def test_apiserver_restart_mid_run_no_panic_no_double_counting(env, kube, namespace):
-    # GIVEN 400 due Jobs deleted one at a time (a run of several seconds)
-    s = fl.seed(kube, namespace, due_jobs=400, due_pods=3)
+    # GIVEN 800 due Jobs deleted one at a time (a run of a few seconds even on a fast
+    # loopback: the restart must land inside it)
+    s = fl.seed(kube, namespace, due_jobs=800, due_pods=3)
     due = len(s.due_jobs) + len(s.due_pods)
     args = fl.cli_args(env["TESTBED_CLUSTER"], namespace, "--concurrency", "1")
     p = fl.start_cli(env, args)
