@@ -411,6 +411,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     srv = serve(a.host, a.port, a.cluster, a.table, a.tls_cert, a.tls_key, a.sessions)
     log.info("listening on %s:%d for cluster %s", a.host, a.port, a.cluster)
+    serve_until_stopped(srv)
+
+
+def serve_until_stopped(srv) -> None:
+    """Blocks until SIGTERM or SIGINT, then shuts `srv` (a server serving in a thread) down."""
     import signal
 
     stop = threading.Event()

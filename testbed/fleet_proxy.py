@@ -274,13 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     srv = serve(a.port, Upstream(a.apiserver, a.ca, a.admin_cert, a.admin_key), a.table,
                 a.sessions, a.deletions, a.tls_cert, a.tls_key)
     log.info("listening on 127.0.0.1:%d", srv.server_address[1])
-    import signal
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    srv.shutdown()
+    authenticator.serve_until_stopped(srv)
 
 
 if __name__ == "__main__":
