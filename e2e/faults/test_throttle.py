@@ -50,9 +50,10 @@ def test_429_storm_backs_off_and_completes(env, kube, namespace):
 
 
 def test_429_storm_stops_at_the_lambda_deadline_with_backlog(env, kube, namespace):
-    # GIVEN 300 due Jobs and the throttled user
-    s = fl.seed(kube, namespace, due_jobs=300, due_pods=0)
-    # WHEN the Lambda function (6 s timeout, 2 s margin) runs into the storm
+    # GIVEN 2,000 due Jobs and the throttled user. One seat deletes a few hundred Jobs a
+    # second on a quiet machine, so the work must outlast the 2.5 s the run has.
+    s = fl.seed(kube, namespace, due_jobs=2000, due_pods=0)
+    # WHEN the Lambda function (6 s timeout, 3.5 s margin) runs into the storm
     with throttle_user(env, env["TESTBED_REAPER_USERNAME"], shares=0):
         with fl.LambdaRie(env, {"REAPER_CLUSTERS": env["TESTBED_CLUSTER"],
                                 "REAPER_NAMESPACES": namespace,
@@ -61,7 +62,7 @@ def test_429_storm_stops_at_the_lambda_deadline_with_backlog(env, kube, namespac
                                 # drain may yield down to one request at a time, which APF
                                 # can serve without a 429.
                                 "REAPER_DRAIN_LATENCY_TARGET": "off",
-                                "REAPER_DEADLINE_MARGIN": "2s"}, timeout_seconds=6) as fn:
+                                "REAPER_DEADLINE_MARGIN": "3500ms"}, timeout_seconds=6) as fn:
             inv = fn.invoke({})
             output = fn.output()
     # THEN it reports before its timeout (a failed invocation still logs its report) ...
