@@ -13,6 +13,9 @@
 //! compresses large responses (list pages) at a cost to its CPU too small to measure on the
 //! testbed, and a page of JSON objects shrinks about twentyfold on the wire (BENCHMARKS.md,
 //! "Control-plane cost per run"). The bytes counted are the bytes received, compressed.
+//!
+//! A list asks for Kubernetes protobuf first (`crate::protobuf`); its answer, an error's
+//! `Status` included, is then protobuf, and [`Response::status_object`] reads either.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +24,7 @@ use std::time::Duration;
 use std::io::Read;
 
 use http::StatusCode;
-use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, HeaderValue};
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use kube::client::Body;
 use rand::Rng;
 use serde::Deserialize;
@@ -29,6 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::deadline::{Budget, CallLimits, Cut, Deadline};
 use crate::eks::{self, ClusterAccess};
+use crate::protobuf;
 
 /// How many times one call is retried after 429 before giving up.
 const MAX_THROTTLED_RETRIES: u32 = 12;
@@ -92,6 +96,8 @@ pub struct Response {
     body: Box<dyn AsRef<[u8]> + Send + Sync>,
     /// 429s this call got (and waited out) before this answer.
     throttled: u32,
+    /// The body is Kubernetes protobuf (its `Content-Type`), not JSON.
+    protobuf: bool,
 }
 
 impl std::fmt::Debug for Response {
@@ -110,7 +116,21 @@ impl Response {
             status,
             body: Box::new(body),
             throttled: 0,
+            protobuf: false,
         }
+    }
+
+    /// A response whose body is Kubernetes protobuf.
+    pub fn protobuf(status: StatusCode, body: impl AsRef<[u8]> + Send + Sync + 'static) -> Self {
+        Self {
+            protobuf: true,
+            ..Self::new(status, body)
+        }
+    }
+
+    /// Whether the body is Kubernetes protobuf (else JSON).
+    pub fn is_protobuf(&self) -> bool {
+        self.protobuf
     }
 
     /// 429s this call got (and waited out) before this answer: the adaptive concurrency
@@ -126,7 +146,17 @@ impl Response {
 
     /// The Kubernetes `Status` in the body, when there is one.
     pub fn status_object(&self) -> Option<ApiStatus> {
-        serde_json::from_slice(self.body()).ok()
+        if !self.protobuf {
+            return serde_json::from_slice(self.body()).ok();
+        }
+        let s: protobuf::Status = protobuf::decode(self.body(), &["Status"]).ok()?;
+        Some(ApiStatus {
+            message: s.message,
+            reason: s.reason,
+            metadata: StatusMeta {
+                continue_: s.metadata.and_then(|m| protobuf::text(m.continue_)),
+            },
+        })
     }
 
     /// A short message for logs and reports: the Status message, or the status line.
@@ -236,11 +266,15 @@ pub async fn call(
                 .headers()
                 .get(CONTENT_ENCODING)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+            let is_protobuf = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(protobuf::MEDIA_TYPE.as_bytes()));
             // A body cut off mid-way is not retried: the request itself was answered.
             let body = response.into_body().collect_bytes().await;
-            Ok::<_, kube::Error>((status, retry_after, (gzipped, body)))
+            Ok::<_, kube::Error>((status, retry_after, (gzipped, is_protobuf, body)))
         };
-        let (status, retry_after, (gzipped, body)) = match deadline
+        let (status, retry_after, (gzipped, is_protobuf, body)) = match deadline
             .bound(&name, REQUEST, exchange)
             .await
         {
@@ -319,6 +353,7 @@ pub async fn call(
         }
         let mut response = Response::new(status, body);
         response.throttled = throttled;
+        response.protobuf = is_protobuf;
         return Ok(response);
     }
 }

@@ -49,6 +49,7 @@ pub mod identity;
 pub mod lambda;
 pub mod metrics;
 pub mod policy;
+pub mod protobuf;
 pub mod prune;
 pub mod report;
 pub mod run;

@@ -20,16 +20,16 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Meta {
-    name: Option<String>,
-    namespace: Option<String>,
-    uid: Option<String>,
-    resource_version: Option<String>,
-    labels: Option<BTreeMap<String, String>>,
-    annotations: Option<BTreeMap<String, String>>,
-    owner_references: Option<Vec<OwnerReference>>,
-    creation_timestamp: Option<Time>,
-    deletion_timestamp: Option<Time>,
-    finalizers: Option<Vec<String>>,
+    pub(super) name: Option<String>,
+    pub(super) namespace: Option<String>,
+    pub(super) uid: Option<String>,
+    pub(super) resource_version: Option<String>,
+    pub(super) labels: Option<BTreeMap<String, String>>,
+    pub(super) annotations: Option<BTreeMap<String, String>>,
+    pub(super) owner_references: Option<Vec<OwnerReference>>,
+    pub(super) creation_timestamp: Option<Time>,
+    pub(super) deletion_timestamp: Option<Time>,
+    pub(super) finalizers: Option<Vec<String>>,
 }
 
 impl From<Meta> for ObjectMeta {
@@ -54,25 +54,25 @@ impl From<Meta> for ObjectMeta {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct LeanJob {
-    metadata: Meta,
-    spec: Option<LeanJobSpec>,
-    status: Option<LeanJobStatus>,
+    pub(super) metadata: Meta,
+    pub(super) spec: Option<LeanJobSpec>,
+    pub(super) status: Option<LeanJobStatus>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct LeanJobSpec {
-    suspend: Option<bool>,
-    ttl_seconds_after_finished: Option<i32>,
+pub(super) struct LeanJobSpec {
+    pub(super) suspend: Option<bool>,
+    pub(super) ttl_seconds_after_finished: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct LeanJobStatus {
-    active: Option<i32>,
-    terminating: Option<i32>,
-    completion_time: Option<Time>,
-    conditions: Option<Vec<JobCondition>>,
+pub(super) struct LeanJobStatus {
+    pub(super) active: Option<i32>,
+    pub(super) terminating: Option<i32>,
+    pub(super) completion_time: Option<Time>,
+    pub(super) conditions: Option<Vec<JobCondition>>,
 }
 
 impl From<LeanJob> for Job {
@@ -99,46 +99,46 @@ impl From<LeanJob> for Job {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct LeanPod {
-    metadata: Meta,
-    spec: Option<LeanPodSpec>,
-    status: Option<LeanPodStatus>,
+    pub(super) metadata: Meta,
+    pub(super) spec: Option<LeanPodSpec>,
+    pub(super) status: Option<LeanPodStatus>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct LeanPodSpec {
-    scheduler_name: Option<String>,
+pub(super) struct LeanPodSpec {
+    pub(super) scheduler_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct LeanPodStatus {
-    phase: Option<String>,
-    reason: Option<String>,
-    start_time: Option<Time>,
-    conditions: Option<Vec<PodCondition>>,
-    container_statuses: Option<Vec<LeanContainerStatus>>,
-    init_container_statuses: Option<Vec<LeanContainerStatus>>,
-    ephemeral_container_statuses: Option<Vec<LeanContainerStatus>>,
+pub(super) struct LeanPodStatus {
+    pub(super) phase: Option<String>,
+    pub(super) reason: Option<String>,
+    pub(super) start_time: Option<Time>,
+    pub(super) conditions: Option<Vec<PodCondition>>,
+    pub(super) container_statuses: Option<Vec<LeanContainerStatus>>,
+    pub(super) init_container_statuses: Option<Vec<LeanContainerStatus>>,
+    pub(super) ephemeral_container_statuses: Option<Vec<LeanContainerStatus>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-struct LeanContainerStatus {
-    name: String,
-    state: Option<LeanContainerState>,
+pub(super) struct LeanContainerStatus {
+    pub(super) name: String,
+    pub(super) state: Option<LeanContainerState>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-struct LeanContainerState {
-    terminated: Option<LeanTerminated>,
+pub(super) struct LeanContainerState {
+    pub(super) terminated: Option<LeanTerminated>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct LeanTerminated {
-    finished_at: Option<Time>,
+pub(super) struct LeanTerminated {
+    pub(super) finished_at: Option<Time>,
 }
 
 impl From<LeanContainerStatus> for ContainerStatus {

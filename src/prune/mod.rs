@@ -11,6 +11,7 @@ pub mod concurrency;
 pub mod delete;
 pub mod events;
 pub mod lean;
+pub mod lean_protobuf;
 pub mod namespaces;
 pub mod observe;
 pub mod pass;

@@ -202,8 +202,12 @@ async fn list(
                 message: response.message(),
             }));
         }
-        let page: Page = serde_json::from_slice(response.body())
-            .map_err(|source| failed(ScanError::Decode { resource, source }))?;
+        let page: Page = serde_json::from_slice(response.body()).map_err(|e| {
+            failed(ScanError::Decode {
+                resource,
+                source: e.into(),
+            })
+        })?;
         for item in page.items {
             let rule = NamespaceRule::from_annotations(item.metadata.annotations.as_ref());
             rules.insert(item.metadata.name, rule);

@@ -22,14 +22,13 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::params::ListParams;
 use kube::core::{ObjectList, Request};
-use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::lean;
 use super::observe::Observer;
 use super::pass::{Candidate, Kind, Pass};
 use super::tally::{Seen, Tally};
+use super::{lean, lean_protobuf};
 use crate::api::{self, ApiStats, CallError};
 use crate::clock::Clock;
 use crate::deadline::Deadline;
@@ -72,7 +71,7 @@ pub enum ScanError {
         resource: &'static str,
         /// Parser error.
         #[source]
-        source: serde_json::Error,
+        source: lean_protobuf::PageError,
     },
     /// Too many 410 restarts.
     #[error("listing {resource}: continue token expired {restarts} times")]
@@ -357,7 +356,7 @@ impl<'a> PageSource<'a> {
         }
     }
 
-    async fn next<L: DeserializeOwned + Clone>(&mut self) -> Result<Fetched<L>, ScanError> {
+    async fn next<L: lean_protobuf::Item>(&mut self) -> Result<Fetched<L>, ScanError> {
         let ctx = self.ctx;
         let cluster = ctx.access.cluster();
         let resource = self.pass.kind().plural();
@@ -420,7 +419,7 @@ impl<'a> PageSource<'a> {
                     message: response.message(),
                 });
             }
-            let page: ObjectList<L> = serde_json::from_slice(response.body())
+            let page: ObjectList<L> = lean_protobuf::decode_page(&response)
                 .map_err(|source| ScanError::Decode { resource, source })?;
             self.served += 1;
             self.params.continue_token = page.metadata.continue_.clone().filter(|c| !c.is_empty());
@@ -440,7 +439,7 @@ async fn scan_collection<L, K>(
     assess: impl Fn(&K, Timestamp, &Settings) -> Assessment,
 ) -> Result<Completion, ScanError>
 where
-    L: DeserializeOwned + Clone + Into<K>,
+    L: lean_protobuf::Item + Into<K>,
     K: kube::Resource,
 {
     let cluster = ctx.access.cluster();
