@@ -23,7 +23,7 @@
 //!
 //! | Layer | Modules | What |
 //! |---|---|---|
-//! | 1 | [`clock`], [`deadline`], [`failure`], [`identity`], [`policy`] | time, the run's deadline, typed failures and their hints, a cluster's account/Region/name, the pure keep/delete policy |
+//! | 1 | [`clock`], [`deadline`], [`failure`], [`identity`], [`policy`], [`protobuf`] | time, the run's deadline, typed failures and their hints, a cluster's account/Region/name, the pure keep/delete policy, the Kubernetes protobuf messages read |
 //! | 2 | [`config`] | settings and the Lambda input → one validated `Config` (the policy's `Settings` among them) |
 //! | 3 | [`eks`] | DescribeCluster, discovery, Fargate profiles, the token, the Kubernetes client |
 //! | 4 | [`api`], [`headroom`] | Kubernetes requests bounded by the deadline; subnet headroom and the forecast |

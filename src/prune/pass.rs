@@ -251,6 +251,32 @@ mod tests {
     }
 
     #[test]
+    fn every_page_asks_for_protobuf_first_and_json_second() {
+        let accept = |pass: Pass| {
+            let r = pass
+                .list_request(
+                    &Request::new(pass.kind().url_path(None)),
+                    &ListParams::default(),
+                )
+                .expect("request");
+            r.headers()[http::header::ACCEPT]
+                .to_str()
+                .expect("ascii")
+                .to_owned()
+        };
+        assert_eq!(
+            accept(Pass::Jobs),
+            "application/vnd.kubernetes.protobuf, application/json"
+        );
+        assert_eq!(accept(Pass::OtherPods), accept(Pass::Jobs));
+        assert_eq!(
+            accept(Pass::FargateCreations),
+            "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, \
+             application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+        );
+    }
+
+    #[test]
     fn the_two_fargate_phase_filters_leave_no_known_phase_out() {
         // Every phase Kubernetes defines is excluded by exactly one of the two selectors.
         for phase in ["Pending", "Running", "Unknown", "Succeeded", "Failed"] {
