@@ -49,7 +49,7 @@
 //! | `StuckObjects` | Count | cluster | Jobs and pods being deleted for longer than `REAPER_STUCK_AFTER`, held by a finalizer nobody removes (Maximum; alarm on > 0) |
 //! | `StuckFargatePods` | Count | cluster | Of those, Fargate pods: each keeps its node and a subnet IP (Maximum) |
 //! | `ApiRequests` | Count | cluster | Requests this run sent to the cluster's API server, retries included: what the run cost the control plane, with `ApiBytesReceived` (Sum) |
-//! | `ApiBytesReceived` | Bytes | cluster | Response bytes this run received from the API server, as sent (gzip-compressed list pages, mostly) (Sum) |
+//! | `ApiBytesReceived` | Bytes | cluster | Response bytes this run received from the API server, as sent (gzip-compressed list pages in protobuf, mostly) (Sum) |
 //! | `RunPlanned` | Count | cluster | 1 each time a fan-out planner enqueued the cluster's run: what the planner expects to report (SampleCount) |
 //! | `ClustersNotReported` | Count | none | Clusters the planner enqueued before its last `REAPER_NOT_REPORTED_RUNS` intervals that published no run (`RunSucceeded`) in them: stuck, dead-lettered or dying runs (Maximum; alarm on ≥ 1) |
 //!
