@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import re
 import secrets
 import statistics
@@ -235,10 +236,12 @@ def one_run(a: argparse.Namespace, run: Any, env: JSON, kube: Kube, pids: dict[s
         r = run.run_floor(env, logs, tag, namespace, a.concurrency)
     else:
         r = run.run_reaper(env, logs, tag, namespace, a.concurrency,
+                           extra=shlex.split(a.reaper_args),
                            binary=contender_binary(a, run, who))
         report = json.loads((logs / f"{tag}.json").read_text() or "{}")
         c = (report.get("clusters") or [{}])[0]
         r["bytesReceived"] = c.get("bytesReceived")
+        r["concurrency"] = c.get("concurrency")
     if scenario == "backlog":
         r["podsGoneAfterSeconds"] = run.wait_until_zero(kube, "v1", "pods", namespace, 1800)
     w = measured(window(before, snapshot(run, kube, pids)), idle)
@@ -247,7 +250,8 @@ def one_run(a: argparse.Namespace, run: Any, env: JSON, kube: Kube, pids: dict[s
            **fixture, "client": {k: r.get(k) for k in (
                "rc", "wallSeconds", "cpuSeconds", "maxRssKB", "status", "requests",
                "bytesReceived", "throttled", "deleted", "jobsSeen", "podsSeen", "binary",
-               "podsGoneAfterSeconds")},
+               "podsGoneAfterSeconds", "concurrency")},
+           "reaperArgs": a.reaper_args,
            "server": w, "loadavg": run.loadavg()}
     if deleted:
         row["perDeletion"] = {
@@ -307,6 +311,9 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--backlog-repeats", type=int, default=3)
     c.add_argument("--idle-seconds", type=float, default=5.0)
     c.add_argument("--concurrency", type=int, default=16)
+    c.add_argument("--reaper-args", default="",
+                   help="more flags for both reaper builds, e.g. '--drain-latency-target off' "
+                        "to compare a drain with the raw loop at the same concurrency")
     c.add_argument("--keep", action="store_true", help="keep the steady-state fixture")
 
 

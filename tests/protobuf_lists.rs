@@ -160,6 +160,20 @@ async fn pods(f: &Fixtures) {
         .expect("evicted status");
 }
 
+/// Fails naming every check no fixture met, so a fixture that stops setting a field fails
+/// the test instead of comparing two empty fields.
+fn all_set(what: &str, checks: &[(&str, bool)], objects: &dyn std::fmt::Debug) {
+    let missing: Vec<_> = checks
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no fixture {what} sets {missing:?}: {objects:#?}"
+    );
+}
+
 fn every_job_field_is_exercised(jobs: &[Job]) {
     let spec = |j: &&Job| j.spec.clone().unwrap_or_default();
     let status = |j: &&Job| j.status.clone().unwrap_or_default();
@@ -230,15 +244,7 @@ fn every_job_field_is_exercised(jobs: &[Job]) {
                 .any(|c| c.reason.is_some() && c.message.is_some()),
         ),
     ];
-    let missing: Vec<_> = checks
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| n)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "no fixture Job sets {missing:?}: {jobs:#?}"
-    );
+    all_set("Job", &checks, &jobs);
 }
 
 fn every_pod_field_is_exercised(pods: &[Pod]) {
@@ -289,15 +295,7 @@ fn every_pod_field_is_exercised(pods: &[Pod]) {
                 .any(|p| status(&p).init_container_statuses.is_some()),
         ),
     ];
-    let missing: Vec<_> = checks
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| n)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "no fixture pod sets {missing:?}: {pods:#?}"
-    );
+    all_set("pod", &checks, &pods);
 }
 
 #[tokio::test]
