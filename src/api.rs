@@ -269,7 +269,7 @@ pub async fn call(
             let is_protobuf = response
                 .headers()
                 .get(CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(protobuf::MEDIA_TYPE.as_bytes()));
+                .is_some_and(|v| protobuf::is_media_type(v.as_bytes()));
             // A body cut off mid-way is not retried: the request itself was answered.
             let body = response.into_body().collect_bytes().await;
             Ok::<_, kube::Error>((status, retry_after, (gzipped, is_protobuf, body)))

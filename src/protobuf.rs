@@ -20,6 +20,14 @@ use prost::Message;
 /// The media type of Kubernetes protobuf.
 pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
+/// Whether a `Content-Type` header value is Kubernetes protobuf (parameters such as
+/// `;as=PartialObjectMetadataList` may follow the media type).
+pub fn is_media_type(content_type: &[u8]) -> bool {
+    content_type
+        .strip_prefix(MEDIA_TYPE.as_bytes())
+        .is_some_and(|rest| matches!(rest.first(), None | Some(b';' | b' ')))
+}
+
 /// The prefix of every protobuf body.
 const MAGIC: &[u8; 4] = b"k8s\0";
 
@@ -233,6 +241,17 @@ mod tests {
             s.metadata.and_then(|m| m.continue_).as_deref(),
             Some("next")
         );
+    }
+
+    #[test]
+    fn the_media_type_is_recognised_with_or_without_parameters() {
+        assert!(is_media_type(b"application/vnd.kubernetes.protobuf"));
+        assert!(is_media_type(
+            b"application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+        ));
+        assert!(!is_media_type(b"application/json"));
+        assert!(!is_media_type(b"application/vnd.kubernetes"));
+        assert!(!is_media_type(b"application/vnd.kubernetes.protobuf2"));
     }
 
     #[test]

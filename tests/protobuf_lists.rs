@@ -29,10 +29,10 @@ use serde_json::json;
 async fn send(client: &kube::Client, request: http::Request<Vec<u8>>) -> Response {
     let response = client.send(request.map(Body::from)).await.expect("send");
     let status = response.status();
-    let protobuf = response.headers().get(CONTENT_TYPE).is_some_and(|v| {
-        v.as_bytes()
-            .starts_with(b"application/vnd.kubernetes.protobuf")
-    });
+    let protobuf = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| eks_reaper::protobuf::is_media_type(v.as_bytes()));
     let body = response
         .into_body()
         .collect_bytes()

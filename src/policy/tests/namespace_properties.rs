@@ -5,7 +5,8 @@
 //!   or whose namespace carries a retention that is not a duration;
 //! - never before the retention the precedence gives (the object's `eks-reaper/ttl`, its
 //!   namespace's per-class annotation, its namespace's `eks-reaper/ttl`, the Job's own
-//!   `ttlSecondsAfterFinished`, the cluster setting; Fargate capped in low-headroom mode);
+//!   `ttlSecondsAfterFinished`, the cluster setting; Fargate capped in low-headroom mode,
+//!   where a Fargate pod its workflow engine is done with goes at once);
 //! - and, for finished objects no other rule keeps, deleted exactly once that retention has
 //!   passed.
 //!
@@ -18,7 +19,9 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 
-use super::properties::{annotated_ttl, latest_finish_evidence, never, never_early};
+use super::properties::{
+    annotated_ttl, engine_retention, latest_finish_evidence, never, never_early,
+};
 use super::strategies::*;
 use super::*;
 
@@ -282,6 +285,7 @@ fn pod_namespace_invariants(
     } else {
         retention
     };
+    let retention = engine_retention(p, retention, mode, s);
     never_early(&d, latest_finish_evidence(p), retention, t)
 }
 

@@ -253,23 +253,34 @@ fn pod_invariants(
         s.bare_pod_ttl
     };
     let retention = ceiling(annotated_ttl(&p.metadata).unwrap_or(default));
-    let retention = match engine_pod(&p.metadata) {
+    if let Some(EnginePod {
+        engine,
+        done: false,
+    }) = engine_pod(&p.metadata)
+    {
+        never(
+            &d,
+            // Argo's and the Spark operator's pods say "done" only with a marker.
+            matches!(engine, Engine::Argo | Engine::SparkOperator),
+            "its engine has not marked it done",
+        )?;
+    }
+    let retention = engine_retention(p, retention, mode, s);
+    never_early(&d, latest_finish_evidence(p), retention, t)
+}
+
+/// The retention of a pod whose engine is known, from the retention of its class: a pod
+/// its engine is done with goes at once on Fargate in low-headroom mode, and one its engine
+/// has not marked waits for the engine grace as well.
+pub(super) fn engine_retention(p: &Pod, retention: Duration, mode: Mode, s: &Settings) -> Duration {
+    match engine_pod(&p.metadata) {
         None => retention,
-        Some(EnginePod { done: true, .. }) if fargate && mode == Mode::LowHeadroom => {
+        Some(EnginePod { done: true, .. }) if is_fargate_pod(p) && mode == Mode::LowHeadroom => {
             Duration::ZERO
         }
         Some(EnginePod { done: true, .. }) => retention,
-        Some(EnginePod { engine, .. }) => {
-            never(
-                &d,
-                // Argo's and the Spark operator's pods say "done" only with a marker.
-                matches!(engine, Engine::Argo | Engine::SparkOperator),
-                "its engine has not marked it done",
-            )?;
-            retention.max(s.engine_pod_grace)
-        }
-    };
-    never_early(&d, latest_finish_evidence(p), retention, t)
+        Some(EnginePod { done: false, .. }) => retention.max(s.engine_pod_grace),
+    }
 }
 
 /// Every retention one hour longer and doubled.
